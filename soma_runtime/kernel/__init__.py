@@ -1,0 +1,138 @@
+"""``soma_runtime.kernel`` — OTP's primitives on anyio/asyncio.
+
+Processes with mailboxes, links and monitors; GenServer, GenStatem, Supervisor and
+DynamicSupervisor behaviours; a name registry; one clock for every timer. The kernel knows
+nothing of agents, tools or events.
+"""
+
+from .clock import Clock, MonotonicClock, VirtualClock, settle
+from .errors import (
+    AlreadyPresent,
+    AlreadyStarted,
+    CallTimeout,
+    CallToSelf,
+    ChildNotFound,
+    ChildRestarting,
+    ChildRunning,
+    Exit,
+    InvalidSpec,
+    KernelError,
+    MailboxFull,
+    NameTaken,
+    NoProc,
+    ProcessDied,
+    StartError,
+    SupervisorError,
+)
+from .gen_server import IGNORE, NOREPLY, TIMEOUT, GenServer, Stop
+from .mailbox import DEFAULT_CAPACITY, Mailbox, Overflow
+from .node import Node, current_node
+from .process import Call, Cast, Down, ExitSignal, Pid, Process, Ref, current_process, self_pid
+from .reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Atom, ExitReason, Shutdown, is_orderly
+
+Caller = Call
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "IGNORE",
+    "KILL",
+    "KILLED",
+    "NOPROC",
+    "NOREPLY",
+    "NORMAL",
+    "SHUTDOWN",
+    "TIMEOUT",
+    "AlreadyPresent",
+    "AlreadyStarted",
+    "Atom",
+    "Call",
+    "CallTimeout",
+    "CallToSelf",
+    "Caller",
+    "Cast",
+    "ChildNotFound",
+    "ChildRestarting",
+    "ChildRunning",
+    "Clock",
+    "Down",
+    "Exit",
+    "ExitReason",
+    "ExitSignal",
+    "GenServer",
+    "InvalidSpec",
+    "KernelError",
+    "Mailbox",
+    "MailboxFull",
+    "MonotonicClock",
+    "NameTaken",
+    "NoProc",
+    "Node",
+    "Overflow",
+    "Pid",
+    "Process",
+    "ProcessDied",
+    "Ref",
+    "Shutdown",
+    "StartError",
+    "Stop",
+    "SupervisorError",
+    "VirtualClock",
+    "current_node",
+    "current_process",
+    "is_orderly",
+    "self_pid",
+    "settle",
+]
+
+from ._supervision import ChildRestarted, SupervisorShutdown  # noqa: E402
+from .child_spec import (  # noqa: E402
+    BRUTAL_KILL,
+    INFINITY,
+    ONE_FOR_ALL,
+    ONE_FOR_ONE,
+    PERMANENT,
+    REST_FOR_ONE,
+    RESTARTING,
+    SUPERVISOR,
+    TEMPORARY,
+    TRANSIENT,
+    WORKER,
+    AutoShutdown,
+    Backoff,
+    ChildCounts,
+    ChildInfo,
+    ChildSpec,
+    Kind,
+    Restart,
+    Strategy,
+    SupFlags,
+)
+from .dynamic_supervisor import DynamicSupervisor  # noqa: E402
+from .supervisor import Supervisor  # noqa: E402
+
+__all__ += [
+    "BRUTAL_KILL",
+    "INFINITY",
+    "ONE_FOR_ALL",
+    "ONE_FOR_ONE",
+    "PERMANENT",
+    "RESTARTING",
+    "REST_FOR_ONE",
+    "SUPERVISOR",
+    "TEMPORARY",
+    "TRANSIENT",
+    "WORKER",
+    "AutoShutdown",
+    "Backoff",
+    "ChildCounts",
+    "ChildInfo",
+    "ChildRestarted",
+    "ChildSpec",
+    "DynamicSupervisor",
+    "Kind",
+    "Restart",
+    "Strategy",
+    "SupFlags",
+    "Supervisor",
+    "SupervisorShutdown",
+]

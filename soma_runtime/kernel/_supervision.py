@@ -1,0 +1,78 @@
+"""What Supervisor and DynamicSupervisor share: the intensity window, the child shutdown
+protocol, and supervisor reports (OTP's supervisor_report, for layers above to record)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from .clock import Clock
+from .node import shutdown_process
+from .process import Pid, Process
+from .reasons import SHUTDOWN, ExitReason, describe
+
+log = logging.getLogger("soma.kernel.supervisor")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRestarted:
+    supervisor: Pid
+    child_id: Hashable
+    old_pid: Pid | None
+    new_pid: Pid | None
+    reason: ExitReason
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorShutdown:
+    """A supervisor gave up (intensity reached) or auto-shut-down; ``reason`` says which."""
+
+    supervisor: Pid
+    reason: str
+
+
+Report = ChildRestarted | SupervisorShutdown
+ReportHandler = Callable[[Report], None]
+
+
+def report(proc: Process, event: Report) -> None:
+    """Hand a report to the node's handlers; the kernel itself only logs it."""
+    if isinstance(event, ChildRestarted):
+        log.info(
+            "child %r of %s exited (%s); restarted as %s",
+            event.child_id, event.supervisor, describe(event.reason), event.new_pid,
+        )
+    else:
+        log.warning("supervisor %s shut down: %s", event.supervisor, event.reason)
+    for handler in list(proc.node.report_handlers):
+        handler(event)
+
+
+class IntensityWindow:
+    """A sliding window over every child's restarts: more than ``intensity`` restarts within
+    ``period`` seconds means the supervisor gives up. Each entry is one restart's time."""
+
+    __slots__ = ("_clock", "_times", "intensity", "period")
+
+    def __init__(self, clock: Clock, intensity: int, period: float) -> None:
+        self._clock = clock
+        self._times: deque[float] = deque()
+        self.intensity = intensity
+        self.period = period
+
+    def allow(self) -> bool:
+        """Record a restart now; False when that exceeds the intensity (time to give up)."""
+        now = self._clock.now()
+        times = self._times
+        times.append(now)
+        while times and times[0] <= now - self.period:
+            times.popleft()
+        return len(times) <= self.intensity
+
+
+async def shutdown_child(supervisor: Process, pid: Pid, timeout: float | None) -> ExitReason:
+    """Unlink (so no stray exit signal comes back), then stop with the child's shutdown spec."""
+    supervisor.unlink(pid)
+    return await shutdown_process(pid.process, SHUTDOWN, timeout, supervisor.node.clock)

@@ -1,0 +1,42 @@
+"""Call timeouts without a timer per call.
+
+A ``loop.call_later`` + ``cancel`` pair costs ~1.4 us here, a quarter of a whole call
+round-trip. Calls instead drop their reply future into a bucket per millisecond of deadline;
+one clock timer per bucket fires it and resolves every still-waiting future with
+``TIMED_OUT``. A call that gets its reply just discards its future from the bucket. Timeouts
+therefore fire at most one resolution step late, which no caller can tell apart from
+scheduling jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from .clock import Clock
+from .process import TIMED_OUT
+
+RESOLUTION = 0.001
+
+
+class TimeoutWheel:
+    __slots__ = ("_buckets", "_clock")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._buckets: dict[int, set[asyncio.Future[Any]]] = {}
+
+    def add(self, timeout: float, future: asyncio.Future[Any]) -> set[asyncio.Future[Any]]:
+        tick = math.ceil((self._clock.now() + timeout) / RESOLUTION)
+        bucket = self._buckets.get(tick)
+        if bucket is None:
+            bucket = self._buckets[tick] = set()
+            self._clock.call_at(tick * RESOLUTION, lambda: self._fire(tick))
+        bucket.add(future)
+        return bucket
+
+    def _fire(self, tick: int) -> None:
+        for future in self._buckets.pop(tick, ()):
+            if not future.done():
+                future.set_result(TIMED_OUT)

@@ -1,0 +1,176 @@
+"""DynamicSupervisor: OTP's simple_one_for_one.
+
+One template spec; children are started on demand with extra arguments appended to the
+template's, identified by their pid, and restarted with the same arguments. On shutdown all
+children are stopped *in parallel*, so stopping 10,000 sessions costs one shutdown timeout,
+not ten thousand. Dynamic children are not restored if the supervisor itself is restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ._supervision import ChildRestarted, IntensityWindow, SupervisorShutdown, report, shutdown_child
+from .child_spec import RESTARTING, AutoShutdown, ChildCounts, ChildInfo, ChildSpec, Kind, Restart
+from .errors import ChildNotFound, InvalidSpec, StartError
+from .gen_server import GenServer, Stop
+from .process import Call, ExitSignal, Pid
+from .reasons import SHUTDOWN, Atom, ExitReason, is_orderly
+from .supervisor import _Failed, admin_call, start_child_process
+
+
+class _DynChild:
+    __slots__ = ("args", "pid")
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+        self.pid: Pid | Atom | None = None
+
+
+class _Retry:
+    __slots__ = ("child", "reason")
+
+    def __init__(self, child: _DynChild, reason: ExitReason) -> None:
+        self.child = child
+        self.reason = reason
+
+
+class DynamicSupervisorServer(GenServer):
+    trap_exit = True
+
+    async def init(
+        self, template: ChildSpec, intensity: int, period: float, max_children: int | None
+    ) -> None:
+        self.template = template
+        self.max_children = max_children
+        self.window = IntensityWindow(self._proc.node.clock, intensity, period)
+        self.children: dict[Pid, _DynChild] = {}
+        self.restarting: set[_DynChild] = set()
+
+    async def _start(self, child: _DynChild) -> None:
+        spec = self.template
+        pid = await start_child_process(
+            ChildSpec(spec.id, spec.start, spec.args + child.args, spec.restart, spec.shutdown, spec.kind)
+        )
+        child.pid = pid
+        if pid is not None:
+            self._proc.link(pid)
+            self.children[pid] = child
+
+    async def handle_call(self, request: Any, caller: Call) -> Any:
+        try:
+            match request:
+                case ("start_child", tuple() as args):
+                    return await self._start_child(args)
+                case ("terminate_child", Pid() as pid):
+                    child = self.children.pop(pid, None)
+                    if child is None:
+                        raise ChildNotFound(pid)
+                    await shutdown_child(self._proc, pid, self.template.shutdown_timeout)
+                    return None
+                case ("which_children",):
+                    rows = [ChildInfo(None, pid, self.template.kind) for pid in self.children]
+                    return rows + [ChildInfo(None, RESTARTING, self.template.kind) for _ in self.restarting]
+                case ("count_children",):
+                    n = len(self.children) + len(self.restarting)
+                    sup = self.template.kind is Kind.SUPERVISOR
+                    return ChildCounts(n, len(self.children), n if sup else 0, 0 if sup else n)
+        except (ChildNotFound, StartError, InvalidSpec) as e:
+            return _Failed(e)
+        return _Failed(ValueError(f"unknown supervisor request {request!r}"))
+
+    async def _start_child(self, args: tuple[Any, ...]) -> Pid | None:
+        if self.max_children is not None and len(self.children) >= self.max_children:
+            raise InvalidSpec("max_children", self.max_children, "room for another child")
+        child = _DynChild(args)
+        await self._start(child)
+        return child.pid if isinstance(child.pid, Pid) else None
+
+    async def handle_info(self, message: Any) -> None:
+        if type(message) is ExitSignal:
+            child = self.children.pop(message.pid, None)
+            if child is None:
+                return
+            restart = self.template.restart
+            if restart is Restart.PERMANENT or (
+                restart is Restart.TRANSIENT and not is_orderly(message.reason)
+            ):
+                await self._restart(child, message.reason)
+        elif type(message) is _Retry and message.child in self.restarting:
+            self.restarting.discard(message.child)
+            await self._restart(message.child, message.reason)
+
+    async def _restart(self, child: _DynChild, reason: ExitReason) -> None:
+        if not self.window.allow():
+            report(self._proc, SupervisorShutdown(self.pid, "reached max restart intensity"))
+            raise Stop(SHUTDOWN)
+        old = child.pid if isinstance(child.pid, Pid) else None
+        try:
+            await self._start(child)
+        except StartError:
+            child.pid = RESTARTING
+            self.restarting.add(child)
+            self._proc.mailbox.put_signal(_Retry(child, reason))
+            return
+        new = child.pid if isinstance(child.pid, Pid) else None
+        report(self._proc, ChildRestarted(self.pid, self.template.id, old, new, reason))
+
+    async def terminate(self, reason: ExitReason) -> None:
+        """Stop every child at once; the whole stop is bounded by one shutdown timeout."""
+        children, self.children = list(self.children), {}
+        self.restarting.clear()
+        timeout = self.template.shutdown_timeout
+        await asyncio.gather(*(shutdown_child(self._proc, pid, timeout) for pid in children))
+
+
+class DynamicSupervisor:
+    """Start and administer dynamic (simple_one_for_one) supervisors."""
+
+    @staticmethod
+    async def start_link(
+        template: ChildSpec,
+        *,
+        intensity: int = 1,
+        period: float = 5.0,
+        max_children: int | None = None,
+        auto_shutdown: AutoShutdown = AutoShutdown.NEVER,
+        name: str | None = None,
+    ) -> Pid:
+        if not isinstance(template, ChildSpec):
+            raise InvalidSpec("template", template, "a ChildSpec")
+        if auto_shutdown is not AutoShutdown.NEVER:
+            raise InvalidSpec("auto_shutdown", auto_shutdown, "NEVER for a dynamic supervisor")
+        if template.significant:
+            raise InvalidSpec("significant", True, "no significant children in a dynamic supervisor")
+        if isinstance(intensity, bool) or not isinstance(intensity, int) or intensity < 0:
+            raise InvalidSpec("intensity", intensity, "an int >= 0")
+        if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
+            raise InvalidSpec("period", period, "a number of seconds > 0")
+        if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
+            raise InvalidSpec("max_children", max_children, "an int >= 0 or None")
+        pid = await DynamicSupervisorServer.start_link(
+            template, intensity, period, max_children, name=name
+        )
+        assert pid is not None
+        return pid
+
+    @staticmethod
+    async def start_child(sup: Pid | str, *args: Any) -> Pid | None:
+        """Start a child with ``template.args + args``; returns its pid (None if it ignored)."""
+        result: Pid | None = await admin_call(sup, ("start_child", args))
+        return result
+
+    @staticmethod
+    async def terminate_child(sup: Pid | str, pid: Pid) -> None:
+        await admin_call(sup, ("terminate_child", pid))
+
+    @staticmethod
+    async def which_children(sup: Pid | str) -> list[ChildInfo]:
+        result: list[ChildInfo] = await admin_call(sup, ("which_children",))
+        return result
+
+    @staticmethod
+    async def count_children(sup: Pid | str) -> ChildCounts:
+        result: ChildCounts = await admin_call(sup, ("count_children",))
+        return result

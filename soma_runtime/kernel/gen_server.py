@@ -1,0 +1,260 @@
+"""GenServer: the client-server behaviour.
+
+Subclass and override the async callbacks. The loop below is the whole behaviour:
+
+* ``start_link``/``start`` return only after ``init`` has run (OTP's synchronous start);
+  an exception in ``init`` fails the start with ``StartError`` and the linked caller does not
+  receive an exit signal for it (OTP 26's ``init_fail`` semantics).
+* ``handle_call``'s return value is the reply. Return ``NOREPLY`` to reply later through
+  ``caller.reply(value)``; raise ``Stop(reason, reply=…)`` to stop, replying first.
+* An exception in any callback crashes the server with the exception as its exit reason;
+  the caller whose call was being served gets ``ProcessDied``.
+* ``terminate(reason)`` runs on a graceful stop (``Stop``, a supervisor's shutdown, an exit
+  signal from the parent while trapping, a link death while not trapping) — never on kill.
+* ``set_timeout(s)``: OTP's inactivity timeout. If no message arrives within ``s`` seconds
+  after the current callback, ``handle_info(TIMEOUT)`` runs; ``0`` means "as soon as the
+  mailbox is empty", the idiom for batching work (group commit) behind a burst of messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar, TypeVar
+
+from .errors import Exit, StartError
+from .mailbox import Overflow
+from .node import current_node
+from .process import Call, Cast, ExitSignal, Pid, Process, current_process
+from .reasons import NORMAL, ExitReason
+
+S = TypeVar("S", bound="GenServer")
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NOREPLY: Any = _Sentinel("NOREPLY")
+"""Return from ``handle_call`` to reply later with ``caller.reply(value)``."""
+
+IGNORE: Any = _Sentinel("IGNORE")
+"""Return from ``init`` to not start (a supervisor keeps the spec with no pid)."""
+
+TIMEOUT: Any = _Sentinel("TIMEOUT")
+"""The message ``handle_info`` gets when a ``set_timeout`` inactivity timeout expires."""
+
+
+class Stop(Exception):  # noqa: N818 - mirrors OTP's {stop, Reason, Reply, State}
+    """Raise from a callback to stop the server gracefully (``terminate`` runs)."""
+
+    _no_reply: ClassVar[object] = object()
+
+    def __init__(self, reason: ExitReason = NORMAL, reply: Any = _no_reply) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reply = reply
+
+
+class _InactivityTimeout:
+    __slots__ = ("generation",)
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+
+
+class GenServer:
+    """Base class of client-server processes. ``self.pid`` is set before ``init`` runs."""
+
+    trap_exit: ClassVar[bool] = False
+    mailbox_capacity: ClassVar[int | None] = None
+    overflow: ClassVar[Overflow] = Overflow.BLOCK
+
+    pid: Pid
+    _proc: Process
+    _timeout: float | None = None
+    _timeout_generation: int = 0
+
+    # -- callbacks --------------------------------------------------------------------------
+
+    async def init(self, *args: Any) -> Any:
+        """Set up state. Return ``IGNORE`` to not start; raise to fail the start."""
+        return None
+
+    async def handle_call(self, request: Any, caller: Call) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} got an unexpected call {request!r}")
+
+    async def handle_cast(self, message: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} got an unexpected cast {message!r}")
+
+    async def handle_info(self, message: Any) -> None:
+        """Plain messages, ``Down``, trapped ``ExitSignal`` and ``TIMEOUT``. Ignored by default."""
+
+    async def terminate(self, reason: ExitReason) -> None:
+        """Clean up on a graceful stop. Not called when the process is killed."""
+
+    # -- starting ---------------------------------------------------------------------------
+
+    @classmethod
+    async def start_link(
+        cls, *args: Any, name: str | None = None, capacity: int | None = None
+    ) -> Pid | None:
+        """Start linked to the calling process; returns after ``init`` (None if it ignored)."""
+        return await cls._start_server(args, link=True, name=name, capacity=capacity)
+
+    @classmethod
+    async def start(
+        cls, *args: Any, name: str | None = None, capacity: int | None = None
+    ) -> Pid | None:
+        """Start without a link; returns after ``init`` (None if it ignored)."""
+        return await cls._start_server(args, link=False, name=name, capacity=capacity)
+
+    @classmethod
+    async def _start_server(
+        cls, args: tuple[Any, ...], *, link: bool, name: str | None, capacity: int | None
+    ) -> Pid | None:
+        node = current_node()
+        server = cls()
+        started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        pid = node.spawn(
+            server._serve,
+            args,
+            started,
+            link=link,
+            name=name,
+            trap_exit=cls.trap_exit,
+            capacity=capacity if capacity is not None else cls.mailbox_capacity,
+            overflow=cls.overflow,
+        )
+        try:
+            outcome = await started
+        except BaseException:
+            # The starter was cancelled mid-start: do not leave an orphan behind.
+            pid.kill()
+            raise
+        if outcome is IGNORE:
+            return None
+        if isinstance(outcome, _StartFailed):
+            raise StartError(outcome.reason) from (
+                outcome.reason if isinstance(outcome.reason, BaseException) else None
+            )
+        return pid
+
+    # -- helpers for subclasses ----------------------------------------------------------------
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """Arm (or with None, disarm) the inactivity timeout after the current callback."""
+        self._timeout = seconds
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def _serve(self, proc: Process, args: tuple[Any, ...], started: asyncio.Future[Any]) -> None:
+        self.pid = proc.pid
+        self._proc = proc
+        proc.behaviour = self
+        try:
+            outcome = await self.init(*args)
+        except (Exception, Exit) as e:
+            reason = e.reason if isinstance(e, Exit) else e
+            # Unlink first: a failed start is reported to the starter as a StartError,
+            # not also as an exit signal that would take it down.
+            if proc.parent is not None:
+                proc.unlink(proc.parent)
+            if not started.done():
+                started.set_result(_StartFailed(reason))
+            raise Exit(reason) from None
+        if outcome is IGNORE:
+            if proc.parent is not None:
+                proc.unlink(proc.parent)
+            started.set_result(IGNORE)
+            return
+        started.set_result(None)
+        reason = await self._loop(proc)
+        raise Exit(reason)
+
+    async def _loop(self, proc: Process) -> ExitReason:
+        try:
+            while True:
+                msg = await self._next_message(proc)
+                proc.current = msg
+                kind = type(msg)
+                try:
+                    if kind is Call:
+                        reply = await self.handle_call(msg.request, msg)
+                        if reply is NOREPLY:
+                            if not msg.answered:
+                                if proc.deferred_calls is None:
+                                    proc.deferred_calls = set()
+                                proc.deferred_calls.add(msg)
+                                msg._server = proc
+                        else:
+                            msg.reply(reply)
+                    elif kind is Cast:
+                        await self.handle_cast(msg.message)
+                    elif kind is ExitSignal and msg.pid == proc.parent and proc.trap_exit:
+                        # OTP: an exit signal from the parent stops a trapping server.
+                        await self.terminate(msg.reason)
+                        return msg.reason
+                    else:
+                        await self.handle_info(msg)
+                except Stop as stop:
+                    if kind is Call and stop.reply is not Stop._no_reply:
+                        msg.reply(stop.reply)
+                    proc.current = None
+                    await self.terminate(stop.reason)
+                    return stop.reason
+                proc.current = None
+        except asyncio.CancelledError:
+            reason = proc._stop_reason
+            if reason is None or not proc.alive:
+                raise  # killed, or cancelled from outside the kernel: no terminate
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            await self.terminate(reason)
+            return reason
+
+    async def _next_message(self, proc: Process) -> Any:
+        mailbox = proc.mailbox
+        timeout = self._timeout
+        if timeout is None:
+            return await mailbox.get() if not len(mailbox) else mailbox.get_nowait()
+        self._timeout = None
+        if len(mailbox):
+            return mailbox.get_nowait()
+        if timeout <= 0:
+            return TIMEOUT
+        self._timeout_generation += 1
+        generation = self._timeout_generation
+        clock = proc.node.clock
+        timer = clock.call_at(
+            clock.now() + timeout, lambda: mailbox.put_signal(_InactivityTimeout(generation))
+        )
+        try:
+            while True:
+                msg = await mailbox.get()
+                if type(msg) is not _InactivityTimeout:
+                    return msg
+                if msg.generation == generation:
+                    return TIMEOUT
+        finally:
+            timer.cancel()
+
+
+class _StartFailed:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: ExitReason) -> None:
+        self.reason = reason
+
+
+def whoami() -> GenServer | None:
+    """The GenServer instance of the calling process, if it is one (for tests and tools)."""
+    proc = current_process()
+    behaviour = None if proc is None else proc.behaviour
+    return behaviour if isinstance(behaviour, GenServer) else None

@@ -1,0 +1,139 @@
+"""Bounded mailboxes with an explicit overflow policy.
+
+Design for the fast path: anyio's memory object streams yield to the loop on every send and
+every receive (measured here: 8x slower one-way than a plain queue). A mailbox instead appends
+and pops with no await at all, and suspends only when it must: a receiver on an empty
+mailbox, or a sender on a full one under the ``block`` policy. Waiters are bare asyncio
+futures, created only while someone actually waits.
+
+Signals (``Down``, ``ExitSignal``, timer expiries) bypass the capacity: they are produced by
+the kernel, cannot wait, and are bounded by the number of links, monitors and timers a
+process holds, so they can never make a mailbox grow without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from typing import Any
+
+DEFAULT_CAPACITY = 10_000
+
+
+class Overflow(enum.Enum):
+    """What a send does when the mailbox is full."""
+
+    BLOCK = "block"  # the sender waits for room: backpressure (default)
+    DROP_NEWEST = "drop_newest"  # the new message is dropped and counted
+    FAIL = "fail"  # the sender gets MailboxFull
+
+
+class Closed(Exception):
+    """The mailbox's process has exited; nothing more can be delivered."""
+
+
+class Mailbox:
+    __slots__ = ("_getter", "_items", "_putters", "capacity", "closed", "dropped", "overflow")
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, overflow: Overflow = Overflow.BLOCK):
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"mailbox capacity must be a positive int, got {capacity!r}")
+        self._items: deque[Any] = deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._putters: deque[asyncio.Future[None]] | None = None
+        self.capacity = capacity
+        self.overflow = overflow
+        self.closed = False
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def full(self) -> bool:
+        return len(self._items) >= self.capacity
+
+    # -- senders ------------------------------------------------------------------------
+
+    def try_put(self, item: Any) -> bool:
+        """Append if there is room; False if full. Never waits, never applies the policy."""
+        if self.closed:
+            raise Closed
+        items = self._items
+        if len(items) >= self.capacity:
+            return False
+        items.append(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+        return True
+
+    async def wait_for_room(self) -> None:
+        """Suspend until the mailbox has room (or is closed)."""
+        while not self.closed and len(self._items) >= self.capacity:
+            putter = asyncio.get_running_loop().create_future()
+            if self._putters is None:
+                self._putters = deque()
+            self._putters.append(putter)
+            try:
+                await putter
+            finally:
+                if not putter.done():
+                    putter.cancel()
+                # A woken putter that found the box full again passes its turn on.
+                if self._putters and putter in self._putters:
+                    self._putters.remove(putter)
+        if self.closed:
+            raise Closed
+
+    def put_signal(self, item: Any) -> None:
+        """Deliver a kernel signal, ignoring capacity (see the module docstring)."""
+        if self.closed:
+            return
+        self._items.append(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    # -- the owner ------------------------------------------------------------------------
+
+    def get_nowait(self) -> Any:
+        """Pop the oldest message; raises IndexError when empty."""
+        item = self._items.popleft()
+        if self._putters:
+            self._wake_putter()
+        return item
+
+    async def get(self) -> Any:
+        items = self._items
+        while not items:
+            getter = asyncio.get_running_loop().create_future()
+            self._getter = getter
+            try:
+                await getter
+            finally:
+                self._getter = None
+        item = items.popleft()
+        if self._putters:
+            self._wake_putter()
+        return item
+
+    def _wake_putter(self) -> None:
+        putters = self._putters
+        while putters:
+            putter = putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+                return
+
+    def close(self) -> list[Any]:
+        """Close for good; wake blocked senders (they see Closed); return undelivered messages."""
+        self.closed = True
+        left = list(self._items)
+        self._items.clear()
+        if self._putters:
+            for putter in self._putters:
+                if not putter.done():
+                    putter.set_result(None)
+            self._putters = None
+        return left

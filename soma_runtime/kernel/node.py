@@ -1,0 +1,203 @@
+"""The Node: the root that owns every process, the name registry and the clock.
+
+``async with Node.open() as node:`` is the structured-concurrency boundary of the kernel.
+When the block exits, the node stops every process still alive — parentless ones
+gracefully, in reverse start order, so a supervision tree shuts down the way OTP's does —
+then kills what is left and awaits every task it ever created. Nothing leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from .clock import Clock, MonotonicClock
+from .errors import NameTaken, NoProc
+from .mailbox import DEFAULT_CAPACITY, Mailbox, Overflow
+from .process import Body, Pid, Process, current_process
+from .reasons import SHUTDOWN, ExitReason
+from ._timeouts import TimeoutWheel
+
+_current_node: ContextVar[Node | None] = ContextVar("soma_current_node", default=None)
+
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+
+
+def current_node() -> Node:
+    """The node of the calling task (set by ``Node.open`` and inherited by every process)."""
+    node = _current_node.get()
+    if node is None:
+        raise RuntimeError("no kernel node: use `async with Node.open() as node:` first")
+    return node
+
+
+class Node:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock if clock is not None else MonotonicClock()
+        self.call_timeouts = TimeoutWheel(self.clock)
+        self.default_capacity = DEFAULT_CAPACITY
+        self._ids = itertools.count(1)
+        self._procs: dict[int, Process] = {}
+        self._names: dict[str, Process] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Supervisor reports (restarts, give-ups) go to these; the runtime records them.
+        self.report_handlers: list[Callable[[Any], None]] = []
+        self.closed = False
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, clock: Clock | None = None, *, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    ) -> AsyncIterator[Node]:
+        node = cls(clock)
+        token = _current_node.set(node)
+        try:
+            yield node
+        finally:
+            try:
+                await node.close(shutdown_timeout)
+            finally:
+                _current_node.reset(token)
+
+    # -- spawning --------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        body: Body,
+        *args: Any,
+        link: bool = False,
+        name: str | None = None,
+        trap_exit: bool = False,
+        capacity: int | None = None,
+        overflow: Overflow = Overflow.BLOCK,
+    ) -> Pid:
+        """Start ``body(process, *args)`` as a new process; returns at once.
+
+        ``link=True`` links it to the calling process (Erlang's ``spawn_link``), which also
+        becomes its ``parent``.
+        """
+        if self.closed:
+            raise RuntimeError("the node is closed")
+        me = current_process()
+        if name is not None and name in self._names:
+            raise NameTaken(name, self._names[name].pid)
+        mailbox = Mailbox(self.default_capacity if capacity is None else capacity, overflow)
+        proc = Process(self, next(self._ids), mailbox, None if me is None else me.pid, name, trap_exit)
+        self._procs[proc.pid.id] = proc
+        if name is not None:
+            self._names[name] = proc
+        if link and me is not None:
+            me.link(proc.pid)
+        task = asyncio.get_running_loop().create_task(proc.main(body, args))
+        proc.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return proc.pid
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+
+    def forget(self, proc: Process) -> None:
+        """Called once by a process when it exits."""
+        self._procs.pop(proc.pid.id, None)
+        if proc.name is not None and self._names.get(proc.name) is proc:
+            del self._names[proc.name]
+
+    # -- registry ----------------------------------------------------------------------------
+
+    def register(self, name: str, pid: Pid) -> None:
+        holder = self._names.get(name)
+        if holder is not None and holder.alive:
+            raise NameTaken(name, holder.pid)
+        if not pid.is_alive():
+            raise NoProc(pid)
+        proc = pid.process
+        if proc.name is not None:
+            self._names.pop(proc.name, None)
+        proc.name = name
+        self._names[name] = proc
+
+    def unregister(self, name: str) -> None:
+        proc = self._names.pop(name, None)
+        if proc is not None:
+            proc.name = None
+
+    def whereis(self, name: str) -> Pid | None:
+        proc = self._names.get(name)
+        return proc.pid if proc is not None and proc.alive else None
+
+    def resolve(self, target: Pid | str) -> Pid:
+        """A pid, or the pid registered under a name; ``NoProc`` if there is none."""
+        if isinstance(target, Pid):
+            return target
+        pid = self.whereis(target)
+        if pid is None:
+            raise NoProc(target)
+        return pid
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    async def stop(
+        self, pid: Pid, reason: ExitReason = SHUTDOWN, timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT
+    ) -> ExitReason:
+        """Stop gracefully, then kill if still alive after ``timeout`` (None waits forever)."""
+        return await shutdown_process(pid.process, reason, timeout, self.clock)
+
+    def processes(self) -> Iterator[Process]:
+        """Live processes, in start order."""
+        return iter(list(self._procs.values()))
+
+    def tasks(self) -> set[asyncio.Task[None]]:
+        """Tasks the node created that have not finished (for leak checks)."""
+        return set(self._tasks)
+
+    async def close(self, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT) -> None:
+        """Stop roots gracefully in reverse start order, kill the rest, await every task."""
+        if self.closed:
+            return
+        roots = [p for p in self._procs.values() if p.parent is None or not p.parent.is_alive()]
+        for proc in reversed(roots):
+            if proc.alive:
+                await shutdown_process(proc, SHUTDOWN, timeout, self.clock)
+        self.closed = True
+        for proc in list(self._procs.values()):
+            proc.kill()
+        while self._tasks:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+async def shutdown_process(
+    proc: Process, reason: ExitReason, timeout: float | None, clock: Clock
+) -> ExitReason:
+    """The supervisor's shutdown protocol for one process: stop, wait, kill at the deadline.
+
+    Waits through an internal monitor, never a link, so a child that unlinked itself cannot
+    hang its supervisor. A child that exits on its own meanwhile keeps its own reason.
+    """
+    if proc.exit_reason is not None:
+        return proc.exit_reason
+    if timeout is not None and timeout <= 0:
+        proc.kill()
+        assert proc.exit_reason is not None
+        return proc.exit_reason
+    done: asyncio.Future[ExitReason] = asyncio.get_running_loop().create_future()
+
+    def on_exit(_pid: Pid, why: ExitReason) -> None:
+        if not done.done():
+            done.set_result(why)
+
+    proc.watch(on_exit)
+    proc.stop(reason)
+    if timeout is None:
+        return await done
+    timer = clock.call_at(clock.now() + timeout, proc.kill)
+    try:
+        return await done
+    finally:
+        timer.cancel()

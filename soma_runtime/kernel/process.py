@@ -1,0 +1,490 @@
+"""Processes: an asyncio task with a mailbox, a pid, links, monitors and an exit reason.
+
+Why not anyio task groups per process: ``TaskGroup.start_soon`` costs ~43 us per task here
+against ~7 us for ``loop.create_task``, and a ``CancelScope`` ~3 us. A kernel that wants to
+spawn and stop tens of thousands of processes a second cannot pay that on every spawn, so a
+process is a bare asyncio task, and structure comes from the kernel itself: every task is
+owned by its :class:`~soma_runtime.kernel.node.Node`, which stops and awaits all of them when
+it closes (nothing outlives the node), and links carry deaths up and down the tree.
+
+Stopping, in increasing force:
+
+* ``stop(reason)`` (what a supervisor's graceful shutdown does): the task is cancelled and the
+  process's own cleanup runs (``finally`` blocks, a gen_server's ``terminate``); it exits with
+  ``reason``.
+* ``kill()``: the process is declared dead *now* with reason ``killed`` — links and monitors
+  fire, its name is freed, pending callers fail — and its task is cancelled without waiting.
+  Asyncio cannot pre-empt code that never awaits: a coroutine stuck in a CPU loop, or one
+  that swallows cancellation, keeps its thread of control until it yields. It is dead to
+  the rest of the system, but work that must be killable for real belongs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import CallTimeout, CallToSelf, Exit, MailboxFull, NoProc, ProcessDied
+from .mailbox import Closed, Mailbox, Overflow
+from .reasons import KILL, KILLED, NOPROC, NORMAL, ExitReason
+
+if TYPE_CHECKING:
+    from .node import Node
+
+Body = Callable[..., Awaitable[None]]
+Watcher = Callable[["Pid", ExitReason], None]
+
+_current: ContextVar[Process | None] = ContextVar("soma_current_process", default=None)
+_refs = itertools.count(1)
+
+
+def current_process() -> Process | None:
+    """The process whose task is running now, or None outside any process."""
+    return _current.get()
+
+
+def self_pid() -> Pid:
+    """The pid of the calling process (Erlang's ``self()``)."""
+    proc = _current.get()
+    if proc is None:
+        raise RuntimeError("self_pid() called outside a process")
+    return proc.pid
+
+
+class Ref:
+    """A unique reference (monitors, timers)."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = next(_refs)
+
+    def __repr__(self) -> str:
+        return f"#Ref<{self.n}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Down:
+    """A monitored process exited (or was never alive: ``reason`` is ``noproc``)."""
+
+    ref: Ref
+    pid: Pid
+    reason: ExitReason
+
+
+@dataclass(frozen=True, slots=True)
+class ExitSignal:
+    """A trapped exit signal from a linked process (or from ``pid.exit(reason)``)."""
+
+    pid: Pid
+    reason: ExitReason
+
+
+class Call:
+    """A request awaiting a reply. Handed to ``handle_call`` as the ``caller``."""
+
+    __slots__ = ("_future", "_server", "request", "sender")
+
+    def __init__(self, request: Any, future: asyncio.Future[Any], sender: Pid | None) -> None:
+        self.request = request
+        self._future = future
+        self.sender = sender
+        self._server: Process | None = None  # set while the reply is deferred (NOREPLY)
+
+    def reply(self, value: Any) -> None:
+        """Send the reply. A reply to a caller that gave up (timed out) is dropped."""
+        if not self._future.done():
+            self._future.set_result(value)
+        if self._server is not None:
+            self._server.deferred_calls.discard(self)  # type: ignore[union-attr]
+            self._server = None
+
+    def fail(self, exc: BaseException) -> None:
+        """Make the caller's ``call`` raise ``exc``."""
+        if not self._future.done():
+            self._future.set_exception(exc)
+        if self._server is not None:
+            self._server.deferred_calls.discard(self)  # type: ignore[union-attr]
+            self._server = None
+
+    @property
+    def answered(self) -> bool:
+        return self._future.done()
+
+    def __repr__(self) -> str:
+        return f"Call({self.request!r}, from={self.sender})"
+
+
+class Cast:
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Cast({self.message!r})"
+
+
+class _TimedOut:
+    """Result a timed-out call's future is resolved with (cheaper than an exception)."""
+
+
+TIMED_OUT = _TimedOut()
+
+
+class Pid:
+    """The handle to a process. Stays valid (and answers ``is_alive() is False``) after exit."""
+
+    __slots__ = ("_proc", "id")
+
+    def __init__(self, proc: Process, id: int) -> None:
+        self._proc = proc
+        self.id = id
+
+    def __repr__(self) -> str:
+        name = self._proc.name
+        return f"<0.{self.id}.0>" if name is None else f"<0.{self.id}.0 {name}>"
+
+    def __lt__(self, other: Pid) -> bool:
+        return self.id < other.id
+
+    @property
+    def name(self) -> str | None:
+        return self._proc.name
+
+    @property
+    def process(self) -> Process:
+        """The process behind this pid (for introspection; message it through the pid)."""
+        return self._proc
+
+    def is_alive(self) -> bool:
+        return self._proc.exit_reason is None
+
+    @property
+    def exit_reason(self) -> ExitReason | None:
+        return self._proc.exit_reason
+
+    async def call(self, request: Any, timeout: float | None = 5.0) -> Any:
+        """Send ``request`` and wait for the reply (gen_server:call).
+
+        Raises ``NoProc`` at once if the process is dead, ``CallTimeout`` (in this caller
+        only) if no reply comes in ``timeout`` seconds, ``ProcessDied`` if the process exits
+        before replying, ``CallToSelf`` instead of deadlocking.
+        """
+        proc = self._proc
+        if proc.exit_reason is not None:
+            raise NoProc(self)
+        me = _current.get()
+        if me is proc:
+            raise CallToSelf(self)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        msg = Call(request, future, None if me is None else me.pid)
+        mailbox = proc.mailbox
+        try:
+            if not mailbox.try_put(msg):
+                # A call is never silently dropped: drop_newest fails it like ``fail`` does.
+                if mailbox.overflow is not Overflow.BLOCK:
+                    raise MailboxFull(self, mailbox.capacity)
+                await mailbox.wait_for_room()
+                if not mailbox.try_put(msg):
+                    raise MailboxFull(self, mailbox.capacity)
+        except Closed:
+            raise NoProc(self) from None
+        if timeout is None:
+            result = await future
+        else:
+            bucket = proc.node.call_timeouts.add(timeout, future)
+            try:
+                result = await future
+            finally:
+                bucket.discard(future)
+            if result is TIMED_OUT:
+                raise CallTimeout(self, timeout)
+        return result
+
+    async def cast(self, message: Any) -> None:
+        """Asynchronous request (gen_server:cast). Waits only for mailbox room under ``block``."""
+        await self.send(Cast(message))
+
+    async def send(self, message: Any) -> None:
+        """Send a plain message (Erlang's ``!``). Messages to a dead process are dropped.
+
+        A full mailbox applies the target's overflow policy: wait (``block``), drop and count
+        (``drop_newest``), or raise ``MailboxFull`` (``fail``).
+        """
+        mailbox = self._proc.mailbox
+        try:
+            if mailbox.try_put(message):
+                return
+            policy = mailbox.overflow
+            if policy is Overflow.BLOCK:
+                while not mailbox.try_put(message):
+                    await mailbox.wait_for_room()
+            elif policy is Overflow.DROP_NEWEST:
+                mailbox.dropped += 1
+            else:
+                raise MailboxFull(self, mailbox.capacity)
+        except Closed:
+            return
+
+    def send_nowait(self, message: Any) -> None:
+        """Send without waiting: a full mailbox drops (``drop_newest``) or raises ``MailboxFull``."""
+        mailbox = self._proc.mailbox
+        try:
+            if mailbox.try_put(message):
+                return
+        except Closed:
+            return
+        if mailbox.overflow is Overflow.DROP_NEWEST:
+            mailbox.dropped += 1
+            return
+        raise MailboxFull(self, mailbox.capacity)
+
+    def exit(self, reason: ExitReason) -> None:
+        """Send an exit signal (Erlang's ``exit(Pid, Reason)``); ``KILL`` cannot be trapped."""
+        me = _current.get()
+        self._proc.exit_signal(None if me is None else me.pid, reason)
+
+    def kill(self) -> None:
+        """``exit(Pid, kill)``: the process is dead now, with reason ``killed``."""
+        self._proc.kill()
+
+    async def wait(self) -> ExitReason:
+        """Wait until the process has exited; return its exit reason."""
+        proc = self._proc
+        if proc.exit_reason is not None:
+            return proc.exit_reason
+        done: asyncio.Future[ExitReason] = asyncio.get_running_loop().create_future()
+
+        def on_exit(_pid: Pid, reason: ExitReason) -> None:
+            if not done.done():
+                done.set_result(reason)
+
+        ref = proc.watch(on_exit)
+        try:
+            return await done
+        finally:
+            proc.unwatch(ref)
+
+
+class Process:
+    """Kernel-side state of one process. Bodies receive it as their first argument."""
+
+    __slots__ = (
+        "_links",
+        "_monitoring",
+        "_stop_reason",
+        "_watchers",
+        "behaviour",
+        "current",
+        "deferred_calls",
+        "exit_reason",
+        "mailbox",
+        "name",
+        "node",
+        "parent",
+        "pid",
+        "task",
+        "trap_exit",
+    )
+
+    def __init__(
+        self,
+        node: Node,
+        pid_id: int,
+        mailbox: Mailbox,
+        parent: Pid | None,
+        name: str | None,
+        trap_exit: bool,
+    ) -> None:
+        self.node = node
+        self.pid = Pid(self, pid_id)
+        self.mailbox = mailbox
+        self.parent = parent
+        self.name = name
+        self.trap_exit = trap_exit
+        self.exit_reason: ExitReason | None = None
+        self.current: Any = None  # the message being handled, for introspection
+        self.behaviour: Any = None  # the GenServer / GenStatem / Supervisor instance, if any
+        self.task: asyncio.Task[None] | None = None
+        self.deferred_calls: set[Call] | None = None
+        self._stop_reason: ExitReason | None = None
+        self._links: set[Process] | None = None
+        self._watchers: dict[Ref, Watcher] | None = None
+        self._monitoring: dict[Ref, Process] | None = None
+
+    def __repr__(self) -> str:
+        return f"Process({self.pid!r})"
+
+    @property
+    def alive(self) -> bool:
+        return self.exit_reason is None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_reason is not None
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def receive(self) -> Any:
+        return await self.mailbox.get()
+
+    def receive_nowait(self) -> Any:
+        """The oldest message; raises IndexError when the mailbox is empty."""
+        return self.mailbox.get_nowait()
+
+    # -- links and monitors ------------------------------------------------------------------
+
+    def link(self, other: Pid) -> None:
+        """Bidirectional link. Linking to a dead process delivers ``noproc`` as an exit signal."""
+        target = other._proc
+        if target is self:
+            return
+        if target.exit_reason is not None:
+            self.exit_signal(other, NOPROC)
+            return
+        if self._links is None:
+            self._links = set()
+        if target._links is None:
+            target._links = set()
+        self._links.add(target)
+        target._links.add(self)
+
+    def unlink(self, other: Pid) -> None:
+        target = other._proc
+        if self._links is not None:
+            self._links.discard(target)
+        if target._links is not None:
+            target._links.discard(self)
+
+    def links(self) -> list[Pid]:
+        return sorted(p.pid for p in self._links or ())
+
+    def monitor(self, other: Pid) -> Ref:
+        """One-way monitor; ``Down(ref, pid, reason)`` arrives when ``other`` exits."""
+        target = other._proc
+        ref = Ref()
+        if target.exit_reason is not None:
+            self.mailbox.put_signal(Down(ref, other, NOPROC))
+            return ref
+        mailbox = self.mailbox
+
+        def on_exit(pid: Pid, reason: ExitReason) -> None:
+            if self._monitoring is not None:
+                self._monitoring.pop(ref, None)
+            mailbox.put_signal(Down(ref, pid, reason))
+
+        target._watch(ref, on_exit)
+        if self._monitoring is None:
+            self._monitoring = {}
+        self._monitoring[ref] = target
+        return ref
+
+    def demonitor(self, ref: Ref) -> None:
+        if self._monitoring is None:
+            return
+        target = self._monitoring.pop(ref, None)
+        if target is not None:
+            target.unwatch(ref)
+
+    def watch(self, callback: Watcher) -> Ref:
+        """Kernel-internal monitor: ``callback(pid, reason)`` runs when this process exits."""
+        ref = Ref()
+        if self.exit_reason is not None:
+            callback(self.pid, self.exit_reason)
+            return ref
+        self._watch(ref, callback)
+        return ref
+
+    def _watch(self, ref: Ref, callback: Watcher) -> None:
+        if self._watchers is None:
+            self._watchers = {}
+        self._watchers[ref] = callback
+
+    def unwatch(self, ref: Ref) -> None:
+        if self._watchers is not None:
+            self._watchers.pop(ref, None)
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def exit_signal(self, sender: Pid | None, reason: ExitReason) -> None:
+        """Deliver an exit signal with Erlang's rules (links and ``exit/2`` both come here)."""
+        if self.exit_reason is not None:
+            return
+        if reason is KILL:
+            self.kill()
+        elif self.trap_exit:
+            self.mailbox.put_signal(ExitSignal(sender if sender is not None else self.pid, reason))
+        elif reason is not NORMAL:
+            self.stop(reason)
+
+    def stop(self, reason: ExitReason) -> None:
+        """Graceful stop: cancel the task so cleanup runs; the process exits with ``reason``."""
+        if self.exit_reason is not None or self._stop_reason is not None:
+            return
+        self._stop_reason = reason
+        if self.task is not None:
+            self.task.cancel()
+
+    def kill(self) -> None:
+        """Dead now (reason ``killed``); the task is cancelled and not waited for."""
+        if self.exit_reason is not None:
+            return
+        self._stop_reason = KILLED
+        self.exited(KILLED)
+        if self.task is not None:
+            self.task.cancel()
+
+    # -- running and exiting -------------------------------------------------------------------
+
+    async def main(self, body: Body, args: tuple[Any, ...]) -> None:
+        _current.set(self)
+        reason: ExitReason = NORMAL
+        try:
+            await body(self, *args)
+            if self._stop_reason is not None:
+                reason = self._stop_reason  # asked to stop; finished its cleanup and returned
+        except Exit as e:
+            reason = e.reason
+        except asyncio.CancelledError:
+            # Ours (stop/kill) or the loop's; either way the process ends here.
+            reason = self._stop_reason if self._stop_reason is not None else KILLED
+        except Exception as e:
+            reason = e
+        if self.exit_reason is None:
+            self.exited(reason)
+
+    def exited(self, reason: ExitReason) -> None:
+        """Record the exit and fire every consequence, synchronously and exactly once."""
+        self.exit_reason = reason
+        self.node.forget(self)
+        died = ProcessDied(self.pid, reason)
+        if isinstance(reason, BaseException):
+            died.__cause__ = reason
+        for msg in self.mailbox.close():
+            if type(msg) is Call:
+                msg.fail(died)
+        current = self.current
+        if type(current) is Call and not current.answered:
+            current.fail(died)
+        if self.deferred_calls:
+            for call in list(self.deferred_calls):
+                call.fail(died)
+        if self._monitoring:
+            for ref, target in self._monitoring.items():
+                target.unwatch(ref)
+            self._monitoring = None
+        if self._links:
+            links, self._links = self._links, None
+            for other in links:
+                if other._links is not None:
+                    other._links.discard(self)
+                other.exit_signal(self.pid, reason)
+        if self._watchers:
+            watchers, self._watchers = self._watchers, None
+            for callback in watchers.values():
+                callback(self.pid, reason)
