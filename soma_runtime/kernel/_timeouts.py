@@ -11,29 +11,39 @@ scheduling jitter.
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any
 
 from .clock import Clock
 from .process import TIMED_OUT
 
-RESOLUTION = 0.001
+RESOLUTION = 0.001  # seconds per tick; add() computes ticks as milliseconds
 
 
 class TimeoutWheel:
-    __slots__ = ("_buckets", "_clock")
+    __slots__ = ("_buckets", "_clock", "_now")
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        self._now = clock.now
         self._buckets: dict[int, set[asyncio.Future[Any]]] = {}
 
     def add(self, timeout: float, future: asyncio.Future[Any]) -> set[asyncio.Future[Any]]:
-        tick = math.ceil((self._clock.now() + timeout) / RESOLUTION)
+        """Register ``future``; returns its bucket, from which the caller discards it on reply.
+
+        ``Pid.call`` inlines this fast path (bucket exists); keep the two in step.
+        """
+        # The next tick strictly after the deadline: never early, at most one tick late.
+        tick = int((self._now() + timeout) * 1000.0) + 1
         bucket = self._buckets.get(tick)
         if bucket is None:
-            bucket = self._buckets[tick] = set()
-            self._clock.call_at(tick * RESOLUTION, lambda: self._fire(tick))
+            bucket = self.new_bucket(tick)
         bucket.add(future)
+        return bucket
+
+    def new_bucket(self, tick: int) -> set[asyncio.Future[Any]]:
+        bucket: set[asyncio.Future[Any]] = set()
+        self._buckets[tick] = bucket
+        self._clock.call_at(tick * RESOLUTION, lambda: self._fire(tick))
         return bucket
 
     def _fire(self, tick: int) -> None:

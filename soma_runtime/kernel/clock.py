@@ -33,13 +33,12 @@ class Clock(Protocol):
 class MonotonicClock:
     """Real time: the running event loop's monotonic clock and its timer heap."""
 
-    __slots__ = ("_loop",)
+    __slots__ = ("_loop", "now")
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-
-    def now(self) -> float:
-        return self._loop.time()
+        # Bound straight to the loop's clock: ``now`` is read on every call with a timeout.
+        self.now: Callable[[], float] = self._loop.time
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         return self._loop.call_at(when, callback)

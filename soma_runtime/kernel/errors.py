@@ -14,7 +14,7 @@ class KernelError(Exception):
     """Base class of every error the kernel raises."""
 
 
-class Exit(BaseException):  # noqa: N818 - named after Erlang's exit/1
+class Exit(BaseException):
     """Raised inside a process to exit it with ``reason`` (Erlang's ``exit(Reason)``).
 
     A ``BaseException`` so that a handler's ``except Exception`` cannot swallow it by accident.

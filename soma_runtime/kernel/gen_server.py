@@ -50,7 +50,7 @@ TIMEOUT: Any = _Sentinel("TIMEOUT")
 """The message ``handle_info`` gets when a ``set_timeout`` inactivity timeout expires."""
 
 
-class Stop(Exception):  # noqa: N818 - mirrors OTP's {stop, Reason, Reply, State}
+class Stop(Exception):
     """Raise from a callback to stop the server gracefully (``terminate`` runs)."""
 
     _no_reply: ClassVar[object] = object()
@@ -174,13 +174,18 @@ class GenServer:
             started.set_result(IGNORE)
             return
         started.set_result(None)
-        reason = await self._loop(proc)
-        raise Exit(reason)
-
-    async def _loop(self, proc: Process) -> ExitReason:
+        # The serving loop lives in this same frame (no helper coroutines while idle):
+        # every suspended frame is memory held by every idle server.
+        mailbox = proc.mailbox
         try:
             while True:
-                msg = await self._next_message(proc)
+                if self._timeout is not None:
+                    msg = await self._next_with_timeout(proc)
+                else:
+                    # ``_items`` is empty exactly when no message is pending (see Mailbox).
+                    while not mailbox._items:
+                        await mailbox.waiter()
+                    msg = mailbox.get_nowait()
                 proc.current = msg
                 kind = type(msg)
                 try:
@@ -198,8 +203,9 @@ class GenServer:
                         await self.handle_cast(msg.message)
                     elif kind is ExitSignal and msg.pid == proc.parent and proc.trap_exit:
                         # OTP: an exit signal from the parent stops a trapping server.
+                        proc.current = None
                         await self.terminate(msg.reason)
-                        return msg.reason
+                        raise Exit(msg.reason)
                     else:
                         await self.handle_info(msg)
                 except Stop as stop:
@@ -207,23 +213,23 @@ class GenServer:
                         msg.reply(stop.reply)
                     proc.current = None
                     await self.terminate(stop.reason)
-                    return stop.reason
+                    raise Exit(stop.reason) from None
                 proc.current = None
         except asyncio.CancelledError:
-            reason = proc._stop_reason
-            if reason is None or not proc.alive:
+            stop_reason = proc._stop_reason
+            if stop_reason is None or not proc.alive:
                 raise  # killed, or cancelled from outside the kernel: no terminate
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            await self.terminate(reason)
-            return reason
+            await self.terminate(stop_reason)
+            raise Exit(stop_reason) from None
 
-    async def _next_message(self, proc: Process) -> Any:
+    async def _next_with_timeout(self, proc: Process) -> Any:
+        """The next message, or TIMEOUT if none arrives within the armed inactivity timeout."""
         mailbox = proc.mailbox
         timeout = self._timeout
-        if timeout is None:
-            return await mailbox.get() if not len(mailbox) else mailbox.get_nowait()
+        assert timeout is not None
         self._timeout = None
         if len(mailbox):
             return mailbox.get_nowait()

@@ -15,12 +15,12 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from ._timeouts import TimeoutWheel
 from .clock import Clock, MonotonicClock
 from .errors import NameTaken, NoProc
 from .mailbox import DEFAULT_CAPACITY, Mailbox, Overflow
 from .process import Body, Pid, Process, current_process
 from .reasons import SHUTDOWN, ExitReason
-from ._timeouts import TimeoutWheel
 
 _current_node: ContextVar[Node | None] = ContextVar("soma_current_node", default=None)
 
