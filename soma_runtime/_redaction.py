@@ -1,0 +1,117 @@
+"""Redaction of credentials before an event payload is validated or stored.
+
+Provider secrets must never land in the log (DESIGN §4): the log is exported, shown on the
+dashboard and replayed. Two nets, applied to every payload on the append path:
+
+* keys that name a credential (``api_key``, ``Authorization``, ``access_token``,
+  ``client_secret``, ``password``, ``Cookie``…, at any depth) get their value replaced;
+* string values that *look* like a well-known credential (``sk-…`` provider keys,
+  ``Bearer …``, AWS key ids, GitHub/Slack/Google tokens, JWTs, PEM private keys) have the
+  matching part replaced, wherever they appear.
+
+Key matching works on the *words* of a key (split on ``_ - .`` and camelCase) rather than on
+substrings, so ``max_tokens``/``input_tokens``/``token_usage`` (usage accounting the vitals
+need) are kept while ``token``/``access_token``/``x-auth-token`` are redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from itertools import pairwise
+from typing import Any
+
+from pydantic import BaseModel
+
+REDACTED = "[REDACTED]"
+
+# Words that make a key sensitive wherever they appear in it.
+_ANYWHERE = frozenset(
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "authorization",
+        "cookie",
+        "cookies",
+        "credential",
+        "credentials",
+        "apikey",
+        "privatekey",
+        "bearer",
+    }
+)
+# Words that make a key sensitive when they are its last word (``github_token``, but not
+# ``token_count``).
+_TERMINAL = frozenset({"token", "auth", "pat"})
+# ``<word> key`` pairs (``api_key``, ``x-api-key``, ``private_key``, ``signing_key``…).
+_KEY_QUALIFIERS = frozenset({"api", "private", "access", "secret", "signing", "encryption"})
+
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+_SECRET_VALUE = re.compile(
+    r"\bsk-[A-Za-z0-9_\-]{20,}"  # OpenAI / Anthropic style provider keys
+    r"|\bBearer\s+[A-Za-z0-9._~+/\-]{8,}=*"  # HTTP bearer credentials
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{22,}"  # GitHub
+    r"|\bxox[abprs]-[A-Za-z0-9\-]{10,}"  # Slack
+    r"|\bAIza[0-9A-Za-z_\-]{35}"  # Google API keys
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"  # JWTs
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
+)
+
+
+@lru_cache(maxsize=8192)
+def is_sensitive_key(key: str) -> bool:
+    """True if a mapping key names a credential (its value must not be stored)."""
+    words = [w.lower() for w in _WORDS.findall(key)]
+    if not words:
+        return False
+    if any(w in _ANYWHERE for w in words):
+        return True
+    if words[-1] in _TERMINAL:
+        return True
+    return any(a in _KEY_QUALIFIERS and b == "key" for a, b in pairwise(words))
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every credential-looking part replaced by ``[REDACTED]``."""
+    return _SECRET_VALUE.sub(REDACTED, text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with credentials removed; ``value`` itself if there were none.
+
+    Copy-on-write keeps the common case (nothing to redact) free of allocations: this runs on
+    every append.
+    """
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(REDACTED, value) if _SECRET_VALUE.search(value) else value
+    if isinstance(value, Mapping):
+        return _redact_mapping(value)
+    if isinstance(value, list | tuple):
+        items = [redact(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, BaseModel):
+        # A model nested in a payload is serialized later; look inside it now.
+        return _redact_mapping(value.model_dump())
+    return value
+
+
+def _redact_mapping(mapping: Mapping[Any, Any]) -> Any:
+    out: dict[Any, Any] | None = None
+    for key, item in mapping.items():
+        if isinstance(key, str) and is_sensitive_key(key):
+            new: Any = REDACTED if item is not None else None
+        else:
+            new = redact(item)
+        if new is not item and out is None:
+            out = dict(mapping)
+        if out is not None:
+            out[key] = new
+    return mapping if out is None else out

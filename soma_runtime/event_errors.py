@@ -1,0 +1,159 @@
+"""Typed errors of the event layer (envelope, store, JSONL).
+
+Every error names what was wrong — the event type, the field, the file and line, the path —
+so a caller can act on it without parsing a message.
+"""
+
+from __future__ import annotations
+
+
+class EventError(Exception):
+    """Base class of every error the event layer raises."""
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+class InvalidEvent(EventError, ValueError):
+    """An event was rejected before it reached the store.
+
+    ``event_type`` is the offending type (as given), ``problem`` says what was wrong with it.
+    """
+
+    def __init__(self, event_type: object, problem: str) -> None:
+        super().__init__(f"invalid event {event_type!r}: {problem}")
+        self.event_type = event_type
+        self.problem = problem
+
+
+class UnknownEventType(InvalidEvent):
+    """The event type is not registered (see ``register_event_type``)."""
+
+    def __init__(self, event_type: object) -> None:
+        super().__init__(event_type, "unknown event type (register it with register_event_type first)")
+
+
+class PayloadTooLarge(InvalidEvent):
+    """The serialized payload exceeds the store's cap (``max_payload_bytes``)."""
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(event_type, f"payload is {size} bytes of JSON, over the cap of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class EventTypeConflict(EventError, ValueError):
+    """A type name is already registered with a different payload model."""
+
+    def __init__(self, name: str, existing: type, new: type) -> None:
+        super().__init__(
+            f"event type {name!r} is already registered with {existing.__qualname__}; "
+            f"refusing {new.__qualname__} (pass replace=True to override)"
+        )
+        self.name = name
+
+
+# --------------------------------------------------------------------------- store
+
+
+class StoreError(EventError):
+    """Base class of the errors of the event store itself."""
+
+
+class StoreOpenError(StoreError):
+    """The database could not be opened (missing directory, permissions, not a database…)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"cannot open event store {path!r}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class SchemaVersionError(StoreError):
+    """The database's schema version is not one this code can use.
+
+    Raised for a database written by a *newer* Soma (never downgraded silently), or for an
+    older one opened read-only (migrations need a writer).
+    """
+
+    def __init__(self, path: str, found: int, supported: int, problem: str) -> None:
+        super().__init__(
+            f"event store {path!r} has schema version {found}, this code supports {supported}: {problem}"
+        )
+        self.path = path
+        self.found = found
+        self.supported = supported
+
+
+class StoreWriteError(StoreError):
+    """A batch could not be committed; nothing of it was stored. The store keeps serving."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"event store {path!r} could not commit: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class StoreReadError(StoreError):
+    """A query could not be answered (the database failed underneath it)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"event store {path!r} could not be read: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class DuplicateEvent(StoreError):
+    """An event with this ``event_id`` is already in the store."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"event {event_id!r} is already in the store")
+        self.event_id = event_id
+
+
+class StoreReadOnly(StoreError):
+    """An append was attempted on a log opened read-only."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"event store {path!r} is open read-only; appends are refused")
+        self.path = path
+
+
+class StoreClosed(StoreError):
+    """The store is gone (stopped or crashed) and no replacement is running."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"event store is closed: {what}")
+
+
+class BadRequest(StoreError, TypeError):
+    """The store process received a request it does not understand (only that caller fails)."""
+
+    def __init__(self, request: object) -> None:
+        super().__init__(f"event store does not understand request {request!r:.200}")
+        self.request = request
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+class JsonlLineError(EventError, ValueError):
+    """One line of a JSONL file is not a valid event envelope."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        super().__init__(f"{source}:{line}: {problem}")
+        self.source = source
+        self.line = line
+        self.problem = problem
+
+
+class JsonlImportError(EventError, ValueError):
+    """An import was refused; ``errors`` lists every bad line found (first ones, capped)."""
+
+    def __init__(self, source: str, errors: list[JsonlLineError]) -> None:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more bad lines)" if len(errors) > 1 else ""
+        super().__init__(f"nothing imported from {source}: line {first.line}: {first.problem}{more}")
+        self.source = source
+        self.errors = errors
+        self.line = first.line
