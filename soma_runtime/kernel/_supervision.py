@@ -72,7 +72,8 @@ class IntensityWindow:
         return len(times) <= self.intensity
 
 
-async def shutdown_child(supervisor: Process, pid: Pid, timeout: float | None) -> ExitReason:
-    """Unlink (so no stray exit signal comes back), then stop with the child's shutdown spec."""
+async def shutdown_child(supervisor: Process, pid: Pid, grace: float | None) -> ExitReason:
+    """Unlink (so no stray exit signal comes back), then stop with the child's shutdown spec:
+    ``grace`` seconds before the kill (0 kills at once, None waits forever)."""
     supervisor.unlink(pid)
-    return await shutdown_process(pid.process, SHUTDOWN, timeout, supervisor.node.clock)
+    return await shutdown_process(pid.process, SHUTDOWN, grace, supervisor.node.clock)

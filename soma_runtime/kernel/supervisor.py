@@ -29,6 +29,7 @@ from .child_spec import (
     Strategy,
     SupFlags,
 )
+from .clock import TimerHandle
 from .errors import (
     AlreadyPresent,
     AlreadyStarted,
@@ -47,12 +48,17 @@ from .reasons import SHUTDOWN, Atom, ExitReason, is_orderly
 
 
 class _Child:
-    __slots__ = ("pid", "restart_times", "spec")
+    __slots__ = ("pending", "pid", "restart_times", "spec", "timer")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
         self.pid: Pid | Atom | None = None  # a Pid, RESTARTING, or None (not running)
         self.restart_times: list[float] = []
+        # The one retry that may restart this child (a stale one — its restart cancelled
+        # by terminate_child, then the child restarted and failed again — is ignored), and
+        # the backoff timer that will deliver it.
+        self.pending: _Retry | None = None
+        self.timer: TimerHandle | None = None
 
     @property
     def running(self) -> bool:
@@ -62,10 +68,11 @@ class _Child:
 class _Retry:
     """Queued by the supervisor to itself: try this child's restart again."""
 
-    __slots__ = ("child", "counted", "reason")
+    __slots__ = ("child", "counted", "old", "reason")
 
-    def __init__(self, child: _Child, reason: ExitReason, counted: bool) -> None:
+    def __init__(self, child: _Child, old: Pid | None, reason: ExitReason, counted: bool) -> None:
         self.child = child
+        self.old = old  # the pid whose exit started this restart, for the report
         self.reason = reason
         self.counted = counted  # already checked against the intensity (a backoff timer)
 
@@ -75,7 +82,10 @@ async def start_child_process(spec: ChildSpec) -> Pid | None:
     try:
         pid = await spec.start(*spec.args)
     except StartError as e:
-        raise StartError(e.reason, spec.id) from e
+        # A child that is itself a supervisor names its own failed child: keep that error
+        # whole as the reason, so the message reads child -> grandchild -> cause, the way
+        # OTP nests {failed_to_start_child, Id, Reason}.
+        raise StartError(e.reason if e.child_id is None else e, spec.id) from e
     except (Exception, Exit) as e:
         reason = e.reason if isinstance(e, Exit) else e
         raise StartError(reason, spec.id) from e
@@ -118,11 +128,19 @@ class SupervisorServer(GenServer):
             self._by_pid[pid] = child
 
     async def _stop(self, child: _Child) -> None:
+        """Stop a child (or cancel its pending restart); it is not running afterwards."""
+        child.pending = None
+        if child.timer is not None:
+            child.timer.cancel()
+            child.timer = None
         pid = child.pid
-        child.pid = None
         if isinstance(pid, Pid):
             self._by_pid.pop(pid, None)
             await shutdown_child(self._proc, pid, child.spec.shutdown_timeout)
+        # Cleared only once the child is dead: a supervisor told to stop while it waits
+        # here (mid-restart, mid-terminate_child) still finds the child in ``terminate``
+        # and stops it there — nothing outlives its supervisor.
+        child.pid = None
 
     async def _stop_children(self, children: Sequence[_Child]) -> None:
         for child in children:
@@ -138,19 +156,21 @@ class SupervisorServer(GenServer):
             child = self._by_pid.pop(message.pid, None)
             if child is not None:
                 child.pid = None
-                await self._child_exited(child, message.reason)
+                await self._child_exited(child, message.pid, message.reason)
         elif type(message) is _Retry:
             child = message.child
-            if child.pid is RESTARTING and child in self.children:
+            if child.pending is message and child.pid is RESTARTING and child in self.children:
+                child.pending = None
+                child.timer = None
                 if message.counted:
-                    await self._restart_now(child, message.reason)
+                    await self._restart_now(child, message.old, message.reason)
                 else:
-                    await self._restart(child, message.reason)
+                    await self._restart(child, message.old, message.reason)
 
-    async def _child_exited(self, child: _Child, reason: ExitReason) -> None:
+    async def _child_exited(self, child: _Child, pid: Pid, reason: ExitReason) -> None:
         restart = child.spec.restart
         if restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and not is_orderly(reason)):
-            await self._restart(child, reason)
+            await self._restart(child, pid, reason)
             return
         if restart is Restart.TEMPORARY:
             self.children.remove(child)
@@ -166,45 +186,52 @@ class SupervisorServer(GenServer):
             return not any(c.spec.significant and c.pid is not None for c in self.children)
         return False
 
-    async def _restart(self, child: _Child, reason: ExitReason) -> None:
+    async def _restart(self, child: _Child, old: Pid | None, reason: ExitReason) -> None:
         if not self.window.allow():
             report(self._proc, SupervisorShutdown(self.pid, "reached max restart intensity"))
             raise Stop(SHUTDOWN)
         backoff = self.flags.backoff
         if backoff is not None:
-            self._schedule_retry(child, reason, backoff)
+            self._schedule_retry(child, old, reason, backoff)
             return
-        await self._restart_now(child, reason)
+        await self._restart_now(child, old, reason)
 
-    def _schedule_retry(self, child: _Child, reason: ExitReason, backoff: Backoff) -> None:
+    def _schedule_retry(
+        self, child: _Child, old: Pid | None, reason: ExitReason, backoff: Backoff
+    ) -> None:
         clock = self._proc.node.clock
         now = clock.now()
         child.restart_times = [t for t in child.restart_times if t > now - self.flags.period]
         child.restart_times.append(now)
         delay = backoff.delay(len(child.restart_times))
         child.pid = RESTARTING
+        retry = child.pending = _Retry(child, old, reason, counted=True)
         mailbox = self._proc.mailbox
-        clock.call_at(now + delay, lambda: mailbox.put_signal(_Retry(child, reason, counted=True)))
+        child.timer = clock.call_at(now + delay, lambda: mailbox.put_signal(retry))
 
-    async def _restart_now(self, child: _Child, reason: ExitReason) -> None:
+    async def _restart_now(self, child: _Child, old: Pid | None, reason: ExitReason) -> None:
         group = self._restart_group(child)
-        # Stop the running members, last started first. Temporary bystanders are dropped.
+        # Stop the other members, last started first (a pending restart of one is cancelled:
+        # the group restart starts it). Temporary bystanders are dropped.
         for member in reversed(group):
             if member is child:
                 continue
-            if member.running:
-                await self._stop(member)
+            await self._stop(member)
             if member.spec.restart is Restart.TEMPORARY:
                 self.children.remove(member)
         for member in group:
             if member is not child and member.spec.restart is Restart.TEMPORARY:
                 continue
-            old = member.pid if isinstance(member.pid, Pid) else None
             try:
                 await self._start(member)
             except StartError:
+                # Counts as a restart and is retried behind the mailbox (OTP's
+                # try_again_restart); members after it stay stopped until then.
                 member.pid = RESTARTING
-                self._proc.mailbox.put_signal(_Retry(member, reason, counted=False))
+                retry = member.pending = _Retry(
+                    member, old if member is child else None, reason, counted=False
+                )
+                self._proc.mailbox.put_signal(retry)
                 return
             if member is child:
                 report(self._proc, ChildRestarted(self.pid, member.spec.id, old, _pid(member), reason))
@@ -347,9 +374,19 @@ class Supervisor:
                 raise InvalidSpec("id", spec.id, "unique child ids (duplicate)")
             seen.add(spec.id)
         _check_significance(specs, flags)
-        pid = await SupervisorServer.start_link(specs, flags, name=name)
-        assert pid is not None
-        return pid
+        try:
+            pid = await SupervisorServer.start_link(specs, flags, name=name)
+        except StartError as e:
+            if not isinstance(e.reason, StartError):
+                raise
+            failed = e.reason
+        else:
+            assert pid is not None
+            return pid
+        # Our init failed because a child's start did: raise the error that names that child
+        # and its reason (OTP: {shutdown, {failed_to_start_child, Id, Reason}}), rather than
+        # "the supervisor's init raised".
+        raise failed
 
     @staticmethod
     async def start_child(sup: Pid | str, spec: ChildSpec) -> Pid | None:
