@@ -64,10 +64,12 @@ class DynamicSupervisorServer(GenServer):
                 case ("start_child", tuple() as args):
                     return await self._start_child(args)
                 case ("terminate_child", Pid() as pid):
-                    child = self.children.pop(pid, None)
-                    if child is None:
+                    if pid not in self.children:
                         raise ChildNotFound(pid)
                     await shutdown_child(self._proc, pid, self.template.shutdown_timeout)
+                    # Forgotten only once dead: if this supervisor is told to stop while it
+                    # waits here, ``terminate`` still finds the child and stops it.
+                    del self.children[pid]
                     return None
                 case ("which_children",):
                     rows = [ChildInfo(None, pid, self.template.kind) for pid in self.children]
