@@ -22,6 +22,7 @@ Stopping, in increasing force:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -457,8 +458,14 @@ class Process:
         if self.exit_reason is not None or self._stop_reason is not None:
             return
         self._stop_reason = reason
-        if self.task is not None:
-            self.task.cancel()
+        task = self.task
+        if task is not None:
+            if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:  # type: ignore[arg-type]
+                # Cancelling a task that never ran throws into the unstarted coroutine, so
+                # main() would never run and the process would linger as a zombie (alive,
+                # named, links never fired). Nothing ran, nothing to clean up: exit now.
+                self.exited(reason)
+            task.cancel()
 
     def kill(self) -> None:
         """Dead now (reason ``killed``); the task is cancelled and not waited for."""
