@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import anyio
+
 from ._timeouts import TimeoutWheel
 from .clock import Clock, MonotonicClock
 from .errors import NameTaken, NoProc
@@ -59,7 +61,11 @@ class Node:
             yield node
         finally:
             try:
-                await node.close(shutdown_timeout)
+                # Shielded: anyio's cancellation is level-triggered, so if the block that
+                # opened the node was cancelled, every await in close() would raise at once
+                # and leave every process running. (test_process: opening block cancelled)
+                with anyio.CancelScope(shield=True):
+                    await node.close(shutdown_timeout)
             finally:
                 _current_node.reset(token)
 
