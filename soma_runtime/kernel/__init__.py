@@ -136,3 +136,57 @@ __all__ += [
     "Supervisor",
     "SupervisorShutdown",
 ]
+
+from .introspection import ProcessInfo, process_info, render, tree  # noqa: E402
+
+__all__ += ["ProcessInfo", "process_info", "render", "tree"]
+
+from .gen_statem import (  # noqa: E402
+    Action,
+    CallEvent,
+    CancelTimeout,
+    CastEvent,
+    Event,
+    EventTimeout,
+    GenericTimeout,
+    GenStatem,
+    InfoEvent,
+    InternalEvent,
+    KeepState,
+    NextEvent,
+    NextState,
+    Postpone,
+    RepeatState,
+    Reply,
+    StateTimeout,
+    StopState,
+    TimeoutEvent,
+    Transition,
+    TransitionError,
+    UpdateTimeout,
+)
+
+__all__ += [
+    "Action",
+    "CallEvent",
+    "CancelTimeout",
+    "CastEvent",
+    "Event",
+    "EventTimeout",
+    "GenStatem",
+    "GenericTimeout",
+    "InfoEvent",
+    "InternalEvent",
+    "KeepState",
+    "NextEvent",
+    "NextState",
+    "Postpone",
+    "RepeatState",
+    "Reply",
+    "StateTimeout",
+    "StopState",
+    "TimeoutEvent",
+    "Transition",
+    "TransitionError",
+    "UpdateTimeout",
+]
