@@ -43,6 +43,8 @@ class EventFeed:
         self.poll_interval = poll_interval
         self.closed = False
         self.close_reason: ExitReason | None = None
+        self.commits = 0
+        """Group commits published (with ``last_seq``: how well appends are batched)."""
         self._ring_size = ring_size
         self._ring: list[Event] = []
         self._ring_start = last_seq + 1  # seq of _ring[0]; the ring covers [start, last_seq]
@@ -62,6 +64,7 @@ class EventFeed:
             self._ring = list(tail)
             self._ring_start = tail[0].seq if tail else last_seq + 1
         self.last_seq = last_seq
+        self.commits += 1
         # Trim in amortized O(1): only when the ring has doubled past its size.
         excess = len(self._ring) - self._ring_size
         if excess > self._ring_size:

@@ -15,7 +15,7 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,10 +25,25 @@ from . import _jsonl
 from ._event_feed import EventFeed
 from ._jsonl import ImportReport
 from ._sqlite_log import MEMORY, EventQuery, SqliteLog
-from .event_errors import JsonlImportError, JsonlLineError, StoreClosed, StoreReadOnly
+from .event_errors import (
+    EventError,
+    JsonlImportError,
+    JsonlLineError,
+    StoreClosed,
+    StoreReadOnly,
+)
 from .event_store import ATTACH, Append, EventStore, EventStoreConfig
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, prepare_values
-from .kernel import NORMAL, Node, NoProc, Pid, ProcessDied, current_node, is_orderly
+from .kernel import (
+    NORMAL,
+    Node,
+    NoProc,
+    Pid,
+    ProcessDied,
+    StartError,
+    current_node,
+    is_orderly,
+)
 
 Server = Pid | str | Callable[[], Pid | None]
 EventTypes = str | Sequence[str]
@@ -36,6 +51,15 @@ EventTypes = str | Sequence[str]
 
 class TextSink(Protocol):
     def write(self, text: str, /) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    path: str
+    last_seq: int
+    commits: int
+    """Group commits since this store process started (0 for a read-only log)."""
+    readonly: bool
 
 
 class EventLog:
@@ -129,6 +153,11 @@ class EventLog:
         """The seq of the newest committed event (0 for an empty log)."""
         feed = await self._attach()
         return feed.last_seq if feed.live else await feed.log.last_seq()
+
+    async def stats(self) -> LogStats:
+        """Where the log is and how well group commit batches (for status tools and tests)."""
+        feed = await self._attach()
+        return LogStats(feed.log.path, await self.last_seq(), feed.commits, self._readonly)
 
     def subscribe(
         self,
@@ -304,6 +333,7 @@ class Subscription:
         self._filtered = query.has_filters()
         self._page = page_size
         self._buffer: deque[Event] = deque()
+        self._feed: EventFeed | None = None
         self._done = False
 
     def __aiter__(self) -> Subscription:
@@ -317,32 +347,38 @@ class Subscription:
         return self._buffer.popleft()
 
     async def _fill(self) -> None:
-        feed = await self._log._attach()
+        feed = self._feed
+        if feed is None:
+            feed = self._feed = await self._log._attach()
         if self.cursor >= feed.last_seq:
-            if feed.closed:
-                successor = await self._log._successor(feed)
-                if successor is None:
-                    if _orderly(feed):
-                        self._done = True
-                        return
-                    raise StoreClosed(f"the store exited with {feed.close_reason!r}")
+            if not feed.closed:
+                await feed.wait_beyond(self.cursor)
                 return
-            await feed.wait_beyond(self.cursor)
+            successor = await self._log._successor(feed)
+            if successor is not None:
+                self._feed = successor
+            elif _orderly(feed):
+                self._done = True
+            else:
+                raise StoreClosed(f"the store exited with {feed.close_reason!r}")
             return
         batch = feed.from_ring(self.cursor, self._page)
         if batch is not None:
             self.cursor = batch[-1].seq
             if self._filtered:
                 batch = [e for e in batch if self._query.matches(e)]
+        elif feed.closed and feed.live:
+            # Behind the ring and the store's connections are gone: catch up from its
+            # successor, or give up.
+            successor = await self._log._successor(feed)
+            if successor is None:
+                raise StoreClosed("the store closed while this subscriber was behind it")
+            self._feed = successor
+            return
         else:
-            if feed.closed and feed.live:
-                # Behind the ring and the store's connection is gone: catch up from its
-                # successor (re-attach on the next round) or give up.
-                if await self._log._successor(feed) is None:
-                    raise StoreClosed("the store closed while this subscriber was behind")
-                return
             upto = feed.last_seq
-            batch = await feed.read(replace(self._query, after_seq=self.cursor, limit=self._page), upto)
+            query = replace(self._query, after_seq=self.cursor, limit=self._page)
+            batch = await feed.read(query, upto)
             # A short page means nothing else matches up to the high-water mark.
             self.cursor = batch[-1].seq if len(batch) == self._page else upto
         self._buffer.extend(batch)
@@ -452,7 +488,14 @@ async def open_event_log(
 
 @asynccontextmanager
 async def _running_store(node: Node, cfg: EventStoreConfig) -> AsyncIterator[EventLog]:
-    pid = await EventStore.start(cfg)
+    try:
+        pid = await EventStore.start(cfg)
+    except StartError as exc:
+        # Standalone, there is no supervisor to read the start failure: surface the store's
+        # own typed error (StoreOpenError, SchemaVersionError…).
+        if isinstance(exc.reason, EventError):
+            raise exc.reason from None
+        raise
     assert pid is not None
     try:
         yield EventLog(pid)

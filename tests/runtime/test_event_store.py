@@ -1,0 +1,268 @@
+"""The event store process and its facade: appends, queries, subscriptions, restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from soma_runtime.event_errors import InvalidEvent, StoreClosed
+from soma_runtime.event_log import EventLog, Subscription, open_event_log
+from soma_runtime.event_store import EventStore, EventStoreConfig
+from soma_runtime.events import Event, EventDraft
+from soma_runtime.kernel import Node
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def log() -> AsyncIterator[EventLog]:
+    async with open_event_log(":memory:") as events:
+        yield events
+
+
+async def collect(sub: Subscription, count: int) -> list[Event]:
+    out: list[Event] = []
+    async for event in sub:
+        out.append(event)
+        if len(out) == count:
+            break
+    return out
+
+
+async def test_append_returns_the_stored_event(log: EventLog) -> None:
+    event = await log.append("run.started", {"steps": [{"id": "s1"}]}, run_id="r1", session_id="s")
+    assert event.seq == 1 and event.type == "run.started" and event.run_id == "r1"
+    assert event.payload == {"steps": [{"id": "s1"}], "options": {}}
+    assert await log.query() == [event]
+    assert await log.last_seq() == 1
+
+
+async def test_ack_means_committed(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    async with open_event_log(db) as log:
+        event = await log.append("run.cancelled", {"reason": "user"}, run_id="r")
+        # Another connection (as another process would) sees it the moment append returned.
+        other = sqlite3.connect(db)
+        try:
+            rows = other.execute("SELECT seq, event_id FROM events").fetchall()
+        finally:
+            other.close()
+        assert rows == [(1, event.event_id)]
+
+
+async def test_concurrent_appends_are_group_committed_gap_free(log: EventLog) -> None:
+    results: list[Event] = []
+
+    async def one(i: int) -> None:
+        results.append(await log.append("step.started", {"tool": "t"}, run_id=f"r{i % 7}"))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(300):
+            tg.start_soon(one, i)
+    assert sorted(e.seq for e in results) == list(range(1, 301))
+    stats = await log.stats()
+    assert stats.last_seq == 300
+    assert stats.commits <= 60, f"{stats.commits} commits for 300 concurrent appends"
+    stored = await log.query()
+    assert [e.seq for e in stored] == list(range(1, 301))
+    assert {e.event_id for e in stored} == {e.event_id for e in results}
+
+
+async def test_append_many_is_atomic_and_consecutive(log: EventLog) -> None:
+    await log.append("session.started", {}, session_id="s")
+    events = await log.append_many(
+        [EventDraft("run.accepted", {}, run_id="r"), EventDraft("run.started", {}, run_id="r")]
+    )
+    assert [e.seq for e in events] == [2, 3]
+    with pytest.raises(InvalidEvent, match=r"run\.failed"):
+        await log.append_many([EventDraft("run.completed", {}), EventDraft("run.failed", {})])
+    assert await log.last_seq() == 3
+    assert await log.append_many([]) == []
+
+
+async def test_query_filters(log: EventLog) -> None:
+    await log.append_many(
+        [
+            EventDraft("session.started", {}, session_id="s1", agent_id="a"),
+            EventDraft("run.started", {}, session_id="s1", run_id="r1", agent_id="a"),
+            EventDraft("tool.started", {"tool": "t"}, run_id="r1", correlation_id="c"),
+            EventDraft("tool.failed", {"tool": "t", "error": "x"}, run_id="r1"),
+            EventDraft("run.started", {}, session_id="s2", run_id="r2", agent_id="b"),
+            EventDraft("run.failed", {"error": "x"}, session_id="s2", run_id="r2"),
+        ]
+    )
+
+    async def seqs(**filters: object) -> list[int]:
+        return [e.seq for e in await log.query(**filters)]  # type: ignore[arg-type]
+
+    assert await seqs(run_id="r1") == [2, 3, 4]
+    assert await seqs(session_id="s2") == [5, 6]
+    assert await seqs(agent_id="a") == [1, 2]
+    assert await seqs(correlation_id="c") == [3]
+    assert await seqs(type="run.started") == [2, 5]
+    assert await seqs(type="tool.*") == [3, 4]
+    assert await seqs(type=["run.failed", "session.*"]) == [1, 6]
+    assert await seqs(run_id="r1", type="tool.*") == [3, 4]
+    assert await seqs(after_seq=4) == [5, 6]
+    assert await seqs(limit=2) == [1, 2]
+    assert await seqs(descending=True, limit=2) == [6, 5]
+    assert await seqs(run_id="nope") == []
+    with pytest.raises(ValueError, match="after_seq"):
+        await log.query(after_seq=-1)
+    with pytest.raises(ValueError, match="limit"):
+        await log.query(limit=0)
+    with pytest.raises(TypeError, match="run_id"):
+        await log.query(run_id=5)  # type: ignore[arg-type]
+
+
+async def test_subscribe_replays_history_then_follows_live(log: EventLog) -> None:
+    for i in range(3):
+        await log.append("run.accepted", {}, run_id=f"r{i}")
+    sub = log.subscribe(from_seq=2)
+    received: list[int] = []
+    async with anyio.create_task_group() as tg:
+
+        async def follow() -> None:
+            received.extend(e.seq for e in await collect(sub, 4))
+
+        tg.start_soon(follow)
+        for i in range(3, 6):
+            await log.append("run.accepted", {}, run_id=f"r{i}")
+    assert received == [2, 3, 4, 5]
+    assert sub.cursor == 5
+
+
+async def test_subscribe_with_filters(log: EventLog) -> None:
+    for i in range(10):
+        await log.append("step.started" if i % 2 else "run.accepted", {"tool": "t"}, run_id="r")
+    sub = log.subscribe(0, type="step.*", run_id="r", page_size=2)
+    assert [e.seq for e in await collect(sub, 5)] == [2, 4, 6, 8, 10]
+
+
+async def test_slow_subscriber_catches_up_from_the_database() -> None:
+    config = EventStoreConfig(ring_size=8)
+    async with open_event_log(config=config) as log:
+        await log.append("session.started", {})
+        sub = log.subscribe(0, page_size=7)
+        first = await collect(sub, 1)  # attached, then falls far behind the ring
+        for _ in range(10):
+            await log.append_many([EventDraft("run.accepted", {}) for _ in range(20)])
+        rest = await collect(sub, 200)
+    assert [e.seq for e in first + rest] == list(range(1, 202))
+
+
+async def test_filtered_subscriber_behind_the_ring_misses_nothing() -> None:
+    async with open_event_log(config=EventStoreConfig(ring_size=4)) as log:
+        drafts = [EventDraft("run.accepted", {}, run_id=f"r{i % 3}") for i in range(30)]
+        await log.append_many(drafts)
+        sub = log.subscribe(1, run_id="r1", page_size=4)
+        caught_up = await collect(sub, 10)  # from SQL: pages, the last one short
+        assert [e.seq for e in caught_up] == list(range(2, 31, 3))
+        live = [await log.append("run.accepted", {}, run_id="r1") for _ in range(3)]
+        with anyio.fail_after(5):
+            assert await collect(sub, 3) == live
+
+
+async def test_stuck_subscriber_blocks_nobody(log: EventLog) -> None:
+    stuck = log.subscribe(0)
+    never = anyio.Event()
+    async with anyio.create_task_group() as tg:
+
+        async def stuck_reader() -> None:
+            async for _ in stuck:
+                await never.wait()  # takes one event and never comes back
+
+        tg.start_soon(stuck_reader)
+        other = log.subscribe(0)
+        with anyio.fail_after(10):
+            for _ in range(50):
+                await log.append_many([EventDraft("run.accepted", {}) for _ in range(100)])
+            assert len(await collect(other, 5000)) == 5000
+        tg.cancel_scope.cancel()
+
+
+async def test_subscription_ends_when_the_store_stops() -> None:
+    async with Node.open() as node:
+        pid = await EventStore.start(EventStoreConfig())
+        assert pid is not None
+        log = EventLog(pid)
+        await log.append("run.accepted", {})
+        sub = log.subscribe(0)
+        assert len(await collect(sub, 1)) == 1
+        await node.stop(pid)
+        assert [e async for e in sub] == []
+        with pytest.raises(StoreClosed):
+            await log.append("run.accepted", {})
+
+
+async def test_subscription_raises_when_the_store_dies_for_good() -> None:
+    async with Node.open():
+        pid = await EventStore.start(EventStoreConfig())
+        assert pid is not None
+        log = EventLog(pid, reattach_timeout=0.05)
+        sub = log.subscribe(0)
+        await log.append("run.accepted", {})
+        await collect(sub, 1)
+        pid.kill()
+        with pytest.raises(StoreClosed):
+            await collect(sub, 1)
+
+
+async def test_log_by_name_survives_a_restart(tmp_path: Path) -> None:
+    config = EventStoreConfig(path=tmp_path / "e.db", name="events")
+    async with Node.open():
+        first = await EventStore.start(config)
+        assert first is not None
+        log = EventLog("events")
+        sub = log.subscribe(0)
+        seen: list[int] = []
+        async with anyio.create_task_group() as tg:
+
+            async def follow() -> None:
+                seen.extend(e.seq for e in await collect(sub, 6))
+
+            tg.start_soon(follow)
+            for _ in range(3):
+                await log.append("run.accepted", {})
+            first.kill()  # a crash: no terminate, the supervisor starts a successor
+            second = await EventStore.start(config)
+            assert second is not None and second != first
+            for _ in range(3):
+                await log.append("run.accepted", {})
+        assert seen == [1, 2, 3, 4, 5, 6]
+
+
+async def test_graceful_stop_commits_what_it_accepted(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    acked: list[Event] = []
+    refused = 0
+    async with Node.open() as node:
+        pid = await EventStore.start(EventStoreConfig(path=db))
+        assert pid is not None
+        log = EventLog(pid)
+        await log.append("session.started", {})
+
+        async def producer() -> None:
+            nonlocal refused
+            for _ in range(200):
+                try:
+                    acked.append(await log.append("run.accepted", {}))
+                except StoreClosed:
+                    refused += 1
+                    return
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(producer)
+            while len(acked) < 500:
+                await anyio.lowlevel.checkpoint()
+            await node.stop(pid)
+    assert refused > 0
+    async with open_event_log(db, readonly=True) as ro:
+        stored = await ro.query()
+    assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+    assert {e.event_id for e in acked} <= {e.event_id for e in stored}
