@@ -1,0 +1,266 @@
+"""Runtime: the root of the tree, and the public embedding API.
+
+    Runtime (soma_sup, one_for_one)
+    ├── EventStore          append-only event log (SQLite), subscriptions
+    ├── ToolRegistry        tool specs by name
+    ├── SessionSupervisor   dynamic → AgentSession
+    └── RunSupervisor       dynamic → Run → ToolCall
+
+Children start in that order and stop in reverse: runs stop (and stop their tools) before
+sessions record that they stopped, and the event store, which every other child writes to,
+stops last.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ._ids import new_id
+from .builtin_tools import BUILTIN_TOOLS
+from .event_log import EventLog
+from .event_store import EventStore, EventStoreConfig
+from .kernel import (
+    SUPERVISOR,
+    TEMPORARY,
+    ChildSpec,
+    Clock,
+    DynamicSupervisor,
+    Node,
+    NoProc,
+    Pid,
+    ProcessDied,
+    Supervisor,
+    current_node,
+)
+from .kernel.introspection import ProcessInfo, tree
+from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot, RunState
+from .session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
+from .steps import Step
+from .tool_registry import NAME as TOOL_REGISTRY
+from .tool_registry import ToolRegistry
+from .tools import ToolSpec
+
+EVENT_STORE = "soma.event_store"
+SESSION_SUPERVISOR = "soma.session_sup"
+RUN_SUPERVISOR = "soma.run_sup"
+ROOT = "soma_sup"
+
+
+class RunHandle:
+    """A run, from the outside: wait for its result, cancel it, ask where it is."""
+
+    def __init__(self, run_id: str, pid: Pid, session: Session) -> None:
+        self.run_id = run_id
+        self.pid = pid
+        self.session = session
+
+    def __repr__(self) -> str:
+        return f"RunHandle({self.run_id})"
+
+    async def result(self) -> RunResult:
+        """Wait for the terminal state; returns once its event is durable in the store."""
+        try:
+            result: RunResult = await self.pid.call(RESULT, timeout=None)
+            return result
+        except (NoProc, ProcessDied):
+            return await self._finished_result()
+
+    async def cancel(self) -> RunResult:
+        """Cancel (stopping the active tool); returns once the run is terminal. Idempotent."""
+        try:
+            result: RunResult = await self.pid.call(CANCEL, timeout=None)
+            return result
+        except (NoProc, ProcessDied):
+            return await self._finished_result()
+
+    async def status(self) -> RunSnapshot | RunResult:
+        try:
+            snapshot: RunSnapshot = await self.pid.call(STATUS)
+            return snapshot
+        except (NoProc, ProcessDied):
+            return await self._finished_result()
+
+    async def _finished_result(self) -> RunResult:
+        # The run process is gone: its session remembers the outcome; failing that, the
+        # store, which is the source of truth, has the terminal event.
+        try:
+            result: RunResult | None = await self.session.pid.call(("result", self.run_id))
+            if result is not None:
+                return result
+        except (NoProc, ProcessDied):
+            pass
+        return await result_from_store(self.session.events, self.run_id)
+
+
+async def result_from_store(events: EventLog, run_id: str) -> RunResult:
+    outputs: dict[str, Any] = {}
+    session_id: str | None = None
+    for event in await events.query(run_id=run_id):
+        session_id = event.session_id or session_id
+        if event.type == "step.succeeded" and event.step_id is not None:
+            outputs[event.step_id] = event.payload.get("output")
+        elif event.type in _TERMINAL_EVENTS:
+            state = _TERMINAL_EVENTS[event.type]
+            error = event.payload.get("error") or event.payload.get("reason")
+            return RunResult(
+                run_id, state, outputs, None if state is RunState.COMPLETED else error, session_id
+            )
+    raise LookupError(f"run {run_id} has no terminal event in the store (is it still running?)")
+
+
+_TERMINAL_EVENTS = {
+    "run.completed": RunState.COMPLETED,
+    "run.failed": RunState.FAILED,
+    "run.cancelled": RunState.CANCELLED,
+    "run.timeout": RunState.TIMEOUT,
+}
+
+
+class Session:
+    """A session, from the outside. Returned by :meth:`Runtime.start_session`."""
+
+    def __init__(self, session_id: str, agent_id: str, pid: Pid, events: EventLog) -> None:
+        self.session_id = session_id
+        self.agent_id = agent_id
+        self.pid = pid
+        self.events = events
+
+    def __repr__(self) -> str:
+        return f"Session({self.session_id}, agent={self.agent_id})"
+
+    async def start_run(
+        self,
+        steps: Sequence[Step],
+        timeout: float | None = None,
+        *,
+        task_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> RunHandle:
+        """Validate and start a run. Raises ``InvalidRun`` (the session keeps serving)."""
+        accepted = await self.pid.call(StartRun(steps, timeout, task_id, correlation_id), timeout=30.0)
+        if isinstance(accepted, _Failed):
+            raise accepted.error
+        assert isinstance(accepted, RunAccepted)
+        return RunHandle(accepted.run_id, accepted.pid, self)
+
+    async def status(self) -> SessionStatus:
+        status: SessionStatus = await self.pid.call("status")
+        return status
+
+    async def stop(self) -> None:
+        """Cancel live runs, record ``session.stopped``, and stop. Idempotent."""
+        with suppress(NoProc, ProcessDied):
+            await self.pid.call("stop", timeout=None)
+
+
+class Runtime:
+    """A running Soma tree. Open it with ``async with Runtime.open(...) as rt:``."""
+
+    def __init__(self, node: Node, root: Pid, events: EventLog, services: Services) -> None:
+        self.node = node
+        self.root = root
+        self.events = events
+        self._services = services
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        db: str | os.PathLike[str] = ":memory:",
+        tools: Sequence[ToolSpec] = (),
+        *,
+        root: str | os.PathLike[str] = ".",
+        builtin_tools: bool = True,
+        cancel_grace: float = 2.0,
+        clock: Clock | None = None,
+    ) -> AsyncIterator[Runtime]:
+        """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
+
+        ``root`` confines the file tools. Inside an existing kernel node the runtime starts
+        there; otherwise it opens its own. On exit the tree stops in reverse start order.
+        """
+        try:
+            node: Node | None = current_node()
+        except RuntimeError:
+            node = None
+        if node is None:
+            async with (
+                Node.open(clock) as own,
+                cls._start(own, db, tools, root, builtin_tools, cancel_grace) as rt,
+            ):
+                yield rt
+        else:
+            async with cls._start(node, db, tools, root, builtin_tools, cancel_grace) as rt:
+                yield rt
+
+    @classmethod
+    @asynccontextmanager
+    async def _start(
+        cls,
+        node: Node,
+        db: str | os.PathLike[str],
+        tools: Sequence[ToolSpec],
+        root: str | os.PathLike[str],
+        builtin_tools: bool,
+        cancel_grace: float,
+    ) -> AsyncIterator[Runtime]:
+        events = EventLog(EVENT_STORE)
+        services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace)
+        specs = [*(BUILTIN_TOOLS if builtin_tools else ()), *tools]
+        # Registered names let clients find a child again after its supervisor restarted it.
+        session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
+        run_template = ChildSpec("run", Run.start_link, restart=TEMPORARY, shutdown=cancel_grace + 1.0)
+        children = [
+            ChildSpec("event_store", EventStore.start_link, (EventStoreConfig(path=db, name=EVENT_STORE),)),
+            ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
+            ChildSpec(
+                "session_sup",
+                partial(DynamicSupervisor.start_link, name=SESSION_SUPERVISOR),
+                (session_template,),
+                kind=SUPERVISOR,
+            ),
+            ChildSpec(
+                "run_sup",
+                partial(DynamicSupervisor.start_link, name=RUN_SUPERVISOR),
+                (run_template,),
+                kind=SUPERVISOR,
+            ),
+        ]
+        sup = await Supervisor.start_link(children, intensity=3, period=5.0, name=ROOT)
+        rt = cls(node, sup, events, services)
+        try:
+            yield rt
+        finally:
+            await node.stop(sup, timeout=None)
+
+    async def start_session(
+        self,
+        agent_id: str,
+        *,
+        intent: str | None = None,
+        session_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Session:
+        """Start a long-lived session for ``agent_id`` under the session supervisor."""
+        if not isinstance(agent_id, str) or not agent_id:
+            raise ValueError(f"agent_id must be a non-empty string, got {agent_id!r}")
+        sid = session_id or new_id("sess")
+        pid = await DynamicSupervisor.start_child(
+            SESSION_SUPERVISOR, sid, agent_id, self._services, intent, dict(metadata or {})
+        )
+        assert pid is not None
+        return Session(sid, agent_id, pid, self.events)
+
+    def tree(self) -> list[ProcessInfo]:
+        """The live supervision tree (introspection)."""
+        return tree(self.node)
+
+
+def _absolute(root: str | os.PathLike[str]) -> Path:
+    # Made absolute once, at start: tools run with other working directories in mind.
+    return Path(os.path.abspath(root))
