@@ -56,8 +56,8 @@ from .kernel.gen_statem import (
 from .kernel.node import shutdown_process
 from .kernel.reasons import ExitReason, describe
 from .steps import Step, StepArgumentError, substitute
-from .tool_call import ToolReturned, tool_call
-from .tools import ToolContext, ToolSpec
+from .tool_call import ToolReturned, ToolSpawned, tool_call
+from .tools import Isolation, ToolContext, ToolSpec
 
 log = logging.getLogger("soma.run")
 
@@ -118,6 +118,7 @@ class RunSnapshot:
     step_index: int
     steps: int
     tool_call_id: str | None
+    os_pid: int | None = None
 
 
 CANCEL = "cancel"
@@ -129,13 +130,14 @@ _NEXT = "next_step"
 class _Active:
     """The ToolCall in flight."""
 
-    __slots__ = ("pid", "spec", "started", "step", "tool_call_id")
+    __slots__ = ("os_pid", "pid", "spec", "started", "step", "tool_call_id")
 
     def __init__(self, step: Step, spec: ToolSpec, tool_call_id: str, pid: Pid) -> None:
         self.step = step
         self.spec = spec
         self.tool_call_id = tool_call_id
         self.pid = pid
+        self.os_pid: int | None = None  # a process/command tool's OS process, once spawned
         self.started = time.perf_counter()
 
 
@@ -182,6 +184,10 @@ class Run(GenStatem):
                 if self.active is None or returned.tool_call_id != self.active.tool_call_id:
                     return None  # a late message from a ToolCall that was already stopped
                 return await self._step_succeeded(returned.output)
+            case RunState.WAITING_TOOL, InfoEvent(message=ToolSpawned() as spawned):
+                if self.active is not None and spawned.tool_call_id == self.active.tool_call_id:
+                    self.active.os_pid = spawned.os_pid
+                return None
             case _, InfoEvent(message=ExitSignal(pid=pid, reason=reason)):
                 if self.active is not None and pid == self.active.pid and reason is not NORMAL:
                     return await self._step_failed(describe(reason), RunState.FAILED)
@@ -215,6 +221,7 @@ class Run(GenStatem):
             self.cursor,
             len(self.steps),
             active.tool_call_id if active is not None else None,
+            active.os_pid if active is not None else None,
         )
 
     # -- steps -------------------------------------------------------------------------------
@@ -280,6 +287,9 @@ class Run(GenStatem):
         await self._stop_active()
         step = active.step
         ms = (time.perf_counter() - active.started) * 1000
+        if active.spec.isolation is Isolation.THREAD and outcome is not RunState.FAILED:
+            # Python threads cannot be killed: the call was abandoned and may still be running.
+            error += " (thread tool abandoned: its thread may still be running)"
         await self._emit(
             "tool.failed",
             {"tool": active.spec.name, "error": error, "duration_ms": ms},

@@ -156,6 +156,7 @@ class Session:
         """Cancel live runs, record ``session.stopped``, and stop. Idempotent."""
         with suppress(NoProc, ProcessDied):
             await self.pid.call("stop", timeout=None)
+        await self.pid.wait()  # the reply comes before terminate; return once it is gone
 
 
 class Runtime:

@@ -26,6 +26,17 @@ class ToolReturned:
     output: Any
 
 
+@dataclass(frozen=True, slots=True)
+class ToolSpawned:
+    """Message from a ToolCall to its run: a process/command tool's OS process started."""
+
+    tool_call_id: str
+    os_pid: int
+
+
 async def tool_call(proc: Process, run: Pid, spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> None:
-    output = await spec.invoke(args, ctx)
+    def spawned(os_pid: int) -> None:
+        run.send_nowait(ToolSpawned(ctx.tool_call_id, os_pid))
+
+    output = await spec.invoke(args, ctx, on_spawn=spawned)
     await run.send(ToolReturned(ctx.tool_call_id, output))
