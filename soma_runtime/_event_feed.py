@@ -19,7 +19,7 @@ from __future__ import annotations
 import anyio
 
 from ._sqlite_log import EventQuery, SqliteLog
-from .events import Event
+from .events import Event, PreparedEvent
 from .kernel import ExitReason
 
 
@@ -46,13 +46,13 @@ class EventFeed:
         self.commits = 0
         """Group commits published (with ``last_seq``: how well appends are batched)."""
         self._ring_size = ring_size
-        self._ring: list[Event] = []
+        self._ring: list[PreparedEvent] = []  # committed (seq assigned), contiguous
         self._ring_start = last_seq + 1  # seq of _ring[0]; the ring covers [start, last_seq]
         self._wakeup = anyio.Event()
 
     # -- writer side ----------------------------------------------------------------------
 
-    def publish(self, tail: list[Event], last_seq: int) -> None:
+    def publish(self, tail: list[PreparedEvent], last_seq: int) -> None:
         """Record a commit up to ``last_seq``; ``tail`` holds its last events (contiguous).
 
         ``tail`` may be shorter than the commit (a bulk import publishes only what fits in
@@ -105,7 +105,7 @@ class EventFeed:
         if after_seq + 1 < self._ring_start or not self._ring:
             return None
         start = after_seq + 1 - self._ring_start
-        return self._ring[start : start + limit]
+        return [p.event() for p in self._ring[start : start + limit]]
 
     def visible_seq(self) -> int | None:
         """Upper bound for queries: the acknowledged mark when a writer shares this process.

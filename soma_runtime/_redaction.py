@@ -82,31 +82,53 @@ def redact_text(text: str) -> str:
     return _SECRET_VALUE.sub(REDACTED, text)
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def redact(value: Any) -> Any:
     """A copy of ``value`` with credentials removed; ``value`` itself if there were none.
 
-    Copy-on-write keeps the common case (nothing to redact) free of allocations: this runs on
-    every append.
+    Copy-on-write keeps the common case (nothing to redact) free of allocations, and exact
+    type checks come before the generic (ABC) ones: this runs on every value of every append.
     """
+    kind = type(value)
+    if kind is str:
+        return _SECRET_VALUE.sub(REDACTED, value) if _SECRET_VALUE.search(value) else value
+    if kind is dict:
+        return _redact_mapping(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list or kind is tuple:
+        return _redact_sequence(value)
     if isinstance(value, str):
         return _SECRET_VALUE.sub(REDACTED, value) if _SECRET_VALUE.search(value) else value
     if isinstance(value, Mapping):
         return _redact_mapping(value)
     if isinstance(value, list | tuple):
-        items = [redact(item) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
-            return value
-        return items if isinstance(value, list) else tuple(items)
+        return _redact_sequence(value)
     if isinstance(value, BaseModel):
         # A model nested in a payload is serialized later; look inside it now.
         return _redact_mapping(value.model_dump())
     return value
 
 
+def _redact_sequence(items: list[Any] | tuple[Any, ...]) -> Any:
+    out: list[Any] | None = None
+    for index, item in enumerate(items):
+        new = redact(item)
+        if new is not item and out is None:
+            out = list(items)
+        if out is not None:
+            out[index] = new
+    if out is None:
+        return items
+    return out if isinstance(items, list) else tuple(out)
+
+
 def _redact_mapping(mapping: Mapping[Any, Any]) -> Any:
     out: dict[Any, Any] | None = None
     for key, item in mapping.items():
-        if isinstance(key, str) and is_sensitive_key(key):
+        if key.__class__ is str and is_sensitive_key(key):
             new: Any = REDACTED if item is not None else None
         else:
             new = redact(item)

@@ -112,8 +112,8 @@ class EventLog:
         feed = await self._writable()
         ids = (session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id)
         prepared = prepare_values(type, payload, ids, max_payload_bytes=feed.max_payload_bytes)
-        events: list[Event] = await self._call(Append([prepared]))
-        return events[0]
+        await self._call(Append([prepared]))
+        return prepared.event()
 
     async def append_many(self, drafts: Iterable[EventDraft]) -> list[Event]:
         """Append several events atomically (one transaction, consecutive seqs)."""
@@ -124,8 +124,8 @@ class EventLog:
         ]
         if not prepared:
             return []
-        events: list[Event] = await self._call(Append(prepared))
-        return events
+        await self._call(Append(prepared))
+        return [p.event() for p in prepared]
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Any, Final
 from ._event_feed import EventFeed
 from ._sqlite_log import MEMORY, SqliteLog, Synchronous
 from .event_errors import BadRequest, DuplicateEvent, StoreWriteError
-from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, PreparedEvent
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
 from .kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
 
 
@@ -62,7 +62,11 @@ class EventStoreConfig:
 
 
 class Append:
-    """Request: commit these prepared events (atomically), reply with the events or a count."""
+    """Request: commit these prepared events atomically.
+
+    The reply is the same ``PreparedEvent`` list with ``seq`` assigned (``want_events``), or
+    just their count (bulk imports, whose caller needs no envelopes).
+    """
 
     __slots__ = ("events", "want_events")
 
@@ -137,14 +141,13 @@ class EventStore(GenServer):
         self._rearm()
 
     async def terminate(self, reason: ExitReason) -> None:
-        # A graceful stop commits what was accepted: the batch interrupted mid-write (its
-        # transaction is rolled back and written again) and everything still buffered.
-        batch = (self._inflight or []) + self._pending
-        self._inflight, self._pending, self._pending_count = None, [], 0
+        # A graceful stop commits what was accepted: the batch whose write was interrupted
+        # (settled first) and everything still buffered.
+        inflight, self._inflight = self._inflight, None
         try:
-            await self._log.rollback()
-            if batch:
-                await self._write(batch)
+            if inflight:
+                await self._settle(inflight)
+            await self._flush()
         finally:
             self._closed = True
             self._feed.close(reason)
@@ -168,14 +171,8 @@ class EventStore(GenServer):
 
     async def _write(self, batch: _Pending) -> None:
         first = self._feed.last_seq + 1
-        rows = []
-        seq = first
-        for _caller, request in batch:
-            for prepared in request.events:
-                rows.append(prepared.row(seq))
-                seq += 1
         try:
-            await self._log.insert(rows)
+            await self._log.insert(_rows_json(batch, first))
         except sqlite3.IntegrityError:
             await self._write_each(batch)
             return
@@ -184,6 +181,16 @@ class EventStore(GenServer):
                 caller.fail(StoreWriteError(exc.path, exc.problem))
             return
         self._publish(batch, first)
+
+    async def _settle(self, batch: _Pending) -> None:
+        """Finish a batch whose write was interrupted: it committed whole, or not at all."""
+        first_id = batch[0][1].events[0].event_id
+        # Asked on the writer's own connection, so the answer comes after the interrupted
+        # statement has finished (the connection runs its statements in order).
+        if await self._log.stored_by_writer(first_id):
+            self._publish(batch, self._feed.last_seq + 1)
+        else:
+            await self._write(batch)
 
     async def _write_each(self, batch: _Pending) -> None:
         """A batch hit a uniqueness conflict: commit call by call, failing only the culprit."""
@@ -194,9 +201,8 @@ class EventStore(GenServer):
             self._feed.resync(stored)
         for caller, request in batch:
             first = self._feed.last_seq + 1
-            rows = [p.row(first + i) for i, p in enumerate(request.events)]
             try:
-                await self._log.insert(rows)
+                await self._log.insert(_rows_json([(caller, request)], first))
             except sqlite3.IntegrityError:
                 caller.fail(DuplicateEvent(await self._duplicate_of(request)))
                 continue
@@ -216,34 +222,41 @@ class EventStore(GenServer):
         return ids[0]
 
     def _publish(self, batch: _Pending, first: int) -> None:
-        """Committed: build the events, publish them to the feed, then acknowledge."""
-        total = sum(len(request.events) for _caller, request in batch)
-        last = first + total - 1
-        ring_from = last - self._config.ring_size + 1  # older events are not kept in memory
-        tail: list[Event] = []
-        replies: list[tuple[Caller, Any]] = []
+        """Committed: stamp the seqs, publish to the feed, then acknowledge.
+
+        Only bookkeeping happens here; envelopes are built lazily by whoever reads them
+        (``PreparedEvent.event``), so the writer is free for the next batch sooner.
+        """
         seq = first
-        for caller, request in batch:
-            count = len(request.events)
-            if request.want_events:
-                events = [p.to_event(seq + i) for i, p in enumerate(request.events)]
-                replies.append((caller, events))
-                if seq + count > ring_from:
-                    tail.extend(events[max(0, ring_from - seq) :])
-            else:
-                replies.append((caller, count))
-                if seq + count > ring_from:
-                    skip = max(0, ring_from - seq)
-                    tail.extend(p.to_event(seq + skip + i) for i, p in enumerate(request.events[skip:]))
-            seq += count
+        for _caller, request in batch:
+            for prepared in request.events:
+                prepared.seq = seq
+                seq += 1
+        last = seq - 1
+        keep = self._config.ring_size
+        if len(batch) == 1:
+            tail = batch[0][1].events[-keep:]
+        else:
+            tail = [p for _caller, request in batch for p in request.events][-keep:]
         # Publish before replying: a caller that queries right after its ack must see its
         # own events (queries are bounded by the feed's high-water mark).
         self._feed.publish(tail, last)
-        for caller, reply in replies:
-            caller.reply(reply)
+        for caller, request in batch:
+            caller.reply(request.events if request.want_events else len(request.events))
 
     def _on_exit(self, _pid: Pid, reason: ExitReason) -> None:
         if not self._closed:
             self._closed = True
             self._feed.close(reason)
             self._log.abandon()
+
+
+def _rows_json(batch: _Pending, first: int) -> str:
+    """The batch as one JSON array of rows, seqs assigned from ``first`` in arrival order."""
+    rows = []
+    seq = first
+    for _caller, request in batch:
+        for prepared in request.events:
+            rows.append(prepared.row_json(seq))
+            seq += 1
+    return "[" + ",".join(rows) + "]"

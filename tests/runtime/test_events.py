@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from soma_runtime.events import (
     EventDraft,
     LlmSucceeded,
     Payload,
+    PreparedEvent,
     ToolStarted,
     event_types,
     payload_model,
@@ -26,6 +28,13 @@ from soma_runtime.events import (
     prepare_values,
     register_event_type,
 )
+
+
+def committed(prepared: PreparedEvent, seq: int) -> Event:
+    """What the store does after a commit: stamp the seq, then build the envelope."""
+    prepared.seq = seq
+    return prepared.event()
+
 
 CORE_TYPES = [
     "session.started",
@@ -72,29 +81,38 @@ def test_prepare_fills_defaults_and_keeps_extra_fields() -> None:
     prepared = prepare_event("tool.started", {"tool": "echo", "extra": {"k": 1}}, {"run_id": "r"})
     assert prepared.payload == {"tool": "echo", "args": {}, "isolation": None, "extra": {"k": 1}}
     assert prepared.ids == tuple("r" if f == "run_id" else None for f in ID_FIELDS)
-    event = prepared.to_event(7)
+    event = committed(prepared, 7)
     assert event.seq == 7 and event.run_id == "r" and event.type == "tool.started"
     assert event.event_id == prepared.event_id and event.ts == prepared.ts
 
 
 def test_fast_envelope_equals_validated_envelope() -> None:
     prepared = prepare_event("run.failed", {"error": "boom"}, {"run_id": "r", "agent_id": "a"})
-    fast = prepared.to_event(3)
-    slow = Event(
-        seq=3,
-        event_id=prepared.event_id,
-        ts=prepared.ts,
-        type="run.failed",
-        run_id="r",
-        agent_id="a",
-        payload={"error": "boom"},
+    fast = committed(prepared, 3)
+    slow = Event.model_validate(  # every field present, as when read back from the database
+        {
+            "seq": 3,
+            "event_id": prepared.event_id,
+            "ts": prepared.ts,
+            "type": "run.failed",
+            **dict.fromkeys(ID_FIELDS),
+            "run_id": "r",
+            "agent_id": "a",
+            "payload": {"error": "boom"},
+        }
     )
-    assert fast == slow
+    assert fast == slow and repr(fast) == repr(slow)
+    assert fast.model_dump() == slow.model_dump()
+    assert fast.to_json() == slow.to_json()
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.model_copy(update={"seq": 4}).seq == 4
+    assert pickle.loads(pickle.dumps(fast)) == slow
     assert Event.model_validate_json(fast.to_json()) == fast
+    assert prepared.event() is fast  # built once, shared by the appender and subscribers
 
 
 def test_event_is_frozen() -> None:
-    event = prepare_event("run.cancelled", None).to_event(1)
+    event = committed(prepare_event("run.cancelled", None), 1)
     with pytest.raises(ValidationError):
         event.seq = 2  # type: ignore[misc]
 
@@ -164,10 +182,13 @@ def test_payload_may_be_a_model_instance() -> None:
 
 
 def test_llm_payload_carries_usage_and_cost() -> None:
-    event = prepare_event(
-        "llm.succeeded",
-        {"model": "m", "usage": {"input_tokens": 10, "output_tokens": 5}, "cost_usd": 0.01},
-    ).to_event(1)
+    event = committed(
+        prepare_event(
+            "llm.succeeded",
+            {"model": "m", "usage": {"input_tokens": 10, "output_tokens": 5}, "cost_usd": 0.01},
+        ),
+        1,
+    )
     data = event.data()
     assert isinstance(data, LlmSucceeded)
     assert data.usage.total_tokens == 15 and data.cost_usd == 0.01
