@@ -17,7 +17,8 @@ child process, whose rules are the point of this module:
   hold the output pipes open): an invocation owns every process it started.
 
 A process that moves itself to another session (``setsid``) escapes the group; Soma cannot
-track it, but stops waiting for the pipes it holds after ``_DRAIN_TIMEOUT``.
+track it, but stops waiting for the pipes it holds after ``_DRAIN_TIMEOUT``. Process groups
+and signals make this POSIX-only (Linux, macOS).
 """
 
 from __future__ import annotations
@@ -361,6 +362,8 @@ async def _terminate(process: anyio.abc.Process, grace: float, log: Log) -> None
 
     Cancelled again while waiting (a native cancellation gets through the shield): the
     ``finally`` sends SIGKILL at once and still reaps before the cancellation propagates.
+    The cancellation of an enclosing anyio scope does not get through; it waits for the
+    grace at most, which is why the grace is short.
     """
     try:
         if process.returncode is None:

@@ -418,6 +418,10 @@ class CommandTool(ToolSpec):
     ``root``; ``env`` (when given) *replaces* the environment. stdin is ``/dev/null``.
     The program runs in its own process group, which is killed when the call ends, on
     cancel (SIGTERM, ``kill_grace``, SIGKILL) and after a normal exit (stragglers).
+
+    A subclass rather than a factory, so ``isinstance(spec, CommandTool)`` and ``spec.argv``
+    work; to derive a variant, build a new ``CommandTool`` (``dataclasses.replace`` does not
+    know this constructor).
     """
 
     # (Defaults only to satisfy dataclass field ordering; __init__ always sets them.)
