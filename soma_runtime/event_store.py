@@ -44,7 +44,7 @@ class EventStoreConfig:
     name: str | None = None
     synchronous: Synchronous = "NORMAL"
     busy_timeout: float = 5.0
-    max_batch: int = 2000
+    max_batch: int = 1000
     ring_size: int = 10_000
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
 
@@ -117,6 +117,14 @@ class EventStore(GenServer):
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         if type(request) is Append:
+            if not _well_formed(request):
+                # Only the facade builds these; anything else is a caller's bug, not ours.
+                caller.fail(BadRequest(request))
+                self._rearm()
+                return NOREPLY
+            if not request.events:
+                self._rearm()
+                return request.events if request.want_events else 0
             self._pending.append((caller, request))
             self._pending_count += len(request.events)
             if self._pending_count >= self._config.max_batch:
@@ -260,3 +268,8 @@ def _rows_json(batch: _Pending, first: int) -> str:
             rows.append(prepared.row_json(seq))
             seq += 1
     return "[" + ",".join(rows) + "]"
+
+
+def _well_formed(request: Append) -> bool:
+    events = request.events
+    return type(events) is list and all(type(p) is PreparedEvent for p in events)

@@ -144,6 +144,9 @@ async def test_bad_input_fails_only_its_caller() -> None:
             await log.append("actor.note", {"text": "x" * 5000})
         with pytest.raises(BadRequest, match="garbage"):
             await pid.call("garbage")
+        with pytest.raises(BadRequest):
+            await pid.call(Append(["not a prepared event"]))  # type: ignore[list-item]
+        assert await pid.call(Append([])) == []
         await pid.cast("noise")
         await pid.send("more noise")
         assert pid.is_alive()
