@@ -10,7 +10,8 @@ Subclass and override the async callbacks. The loop below is the whole behaviour
 * An exception in any callback crashes the server with the exception as its exit reason;
   the caller whose call was being served gets ``ProcessDied``.
 * ``terminate(reason)`` runs on a graceful stop (``Stop``, a supervisor's shutdown, an exit
-  signal from the parent while trapping, a link death while not trapping) — never on kill.
+  signal from the parent while trapping, a link death while not trapping) and, as in OTP,
+  after a callback crashed (with the exception) — never on kill.
 * ``set_timeout(s)``: OTP's inactivity timeout. If no message arrives within ``s`` seconds
   after the current callback, ``handle_info(TIMEOUT)`` runs; ``0`` means "as soon as the
   mailbox is empty", the idiom for batching work (group commit) behind a burst of messages.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar, TypeVar
 
-from .errors import Exit, StartError
+from .errors import Exit, ProcessDied, StartError
 from .mailbox import Overflow
 from .node import current_node
 from .process import Call, Cast, ExitSignal, Pid, Process, current_process
@@ -59,6 +60,9 @@ class Stop(Exception):
         super().__init__(reason)
         self.reason = reason
         self.reply = reply
+
+
+_INIT = _Sentinel("init")  # the request of the start handshake (see _start_server)
 
 
 class _InactivityTimeout:
@@ -131,8 +135,14 @@ class GenServer:
             capacity=capacity if capacity is not None else cls.mailbox_capacity,
             overflow=cls.overflow,
         )
+        # The start handshake is a call the new process is serving until init answers it:
+        # if the process dies first (killed or stopped during init, or before it ever ran),
+        # Process.exited fails it with ProcessDied, so the starter cannot hang.
+        pid.process.current = Call(_INIT, started, None)
         try:
             outcome = await started
+        except ProcessDied as died:
+            raise StartError(died.reason) from None
         except BaseException:
             # The starter was cancelled mid-start: do not leave an orphan behind.
             pid.kill()
@@ -160,7 +170,8 @@ class GenServer:
         try:
             outcome = await self.init(*args)
         except (Exception, Exit) as e:
-            reason = e.reason if isinstance(e, Exit) else e
+            # Stop(reason) from init is OTP's {stop, Reason}: the start fails with Reason.
+            reason = e.reason if isinstance(e, (Exit, Stop)) else e
             # Unlink first: a failed start is reported to the starter as a StartError,
             # not also as an exit signal that would take it down.
             if proc.parent is not None:
@@ -174,6 +185,7 @@ class GenServer:
             started.set_result(IGNORE)
             return
         started.set_result(None)
+        proc.current = None  # the start handshake is answered
         # The serving loop lives in this same frame (no helper coroutines while idle):
         # every suspended frame is memory held by every idle server.
         mailbox = proc.mailbox
@@ -203,17 +215,23 @@ class GenServer:
                         await self.handle_cast(msg.message)
                     elif kind is ExitSignal and msg.pid == proc.parent and proc.trap_exit:
                         # OTP: an exit signal from the parent stops a trapping server.
-                        proc.current = None
-                        await self.terminate(msg.reason)
-                        raise Exit(msg.reason)
+                        raise Stop(msg.reason)
                     else:
                         await self.handle_info(msg)
                 except Stop as stop:
                     if kind is Call and stop.reply is not Stop._no_reply:
                         msg.reply(stop.reply)
-                    proc.current = None
+                    # An unanswered call stays current: exited() fails it with the reason
+                    # (it used to be dropped here, leaving the caller hanging).
+                    if kind is not Call or msg.answered:
+                        proc.current = None
                     await self.terminate(stop.reason)
                     raise Exit(stop.reason) from None
+                except (Exception, Exit) as crash:
+                    # OTP's gen_server runs terminate(Reason) when a callback crashes or
+                    # exits too (only a kill skips it), then exits with that reason.
+                    await self.terminate(crash.reason if isinstance(crash, Exit) else crash)
+                    raise
                 proc.current = None
         except asyncio.CancelledError:
             stop_reason = proc._stop_reason
