@@ -268,21 +268,33 @@ class EventLog:
         return server()
 
     async def _attach(self) -> EventFeed:
+        """The live feed of the current store; re-attaches to a successor after a restart.
+
+        After a crash the supervisor restarts the store asynchronously, so a caller arriving
+        in between waits up to ``reattach_timeout`` for the successor. After an orderly stop
+        there is no waiting: a successor is used only if it is already there.
+        """
         feed = self._feed
-        if feed is not None and (not feed.closed or self._readonly):
-            if feed.closed:
-                raise StoreClosed(f"{feed.log.path!r} was closed")
+        if feed is not None and not feed.closed:
             return feed
-        pid = self._resolve()
-        if pid is None:
-            raise StoreClosed(f"no event store process for {self._server!r}")
-        try:
-            feed = await pid.call(ATTACH, timeout=self.call_timeout)
-        except (NoProc, ProcessDied) as exc:
-            raise StoreClosed(str(exc)) from exc
-        assert isinstance(feed, EventFeed)
-        self._pid, self._feed = pid, feed
-        return feed
+        if self._readonly:
+            raise StoreClosed(f"{feed.log.path!r} was closed" if feed else "read-only log closed")
+        grace = 0.0 if feed is None or _orderly(feed) else self.reattach_timeout
+        deadline = anyio.current_time() + grace
+        while True:
+            pid = self._resolve()
+            if pid is not None:
+                try:
+                    attached = await pid.call(ATTACH, timeout=self.call_timeout)
+                except (NoProc, ProcessDied):
+                    pass  # died while we asked: look again
+                else:
+                    assert isinstance(attached, EventFeed)
+                    self._pid, self._feed = pid, attached
+                    return attached
+            if anyio.current_time() >= deadline:
+                raise StoreClosed(f"no event store process for {self._server!r}")
+            await anyio.sleep(0.01)
 
     async def _writable(self) -> EventFeed:
         feed = await self._attach()
@@ -300,20 +312,12 @@ class EventLog:
         except ProcessDied as exc:
             raise StoreClosed(f"{exc}; the append may or may not have been committed") from exc
 
-    async def _successor(self, old: EventFeed) -> EventFeed | None:
-        """After ``old`` closed: the feed of a restarted store, or None if there is none."""
-        if self._readonly:
+    async def _successor(self) -> EventFeed | None:
+        """After the feed a subscription read closed: a restarted store's feed, or None."""
+        try:
+            return await self._attach()
+        except StoreClosed:
             return None
-        # A crashed store is restarted by its supervisor; give it a moment. An orderly stop
-        # is final unless a successor is already there.
-        deadline = anyio.current_time() + (0 if _orderly(old) else self.reattach_timeout)
-        while True:
-            try:
-                return await self._attach()
-            except StoreClosed:
-                if anyio.current_time() >= deadline:
-                    return None
-            await anyio.sleep(0.01)
 
 
 class Subscription:
@@ -354,7 +358,7 @@ class Subscription:
             if not feed.closed:
                 await feed.wait_beyond(self.cursor)
                 return
-            successor = await self._log._successor(feed)
+            successor = await self._log._successor()
             if successor is not None:
                 self._feed = successor
             elif _orderly(feed):
@@ -370,7 +374,7 @@ class Subscription:
         elif feed.closed and feed.live:
             # Behind the ring and the store's connections are gone: catch up from its
             # successor, or give up.
-            successor = await self._log._successor(feed)
+            successor = await self._log._successor()
             if successor is None:
                 raise StoreClosed("the store closed while this subscriber was behind it")
             self._feed = successor

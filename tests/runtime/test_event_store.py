@@ -13,7 +13,7 @@ from soma_runtime.event_errors import InvalidEvent, StoreClosed
 from soma_runtime.event_log import EventLog, Subscription, open_event_log
 from soma_runtime.event_store import EventStore, EventStoreConfig
 from soma_runtime.events import Event, EventDraft
-from soma_runtime.kernel import Node
+from soma_runtime.kernel import ChildSpec, Node, Supervisor
 
 pytestmark = pytest.mark.anyio
 
@@ -266,3 +266,81 @@ async def test_graceful_stop_commits_what_it_accepted(tmp_path: Path) -> None:
         stored = await ro.query()
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
     assert {e.event_id for e in acked} <= {e.event_id for e in stored}
+
+
+async def test_producers_and_subscribers_agree_on_one_sequence() -> None:
+    """Many producers, several subscribers (one slow, behind a tiny ring): all see the log."""
+    total = 8 * 60 + 8 * 20 * 5
+    config = EventStoreConfig(ring_size=32, max_batch=64)
+    async with open_event_log(config=config) as log:
+        views: list[list[Event]] = [[] for _ in range(4)]
+
+        async def subscriber(index: int, slow: bool) -> None:
+            async for event in log.subscribe(0, page_size=16):
+                views[index].append(event)
+                if slow:
+                    for _ in range(30):  # much slower than the writer: falls behind the ring
+                        await anyio.lowlevel.checkpoint()
+                if len(views[index]) == total:
+                    return
+
+        async def singles(k: int) -> None:
+            for i in range(60):
+                await log.append("step.started", {"tool": "t", "i": i}, run_id=f"p{k}")
+
+        async def batches(k: int) -> None:
+            for i in range(20):
+                await log.append_many(
+                    [EventDraft("run.accepted", {"i": i}, session_id=f"b{k}") for _ in range(5)]
+                )
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for index in range(4):
+                    tg.start_soon(subscriber, index, index == 3)
+                for k in range(8):
+                    tg.start_soon(singles, k)
+                    tg.start_soon(batches, k)
+        stored = await log.query()
+    assert [e.seq for e in stored] == list(range(1, total + 1))
+    for view in views:
+        assert view == stored
+
+
+async def test_restart_under_a_supervisor_loses_nothing(tmp_path: Path) -> None:
+    config = EventStoreConfig(path=tmp_path / "e.db", name="soma.events")
+    async with Node.open():
+        sup = await Supervisor.start_link(
+            [ChildSpec("event_store", EventStore.start_link, args=(config,))], intensity=5
+        )
+        log = EventLog("soma.events")
+        sub = log.subscribe(0)
+        before = [await log.append("run.accepted", {}, run_id="r") for _ in range(3)]
+        assert await collect(sub, 3) == before
+        (child,) = await Supervisor.which_children(sup)
+        assert child.pid is not None
+        child.pid.kill()  # crash; the supervisor restarts it on the same file
+        after = [await log.append("run.accepted", {}, run_id="r") for _ in range(3)]
+        assert [e.seq for e in after] == [4, 5, 6]
+        assert await collect(sub, 3) == after
+        assert [e.seq for e in await log.query(run_id="r")] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_readonly_log_follows_a_writer_in_another_connection(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    async with open_event_log(db) as writer:
+        await writer.append("session.started", {}, session_id="s")
+        async with open_event_log(db, readonly=True, poll_interval=0.01) as reader:
+            seen: list[Event] = []
+            async with anyio.create_task_group() as tg:
+
+                async def follow() -> None:
+                    seen.extend(await collect(reader.subscribe(0), 201))
+
+                tg.start_soon(follow)
+                written = [await writer.append("run.accepted", {}, run_id="r") for _ in range(100)]
+                written += await writer.append_many(
+                    [EventDraft("run.accepted", {}, run_id="r") for _ in range(100)]
+                )
+                assert len(await reader.query(run_id="r")) == 200
+            assert [e.event_id for e in seen[1:]] == [e.event_id for e in written]
