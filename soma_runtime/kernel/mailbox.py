@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 from collections import deque
 from typing import Any
 
@@ -31,6 +32,11 @@ class Overflow(enum.Enum):
 
 class Closed(Exception):
     """The mailbox's process has exited; nothing more can be delivered."""
+
+
+def _wake(putter: asyncio.Future[None], _until: object) -> None:
+    if not putter.done():
+        putter.set_result(None)
 
 
 class Mailbox:
@@ -81,15 +87,26 @@ class Mailbox:
                 getter.set_result(None)
         return True
 
-    async def wait_for_room(self) -> None:
-        """Suspend until the mailbox has room (or is closed)."""
+    async def wait_for_room(self, until: asyncio.Future[Any] | None = None) -> None:
+        """Suspend until the mailbox has room (or is closed, or ``until`` is done: a call's
+        deadline, see ``Pid.call``)."""
         while not self.closed and self.full():
-            putter = asyncio.get_running_loop().create_future()
+            if until is not None and until.done():
+                return
+            putter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             if self._putters is None:
                 self._putters = deque()
             self._putters.append(putter)
+            if until is not None:
+                until.add_done_callback(functools.partial(_wake, putter))
             try:
                 await putter
+            except BaseException:
+                # Woken for room but cancelled before using it: pass the wakeup on, or the
+                # next blocked sender waits although there is room (a lost wakeup).
+                if putter.done() and not putter.cancelled() and not self.full():
+                    self._wake_putter()
+                raise
             finally:
                 if not putter.done():
                     putter.cancel()
