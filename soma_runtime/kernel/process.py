@@ -194,7 +194,7 @@ class Pid:
                 if not getter.done():
                     getter.set_result(None)
         else:
-            await self._put_call_slow(msg)
+            timeout = await self._put_call_slow(msg, timeout)
         if timeout is None:
             result = await future
         else:
@@ -212,16 +212,38 @@ class Pid:
                 raise CallTimeout(self, timeout)
         return result
 
-    async def _put_call_slow(self, msg: Call) -> None:
+    async def _put_call_slow(self, msg: Call, timeout: float | None) -> float | None:
+        """Queue a call the fast path could not; returns what is left of ``timeout``."""
         mailbox = self._proc.mailbox
         try:
             if mailbox.try_put(msg):
-                return
+                return timeout
             # A call is never silently dropped: drop_newest fails it like ``fail`` does.
             if mailbox.overflow is not Overflow.BLOCK:
                 raise MailboxFull(self, mailbox.capacity)
-            while not mailbox.try_put(msg):
-                await mailbox.wait_for_room()
+            if timeout is None:
+                while not mailbox.try_put(msg):
+                    await mailbox.wait_for_room()
+                return None
+            # The caller's timeout bounds the wait for room too, not only the wait for the
+            # reply (a call to a full, stuck server used to wait forever).
+            clock = self._proc.node.clock
+            deadline = clock.now() + timeout
+            expired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+            def expire() -> None:
+                if not expired.done():
+                    expired.set_result(None)
+
+            timer = clock.call_at(deadline, expire)
+            try:
+                while not mailbox.try_put(msg):
+                    if expired.done():
+                        raise CallTimeout(self, timeout)
+                    await mailbox.wait_for_room(until=expired)
+            finally:
+                timer.cancel()
+            return max(deadline - clock.now(), 0.0)
         except Closed:
             raise NoProc(self) from None
 
