@@ -20,7 +20,7 @@ import anyio
 
 from ._sqlite_log import EventQuery, SqliteLog
 from .events import Event, PreparedEvent
-from .kernel import ExitReason
+from .kernel import ExitReason, is_orderly
 
 
 class EventFeed:
@@ -78,6 +78,11 @@ class EventFeed:
         self._ring_start = last_seq + 1
         self.last_seq = last_seq
         self._wake()
+
+    @property
+    def closed_orderly(self) -> bool:
+        """Closed by a normal stop or shutdown (not a crash or a kill)."""
+        return self.close_reason is not None and is_orderly(self.close_reason)
 
     def close(self, reason: ExitReason) -> None:
         if not self.closed:

@@ -12,7 +12,6 @@ re-attach to the successor (a subscription continues from its cursor, missing no
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from . import _jsonl
 from ._event_feed import EventFeed
 from ._jsonl import ImportReport
 from ._sqlite_log import MEMORY, EventQuery, SqliteLog
+from ._subscription import Subscription
 from .event_errors import (
     EventError,
     JsonlImportError,
@@ -42,7 +42,6 @@ from .kernel import (
     ProcessDied,
     StartError,
     current_node,
-    is_orderly,
 )
 
 Server = Pid | str | Callable[[], Pid | None]
@@ -178,7 +177,7 @@ class EventLog:
         if not isinstance(from_seq, int) or from_seq < 0:
             raise ValueError(f"from_seq must be an int >= 0, got {from_seq!r}")
         q = make_query(run_id, session_id, agent_id, correlation_id, type, 0, None, False)
-        return Subscription(self, max(from_seq, 1) - 1, q, page_size)
+        return Subscription(self._attach, self._successor, max(from_seq, 1) - 1, q, page_size)
 
     # -- JSONL --------------------------------------------------------------------------------
 
@@ -279,7 +278,7 @@ class EventLog:
             return feed
         if self._readonly:
             raise StoreClosed(f"{feed.log.path!r} was closed" if feed else "read-only log closed")
-        grace = 0.0 if feed is None or _orderly(feed) else self.reattach_timeout
+        grace = 0.0 if feed is None or feed.closed_orderly else self.reattach_timeout
         deadline = anyio.current_time() + grace
         while True:
             pid = self._resolve()
@@ -318,78 +317,6 @@ class EventLog:
             return await self._attach()
         except StoreClosed:
             return None
-
-
-class Subscription:
-    """A cursor over the log: ``async for`` yields every event from ``from_seq`` on, in order.
-
-    ``cursor`` is the last seq consumed (or filtered out): resume later with
-    ``subscribe(from_seq=sub.cursor + 1)``. Iteration ends when the store stops in an orderly
-    way with no successor; it raises :class:`StoreClosed` if the store died for good.
-    """
-
-    def __init__(self, log: EventLog, cursor: int, query: EventQuery, page_size: int) -> None:
-        if page_size < 1:
-            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
-        self.cursor = cursor
-        self._log = log
-        self._query = query
-        self._filtered = query.has_filters()
-        self._page = page_size
-        self._buffer: deque[Event] = deque()
-        self._feed: EventFeed | None = None
-        self._done = False
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Event:
-        while not self._buffer:
-            if self._done:
-                raise StopAsyncIteration
-            await self._fill()
-        return self._buffer.popleft()
-
-    async def _fill(self) -> None:
-        feed = self._feed
-        if feed is None:
-            feed = self._feed = await self._log._attach()
-        if self.cursor >= feed.last_seq:
-            if not feed.closed:
-                await feed.wait_beyond(self.cursor)
-                return
-            successor = await self._log._successor()
-            if successor is not None:
-                self._feed = successor
-            elif _orderly(feed):
-                self._done = True
-            else:
-                raise StoreClosed(f"the store exited with {feed.close_reason!r}")
-            return
-        batch = feed.from_ring(self.cursor, self._page)
-        if batch is not None:
-            self.cursor = batch[-1].seq
-            if self._filtered:
-                batch = [e for e in batch if self._query.matches(e)]
-        elif feed.closed and feed.live:
-            # Behind the ring and the store's connections are gone: catch up from its
-            # successor, or give up.
-            successor = await self._log._successor()
-            if successor is None:
-                raise StoreClosed("the store closed while this subscriber was behind it")
-            self._feed = successor
-            return
-        else:
-            upto = feed.last_seq
-            query = replace(self._query, after_seq=self.cursor, limit=self._page)
-            batch = await feed.read(query, upto)
-            # A short page means nothing else matches up to the high-water mark.
-            self.cursor = batch[-1].seq if len(batch) == self._page else upto
-        self._buffer.extend(batch)
-
-
-def _orderly(feed: EventFeed) -> bool:
-    return feed.close_reason is not None and is_orderly(feed.close_reason)
 
 
 def make_query(

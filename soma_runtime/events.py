@@ -1,18 +1,18 @@
-"""The event envelope, the typed payloads of the core event types, and their registry.
+"""The event envelope, the registry of event types, and the append path's preparation.
 
 Every state change in Soma is an :class:`Event` (DESIGN §4). The envelope is fixed; the
-payload is checked against the model registered for the event's ``type``, then stored as
-plain JSON. Upper layers (vitals, actors) add their own types with
-:func:`register_event_type` — either one name (``"vitals.updated"``) or a family
+payload is checked against the model registered for the event's ``type`` (the core ones are in
+``payloads``), then stored as plain JSON. Upper layers (vitals, actors) add their own types
+with :func:`register_event_type` — either one name (``"vitals.updated"``) or a family
 (``"actor.*"``: every ``actor.<something>``; an exact registration wins over a family).
 
 Payload models allow extra fields (``extra="allow"``) on purpose: a later layer may enrich an
 event with fields the core does not know, and that must not be a breaking change. What a model
 *declares* is checked (required fields present, types right).
 
-The hot path is :func:`prepare_event`: redact → validate the payload once → serialize it once.
-The store then stamps ``seq`` and builds the envelope with pydantic-core's validator directly
-(about half the cost of ``Event(**fields)``).
+The hot path is :func:`prepare_event`, run in the appender's task: redact → validate the
+payload once → serialize it once. After the commit the store stamps ``seq``; the envelope is
+then built once, without validating again (``PreparedEvent.event``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from ._redaction import redact
 from .event_errors import EventTypeConflict, InvalidEvent, PayloadTooLarge, UnknownEventType
+from .payloads import CORE_PAYLOADS
 
 ID_FIELDS: Final = (
     "session_id",
@@ -79,164 +80,6 @@ class Event(BaseModel):
     def to_json(self) -> str:
         """The envelope as one line of JSON (the JSONL export format)."""
         return self.model_dump_json()
-
-
-# --------------------------------------------------------------------------- payloads
-
-
-class Payload(BaseModel):
-    """Base of payload models: frozen, and open to fields added by later layers."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-
-class SessionStarted(Payload):
-    intent: str | None = None
-    """What the session is for; the vitals' drift signal measures divergence from it."""
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class SessionStopped(Payload):
-    reason: str = "normal"
-
-
-class RunAccepted(Payload):
-    steps: list[dict[str, Any]] = Field(default_factory=list)
-    timeout: float | None = None
-
-
-class RunStarted(Payload):
-    """Journals the run's plan and options: resume rebuilds the run from this event."""
-
-    steps: list[dict[str, Any]] = Field(default_factory=list)
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
-class RunResumed(Payload):
-    next_step: str | None = None
-    completed_steps: list[str] = Field(default_factory=list)
-
-
-class RunCompleted(Payload):
-    outputs: dict[str, Any] = Field(default_factory=dict)
-
-
-class RunFailed(Payload):
-    error: str
-
-
-class RunTimedOut(Payload):
-    timeout: float | None = None
-
-
-class RunCancelled(Payload):
-    reason: str | None = None
-
-
-class StepStarted(Payload):
-    tool: str
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class StepSucceeded(Payload):
-    output: Any = None
-
-
-class StepFailed(Payload):
-    error: str
-
-
-class ToolStarted(Payload):
-    tool: str
-    args: dict[str, Any] = Field(default_factory=dict)
-    isolation: str | None = None
-
-
-class ToolSucceeded(Payload):
-    tool: str
-    output: Any = None
-    duration_ms: float | None = None
-
-
-class ToolFailed(Payload):
-    tool: str
-    error: str
-    duration_ms: float | None = None
-
-
-class ToolBlocked(Payload):
-    """A destructive tool refused because vitals pressure is critical (mode BLOCK)."""
-
-    tool: str
-    reason: str
-    pressure: float | None = None
-
-
-class TokenUsage(Payload):
-    input_tokens: int = Field(default=0, ge=0)
-    output_tokens: int = Field(default=0, ge=0)
-    cache_read_tokens: int = Field(default=0, ge=0)
-    cache_write_tokens: int = Field(default=0, ge=0)
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
-
-
-class LlmEvent(Payload):
-    """Common fields of the ``llm.*`` events: what was called and what it cost."""
-
-    model: str | None = None
-    provider: str | None = None
-    usage: TokenUsage = Field(default_factory=TokenUsage)
-    cost_usd: float = Field(default=0.0, ge=0.0)
-    duration_ms: float | None = None
-
-
-class LlmStarted(LlmEvent):
-    pass
-
-
-class LlmSucceeded(LlmEvent):
-    text: str | None = None
-    """The model's output text (the vitals read hedging and drift from it)."""
-    stop_reason: str | None = None
-
-
-class LlmFailed(LlmEvent):
-    error: str
-
-
-class LlmTimedOut(LlmEvent):
-    timeout: float | None = None
-
-
-class LlmCancelled(LlmEvent):
-    reason: str | None = None
-
-
-class VitalsUpdated(Payload):
-    pressure: float = Field(ge=0.0, le=1.0)
-    mode: str
-    signals: dict[str, float] = Field(default_factory=dict)
-
-
-class GuidanceFired(Payload):
-    message: str
-    pattern: str | None = None
-    mode: str | None = None
-    pressure: float | None = None
-
-
-class ChildRestarted(Payload):
-    child_id: str
-    reason: str
-    supervisor: str | None = None
-
-
-class SupervisorShutdown(Payload):
-    reason: str
-    supervisor: str | None = None
 
 
 # --------------------------------------------------------------------------- registry
@@ -293,37 +136,7 @@ def event_types() -> dict[str, type[BaseModel]]:
     return {**_EXACT, **{prefix + "*": model for prefix, model in _FAMILIES.items()}}
 
 
-_CORE_TYPES: dict[str, type[BaseModel]] = {
-    "session.started": SessionStarted,
-    "session.stopped": SessionStopped,
-    "run.accepted": RunAccepted,
-    "run.started": RunStarted,
-    "run.resumed": RunResumed,
-    "run.completed": RunCompleted,
-    "run.failed": RunFailed,
-    "run.timeout": RunTimedOut,
-    "run.cancelled": RunCancelled,
-    "step.started": StepStarted,
-    "step.succeeded": StepSucceeded,
-    "step.failed": StepFailed,
-    "tool.started": ToolStarted,
-    "tool.succeeded": ToolSucceeded,
-    "tool.failed": ToolFailed,
-    "tool.blocked": ToolBlocked,
-    "llm.started": LlmStarted,
-    "llm.succeeded": LlmSucceeded,
-    "llm.failed": LlmFailed,
-    "llm.timeout": LlmTimedOut,
-    "llm.cancelled": LlmCancelled,
-    # The actor layer owns these families and may register exact types inside them.
-    "actor.*": Payload,
-    "proposal.*": Payload,
-    "vitals.updated": VitalsUpdated,
-    "guidance.fired": GuidanceFired,
-    "supervisor.child_restarted": ChildRestarted,
-    "supervisor.shutdown": SupervisorShutdown,
-}
-for _name, _model in _CORE_TYPES.items():
+for _name, _model in CORE_PAYLOADS.items():
     register_event_type(_name, _model)
 
 

@@ -18,16 +18,14 @@ from soma_runtime.events import (
     ID_FIELDS,
     Event,
     EventDraft,
-    LlmSucceeded,
-    Payload,
     PreparedEvent,
-    ToolStarted,
     event_types,
     payload_model,
     prepare_event,
     prepare_values,
     register_event_type,
 )
+from soma_runtime.payloads import LlmSucceeded, Payload, ToolStarted
 
 
 def committed(prepared: PreparedEvent, seq: int) -> Event:
