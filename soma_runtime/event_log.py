@@ -204,9 +204,13 @@ class EventLog:
         if isinstance(dest, str | os.PathLike):
             target = Path(dest)
             temp = target.with_name(target.name + ".partial")
-            async with await anyio.open_file(temp, "w", encoding="utf-8") as fh:
-                count = await _export_pages(feed, q, upto, limit, fh.write)
-            await anyio.Path(temp).replace(target)
+            try:
+                async with await anyio.open_file(temp, "w", encoding="utf-8") as fh:
+                    count = await _export_pages(feed, q, upto, limit, fh.write)
+                await anyio.Path(temp).replace(target)
+            except BaseException:
+                await anyio.Path(temp).unlink(missing_ok=True)
+                raise
             return count
 
         async def write(text: str) -> None:

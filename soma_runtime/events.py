@@ -18,6 +18,7 @@ then built once, without validating again (``PreparedEvent.event``).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import time
@@ -322,6 +323,9 @@ def prepare_values(
         raise InvalidEvent(type, f"payload is not JSON-serializable: {exc}") from None
     except RecursionError:
         raise InvalidEvent(type, "payload is nested too deeply (or contains a cycle)") from None
+    if ("NaN" in encoded or "Infinity" in encoded) and _has_non_finite(encoded):
+        # JSON has no NaN/Infinity; SQLite would refuse the whole batch this event is in.
+        raise InvalidEvent(type, "payload contains NaN or Infinity, which JSON cannot represent")
     # len(str) <= UTF-8 size <= 4 * len(str): encode only when the cheap bounds do not decide.
     size = len(encoded)
     if size > max_payload_bytes or (
@@ -336,6 +340,19 @@ def prepare_values(
         data,
         encoded,
     )
+
+
+def _has_non_finite(encoded: str) -> bool:
+    """Whether the JSON text has a bare NaN/Infinity (not merely those letters in a string)."""
+
+    def refuse(_constant: str) -> None:
+        raise ValueError
+
+    try:
+        json.loads(encoded, parse_constant=refuse)
+    except ValueError:
+        return True
+    return False
 
 
 def _kind(value: object) -> str:

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class Payload(BaseModel):
     """Base of payload models: frozen, and open to fields added by later layers."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    # JSON has no NaN/Infinity: declared float fields refuse them (a clear validation error);
+    # in undeclared extra fields pydantic stores them as null.
+    model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
 
 
 class SessionStarted(Payload):

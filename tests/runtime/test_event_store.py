@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,6 +40,27 @@ async def test_append_returns_the_stored_event(log: EventLog) -> None:
     assert event.payload == {"steps": [{"id": "s1"}], "options": {}}
     assert await log.query() == [event]
     assert await log.last_seq() == 1
+
+
+async def test_payloads_round_trip_exactly(tmp_path: Path) -> None:
+    tricky = {
+        "text": 'é✓ "quoted" \\ back\nslash \u0000 nul \U0001f600',
+        "big": 2**70,
+        "neg": -(2**63),
+        "small": 1e-7,
+        "float": 0.1,
+        "nested": {"empty": {}, "list": [[], [1, [2, {"k": None}]], True, False]},
+    }
+    async with open_event_log(tmp_path / "e.db") as log:
+        event = await log.append("actor.note", tricky)
+        (stored,) = await log.query()
+    assert event.payload == tricky and stored == event
+    raw = sqlite3.connect(tmp_path / "e.db")
+    try:
+        (text,) = raw.execute("SELECT payload FROM events").fetchone()
+    finally:
+        raw.close()
+    assert json.loads(text) == tricky
 
 
 async def test_ack_means_committed(tmp_path: Path) -> None:

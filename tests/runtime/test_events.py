@@ -6,7 +6,7 @@ import pickle
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from soma_runtime.event_errors import (
     EventTypeConflict,
@@ -156,6 +156,23 @@ def test_ids_are_checked() -> None:
         prepare_event("run.cancelled", {}, event_id="")
     with pytest.raises(InvalidEvent, match="ts must be an int"):
         prepare_event("run.cancelled", {}, ts=1.5)  # type: ignore[arg-type]
+
+
+def test_non_finite_numbers_are_invalid_but_their_names_are_fine() -> None:
+    with pytest.raises(InvalidEvent, match=r"signals\.c: Input should be a finite number"):
+        prepare_event("vitals.updated", {"pressure": 0.5, "mode": "x", "signals": {"c": float("inf")}})
+    with pytest.raises(InvalidEvent, match="cost_usd"):
+        prepare_event("llm.succeeded", {"cost_usd": float("nan")})
+    assert prepare_event("actor.metric", {"value": float("nan")}).payload == {"value": None}
+
+    class Lenient(Payload):
+        model_config = ConfigDict(allow_inf_nan=True)
+        x: float
+
+    register_event_type("test.lenient", Lenient)
+    with pytest.raises(InvalidEvent, match="NaN or Infinity"):
+        prepare_event("test.lenient", {"x": float("inf")})  # would poison its whole batch
+    assert prepare_event("actor.note", {"text": "NaN and Infinity are words"}).payload
 
 
 def test_cyclic_payload_is_an_invalid_event() -> None:
