@@ -252,7 +252,9 @@ class SqliteLog:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise StoreWriteError(self.path, str(exc)) from exc
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+            busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            raise StoreWriteError(self.path, str(exc), busy=busy) from exc
         except ValueError as exc:  # aiosqlite: the connection was closed under us
             raise StoreWriteError(self.path, str(exc)) from exc
 

@@ -86,12 +86,17 @@ class SchemaVersionError(StoreError):
 
 
 class StoreWriteError(StoreError):
-    """A batch could not be committed; nothing of it was stored. The store keeps serving."""
+    """A batch could not be committed; nothing of it was stored. The store keeps serving.
 
-    def __init__(self, path: str, problem: str) -> None:
+    ``busy`` is true when another connection held the database lock past ``busy_timeout``
+    (worth retrying later); otherwise the database refused the write itself.
+    """
+
+    def __init__(self, path: str, problem: str, *, busy: bool = False) -> None:
         super().__init__(f"event store {path!r} could not commit: {problem}")
         self.path = path
         self.problem = problem
+        self.busy = busy
 
 
 class StoreReadError(StoreError):

@@ -185,8 +185,13 @@ class EventStore(GenServer):
             await self._write_each(batch)
             return
         except StoreWriteError as exc:
+            if len(batch) > 1 and not exc.busy:
+                # The database refused the statement itself (not a lock held elsewhere):
+                # one request may be the cause, so commit call by call to fail only it.
+                await self._write_each(batch)
+                return
             for caller, _request in batch:
-                caller.fail(StoreWriteError(exc.path, exc.problem))
+                caller.fail(StoreWriteError(exc.path, exc.problem, busy=exc.busy))
             return
         self._publish(batch, first)
 
@@ -201,7 +206,8 @@ class EventStore(GenServer):
             await self._write(batch)
 
     async def _write_each(self, batch: _Pending) -> None:
-        """A batch hit a uniqueness conflict: commit call by call, failing only the culprit."""
+        """A batch was refused (e.g. a duplicate event_id): commit call by call, failing only
+        the culprit."""
         # A predecessor killed mid-commit may have landed rows we never published; seqs
         # must continue after them.
         stored = await self._log.last_seq()

@@ -25,7 +25,7 @@ from soma_runtime.event_errors import (
 )
 from soma_runtime.event_log import EventLog, open_event_log
 from soma_runtime.event_store import Append, EventStore, EventStoreConfig
-from soma_runtime.events import Event, prepare_event
+from soma_runtime.events import Event, PreparedEvent, prepare_event
 from soma_runtime.kernel import Node, StartError
 
 pytestmark = pytest.mark.anyio
@@ -119,7 +119,7 @@ async def test_locked_database_fails_the_batch_and_recovers(tmp_path: Path) -> N
         try:
             with pytest.raises(StoreWriteError, match="locked") as info:
                 await log.append("run.accepted", {})
-            assert info.value.path == str(db)
+            assert info.value.path == str(db) and info.value.busy
             assert len(await log.query()) == 1  # reads still served
         finally:
             other.execute("ROLLBACK")
@@ -180,6 +180,35 @@ async def test_duplicate_event_id_fails_only_its_caller() -> None:
         assert len(outcome) == 1 and first.event_id in str(outcome[0])
         assert sorted(e.seq for e in good) == [2, 3]
         assert [e.seq for e in await log.query()] == [1, 2, 3]
+
+
+async def test_a_request_the_database_refuses_fails_alone() -> None:
+    async with Node.open():
+        pid = await EventStore.start(EventStoreConfig())
+        assert pid is not None
+        log = EventLog(pid)
+        await log.append("session.started", {})
+        good = prepare_event("run.accepted", {})
+        broken = PreparedEvent(good.event_id + "-x", good.ts, good.type, good.ids, {}, "{not json")
+        outcome: list[BaseException] = []
+        acked: list[Event] = []
+
+        async def bad() -> None:
+            try:
+                await pid.call(Append([broken]))
+            except StoreWriteError as exc:
+                outcome.append(exc)
+
+        async def normal() -> None:
+            acked.append(await log.append("run.accepted", {}))
+
+        async with anyio.create_task_group() as tg:  # one group commit
+            tg.start_soon(normal)
+            tg.start_soon(bad)
+            tg.start_soon(normal)
+        assert len(outcome) == 1 and "malformed JSON" in str(outcome[0])
+        assert sorted(e.seq for e in acked) == [2, 3]
+        assert await log.last_seq() == 3
 
 
 async def test_config_is_checked() -> None:
