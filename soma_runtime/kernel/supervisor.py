@@ -48,16 +48,14 @@ from .reasons import SHUTDOWN, Atom, ExitReason, is_orderly
 
 
 class _Child:
-    __slots__ = ("pending", "pid", "restart_times", "spec", "timer")
+    __slots__ = ("pid", "restart_times", "spec", "timer")
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
         self.pid: Pid | Atom | None = None  # a Pid, RESTARTING, or None (not running)
         self.restart_times: list[float] = []
-        # The one retry that may restart this child (a stale one — its restart cancelled
-        # by terminate_child, then the child restarted and failed again — is ignored), and
-        # the backoff timer that will deliver it.
-        self.pending: _Retry | None = None
+        # A backed-off restart's timer; cancelled when the child is stopped (terminate_child,
+        # a group restart), so that restart cannot fire later, after the child was restarted.
         self.timer: TimerHandle | None = None
 
     @property
@@ -129,7 +127,6 @@ class SupervisorServer(GenServer):
 
     async def _stop(self, child: _Child) -> None:
         """Stop a child (or cancel its pending restart); it is not running afterwards."""
-        child.pending = None
         if child.timer is not None:
             child.timer.cancel()
             child.timer = None
@@ -159,8 +156,7 @@ class SupervisorServer(GenServer):
                 await self._child_exited(child, message.pid, message.reason)
         elif type(message) is _Retry:
             child = message.child
-            if child.pending is message and child.pid is RESTARTING and child in self.children:
-                child.pending = None
+            if child.pid is RESTARTING and child in self.children:
                 child.timer = None
                 if message.counted:
                     await self._restart_now(child, message.old, message.reason)
@@ -205,7 +201,7 @@ class SupervisorServer(GenServer):
         child.restart_times.append(now)
         delay = backoff.delay(len(child.restart_times))
         child.pid = RESTARTING
-        retry = child.pending = _Retry(child, old, reason, counted=True)
+        retry = _Retry(child, old, reason, counted=True)
         mailbox = self._proc.mailbox
         child.timer = clock.call_at(now + delay, lambda: mailbox.put_signal(retry))
 
@@ -228,10 +224,9 @@ class SupervisorServer(GenServer):
                 # Counts as a restart and is retried behind the mailbox (OTP's
                 # try_again_restart); members after it stay stopped until then.
                 member.pid = RESTARTING
-                retry = member.pending = _Retry(
-                    member, old if member is child else None, reason, counted=False
+                self._proc.mailbox.put_signal(
+                    _Retry(member, old if member is child else None, reason, counted=False)
                 )
-                self._proc.mailbox.put_signal(retry)
                 return
             if member is child:
                 report(self._proc, ChildRestarted(self.pid, member.spec.id, old, _pid(member), reason))
