@@ -67,7 +67,8 @@ class IntensityWindow:
         now = self._clock.now()
         times = self._times
         times.append(now)
-        while times and times[0] <= now - self.period:
+        # A restart exactly ``period`` seconds old still counts: OTP keeps R >= Now - Period.
+        while times and times[0] < now - self.period:
             times.popleft()
         return len(times) <= self.intensity
 
