@@ -216,6 +216,8 @@ class GenServer:
                     elif kind is ExitSignal and msg.pid == proc.parent and proc.trap_exit:
                         # OTP: an exit signal from the parent stops a trapping server.
                         raise Stop(msg.reason)
+                    elif kind is _InactivityTimeout:
+                        pass  # a timer that fired as a message arrived: stale, never user data
                     else:
                         await self.handle_info(msg)
                 except Stop as stop:
