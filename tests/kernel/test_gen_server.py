@@ -752,5 +752,60 @@ async def test_trapped_exit_signal_from_a_non_parent_is_a_message() -> None:
 
         d = node.spawn(doomed)
         await settle()
+        assert isinstance(d.exit_reason, Boom)
         assert log == [("info", ExitSignal(d, d.exit_reason))]
+        assert server.is_alive()
+
+
+class StepClock:
+    """A clock whose timers fire only when the test says so, synchronously — so a timer can
+    fire in the same instant a message arrives, as real time allows."""
+
+    class Timer:
+        def __init__(self, when: float, callback: Any) -> None:
+            self.when = when
+            self.callback = callback
+            self.cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.timers: list[StepClock.Timer] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def call_at(self, when: float, callback: Any) -> StepClock.Timer:
+        timer = StepClock.Timer(when, callback)
+        self.timers.append(timer)
+        return timer
+
+    async def sleep(self, delay: float) -> None:
+        raise AssertionError("not used")
+
+    def fire_until(self, t: float) -> None:
+        self.t = t
+        due = [x for x in self.timers if x.when <= t and not x.cancelled]
+        self.timers = [x for x in self.timers if x not in due]
+        for timer in due:
+            timer.callback()
+
+
+async def test_set_timeout_that_fires_as_a_message_arrives_is_not_delivered() -> None:
+    """set_timeout(s > 0): a message that arrives in the same instant the timer fires wins
+    (OTP's receive-after takes the message); the stale expiry is never handed to handle_info."""
+    clock = StepClock()
+    async with Node.open(clock):
+        log: list[Any] = []
+        server = await start(log, ("timeout", 1.0))
+        await settle()
+        server.send_nowait("message")
+        clock.fire_until(1.0)  # no scheduling point in between
+        await settle()
+        assert log == [("info", "message")]
+        await server.send("next")
+        await settle()
+        assert log == [("info", "message"), ("info", "next")]
         assert server.is_alive()

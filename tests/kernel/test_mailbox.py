@@ -15,6 +15,7 @@ import pytest
 
 from soma_runtime.kernel import (
     DEFAULT_CAPACITY,
+    KILLED,
     NORMAL,
     CallTimeout,
     Down,
@@ -353,8 +354,8 @@ async def test_signals_bypass_capacity(overflow: Overflow) -> None:
         await settle()
         assert got == [
             "filler",
-            Down(refs[0], watched, watched.exit_reason),
-            ExitSignal(linked, linked.exit_reason),
+            Down(refs[0], watched, KILLED),
+            ExitSignal(linked, KILLED),
         ]
         assert trapper.process.mailbox.dropped == 0
 
