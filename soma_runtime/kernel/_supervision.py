@@ -1,11 +1,13 @@
 """What Supervisor and DynamicSupervisor share: the intensity window, the child shutdown
-protocol, and supervisor reports (OTP's supervisor_report, for layers above to record)."""
+protocol (one child, or many in parallel), and supervisor reports (OTP's supervisor_report,
+for layers above to record)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from .clock import Clock
@@ -78,3 +80,50 @@ async def shutdown_child(supervisor: Process, pid: Pid, grace: float | None) -> 
     ``grace`` seconds before the kill (0 kills at once, None waits forever)."""
     supervisor.unlink(pid)
     return await shutdown_process(pid.process, SHUTDOWN, grace, supervisor.node.clock)
+
+
+async def shutdown_children(supervisor: Process, pids: Sequence[Pid], grace: float | None) -> None:
+    """Stop ``pids`` in parallel with one shutdown spec: every child is asked at once and the
+    survivors are killed at one common deadline, so the whole stop costs one ``grace``.
+
+    One future and one timer for the lot (no task per child: a dynamic supervisor may hold
+    tens of thousands). Like :func:`shutdown_child` it unlinks first and waits through
+    watchers, never links; a child that exits on its own meanwhile keeps its own reason.
+    """
+    procs = [pid.process for pid in pids]
+    for proc in procs:
+        supervisor.unlink(proc.pid)
+    procs = [proc for proc in procs if proc.alive]
+    if not procs:
+        return
+    if grace is not None and grace <= 0:
+        for proc in procs:
+            proc.kill()
+        return
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    left = len(procs)
+
+    def on_exit(_pid: Pid, _reason: ExitReason) -> None:
+        nonlocal left
+        left -= 1
+        if left == 0 and not done.done():
+            done.set_result(None)
+
+    for proc in procs:
+        proc.watch(on_exit)
+    for proc in procs:
+        proc.stop(SHUTDOWN)
+    if grace is None:
+        await done
+        return
+
+    def kill_survivors() -> None:
+        for proc in procs:
+            proc.kill()  # a no-op for the ones already gone
+
+    clock = supervisor.node.clock
+    timer = clock.call_at(clock.now() + grace, kill_survivors)
+    try:
+        await done
+    finally:
+        timer.cancel()

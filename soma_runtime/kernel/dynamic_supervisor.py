@@ -8,10 +8,16 @@ not ten thousand. Dynamic children are not restored if the supervisor itself is 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from ._supervision import ChildRestarted, IntensityWindow, SupervisorShutdown, report, shutdown_child
+from ._supervision import (
+    ChildRestarted,
+    IntensityWindow,
+    SupervisorShutdown,
+    report,
+    shutdown_child,
+    shutdown_children,
+)
 from .child_spec import RESTARTING, AutoShutdown, ChildCounts, ChildInfo, ChildSpec, Kind, Restart
 from .errors import ChildNotFound, InvalidSpec, StartError
 from .gen_server import GenServer, Stop
@@ -122,8 +128,7 @@ class DynamicSupervisorServer(GenServer):
         """Stop every child at once; the whole stop is bounded by one shutdown timeout."""
         children, self.children = list(self.children), {}
         self.restarting.clear()
-        timeout = self.template.shutdown_timeout
-        await asyncio.gather(*(shutdown_child(self._proc, pid, timeout) for pid in children))
+        await shutdown_children(self._proc, children, self.template.shutdown_timeout)
 
 
 class DynamicSupervisor:
