@@ -127,15 +127,8 @@ async def settle(max_rounds: int = 10_000) -> None:
     "until the system has reacted" without sleeping for a guessed duration.
     """
     this = asyncio.current_task()
-    loop = asyncio.get_running_loop()
     for _ in range(max_rounds):
         await asyncio.sleep(0)
-        # Queued callbacks are pending work too, though no task is runnable yet: a finished
-        # task's done-callback that will complete the future another task awaits (what
-        # ``asyncio.gather`` does). Without this check settle() returned while a supervisor
-        # was one callback away from finishing its parallel shutdown. (Supervisor tests.)
-        if getattr(loop, "_ready", None):
-            continue
         for task in asyncio.all_tasks():
             if task is this or task.done():
                 continue
