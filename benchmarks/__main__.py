@@ -6,10 +6,10 @@ import sys
 
 import anyio
 
-from . import kernel
+from . import core, kernel
 from ._table import Row, print_table
 
-PARTS = {"kernel": kernel.run}
+PARTS = {"kernel": kernel.run, "core": core.run}
 
 
 async def main(names: list[str]) -> list[Row]:

@@ -42,6 +42,7 @@ from .kernel import (
     ProcessDied,
     StartError,
     current_node,
+    current_process,
 )
 
 Server = Pid | str | Callable[[], Pid | None]
@@ -113,6 +114,33 @@ class EventLog:
         prepared = prepare_values(type, payload, ids, max_payload_bytes=feed.max_payload_bytes)
         await self._call(Append([prepared]))
         return prepared.event()
+
+    async def emit(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        session_id: str | None = None,
+        run_id: str | None = None,
+        step_id: str | None = None,
+        tool_call_id: str | None = None,
+        agent_id: str | None = None,
+        task_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        """Append one event without waiting for its commit (validated here all the same).
+
+        It joins the store's next group commit in order: once a later :meth:`append` from
+        the same process is acknowledged, this event is durable too. This is how a run
+        records its steps without paying a commit per event, and still returns its result
+        only after everything it recorded is durable.
+        """
+        feed = await self._writable()
+        ids = (session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id)
+        prepared = prepare_values(type, payload, ids, max_payload_bytes=feed.max_payload_bytes)
+        pid = self._pid
+        assert pid is not None
+        await pid.cast(Append([prepared], want_events=False, sender=_sender()))
 
     async def append_many(self, drafts: Iterable[EventDraft]) -> list[Event]:
         """Append several events atomically (one transaction, consecutive seqs)."""
@@ -436,3 +464,8 @@ async def _running_store(node: Node, cfg: EventStoreConfig) -> AsyncIterator[Eve
         yield EventLog(pid)
     finally:
         await node.stop(pid)
+
+
+def _sender() -> Pid | None:
+    proc = current_process()
+    return None if proc is None else proc.pid

@@ -16,6 +16,7 @@ call that carried it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ from ._sqlite_log import MEMORY, SqliteLog, Synchronous
 from .event_errors import BadRequest, DuplicateEvent, StoreWriteError
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
 from .kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
+
+log = logging.getLogger("soma.event_store")
+
+EMIT_LINGER = 0.005
+"""Seconds an emitted (unacknowledged) event may wait to share a commit. An acknowledged
+append flushes everything pending, emitted events included, as soon as the mailbox drains."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +75,14 @@ class Append:
     just their count (bulk imports, whose caller needs no envelopes).
     """
 
-    __slots__ = ("events", "want_events")
+    __slots__ = ("events", "sender", "want_events")
 
-    def __init__(self, events: list[PreparedEvent], want_events: bool = True) -> None:
+    def __init__(
+        self, events: list[PreparedEvent], want_events: bool = True, sender: Pid | None = None
+    ) -> None:
         self.events = events
         self.want_events = want_events
+        self.sender = sender  # who emitted it (casts only): see _Unacknowledged
 
     def __repr__(self) -> str:
         return f"Append({len(self.events)} events)"
@@ -81,7 +91,31 @@ class Append:
 ATTACH: Final = "event_store.attach"
 """Request: the store's :class:`EventFeed` (for readers in this OS process)."""
 
-_Pending = list[tuple[Caller, Append]]
+
+class _Unacknowledged:
+    """The "caller" of an emitted (cast) append, which nobody waits for.
+
+    An emitted event that fails to commit must not be forgotten: the failure is logged, and
+    the sender's next *acknowledged* append fails with it. So "my acknowledged append
+    succeeded" keeps meaning "everything I emitted before it is durable too".
+    """
+
+    __slots__ = ("sender", "store")
+
+    def __init__(self, store: EventStore, sender: Pid | None) -> None:
+        self.store = store
+        self.sender = sender
+
+    def reply(self, value: Any) -> None:
+        pass
+
+    def fail(self, exc: BaseException) -> None:
+        log.error("an emitted event from %s could not be stored: %s", self.sender, exc)
+        if self.sender is not None:
+            self.store._lost_emits.setdefault(self.sender, exc)
+
+
+_Pending = list[tuple[Caller | _Unacknowledged, Append]]
 
 
 class EventStore(GenServer):
@@ -107,6 +141,10 @@ class EventStore(GenServer):
         )
         self._pending: _Pending = []
         self._pending_count = 0
+        self._acked_pending = False  # does a caller wait for the pending batch?
+        self._lost_emits: dict[Pid, BaseException] = {}  # see _Unacknowledged
+        self._first_pending_at = 0.0
+        self._clock = current_node().clock
         self._inflight: _Pending | None = None  # the batch being written, while awaited
         self._closed = False
         # Runs however this process ends — even killed, when no callback of ours runs: wake
@@ -117,21 +155,7 @@ class EventStore(GenServer):
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         if type(request) is Append:
-            if not _well_formed(request):
-                # Only the facade builds these; anything else is a caller's bug, not ours.
-                caller.fail(BadRequest(request))
-                self._rearm()
-                return NOREPLY
-            if not request.events:
-                self._rearm()
-                return request.events if request.want_events else 0
-            self._pending.append((caller, request))
-            self._pending_count += len(request.events)
-            if self._pending_count >= self._config.max_batch:
-                await self._flush()
-            else:
-                self.set_timeout(0)  # flush once the mailbox is drained: group commit
-            return NOREPLY
+            return await self._accept(caller, request)
         if request == ATTACH:
             self._rearm()
             return self._feed
@@ -141,7 +165,44 @@ class EventStore(GenServer):
         return NOREPLY
 
     async def handle_cast(self, message: Any) -> None:
-        self._rearm()  # nothing is cast to the store; ignore rather than crash on noise
+        # ``EventLog.emit``: an append nobody waits for. It joins the same group commit, in
+        # mailbox order, so a later acknowledged append from the same sender implies it is
+        # durable too; a failure to commit it is logged, since there is no caller to tell.
+        if type(message) is Append:
+            await self._accept(_Unacknowledged(self, message.sender), message)
+        else:
+            self._rearm()  # ignore noise rather than crash on it
+
+    async def _accept(self, caller: Caller | _Unacknowledged, request: Append) -> Any:
+        if self._lost_emits and type(caller) is Caller:
+            lost = self._lost_emits.pop(caller.sender, None) if caller.sender is not None else None
+            if lost is not None:
+                caller.fail(
+                    StoreWriteError(
+                        str(self._config.path), f"an earlier emitted event was not stored: {lost}"
+                    )
+                )
+                self._rearm()
+                return NOREPLY
+        if not _well_formed(request):
+            # Only the facade builds these; anything else is a caller's bug, not ours.
+            caller.fail(BadRequest(request))
+            self._rearm()
+            return NOREPLY
+        if not request.events:
+            self._rearm()
+            return request.events if request.want_events else 0
+        if not self._pending:
+            self._first_pending_at = self._clock.now()
+        self._pending.append((caller, request))
+        self._pending_count += len(request.events)
+        if type(caller) is not _Unacknowledged:
+            self._acked_pending = True
+        if self._pending_count >= self._config.max_batch:
+            await self._flush()
+        else:
+            self._rearm()
+        return NOREPLY
 
     async def handle_info(self, message: Any) -> None:
         if message is TIMEOUT:
@@ -166,13 +227,21 @@ class EventStore(GenServer):
     def _rearm(self) -> None:
         # The inactivity timeout is consumed by every message; keep it armed while appends
         # are buffered, whatever kind of message interleaves with them.
-        if self._pending:
-            self.set_timeout(0)
+        if not self._pending:
+            return
+        if self._acked_pending:
+            self.set_timeout(0)  # someone waits: flush once the mailbox is drained (group commit)
+            return
+        # Only emitted events: nobody waits, so let them linger and share a commit with what
+        # follows — a run streaming steps would otherwise pay a commit per event.
+        waited = self._clock.now() - self._first_pending_at
+        self.set_timeout(max(0.0, EMIT_LINGER - waited))
 
     async def _flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending, self._pending_count = self._pending, [], 0
+        self._acked_pending = False
         self._inflight = batch
         await self._write(batch)
         self._inflight = None

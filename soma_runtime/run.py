@@ -334,7 +334,7 @@ class Run(GenStatem):
         else:
             payload = {"error": error or "failed"}
         event_type = {"completed": "run.completed", "failed": "run.failed"}.get(outcome, f"run.{outcome}")
-        await self._emit(event_type, payload)  # durable before anyone hears the result
+        await self._emit(event_type, payload, durable=True)  # before anyone hears the result
         if self.session is not None:
             await self.session.send(RunFinished(result))
         return StopState(NORMAL, [Reply(c, result) for c in self.waiters])
@@ -344,9 +344,12 @@ class Run(GenStatem):
         if self.active is not None:
             await self._stop_active()
 
-    async def _emit(self, type: str, payload: dict[str, Any], **ids: Any) -> None:
+    async def _emit(self, type: str, payload: dict[str, Any], durable: bool = False, **ids: Any) -> None:
+        """Record an event. Only the terminal one waits for its commit: the store writes in
+        order, so that acknowledgement covers every event the run emitted before it."""
         o = self.options
-        await self.events.append(
+        write = self.events.append if durable else self.events.emit
+        await write(
             type,
             payload,
             run_id=self.run_id,
