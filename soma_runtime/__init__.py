@@ -47,7 +47,30 @@ _EXPORTS = {
     "tool": ".tools",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "CommandTool",
+    "Effect",
+    "Event",
+    "EventLog",
+    "FromStep",
+    "InvalidRun",
+    "Isolation",
+    "RunHandle",
+    "RunInfo",
+    "RunResult",
+    "RunSnapshot",
+    "RunState",
+    "Runtime",
+    "Session",
+    "SessionStatus",
+    "Step",
+    "ToolContext",
+    "ToolSpec",
+    "__version__",
+    "open_event_log",
+    "tool",
+]
+assert set(__all__) == {*_EXPORTS, "__version__"}
 
 
 def __getattr__(name: str) -> Any:

@@ -111,7 +111,7 @@ async def test_status_tracks_every_run_of_the_session() -> None:
         live = await session.start_run([Step("s1", "hang")])
         status = await session.status()
         assert (status.session_id, status.agent_id) == (session.session_id, "a")
-        assert [(r.run_id, r.state) for r in status.runs][0] == (done.run_id, RunState.COMPLETED)
+        assert (status.runs[0].run_id, status.runs[0].state) == (done.run_id, RunState.COMPLETED)
         assert [r.run_id for r in status.live_runs] == [live.run_id]
         await live.cancel()
         assert (await session.status()).live_runs == []
