@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: install
-	$(BIN)/python examples/supervision_tree.py
+	$(BIN)/python examples/demo.py
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check soma_runtime soma_actor tests examples benchmarks

@@ -65,13 +65,15 @@ async def child(sup: Pid, child_id: str) -> Pid:
 async def main() -> None:
     async with Node.open() as node:
         node.report_handlers.append(
-            lambda r: print(
-                f"    report: {r.child_id!r} restarted {r.old_pid} -> {r.new_pid}"
-                if isinstance(r, ChildRestarted)
-                else f"    report: supervisor {r.supervisor} gave up: {r.reason}"
+            lambda r: (
+                print(
+                    f"    report: {r.child_id!r} restarted {r.old_pid} -> {r.new_pid}"
+                    if isinstance(r, ChildRestarted)
+                    else f"    report: supervisor {r.supervisor} gave up: {r.reason}"
+                )
+                if isinstance(r, (ChildRestarted, SupervisorShutdown))
+                else None
             )
-            if isinstance(r, (ChildRestarted, SupervisorShutdown))
-            else None
         )
         root = await Supervisor.start_link(
             [ChildSpec("counter", Counter.start_link), ChildSpec("flaky", Flaky.start_link)],
