@@ -12,7 +12,7 @@ from collections import Counter
 
 import anyio
 
-from soma_runtime import CommandTool, FromStep, Runtime, RunHandle, RunResult, Step, tool
+from soma_runtime import CommandTool, FromStep, RunHandle, RunResult, Runtime, Step, tool
 from soma_runtime.kernel import render
 
 
@@ -79,7 +79,7 @@ async def main(db: str = "soma.db") -> None:
         counts = Counter(e.type for e in await rt.events.query())
         print(
             f"\n{sum(counts.values())} events in {db}: "
-            + ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))
+            + ", ".join(f"{t} x{n}" for t, n in sorted(counts.items()))
         )
         states = Counter(str(r.state) for r in results)
         print("outcomes: " + ", ".join(f"{s}={n}" for s, n in sorted(states.items())))
@@ -87,4 +87,4 @@ async def main(db: str = "soma.db") -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, *sys.argv[1:], backend="asyncio")
+    anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else "soma.db", backend="asyncio")
