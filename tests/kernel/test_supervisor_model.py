@@ -225,6 +225,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.every_pid: list[Pid] = []
         self.ids_used: list[str] = []
         self.fresh = itertools.count()
+        self.infos: list[ChildInfo] | None = None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -251,9 +252,20 @@ class SupervisorMachine(RuleBasedStateMachine):
         assert counts.active == sum(isinstance(c.pid, Pid) for c in children)
         return children
 
+    def step(self, act: Callable[[], Awaitable[T]]) -> T:
+        """Run one action on the loop, let the system settle and take a snapshot of the
+        supervisor, all in one round trip (kept for ``check``); returns the action's result."""
+
+        async def act_then_snapshot() -> tuple[T, list[ChildInfo] | None]:
+            result = await act()
+            return result, await self._snapshot()
+
+        result, self.infos = self.h.run(act_then_snapshot)
+        return result
+
     def check(self, changed: set[str]) -> None:
-        """Compare the live supervisor with the model; ``changed``: ids with a new pid."""
-        infos = self.h.run(self._snapshot)
+        """Compare the last snapshot with the model; ``changed``: ids with a new pid."""
+        infos = self.infos
         assert self.sup is not None
         if not self.m.alive:
             assert infos is None, "the supervisor should have given up (intensity)"
@@ -288,8 +300,6 @@ class SupervisorMachine(RuleBasedStateMachine):
             await call()
         except SupervisorError as e:
             return type(e)
-        finally:
-            await settle()
         return None
 
     # -- rules ------------------------------------------------------------------------------
@@ -307,11 +317,13 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.ids_used = [c.id for c in children]
         specs = [spec(c.id, c.restart) for c in children]
         self.model = Model(strategy, intensity, period, children)
-        self.sup = self.h.run(
-            lambda: Supervisor.start_link(
+
+        async def start() -> None:
+            self.sup = await Supervisor.start_link(
                 specs, strategy=strategy, intensity=intensity, period=period
             )
-        )
+
+        self.step(start)
         self.check({c.id for c in children})
 
     def _exit(self, data: st.DataObject, how: str) -> None:
@@ -319,17 +331,16 @@ class SupervisorMachine(RuleBasedStateMachine):
         pid = self.pids[child_id]
         assert pid is not None
 
-        async def act() -> Any:
+        async def act() -> None:
             if how == "kill":
                 pid.kill()
             elif how == "crash":
                 await pid.cast("crash")
             else:
                 await pid.cast(("stop", EXITS[how]))
-            await settle()
-            return pid.exit_reason
 
-        reason = self.h.run(act)
+        self.step(act)
+        reason = pid.exit_reason
         if how == "crash":
             assert isinstance(reason, Crash)
         elif how == "kill":
@@ -360,7 +371,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         child_id = self._pick_id(data)
         sup = self.sup
         assert sup is not None
-        got = self.h.run(lambda: self._admin(lambda: Supervisor.terminate_child(sup, child_id)))
+        got = self.step(lambda: self._admin(lambda: Supervisor.terminate_child(sup, child_id)))
         assert got is self.m.terminate_child(child_id)
         self.check(set())
 
@@ -370,7 +381,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         child_id = self._pick_id(data)
         sup = self.sup
         assert sup is not None
-        got = self.h.run(lambda: self._admin(lambda: Supervisor.restart_child(sup, child_id)))
+        got = self.step(lambda: self._admin(lambda: Supervisor.restart_child(sup, child_id)))
         expected = self.m.restart_child(child_id)
         assert got is expected
         self.check({child_id} if expected is None else set())
@@ -381,7 +392,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         child_id = self._pick_id(data)
         sup = self.sup
         assert sup is not None
-        got = self.h.run(lambda: self._admin(lambda: Supervisor.delete_child(sup, child_id)))
+        got = self.step(lambda: self._admin(lambda: Supervisor.delete_child(sup, child_id)))
         assert got is self.m.delete_child(child_id)
         self.check(set())
 
@@ -397,16 +408,15 @@ class SupervisorMachine(RuleBasedStateMachine):
         sup = self.sup
         assert sup is not None
         new = spec(child_id, restart)
-        got = self.h.run(lambda: self._admin(lambda: Supervisor.start_child(sup, new)))
+        got = self.step(lambda: self._admin(lambda: Supervisor.start_child(sup, new)))
         expected = self.m.start_child(child_id, restart)
         assert got is expected
         self.check({child_id} if expected is None else set())
 
     @rule(dt=st.sampled_from([0.5, 1.0, 2.5, 5.0, 10.0, 11.0]))
     def advance_clock(self, dt: float) -> None:
-        self.h.run(lambda: self.h.clock.advance(dt))
-        if self.model is not None:
-            self.check(set())
+        self.step(lambda: self.h.clock.advance(dt))
+        self.check(set())
 
     def teardown(self) -> None:
         node = self.h.node
