@@ -142,6 +142,18 @@ class EventLog:
         assert pid is not None
         await pid.cast(Append([prepared], want_events=False, sender=_sender()))
 
+    async def emit_many(self, drafts: Iterable[EventDraft]) -> None:
+        """Emit several events as one atomic batch, without waiting (see :meth:`emit`)."""
+        feed = await self._writable()
+        prepared = [
+            prepare_values(d.type, d.payload, d.id_values(), max_payload_bytes=feed.max_payload_bytes)
+            for d in drafts
+        ]
+        if prepared:
+            pid = self._pid
+            assert pid is not None
+            await pid.cast(Append(prepared, want_events=False, sender=_sender()))
+
     async def append_many(self, drafts: Iterable[EventDraft]) -> list[Event]:
         """Append several events atomically (one transaction, consecutive seqs)."""
         feed = await self._writable()

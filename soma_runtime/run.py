@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ._ids import new_id
+from .event_errors import InvalidEvent
 from .event_log import EventLog
+from .events import EventDraft
 from .kernel import (
     NORMAL,
     Call,
@@ -55,7 +57,7 @@ from .kernel.gen_statem import (
 )
 from .kernel.node import shutdown_process
 from .kernel.reasons import ExitReason, describe
-from .steps import Step, StepArgumentError, substitute
+from .steps import Step, StepArgumentError, substitute, to_json
 from .tool_call import ToolReturned, ToolSpawned, tool_call
 from .tools import Isolation, ToolContext, ToolSpec
 
@@ -234,12 +236,12 @@ class Run(GenStatem):
             return await self._finish(RunState.COMPLETED, None)
         step = self.steps[self.cursor]
         spec = self.tools[step.tool]
-        await self._emit("step.started", {"tool": spec.name, "args": _jsonable(step.args)}, step_id=step.id)
+        started = self._draft("step.started", {"tool": spec.name, "args": to_json(step.args)}, step.id)
         try:
             args = spec.validate_args(substitute(step.args, self.outputs))
         except (StepArgumentError, ValueError) as e:
             # Bad arguments never reach the tool: the step fails with the reason as data.
-            await self._emit("step.failed", {"error": str(e)}, step_id=step.id)
+            await self.events.emit_many([started, self._draft("step.failed", {"error": str(e)}, step.id)])
             return await self._finish(RunState.FAILED, f"step {step.id!r}: {e}")
         tool_call_id = new_id("tc")
         node = current_node()
@@ -256,11 +258,14 @@ class Run(GenStatem):
         )
         pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
         self.active = _Active(step, spec, tool_call_id, pid)
-        await self._emit(
-            "tool.started",
-            {"tool": spec.name, "args": args.model_dump(mode="json"), "isolation": str(spec.isolation)},
-            step_id=step.id,
-            tool_call_id=tool_call_id,
+        tool_started = {
+            "tool": spec.name,
+            "args": args.model_dump(mode="json"),
+            "isolation": str(spec.isolation),
+        }
+        # One batch per transition: a step costs the store two messages, not four.
+        await self.events.emit_many(
+            [started, self._draft("tool.started", tool_started, step.id, tool_call_id)]
         )
         return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
 
@@ -270,13 +275,23 @@ class Run(GenStatem):
         self.active = None
         step = active.step
         ms = (time.perf_counter() - active.started) * 1000
-        await self._emit(
-            "tool.succeeded",
-            {"tool": active.spec.name, "output": output, "duration_ms": ms},
-            step_id=step.id,
-            tool_call_id=active.tool_call_id,
-        )
-        await self._emit("step.succeeded", {"output": output}, step_id=step.id)
+        try:
+            await self.events.emit_many(
+                [
+                    self._draft(
+                        "tool.succeeded",
+                        {"tool": active.spec.name, "output": output, "duration_ms": ms},
+                        step.id,
+                        active.tool_call_id,
+                    ),
+                    self._draft("step.succeeded", {"output": output}, step.id),
+                ]
+            )
+        except InvalidEvent as e:
+            # An output the log cannot record (over the payload cap) cannot be committed
+            # either: a run's outputs must be replayable from the store. The step fails.
+            self.active = active
+            return await self._step_failed(f"output not recordable: {e}", RunState.FAILED)
         self.outputs[step.id] = output
         self.cursor += 1
         return NextState(RunState.EXECUTING, [NextEvent(_NEXT)])
@@ -290,13 +305,17 @@ class Run(GenStatem):
         if active.spec.isolation is Isolation.THREAD and outcome is not RunState.FAILED:
             # Python threads cannot be killed: the call was abandoned and may still be running.
             error += " (thread tool abandoned: its thread may still be running)"
-        await self._emit(
-            "tool.failed",
-            {"tool": active.spec.name, "error": error, "duration_ms": ms},
-            step_id=step.id,
-            tool_call_id=active.tool_call_id,
+        await self.events.emit_many(
+            [
+                self._draft(
+                    "tool.failed",
+                    {"tool": active.spec.name, "error": error, "duration_ms": ms},
+                    step.id,
+                    active.tool_call_id,
+                ),
+                self._draft("step.failed", {"error": error}, step.id),
+            ]
         )
-        await self._emit("step.failed", {"error": error}, step_id=step.id)
         return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}")
 
     async def _interrupt(self, outcome: RunState, why: str) -> Transition:
@@ -344,6 +363,22 @@ class Run(GenStatem):
         if self.active is not None:
             await self._stop_active()
 
+    def _draft(
+        self, type: str, payload: dict[str, Any], step_id: str | None = None, tool_call_id: str | None = None
+    ) -> EventDraft:
+        o = self.options
+        return EventDraft(
+            type,
+            payload,
+            o.session_id,
+            self.run_id,
+            step_id,
+            tool_call_id,
+            o.agent_id,
+            o.task_id,
+            o.correlation_id,
+        )
+
     async def _emit(self, type: str, payload: dict[str, Any], durable: bool = False, **ids: Any) -> None:
         """Record an event. Only the terminal one waits for its commit: the store writes in
         order, so that acknowledgement covers every event the run emitted before it."""
@@ -359,9 +394,3 @@ class Run(GenStatem):
             correlation_id=o.correlation_id,
             **ids,
         )
-
-
-def _jsonable(args: Mapping[str, Any]) -> Any:
-    from .steps import to_json
-
-    return to_json(args)

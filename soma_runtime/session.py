@@ -17,8 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from ._ids import new_id
+from .event_errors import InvalidEvent
 from .event_log import EventLog
-from .kernel import NORMAL, Call, Down, DynamicSupervisor, GenServer, NoProc, Pid, ProcessDied, Ref, Stop
+from .kernel import (
+    NORMAL,
+    Call,
+    Down,
+    DynamicSupervisor,
+    GenServer,
+    NoProc,
+    Pid,
+    ProcessDied,
+    Ref,
+    StartError,
+    Stop,
+)
 from .kernel.reasons import ExitReason, describe
 from .run import CANCEL, RunFinished, RunOptions, RunResult, RunState
 from .steps import InvalidRun, Step, validate_plan
@@ -108,8 +121,9 @@ class AgentSession(GenServer):
             case StartRun():
                 try:
                     return await self._start_run(request)
-                except InvalidRun as e:
-                    return _Failed(e)
+                except (InvalidRun, InvalidEvent, StartError) as e:
+                    # Bad input is the caller's error, never a reason for the session to die.
+                    return _Failed(e if isinstance(e, InvalidRun) else InvalidRun(str(e)))
             case "status":
                 infos = [RunInfo(r.run_id, r.state, r.error) for r in self.runs.values()]
                 return SessionStatus(self.session_id, self.agent_id, infos)

@@ -115,3 +115,33 @@ async def test_status_tracks_every_run_of_the_session() -> None:
         assert [r.run_id for r in status.live_runs] == [live.run_id]
         await live.cancel()
         assert (await session.status()).live_runs == []
+
+
+@tool
+async def huge(size: int) -> str:
+    return "x" * size
+
+
+async def test_a_plan_too_large_to_journal_is_refused_and_the_session_keeps_serving() -> None:
+    async with Runtime.open() as rt:
+        session = await rt.start_session("a")
+        steps = [Step(f"s{i}", "echo", {"value": "y" * 200}) for i in range(10_000)]
+        with pytest.raises(InvalidRun, match="over the cap"):
+            await session.start_run(steps)
+        assert session.pid.is_alive()
+        run = await session.start_run([Step("s1", "echo", {"value": 1})])
+        assert (await run.result()).state is RunState.COMPLETED
+
+
+async def test_an_output_too_large_to_record_fails_the_step_not_the_run_process() -> None:
+    async with Runtime.open(tools=[huge]) as rt:
+        session = await rt.start_session("a")
+        run = await session.start_run(
+            [Step("s1", "huge", {"size": 2_000_000}), Step("s2", "echo", {"value": 1})]
+        )
+        result = await run.result()
+        assert result.state is RunState.FAILED
+        assert result.error is not None and "output not recordable" in result.error
+        types = [e.type for e in await rt.events.query(run_id=run.run_id)]
+        assert types[-3:] == ["tool.failed", "step.failed", "run.failed"]
+        assert session.pid.is_alive()
