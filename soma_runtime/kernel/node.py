@@ -168,7 +168,7 @@ class Node:
         roots = [p for p in self._procs.values() if p.parent is None or not p.parent.is_alive()]
         for proc in reversed(roots):
             if proc.alive:
-                await shutdown_process(proc, SHUTDOWN, timeout, self.clock)
+                await self._shutdown_root(proc, timeout)
         self.closed = True
         for proc in list(self._procs.values()):
             proc.kill()
@@ -176,6 +176,20 @@ class Node:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+    async def _shutdown_root(self, proc: Process, timeout: float) -> None:
+        if isinstance(self.clock, MonotonicClock):
+            await shutdown_process(proc, SHUTDOWN, timeout, self.clock)
+            return
+        # A virtual clock does not move while the node closes, so its kill deadline would
+        # never come: a stubborn process would hang the close. Bound it in real time too.
+        stopping = asyncio.ensure_future(shutdown_process(proc, SHUTDOWN, timeout, self.clock))
+        done, _ = await asyncio.wait({stopping}, timeout=timeout)
+        if not done:
+            proc.kill()
+            stopping.cancel()
+            await asyncio.wait({stopping})
 
 
 async def shutdown_process(
