@@ -167,7 +167,7 @@ async def fanout(directory: Path, n: int, subscribers: int) -> dict[str, float]:
                 committed_at[seq] = now
         publish(feed, tail, last_seq)
 
-    EventFeed.publish = timed_publish  # type: ignore[method-assign]
+    EventFeed.publish = timed_publish  # type: ignore[method-assign,assignment]
     try:
         async with open_event_log(path) as log:
 
