@@ -132,13 +132,14 @@ _NEXT = "next_step"
 class _Active:
     """The ToolCall in flight."""
 
-    __slots__ = ("os_pid", "pid", "spec", "started", "step", "tool_call_id")
+    __slots__ = ("args", "os_pid", "pid", "spec", "started", "step", "tool_call_id")
 
-    def __init__(self, step: Step, spec: ToolSpec, tool_call_id: str, pid: Pid) -> None:
+    def __init__(self, step: Step, spec: ToolSpec, tool_call_id: str, pid: Pid, args: dict[str, Any]) -> None:
         self.step = step
         self.spec = spec
         self.tool_call_id = tool_call_id
         self.pid = pid
+        self.args = args  # as JSON, repeated on the outcome event (see _outcome)
         self.os_pid: int | None = None  # a process/command tool's OS process, once spawned
         self.started = time.perf_counter()
 
@@ -257,10 +258,11 @@ class Run(GenStatem):
             root=self.options.root,
         )
         pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
-        self.active = _Active(step, spec, tool_call_id, pid)
+        json_args = args.model_dump(mode="json")
+        self.active = _Active(step, spec, tool_call_id, pid, json_args)
         tool_started = {
             "tool": spec.name,
-            "args": args.model_dump(mode="json"),
+            "args": json_args,
             "isolation": str(spec.isolation),
         }
         # One batch per transition: a step costs the store two messages, not four.
@@ -280,7 +282,7 @@ class Run(GenStatem):
                 [
                     self._draft(
                         "tool.succeeded",
-                        {"tool": active.spec.name, "output": output, "duration_ms": ms},
+                        {**_outcome(active), "output": output, "duration_ms": ms},
                         step.id,
                         active.tool_call_id,
                     ),
@@ -309,7 +311,7 @@ class Run(GenStatem):
             [
                 self._draft(
                     "tool.failed",
-                    {"tool": active.spec.name, "error": error, "duration_ms": ms},
+                    {**_outcome(active), "error": error, "duration_ms": ms},
                     step.id,
                     active.tool_call_id,
                 ),
@@ -394,3 +396,16 @@ class Run(GenStatem):
             correlation_id=o.correlation_id,
             **ids,
         )
+
+
+def _outcome(active: _Active) -> dict[str, Any]:
+    """What a tool outcome event repeats from ``tool.started``: each ``tool.succeeded`` /
+    ``tool.failed`` is self-contained, so a reader of one event (the vitals engine spotting a
+    retried command or a blind edit) never has to find its start."""
+    return {
+        "tool": active.spec.name,
+        "args": active.args,
+        "isolation": str(active.spec.isolation),
+        "effect": str(active.spec.effect),
+        "destructive": active.spec.destructive,
+    }
