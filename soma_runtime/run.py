@@ -57,6 +57,7 @@ from .kernel.gen_statem import (
 )
 from .kernel.node import shutdown_process
 from .kernel.reasons import ExitReason, describe
+from .steering import DestructiveBlock
 from .steps import Step, StepArgumentError, substitute, to_json
 from .tool_call import ToolReturned, ToolSpawned, tool_call
 from .tools import Isolation, ToolContext, ToolSpec
@@ -100,6 +101,7 @@ class RunOptions:
     timeout: float | None = None
     root: Path = Path(".")
     cancel_grace: float = 2.0  # how long a cancelled ToolCall may clean up before it is killed
+    destructive_block: DestructiveBlock | None = None  # vitals' BLOCK when the run started
 
     def journal(self) -> dict[str, Any]:
         return {"timeout": self.timeout, "root": str(self.root), "cancel_grace": self.cancel_grace}
@@ -167,6 +169,7 @@ class Run(GenStatem):
         self.cursor = 0
         self.active: _Active | None = None
         self.waiters: list[Call] = []
+        self.block = options.destructive_block
         self._session_ref = self._proc.monitor(session) if session is not None else None
         await self._emit(
             "run.started",
@@ -190,6 +193,9 @@ class Run(GenStatem):
             case RunState.WAITING_TOOL, InfoEvent(message=ToolSpawned() as spawned):
                 if self.active is not None and spawned.tool_call_id == self.active.tool_call_id:
                     self.active.os_pid = spawned.os_pid
+                return None
+            case _, InfoEvent(message=DestructiveBlock() as block):
+                self.block = block if block.blocked else None
                 return None
             case _, InfoEvent(message=ExitSignal(pid=pid, reason=reason)):
                 if self.active is not None and pid == self.active.pid and reason is not NORMAL:
@@ -238,6 +244,8 @@ class Run(GenStatem):
         step = self.steps[self.cursor]
         spec = self.tools[step.tool]
         started = self._draft("step.started", {"tool": spec.name, "args": to_json(step.args)}, step.id)
+        if spec.destructive and self.block is not None:
+            return await self._refuse(step, spec, started, self.block)
         try:
             args = spec.validate_args(substitute(step.args, self.outputs))
         except (StepArgumentError, ValueError) as e:
@@ -270,6 +278,24 @@ class Run(GenStatem):
             [started, self._draft("tool.started", tool_started, step.id, tool_call_id)]
         )
         return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
+
+    async def _refuse(
+        self, step: Step, spec: ToolSpec, started: EventDraft, block: DestructiveBlock
+    ) -> Transition:
+        """BLOCK: a destructive tool never runs; the step fails with the reason as data."""
+        reason = (
+            f"tool {spec.name!r} is destructive and agent {block.agent_id!r} is blocked "
+            f"(pressure {block.pressure:.2f}): {block.reason}"
+        )
+        blocked = {"tool": spec.name, "reason": reason, "pressure": block.pressure}
+        await self.events.emit_many(
+            [
+                started,
+                self._draft("tool.blocked", blocked, step.id),
+                self._draft("step.failed", {"error": reason}, step.id),
+            ]
+        )
+        return await self._finish(RunState.FAILED, f"step {step.id!r}: {reason}")
 
     async def _step_succeeded(self, output: Any) -> Transition:
         active = self.active

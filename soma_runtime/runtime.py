@@ -40,6 +40,7 @@ from .kernel import (
 from .kernel.introspection import ProcessInfo, tree
 from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot, RunState
 from .session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
+from .steering import Guidance
 from .steps import Step
 from .tool_registry import NAME as TOOL_REGISTRY
 from .tool_registry import ToolRegistry
@@ -151,6 +152,12 @@ class Session:
     async def status(self) -> SessionStatus:
         status: SessionStatus = await self.pid.call("status")
         return status
+
+    async def take_guidance(self) -> list[Guidance]:
+        """Guidance the monitor sent for this agent since the last call (oldest first); the
+        agent layer injects it into the next model call."""
+        guidance: list[Guidance] = await self.pid.call("take_guidance")
+        return guidance
 
     async def stop(self) -> None:
         """Cancel live runs, record ``session.stopped``, and stop. Idempotent."""

@@ -9,7 +9,7 @@ reaches it as a ``RunFinished`` message (or, if the run process died without one
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -31,13 +31,16 @@ from .kernel import (
     Ref,
     StartError,
     Stop,
+    current_node,
 )
 from .kernel.reasons import ExitReason, describe
 from .run import CANCEL, RunFinished, RunOptions, RunResult, RunState
+from .steering import RESUBSCRIBE, STEERING_NAME, DestructiveBlock, Guidance, SteerMe
 from .steps import InvalidRun, Step, validate_plan
 from .tool_registry import lookup
 
 MAX_FINISHED_KEPT = 1000  # finished runs remembered for status(); every outcome is in the store
+MAX_GUIDANCE_KEPT = 20  # unread guidance beyond this is dropped oldest first (it is in the store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,8 @@ class SessionStatus:
     session_id: str
     agent_id: str
     runs: list[RunInfo] = field(default_factory=list)
+    destructive_blocked: bool = False  # vitals put the agent in BLOCK
+    pending_guidance: int = 0  # guidance messages waiting for the agent's next model call
 
     @property
     def live_runs(self) -> list[RunInfo]:
@@ -109,6 +114,9 @@ class AgentSession(GenServer):
         self.services = services
         self.runs: OrderedDict[str, RunRecord] = OrderedDict()
         self.by_ref: dict[Ref, RunRecord] = {}
+        # Steering from the monitor (vitals), kept for the agent's next model call / runs.
+        self.guidance: deque[Guidance] = deque(maxlen=MAX_GUIDANCE_KEPT)
+        self.block: DestructiveBlock | None = None
         await services.events.append(
             "session.started",
             {"intent": intent, "metadata": metadata},
@@ -116,8 +124,19 @@ class AgentSession(GenServer):
             agent_id=agent_id,
         )
 
+        self._ask_for_steering()
+
+    def _ask_for_steering(self) -> None:
+        monitor = current_node().whereis(STEERING_NAME)
+        if monitor is not None:
+            monitor.send_nowait(SteerMe(self.agent_id, self.pid))
+
     async def handle_call(self, request: Any, caller: Call) -> Any:
         match request:
+            case "take_guidance":
+                taken = list(self.guidance)
+                self.guidance.clear()
+                return taken
             case StartRun():
                 try:
                     return await self._start_run(request)
@@ -126,7 +145,8 @@ class AgentSession(GenServer):
                     return _Failed(e if isinstance(e, InvalidRun) else InvalidRun(str(e)))
             case "status":
                 infos = [RunInfo(r.run_id, r.state, r.error) for r in self.runs.values()]
-                return SessionStatus(self.session_id, self.agent_id, infos)
+                blocked = self.block is not None and self.block.blocked
+                return SessionStatus(self.session_id, self.agent_id, infos, blocked, len(self.guidance))
             case ("result", str() as run_id):
                 record = self.runs.get(run_id)
                 return None if record is None else record.result
@@ -153,6 +173,7 @@ class AgentSession(GenServer):
             timeout=request.timeout,
             root=services.root,
             cancel_grace=services.cancel_grace,
+            destructive_block=self.block if self.block is not None and self.block.blocked else None,
         )
         await services.events.append(
             "run.accepted",
@@ -174,7 +195,16 @@ class AgentSession(GenServer):
         return RunAccepted(run_id, pid)
 
     async def handle_info(self, message: Any) -> None:
-        if isinstance(message, RunFinished):
+        if isinstance(message, Guidance):
+            self.guidance.append(message)
+        elif isinstance(message, DestructiveBlock):
+            self.block = message
+            for live in self.runs.values():  # live runs switch at their next step
+                if live.result is None:
+                    live.pid.send_nowait(message)
+        elif message == RESUBSCRIBE:
+            self._ask_for_steering()  # a restarted monitor asks its sessions again
+        elif isinstance(message, RunFinished):
             record = self.runs.get(message.result.run_id)
             if record is not None:
                 record.state, record.error, record.result = (
