@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from soma_runtime import Runtime, RunState, Step
+from soma_runtime import RunState, Runtime, Step
 from soma_runtime.kernel import Call, GenServer, Pid
 from soma_runtime.steering import STEERING_NAME, DestructiveBlock, Guidance, SteerMe
 
