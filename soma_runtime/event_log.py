@@ -32,7 +32,7 @@ from .event_errors import (
     StoreClosed,
     StoreReadOnly,
 )
-from .event_store import ATTACH, Append, EventStore, EventStoreConfig
+from .event_store import ATTACH, SYNC, Append, EventStore, EventStoreConfig
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, prepare_values
 from .kernel import (
     NORMAL,
@@ -141,6 +141,18 @@ class EventLog:
         pid = self._pid
         assert pid is not None
         await pid.cast(Append([prepared], want_events=False, sender=_sender()))
+
+    async def sync(self) -> int:
+        """Wait until everything sent to the store before this call — emitted events included,
+        from any process — is committed; returns the last committed ``seq``."""
+        await self._writable()
+        pid = self._pid
+        assert pid is not None
+        try:
+            last: int = await pid.call(SYNC, timeout=self.call_timeout)
+        except (NoProc, ProcessDied) as exc:
+            raise StoreClosed(f"{exc}; the sync did not complete") from exc
+        return last
 
     async def emit_many(self, drafts: Iterable[EventDraft]) -> None:
         """Emit several events as one atomic batch, without waiting (see :meth:`emit`)."""

@@ -88,6 +88,9 @@ class Append:
         return f"Append({len(self.events)} events)"
 
 
+SYNC: Final = "event_store.sync"
+"""Request: commit everything accepted so far (emitted events included); reply the last seq."""
+
 ATTACH: Final = "event_store.attach"
 """Request: the store's :class:`EventFeed` (for readers in this OS process)."""
 
@@ -159,6 +162,10 @@ class EventStore(GenServer):
         if request == ATTACH:
             self._rearm()
             return self._feed
+        if request == SYNC:
+            # Mailbox order: every append sent before this request is pending by now.
+            await self._flush()
+            return self._feed.last_seq
         # A stray request fails its caller only; it is no reason to crash the log.
         caller.fail(BadRequest(request))
         self._rearm()

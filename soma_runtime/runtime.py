@@ -3,12 +3,17 @@
     Runtime (soma_sup, one_for_one)
     ├── EventStore          append-only event log (SQLite), subscriptions
     ├── ToolRegistry        tool specs by name
+    ├── VitalsMonitor       follows the log, computes pressure, steers sessions
     ├── SessionSupervisor   dynamic → AgentSession
     └── RunSupervisor       dynamic → Run → ToolCall
 
 Children start in that order and stop in reverse: runs stop (and stop their tools) before
 sessions record that they stopped, and the event store, which every other child writes to,
 stops last.
+
+This module is the composition root: the one place outside ``vitals`` that names it. The
+execution core (event store, tools, sessions, runs) never imports vitals; it is steered
+only through the message types of ``steering``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ._ids import new_id
 from .builtin_tools import BUILTIN_TOOLS
@@ -40,11 +45,13 @@ from .kernel import (
 from .kernel.introspection import ProcessInfo, tree
 from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot, RunState
 from .session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
-from .steering import Guidance
+from .steering import STEERING_NAME, Guidance
 from .steps import Step
 from .tool_registry import NAME as TOOL_REGISTRY
 from .tool_registry import ToolRegistry
 from .tools import ToolSpec
+from .vitals.config import VitalsConfig
+from .vitals.monitor import Vitals, VitalsMonitor
 
 EVENT_STORE = "soma.event_store"
 SESSION_SUPERVISOR = "soma.session_sup"
@@ -173,6 +180,7 @@ class Runtime:
         self.node = node
         self.root = root
         self.events = events
+        self.vitals = Vitals(STEERING_NAME, events)
         self._services = services
 
     @classmethod
@@ -185,11 +193,13 @@ class Runtime:
         root: str | os.PathLike[str] = ".",
         builtin_tools: bool = True,
         cancel_grace: float = 2.0,
+        vitals: VitalsConfig | Literal[False] | None = None,
         clock: Clock | None = None,
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
 
-        ``root`` confines the file tools. Inside an existing kernel node the runtime starts
+        ``root`` confines the file tools. ``vitals`` configures the behavioural monitor
+        (``False``: run without one). Inside an existing kernel node the runtime starts
         there; otherwise it opens its own. On exit the tree stops in reverse start order.
         """
         try:
@@ -199,11 +209,11 @@ class Runtime:
         if node is None:
             async with (
                 Node.open(clock) as own,
-                cls._start(own, db, tools, root, builtin_tools, cancel_grace) as rt,
+                cls._start(own, db, tools, root, builtin_tools, cancel_grace, vitals) as rt,
             ):
                 yield rt
         else:
-            async with cls._start(node, db, tools, root, builtin_tools, cancel_grace) as rt:
+            async with cls._start(node, db, tools, root, builtin_tools, cancel_grace, vitals) as rt:
                 yield rt
 
     @classmethod
@@ -216,6 +226,7 @@ class Runtime:
         root: str | os.PathLike[str],
         builtin_tools: bool,
         cancel_grace: float,
+        vitals: VitalsConfig | Literal[False] | None,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
         services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace)
@@ -226,6 +237,17 @@ class Runtime:
         children = [
             ChildSpec("event_store", EventStore.start_link, (EventStoreConfig(path=db, name=EVENT_STORE),)),
             ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
+            *(
+                []
+                if vitals is False
+                else [
+                    ChildSpec(
+                        "vitals",
+                        partial(VitalsMonitor.start_link, name=STEERING_NAME),
+                        (EVENT_STORE, vitals, SESSION_SUPERVISOR),
+                    )
+                ]
+            ),
             ChildSpec(
                 "session_sup",
                 partial(DynamicSupervisor.start_link, name=SESSION_SUPERVISOR),

@@ -35,7 +35,7 @@ UNBLOCK = DestructiveBlock("coder", False, 0.2, "recovered")
 
 
 async def test_sessions_ask_the_monitor_and_keep_guidance_for_the_next_model_call(tmp_path: Path) -> None:
-    async with Runtime.open(root=tmp_path) as rt:
+    async with Runtime.open(root=tmp_path, vitals=False) as rt:
         monitor = await FakeMonitor.start(name=STEERING_NAME)
         assert monitor is not None
         session = await rt.start_session("coder")
@@ -48,7 +48,7 @@ async def test_sessions_ask_the_monitor_and_keep_guidance_for_the_next_model_cal
 
 
 async def test_under_block_a_destructive_tool_is_refused_and_allowed_again_after(tmp_path: Path) -> None:
-    async with Runtime.open(root=tmp_path) as rt:
+    async with Runtime.open(root=tmp_path, vitals=False) as rt:
         session = await rt.start_session("coder")
         await session.pid.send(BLOCK)
         assert (await session.status()).destructive_blocked
@@ -74,7 +74,7 @@ async def test_under_block_a_destructive_tool_is_refused_and_allowed_again_after
 
 
 async def test_a_block_reaches_runs_that_are_already_live(tmp_path: Path) -> None:
-    async with Runtime.open(root=tmp_path) as rt:
+    async with Runtime.open(root=tmp_path, vitals=False) as rt:
         session = await rt.start_session("coder")
         run = await session.start_run(
             [

@@ -1,0 +1,186 @@
+"""VitalsMonitor: the process that hosts the engine under the root supervisor.
+
+    EventStore ──subscription──▶ feeder ──Observed──▶ VitalsMonitor ──▶ vitals.updated, guidance.fired
+                                                          │
+                                                          └─▶ Guidance / DestructiveBlock → sessions
+
+The monitor steers only through the core's steering messages (``soma_runtime.steering``).
+Sessions ask for steering with ``SteerMe`` (the monitor is registered as ``soma.vitals``).
+
+Restart without double counting: a (re)started monitor first makes the store commit
+everything already sent (``EventLog.sync``: a dead predecessor's emits included), reads the
+cause ``seq`` of the newest vitals event, and feeds the whole log through a fresh engine
+from the start. The engine is deterministic, so replaying rebuilds exactly the state it had;
+only events after that seq produce new ``vitals.*`` events and steering. Each cause event's
+updates are emitted as one atomic batch, so the log never holds half of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..event_log import EventLog
+from ..events import Event, EventDraft
+from ..kernel import NOREPLY, Call, Down, DynamicSupervisor, GenServer, NoProc, Pid, Process, Ref, current_node
+from ..steering import RESUBSCRIBE, DestructiveBlock, Guidance, SteerMe
+from .config import VitalsConfig
+from .engine import VitalsEngine
+from .pressure import Mode
+from .updates import AgentVitals, GuidanceFiring, PressureUpdate
+
+_VITALS_TYPES = ("vitals.updated", "guidance.fired")
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """Feeder → monitor: the next committed event."""
+
+    event: Event
+
+
+async def _feed(proc: Process, monitor: Pid, events: EventLog) -> None:
+    """Follow the whole log into the monitor's mailbox (its bound gives backpressure)."""
+    async for event in events.subscribe(from_seq=1):
+        await monitor.send(Observed(event))
+
+
+class VitalsMonitor(GenServer):
+    async def init(self, events: str, config: VitalsConfig | None, session_supervisor: str | None) -> None:
+        self.events = EventLog(events)
+        self.engine = VitalsEngine(config)
+        self.modes: dict[str, Mode] = {}
+        self.steered: dict[str, dict[Pid, Ref]] = {}
+        self.waiting: list[tuple[int, Call]] = []  # callers of ("observed", seq)
+        await self.events.sync()
+        newest = await self.events.query(type=list(_VITALS_TYPES), descending=True, limit=1)
+        self.acted_up_to = int(newest[0].payload.get("cause_seq", 0)) if newest else 0
+        self.feeder = current_node().spawn(_feed, self.pid, self.events, link=True)
+        if session_supervisor is not None and current_node().whereis(session_supervisor) is not None:
+            # After a restart, sessions must ask again: their SteerMe went to the dead monitor.
+            for child in await DynamicSupervisor.which_children(session_supervisor):
+                if isinstance(child.pid, Pid):
+                    child.pid.send_nowait(RESUBSCRIBE)
+
+    async def handle_info(self, message: Any) -> None:
+        if isinstance(message, Observed):
+            await self._observe(message.event)
+            if self.waiting:
+                self._answer_waiting()
+        elif isinstance(message, SteerMe):
+            self._steer(message.agent_id, message.session)
+        elif isinstance(message, Down):
+            for sessions in self.steered.values():
+                if sessions.get(message.pid) is message.ref:
+                    del sessions[message.pid]
+
+    async def handle_call(self, request: Any, caller: Call) -> Any:
+        match request:
+            case "snapshot":
+                return self.engine.snapshot()
+            case ("trust", str() as src, str() as dst, float() | int() as trust):
+                try:
+                    self.engine.trust.add_edge(src, dst, float(trust))
+                except ValueError as e:
+                    return e
+                return None
+            case "acted_up_to":
+                return self.acted_up_to
+            case ("observed", int() as seq):
+                if self.engine.last_seq >= seq:
+                    return self.engine.last_seq
+                self.waiting.append((seq, caller))
+                return NOREPLY
+        raise ValueError(f"unknown vitals request {request!r}")
+
+    def _answer_waiting(self) -> None:
+        last = self.engine.last_seq
+        still = []
+        for seq, caller in self.waiting:
+            if last >= seq:
+                caller.reply(last)
+            else:
+                still.append((seq, caller))
+        self.waiting = still
+
+    def _steer(self, agent_id: str, session: Pid) -> None:
+        sessions = self.steered.setdefault(agent_id, {})
+        if session not in sessions:
+            sessions[session] = self._proc.monitor(session)
+        if self.modes.get(agent_id) is Mode.BLOCK:
+            snap = self.engine.snapshot().get(agent_id)
+            pressure = snap.effective_pressure if snap is not None else 1.0
+            session.send_nowait(DestructiveBlock(agent_id, True, pressure, "the agent is in BLOCK"))
+
+    async def _observe(self, event: Event) -> None:
+        updates = self.engine.observe(event)
+        if not updates:
+            return
+        live = event.seq > self.acted_up_to
+        drafts: list[EventDraft] = []
+        steering: list[tuple[str, Any]] = []
+        for update in updates:
+            if isinstance(update, PressureUpdate):
+                before = self.modes.get(update.agent_id, Mode.OBSERVE)
+                self.modes[update.agent_id] = update.mode
+                drafts.append(_draft("vitals.updated", update.payload(), update.session_id, update.agent_id))
+                if (before is Mode.BLOCK) != (update.mode is Mode.BLOCK):
+                    blocked = update.mode is Mode.BLOCK
+                    why = "pressure reached BLOCK" if blocked else f"pressure fell to {update.mode.value}"
+                    block = DestructiveBlock(update.agent_id, blocked, update.effective_pressure, why)
+                    steering.append((update.agent_id, block))
+            elif isinstance(update, GuidanceFiring):
+                drafts.append(_draft("guidance.fired", update.payload(), update.session_id, update.agent_id))
+                guidance = Guidance(
+                    update.agent_id,
+                    update.firing_id,
+                    update.pattern,
+                    update.message,
+                    update.pressure,
+                    update.mode.value,
+                )
+                steering.append((update.agent_id, guidance))
+        if not live:
+            return  # replaying what a predecessor already recorded and acted on
+        self.acted_up_to = event.seq
+        await self.events.emit_many(drafts)
+        for agent_id, message in steering:
+            for session in list(self.steered.get(agent_id, {})):
+                session.send_nowait(message)
+
+
+def _draft(type: str, payload: dict[str, Any], session_id: str | None, agent_id: str) -> EventDraft:
+    return EventDraft(type, payload, session_id=session_id, agent_id=agent_id)
+
+
+class Vitals:
+    """``rt.vitals``: read the monitor's view and shape its trust graph."""
+
+    def __init__(self, monitor: str, events: EventLog) -> None:
+        self._monitor = monitor
+        self._events = events
+
+    def _pid(self) -> Pid:
+        pid = current_node().whereis(self._monitor)
+        if pid is None:
+            raise NoProc(self._monitor)
+        return pid
+
+    async def snapshot(self) -> Mapping[str, AgentVitals]:
+        """Each agent's pressure, effective pressure, mode and signals, now."""
+        snapshot: dict[str, AgentVitals] = await self._pid().call("snapshot")
+        return snapshot
+
+    async def caught_up(self, timeout: float | None = 30.0) -> int:
+        """Wait until the monitor has observed (and acted on) every event committed before
+        this call; returns that event's seq. For tests, tools and orderly hand-overs."""
+        target = await self._events.sync()
+        seen: int = await self._pid().call(("observed", target), timeout=timeout)
+        return seen
+
+    async def add_trust_edge(self, src: str, dst: str, trust: float) -> None:
+        """When ``src`` struggles, ``dst`` picks up a share (``trust`` in [0, 1])."""
+        error = await self._pid().call(("trust", src, dst, trust))
+        if error is not None:
+            raise error
