@@ -23,7 +23,18 @@ from typing import Any
 
 from ..event_log import EventLog
 from ..events import Event, EventDraft
-from ..kernel import NOREPLY, Call, Down, DynamicSupervisor, GenServer, NoProc, Pid, Process, Ref, current_node
+from ..kernel import (
+    NOREPLY,
+    Call,
+    Down,
+    DynamicSupervisor,
+    GenServer,
+    NoProc,
+    Pid,
+    Process,
+    Ref,
+    current_node,
+)
 from ..steering import RESUBSCRIBE, DestructiveBlock, Guidance, SteerMe
 from .config import VitalsConfig
 from .engine import VitalsEngine
