@@ -5,6 +5,7 @@ DynamicSupervisor behaviours; a name registry; one clock for every timer. The ke
 nothing of agents, tools or events.
 """
 
+from ._behaviour import IGNORE
 from .clock import Clock, MonotonicClock, VirtualClock, settle
 from .errors import (
     AlreadyPresent,
@@ -24,7 +25,7 @@ from .errors import (
     StartError,
     SupervisorError,
 )
-from .gen_server import IGNORE, NOREPLY, TIMEOUT, GenServer, Stop
+from .gen_server import NOREPLY, TIMEOUT, GenServer, Stop
 from .mailbox import DEFAULT_CAPACITY, Mailbox, Overflow
 from .node import Node, current_node
 from .process import Call, Cast, Down, ExitSignal, Pid, Process, Ref, current_process, self_pid

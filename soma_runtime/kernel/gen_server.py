@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar, TypeVar
 
-from .errors import Exit, ProcessDied, StartError
+from . import _behaviour
+from ._behaviour import IGNORE as IGNORE
+from .errors import Exit
 from .mailbox import Overflow
-from .node import current_node
 from .process import Call, Cast, ExitSignal, Pid, Process, current_process
 from .reasons import NORMAL, ExitReason
 
@@ -44,8 +45,6 @@ class _Sentinel:
 NOREPLY: Any = _Sentinel("NOREPLY")
 """Return from ``handle_call`` to reply later with ``caller.reply(value)``."""
 
-IGNORE: Any = _Sentinel("IGNORE")
-"""Return from ``init`` to not start (a supervisor keeps the spec with no pid)."""
 
 TIMEOUT: Any = _Sentinel("TIMEOUT")
 """The message ``handle_info`` gets when a ``set_timeout`` inactivity timeout expires."""
@@ -60,9 +59,6 @@ class Stop(Exception):
         super().__init__(reason)
         self.reason = reason
         self.reply = reply
-
-
-_INIT = _Sentinel("init")  # the request of the start handshake (see _start_server)
 
 
 class _InactivityTimeout:
@@ -105,16 +101,12 @@ class GenServer:
     # -- starting ---------------------------------------------------------------------------
 
     @classmethod
-    async def start_link(
-        cls, *args: Any, name: str | None = None, capacity: int | None = None
-    ) -> Pid | None:
+    async def start_link(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
         """Start linked to the calling process; returns after ``init`` (None if it ignored)."""
         return await cls._start_server(args, link=True, name=name, capacity=capacity)
 
     @classmethod
-    async def start(
-        cls, *args: Any, name: str | None = None, capacity: int | None = None
-    ) -> Pid | None:
+    async def start(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
         """Start without a link; returns after ``init`` (None if it ignored)."""
         return await cls._start_server(args, link=False, name=name, capacity=capacity)
 
@@ -122,38 +114,15 @@ class GenServer:
     async def _start_server(
         cls, args: tuple[Any, ...], *, link: bool, name: str | None, capacity: int | None
     ) -> Pid | None:
-        node = current_node()
-        server = cls()
-        started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        pid = node.spawn(
-            server._serve,
+        return await _behaviour.start(
+            cls()._serve,
             args,
-            started,
             link=link,
             name=name,
             trap_exit=cls.trap_exit,
             capacity=capacity if capacity is not None else cls.mailbox_capacity,
             overflow=cls.overflow,
         )
-        # The start handshake is a call the new process is serving until init answers it:
-        # if the process dies first (killed or stopped during init, or before it ever ran),
-        # Process.exited fails it with ProcessDied, so the starter cannot hang.
-        pid.process.current = Call(_INIT, started, None)
-        try:
-            outcome = await started
-        except ProcessDied as died:
-            raise StartError(died.reason) from None
-        except BaseException:
-            # The starter was cancelled mid-start: do not leave an orphan behind.
-            pid.kill()
-            raise
-        if outcome is IGNORE:
-            return None
-        if isinstance(outcome, _StartFailed):
-            raise StartError(outcome.reason) from (
-                outcome.reason if isinstance(outcome.reason, BaseException) else None
-            )
-        return pid
 
     # -- helpers for subclasses ----------------------------------------------------------------
 
@@ -167,22 +136,8 @@ class GenServer:
         self.pid = proc.pid
         self._proc = proc
         proc.behaviour = self
-        try:
-            outcome = await self.init(*args)
-        except (Exception, Exit) as e:
-            # Stop(reason) from init is OTP's {stop, Reason}: the start fails with Reason.
-            reason = e.reason if isinstance(e, (Exit, Stop)) else e
-            # Unlink first: a failed start is reported to the starter as a StartError,
-            # not also as an exit signal that would take it down.
-            if proc.parent is not None:
-                proc.unlink(proc.parent)
-            if not started.done():
-                started.set_result(_StartFailed(reason))
-            raise Exit(reason) from None
+        outcome = await _behaviour.initialise(proc, started, lambda: self.init(*args), _start_failure)
         if outcome is IGNORE:
-            if proc.parent is not None:
-                proc.unlink(proc.parent)
-            started.set_result(IGNORE)
             return
         started.set_result(None)
         proc.current = None  # the start handshake is answered
@@ -272,11 +227,9 @@ class GenServer:
             timer.cancel()
 
 
-class _StartFailed:
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: ExitReason) -> None:
-        self.reason = reason
+def _start_failure(e: BaseException) -> ExitReason:
+    # Stop(reason) from init is OTP's {stop, Reason}: the start fails with Reason.
+    return e.reason if isinstance(e, (Exit, Stop)) else e
 
 
 def whoami() -> GenServer | None:

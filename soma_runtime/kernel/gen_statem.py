@@ -56,11 +56,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, Literal, TypeAlias
 
+from . import _behaviour
+from ._behaviour import IGNORE
 from .clock import TimerHandle
-from .errors import Exit, KernelError, StartError
-from .gen_server import IGNORE, Stop, _StartFailed
+from .errors import Exit, KernelError
+from .gen_server import Stop
 from .mailbox import Overflow
-from .node import current_node
 from .process import Call, Cast, ExitSignal, Pid, Process
 from .reasons import NORMAL, ExitReason
 
@@ -319,13 +320,9 @@ class GenStatem:
     async def _start(
         cls, args: tuple[Any, ...], *, link: bool, name: str | None, capacity: int | None
     ) -> Pid | None:
-        node = current_node()
-        machine = cls()
-        started: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        pid = node.spawn(
-            machine._serve,
+        return await _behaviour.start(
+            cls()._serve,
             args,
-            started,
             link=link,
             name=name,
             trap_exit=cls.trap_exit,
@@ -333,27 +330,13 @@ class GenStatem:
             overflow=cls.overflow,
         )
 
-        # A process stopped or killed while in init never reports back by itself: without
-        # this the starter would wait forever.
-        def on_exit(_pid: Pid, reason: ExitReason) -> None:
-            if not started.done():
-                started.set_result(_StartFailed(reason))
-
-        watch = pid.process.watch(on_exit)
-        try:
-            outcome = await started
-        except BaseException:
-            pid.kill()  # the starter was cancelled mid-start: leave no orphan behind
-            raise
-        finally:
-            pid.process.unwatch(watch)
-        if outcome is IGNORE:
-            return None
-        if isinstance(outcome, _StartFailed):
-            raise StartError(outcome.reason) from (
-                outcome.reason if isinstance(outcome.reason, BaseException) else None
-            )
-        return pid
+    async def _init(self, args: tuple[Any, ...]) -> Any:
+        outcome = await self.init(*args)
+        if isinstance(outcome, StopState):
+            raise Exit(outcome.reason)  # OTP's {stop, Reason} from init: the start fails
+        if isinstance(outcome, KeepState | RepeatState):
+            raise TransitionError(f"init returned {outcome!r}; there is no state to keep")
+        return outcome
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -365,30 +348,14 @@ class GenStatem:
         self._postponed: list[Event] = []
         self._timers: dict[Hashable, _Timer] = {}
         self._tokens = itertools.count()
-        try:
-            outcome = await self.init(*args)
-            if isinstance(outcome, StopState):
-                raise Exit(outcome.reason)  # OTP's {stop, Reason} from init: the start fails
-            if isinstance(outcome, KeepState | RepeatState):
-                raise TransitionError(f"init returned {outcome!r}; there is no state to keep")
-        except (Exception, Exit) as e:
-            # Stop(reason) from init is OTP's {stop, Reason}: the start fails with Reason.
-            reason = e.reason if isinstance(e, Exit | Stop) else e
-            # Unlink first: a failed start is reported to the starter as a StartError,
-            # not also as an exit signal that would take it down.
-            if proc.parent is not None:
-                proc.unlink(proc.parent)
-            started.set_result(_StartFailed(reason))
-            raise Exit(reason) from None
+        outcome = await _behaviour.initialise(proc, started, lambda: self._init(args), _start_failure)
         if outcome is IGNORE:
-            if proc.parent is not None:
-                proc.unlink(proc.parent)
-            started.set_result(IGNORE)
             return
         first = outcome if isinstance(outcome, NextState) else NextState(outcome)
         self._state = first.state
         # As in OTP, the start is acknowledged before the initial state-enter call runs.
         started.set_result(None)
+        proc.current = None  # the start handshake is answered
         try:
             try:
                 reason = await self._run(proc, first)
@@ -604,3 +571,8 @@ class GenStatem:
             if event is not None:
                 self._cancel_timer("event")
                 return event
+
+
+def _start_failure(e: BaseException) -> ExitReason:
+    # Stop(reason) from init is OTP's {stop, Reason}: the start fails with Reason.
+    return e.reason if isinstance(e, Exit | Stop) else e
