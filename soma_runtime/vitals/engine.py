@@ -1,0 +1,591 @@
+"""``VitalsEngine``: events in, pressure updates and guidance firings out. Pure and synchronous.
+
+The engine reads the envelope and payload dict of each event directly (``type``, ``seq``,
+``agent_id``, ``session_id``, ``tool_call_id``, ``payload``) — any object with those
+attributes will do, a stored ``Event`` included — and never validates through pydantic: this
+is the hot path of the monitor and of replay.
+
+What it reads:
+
+* ``session.started``: the session's ``intent`` (drift) and ``metadata.budget`` (budget
+  pattern); ``session.stopped`` forgets them.
+* ``actor.task.*``: the first one of a session with a text field (``text``, ``prompt``,
+  ``task``, ``input``, ``message`` or ``content``) becomes its intent if it declared none.
+* ``tool.started``: the call's arguments and isolation, kept by ``tool_call_id`` until the
+  call ends (the terminal events do not carry them).
+* Actions — ``tool.succeeded|failed`` and ``llm.succeeded|failed`` of an agent (events with
+  no ``agent_id`` are skipped) — update the agent's signals, baseline, pressure and patterns.
+
+Everything else, ``vitals.updated`` and ``guidance.fired`` included, is ignored: the engine
+never feeds on its own output. An event whose ``seq`` is not above the last one seen is
+ignored too, so a host that resumes from exported state can re-deliver a few events safely.
+
+Determinism: no clock, no randomness, no ``hash()``; float operations happen in the same
+order for the same events, so a replay is bit-identical. Sessions are keyed by
+``session_id``; actions without one share a per-agent context.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from hashlib import blake2b
+from typing import Any, Final, Protocol
+
+from . import text
+from .baseline import Baseline, BaselineParams
+from .config import SIGNALS, VitalsConfig
+from .patterns import Budget, PatternState, classify, detect
+from .pressure import Mode
+from .signals import Action, Intent, SignalWindow
+from .trust import TrustGraph
+from .updates import AgentVitals, GuidanceFiring, PressureUpdate, SignalReading, Update
+
+STATE_VERSION: Final = 1
+MAX_PENDING_CALLS: Final = 4096
+"""Tool calls remembered between ``tool.started`` and their end; beyond, the oldest go."""
+MAX_CONTEXTS: Final = 65536
+MAX_KNOWN_PATHS: Final = 65536
+_TASK_TEXT_FIELDS: Final = ("text", "prompt", "task", "input", "message", "content")
+_ZERO5: Final = (0.0, 0.0, 0.0, 0.0, 0.0)
+_NO_USAGE: Final = (0, 0, 0, 0)
+
+
+class EventLike(Protocol):
+    """What the engine reads of an event (``soma_runtime.events.Event`` has it all)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def agent_id(self) -> str | None: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def tool_call_id(self) -> str | None: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+# (tool, call key, command?, path, access, words of the tool name and arguments)
+_CallInfo = tuple[str, str, bool, str | None, str | None, list[str]]
+
+
+class _Context:
+    """A session (or an agent's session-less actions): its intent and its budget."""
+
+    __slots__ = ("budget", "intent")
+
+    def __init__(self, intent: Intent | None = None, budget: Budget | None = None) -> None:
+        self.intent = intent
+        self.budget = budget if budget is not None else Budget()
+
+
+class _Agent:
+    __slots__ = (
+        "actions",
+        "agent_id",
+        "baseline",
+        "effective",
+        "mode",
+        "patterns",
+        "pressure",
+        "ps",
+        "seq",
+        "session_id",
+        "values",
+        "window",
+        "zs",
+    )
+
+    def __init__(self, agent_id: str, window: int, params: BaselineParams) -> None:
+        self.agent_id = agent_id
+        self.session_id: str | None = None
+        self.window = SignalWindow(window)
+        self.baseline = Baseline(params)
+        self.patterns = PatternState()
+        self.actions = 0
+        self.seq = 0
+        self.pressure = 0.0
+        self.effective = 0.0
+        self.mode = Mode.OBSERVE
+        self.values: tuple[float, ...] = _ZERO5
+        self.zs: tuple[float, ...] = _ZERO5
+        self.ps: tuple[float, ...] = _ZERO5
+
+
+class VitalsEngine:
+    """The per-agent vitals of an event stream. Feed events in ``seq`` order to :meth:`observe`."""
+
+    def __init__(self, config: VitalsConfig | None = None, *, trust: TrustGraph | None = None) -> None:
+        self._config = config if config is not None else VitalsConfig()
+        self._trust = trust if trust is not None else TrustGraph()
+        self._params = BaselineParams(self._config)
+        self._hedge_weight = self._config.hedge_weight
+        self._last_seq = 0
+        self._agents: dict[str, _Agent] = {}
+        self._contexts: dict[str, _Context] = {}
+        self._pending: dict[str, _CallInfo] = {}
+        self._known_paths: dict[str, None] = {}  # an ordered set: oldest first
+        self._prices: dict[str, Any] = {}  # model -> ModelPrice | None (a memo of price_for)
+        self._trust_nodes: tuple[int, list[str], frozenset[str]] = (-1, [], frozenset())
+        self._handlers = {
+            "tool.succeeded": self._tool_ended,
+            "tool.failed": self._tool_ended,
+            "llm.succeeded": self._llm_ended,
+            "llm.failed": self._llm_ended,
+            "tool.started": self._tool_started,
+            "session.started": self._session_started,
+            "session.stopped": self._session_stopped,
+        }
+
+    @property
+    def config(self) -> VitalsConfig:
+        return self._config
+
+    @property
+    def trust(self) -> TrustGraph:
+        """The trust graph (edges may be added at any time; they count from the next action)."""
+        return self._trust
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the last event observed (0 before any)."""
+        return self._last_seq
+
+    # -- input ------------------------------------------------------------------------------
+
+    def observe(self, event: EventLike) -> list[Update]:
+        """Take one event; return the updates it causes (usually none, or a pressure update
+        and perhaps guidance firings for an action). Pressure updates come first."""
+        seq = event.seq
+        if seq <= self._last_seq:
+            return []
+        self._last_seq = seq
+        kind = event.type
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            return handler(event)
+        if kind.startswith("actor.task"):
+            self._task_text(event)
+        return []
+
+    def observe_many(self, events: Iterable[EventLike]) -> list[Update]:
+        updates: list[Update] = []
+        observe = self.observe
+        for event in events:
+            found = observe(event)
+            if found:
+                updates.extend(found)
+        return updates
+
+    def _context(self, session_id: str | None, agent_id: str) -> _Context:
+        key = session_id if session_id is not None else _agent_key(agent_id)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            ctx = self._contexts[key] = _Context()
+            if len(self._contexts) > MAX_CONTEXTS:
+                del self._contexts[next(iter(self._contexts))]
+        return ctx
+
+    def _session_started(self, event: EventLike) -> list[Update]:
+        session_id, agent_id = event.session_id, event.agent_id
+        if session_id is None and agent_id is None:
+            return []
+        payload = event.payload
+        intent = payload.get("intent")
+        ctx = self._context(session_id, agent_id or "")
+        ctx.intent = Intent(intent) if isinstance(intent, str) and intent.strip() else None
+        ctx.budget = Budget.from_metadata(payload.get("metadata"))
+        return []
+
+    def _session_stopped(self, event: EventLike) -> list[Update]:
+        if event.session_id is not None:
+            self._contexts.pop(event.session_id, None)
+        return []
+
+    def _task_text(self, event: EventLike) -> None:
+        agent_id = event.agent_id
+        if event.session_id is None and agent_id is None:
+            return
+        ctx = self._context(event.session_id, agent_id or "")
+        if ctx.intent is not None:
+            return
+        payload = event.payload
+        for name in _TASK_TEXT_FIELDS:
+            value = payload.get(name)
+            if isinstance(value, str) and value.strip():
+                ctx.intent = Intent(value)
+                return
+
+    def _tool_started(self, event: EventLike) -> list[Update]:
+        call_id = event.tool_call_id
+        if call_id is not None:
+            pending = self._pending
+            pending[call_id] = _call_info(event.payload)
+            if len(pending) > MAX_PENDING_CALLS:
+                del pending[next(iter(pending))]
+        return []
+
+    def _tool_ended(self, event: EventLike) -> list[Update]:
+        call_id = event.tool_call_id
+        info = self._pending.pop(call_id, None) if call_id is not None else None
+        agent_id = event.agent_id
+        if agent_id is None:
+            return []
+        if info is None:  # its start was not seen (a slice of the log): use what this event says
+            info = _call_info(event.payload)
+        tool, key, command, path, access, tool_words = info
+        failed = event.type == "tool.failed"
+        if failed:
+            error = event.payload.get("error")
+            if isinstance(error, str) and error:
+                tool_words = tool_words + text.words(text.normalize(error))
+        action = Action(
+            False, failed, tool, key, text.features(tool_words), 0, 0, 0, 0, command, path, access
+        )
+        return self._act(event, agent_id, action)
+
+    def _llm_ended(self, event: EventLike) -> list[Update]:
+        agent_id = event.agent_id
+        if agent_id is None:
+            return []
+        payload = event.payload
+        failed = event.type == "llm.failed"
+        usage = payload.get("usage")
+        counts: tuple[int, ...] = _NO_USAGE
+        if isinstance(usage, dict):
+            counts = (
+                usage.get("input_tokens", 0),
+                usage.get("output_tokens", 0),
+                usage.get("cache_read_tokens", 0),
+                usage.get("cache_write_tokens", 0),
+            )
+            if not all(map(_is_count, counts)):  # the store validated them; synthetic events may not be
+                counts = tuple(c if _is_count(c) else 0 for c in counts)
+        tokens = sum(counts)
+        cost = payload.get("cost_usd")
+        if not (isinstance(cost, float | int) and 0 < cost < math.inf):
+            model = payload.get("model")
+            price = self._price(model) if isinstance(model, str) else None
+            cost = price.cost(*counts) if price is not None else 0.0
+        output = payload.get("error" if failed else "text")
+        if isinstance(output, str) and output:
+            normalized = text.normalize(output)
+            output_words = text.words(normalized)
+            found = text.features(output_words)
+            if failed:
+                key = None
+                hedges = n_words = 0
+            else:
+                hedges = text.hedge_count(output_words)
+                n_words = len(output_words)
+                key = "m:" + blake2b(normalized.encode(), digest_size=8).hexdigest()
+        else:
+            found = set()
+            key = None
+            hedges = n_words = 0
+        action = Action(
+            True, failed, "llm", key, found, tokens, round(cost * 1e9), hedges, n_words, False, None, None
+        )
+        return self._act(event, agent_id, action)
+
+    def _price(self, model: str) -> Any:
+        prices = self._prices
+        if model in prices:
+            return prices[model]
+        if len(prices) > 4096:
+            prices.clear()
+        price = prices[model] = self._config.price_for(model)
+        return price
+
+    # -- an action --------------------------------------------------------------------------
+
+    def _act(self, event: EventLike, agent_id: str, action: Action) -> list[Update]:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = self._agents[agent_id] = _Agent(agent_id, self._config.window, self._params)
+        session_id = event.session_id
+        ctx = self._context(session_id, agent_id)
+        seq = event.seq
+        agent.session_id = session_id
+        agent.seq = seq
+        agent.actions = index = agent.actions + 1
+        action.index = index
+
+        window = agent.window
+        if window.intent is not ctx.intent:
+            window.set_intent(ctx.intent)
+        window.push(action)
+        values = window.values(self._hedge_weight)
+        zs, ps = agent.baseline.observe(values, self._params)
+        agent.values = values
+        agent.zs = zs
+        agent.ps = ps
+        # aggregate(ps), inlined and unchecked (the pressures are in [0, 1] by construction)
+        pressure = 0.7 * (sum(ps) / len(ps)) + 0.3 * max(ps)
+        agent.pressure = pressure = 1.0 if pressure > 1.0 else pressure
+        budget = ctx.budget
+        budget.used_tokens += action.tokens
+        budget.used_cost_nanos += action.cost_nanos
+
+        previous = agent.mode
+        moved = None
+        if self._trust._incoming:
+            moved = self._settle(agent, previous)
+            updates: list[Update] = [
+                PressureUpdate(
+                    a.agent_id,
+                    a.session_id,
+                    seq,
+                    a.actions,
+                    a.pressure,
+                    a.effective,
+                    a.mode,
+                    a.values,
+                    a.zs,
+                    a.ps,
+                )
+                for a, _ in moved
+            ]
+        else:  # no trust graph: the effective pressure is the agent's own
+            agent.effective = pressure
+            agent.mode = mode = (
+                Mode.OBSERVE if pressure < 0.25 else Mode.GUIDE if pressure < 0.5 else Mode.WARN
+                if pressure < 0.75 else Mode.BLOCK
+            )  # fmt: skip
+            updates = [
+                PressureUpdate(agent_id, session_id, seq, index, pressure, pressure, mode, values, zs, ps)
+            ]
+        patterns = agent.patterns
+        known = self._known_paths
+        findings = detect(patterns, action, budget, known)
+        if findings:
+            if len(known) > MAX_KNOWN_PATHS:
+                del known[next(iter(known))]
+            for pattern, severity, message, details in findings:
+                if patterns.allow(pattern, severity, index):
+                    updates.append(_firing(agent, seq, pattern, severity, message, details))
+        if moved is None:
+            if agent.mode is not previous:
+                _escalation(agent, previous, seq, updates)
+        else:
+            for moved_agent, before in moved:
+                _escalation(moved_agent, before, seq, updates)
+        return updates
+
+    def _settle(self, agent: _Agent, previous: Mode) -> list[tuple[_Agent, Mode]]:
+        """Effective pressures and modes after ``agent``'s pressure changed: (agent, previous
+        mode) for it and for every other agent whose effective pressure moved."""
+        graph = self._trust
+        version, nodes, node_set = self._trust_nodes
+        if version != graph.version:
+            nodes = graph.nodes()
+            node_set = frozenset(nodes)
+            self._trust_nodes = (graph.version, nodes, node_set)
+        if agent.agent_id not in node_set:
+            agent.effective = agent.pressure
+            agent.mode = Mode.for_pressure(agent.pressure)
+            return [(agent, previous)]
+        agents = self._agents
+        own = {}
+        for node in nodes:
+            known = agents.get(node)
+            own[node] = known.pressure if known is not None else 0.0
+        effective = graph._propagate(own)
+        agent.effective = effective[agent.agent_id]
+        agent.mode = Mode.for_pressure(agent.effective)
+        moved = [(agent, previous)]
+        for node in nodes:
+            other = agents.get(node)
+            if other is None or other is agent:
+                continue
+            value = effective[node]
+            if value != other.effective:
+                moved.append((other, other.mode))
+                other.effective = value
+                other.mode = Mode.for_pressure(value)
+        return moved
+
+    # -- output -----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, AgentVitals]:
+        """Every agent's current vitals, by agent id."""
+        return {
+            agent_id: AgentVitals(
+                agent_id,
+                a.session_id,
+                a.actions,
+                a.seq,
+                a.pressure,
+                a.effective,
+                a.mode,
+                {name: SignalReading(a.values[i], a.zs[i], a.ps[i]) for i, name in enumerate(SIGNALS)},
+            )
+            for agent_id, a in self._agents.items()
+        }
+
+    # -- state export / import --------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything the engine knows, as JSON-able data (``json.dumps`` it as is).
+
+        ``VitalsEngine.from_state(engine.state())`` continues exactly where this engine is:
+        same updates for the same next events, bit for bit."""
+        return {
+            "version": STATE_VERSION,
+            "config": self._config.to_json(),
+            "last_seq": self._last_seq,
+            "trust": [list(edge) for edge in self._trust.edges()],
+            "contexts": {
+                key: [ctx.intent.text if ctx.intent is not None else None, ctx.budget.to_json()]
+                for key, ctx in self._contexts.items()
+            },
+            "agents": [_agent_json(a) for a in self._agents.values()],
+            "pending": [[call_id, *info] for call_id, info in self._pending.items()],
+            "known_paths": list(self._known_paths),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> VitalsEngine:
+        """An engine restored from :meth:`state` (ValueError for another state version)."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"vitals state version {state.get('version')!r}, expected {STATE_VERSION}")
+        config = VitalsConfig.from_json(state["config"])
+        engine = cls(config, trust=TrustGraph((src, dst, t) for src, dst, t in state["trust"]))
+        engine._last_seq = int(state["last_seq"])
+        intents: dict[str, Intent] = {}
+
+        def intent_of(intent_text: str | None) -> Intent | None:
+            if intent_text is None:
+                return None
+            found = intents.get(intent_text)
+            if found is None:
+                found = intents[intent_text] = Intent(intent_text)
+            return found
+
+        for key, (intent_text, budget) in state["contexts"].items():
+            engine._contexts[key] = _Context(intent_of(intent_text), Budget.from_json(budget))
+        for data in state["agents"]:
+            agent = _Agent(data["agent_id"], config.window, engine._params)
+            agent.session_id = data["session_id"]
+            agent.actions = data["actions"]
+            agent.seq = data["seq"]
+            agent.pressure = data["pressure"]
+            agent.effective = data["effective"]
+            agent.mode = Mode(data["mode"])
+            agent.values = tuple(data["values"])
+            agent.zs = tuple(data["zs"])
+            agent.ps = tuple(data["ps"])
+            agent.baseline = Baseline.from_json(data["baseline"], engine._params)
+            agent.patterns = PatternState.from_json(data["patterns"])
+            agent.window = SignalWindow.from_json(config.window, data["window"], intent_of(data["intent"]))
+            engine._agents[agent.agent_id] = agent
+        for call_id, tool, key, command, path, access, tool_words in state["pending"]:
+            engine._pending[call_id] = (tool, key, command, path, access, list(tool_words))
+        engine._known_paths = dict.fromkeys(state["known_paths"])
+        return engine
+
+
+def _agent_json(a: _Agent) -> dict[str, Any]:
+    intent = a.window.intent
+    return {
+        "agent_id": a.agent_id,
+        "session_id": a.session_id,
+        "actions": a.actions,
+        "seq": a.seq,
+        "pressure": a.pressure,
+        "effective": a.effective,
+        "mode": a.mode.value,
+        "values": list(a.values),
+        "zs": list(a.zs),
+        "ps": list(a.ps),
+        "baseline": a.baseline.to_json(),
+        "patterns": a.patterns.to_json(),
+        "window": a.window.to_json(),
+        "intent": intent.text if intent is not None else None,
+    }
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _agent_key(agent_id: str) -> str:
+    """The context key of an agent's session-less actions (a session key is its session id;
+    the NUL keeps the two apart)."""
+    return "\x00agent:" + agent_id
+
+
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+"""Arguments as canonical JSON (sorted keys): equal arguments, equal text."""
+
+
+def _call_info(payload: Mapping[str, Any]) -> _CallInfo:
+    """What a tool call's start (or, failing that, its end) payload says about the call."""
+    tool = payload.get("tool")
+    if not isinstance(tool, str):
+        tool = "?"
+    args = payload.get("args")
+    if not isinstance(args, dict):
+        args = {}
+    encoded = _CANONICAL.encode(args)
+    key = "t:" + blake2b(f"{tool}\x00{encoded}".encode(), digest_size=8).hexdigest()
+    command = payload.get("isolation") == "command"
+    path, access = classify(tool, args, payload.get("effect"), payload.get("destructive"))
+    return (
+        tool,
+        key,
+        command,
+        path,
+        access,
+        text.words(text.normalize(tool + " " + encoded))[: text.VECTOR_WORDS],
+    )
+
+
+def _firing(
+    a: _Agent, seq: int, pattern: str, severity: int, message: str, details: dict[str, Any]
+) -> GuidanceFiring:
+    digest = blake2b(
+        f"{a.agent_id}\x1f{a.session_id or ''}\x1f{seq}\x1f{pattern}".encode(), digest_size=12
+    ).hexdigest()
+    return GuidanceFiring(
+        "gf-" + digest,
+        a.agent_id,
+        a.session_id,
+        seq,
+        a.actions,
+        pattern,
+        severity,
+        message,
+        a.effective,
+        a.mode,
+        details,
+    )
+
+
+_MODE_ADVICE: Final = {
+    Mode.GUIDE: "Slow down and check your approach against the task.",
+    Mode.WARN: "Stop and reassess before your next action; consider a different approach.",
+    Mode.BLOCK: "Destructive tools are refused until pressure falls: diagnose, do not act.",
+}
+
+
+def _escalation(a: _Agent, previous: Mode, seq: int, updates: list[Update]) -> None:
+    """The ``pressure`` firing: the agent's mode rose to GUIDE, WARN or BLOCK."""
+    mode = a.mode
+    rank = mode.rank
+    if rank <= previous.rank or not a.patterns.allow("pressure", rank, a.actions):
+        return
+    hot = sorted((i for i in range(len(SIGNALS)) if a.ps[i] >= 0.5), key=lambda i: (-a.ps[i], i))
+    if a.effective > a.pressure:
+        cause = "agents it relies on are struggling (trust graph)"
+    elif hot:
+        cause = f"{', '.join(SIGNALS[i] for i in hot)} well above this agent's usual"
+    else:
+        cause = "several signals above this agent's usual"
+    message = f"Vitals {mode.value.upper()} (pressure {a.effective:.2f}): {cause}. {_MODE_ADVICE[mode]}"
+    details = {"signals": [SIGNALS[i] for i in hot], "previous_mode": previous.value}
+    updates.append(_firing(a, seq, "pressure", rank, message, details))

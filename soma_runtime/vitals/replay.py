@@ -1,0 +1,54 @@
+"""Replay: a recorded event slice through a fresh engine, and comparison with the record.
+
+``replay(events)`` returns the trajectory — the pressure updates, in order — that a fresh
+engine computes from ``events`` (any slice; ``vitals.updated`` and ``guidance.fired`` events in
+it are ignored by the engine). What is compared with a recorded ``vitals.updated`` event is its
+whole payload: ``PressureUpdate.payload()`` is exactly what the monitor records, so
+
+    [u.payload() for u in replay(events)] == recorded_trajectory(events)
+
+holds for a log the monitor produced with a fresh engine from the slice's start and the same
+config and trust graph. Every field takes part: ``agent_id``, ``session_id``, ``cause_seq``,
+``action``, ``pressure``, ``effective_pressure``, ``mode`` and the per-signal ``signals``
+(raw values), ``z`` and ``signal_pressures``. Floats are compared with ``==`` after the JSON
+round trip of the store, which preserves every bit of a finite double.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .config import VitalsConfig
+from .engine import EventLike, VitalsEngine
+from .trust import TrustGraph
+from .updates import PressureUpdate
+
+
+def replay(
+    events: Iterable[EventLike], *, config: VitalsConfig | None = None, trust: TrustGraph | None = None
+) -> list[PressureUpdate]:
+    """The pressure trajectory a fresh engine computes from ``events``."""
+    engine = VitalsEngine(config, trust=trust)
+    return [u for u in engine.observe_many(events) if isinstance(u, PressureUpdate)]
+
+
+def recorded_trajectory(events: Iterable[EventLike]) -> list[dict[str, Any]]:
+    """The payloads of the ``vitals.updated`` events among ``events``, in order."""
+    return [dict(e.payload) for e in events if e.type == "vitals.updated"]
+
+
+def first_divergence(
+    events: Iterable[EventLike], *, config: VitalsConfig | None = None, trust: TrustGraph | None = None
+) -> int | None:
+    """Index of the first point where the replayed trajectory and the recorded one differ
+    (a missing point counts), or None when they are identical."""
+    log = list(events)
+    replayed = [u.payload() for u in replay(log, config=config, trust=trust)]
+    recorded = recorded_trajectory(log)
+    for i, (mine, theirs) in enumerate(zip(replayed, recorded, strict=False)):
+        if mine != theirs:
+            return i
+    if len(replayed) != len(recorded):
+        return min(len(replayed), len(recorded))
+    return None

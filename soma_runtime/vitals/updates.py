@@ -1,0 +1,131 @@
+"""What the engine hands its host: plain frozen values, and their event payloads.
+
+``PressureUpdate.payload()`` *is* the ``vitals.updated`` payload and
+``GuidanceFiring.payload()`` the ``guidance.fired`` one: the monitor emits them unchanged, so a
+replayed trajectory can be compared with the recorded events by plain equality (floats survive
+the JSON round trip exactly; see ``replay``). Both payloads fit the core models in
+``soma_runtime.payloads`` (``signals`` holds the raw values; the rest are extra fields).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import SIGNALS
+from .pressure import Mode
+
+
+@dataclass(frozen=True, slots=True)
+class SignalReading:
+    """One signal at one action: its raw value, z-score against the baseline, and pressure."""
+
+    value: float
+    z: float
+    pressure: float
+
+
+def _readings(
+    values: tuple[float, ...], zs: tuple[float, ...], ps: tuple[float, ...]
+) -> dict[str, SignalReading]:
+    return {name: SignalReading(values[i], zs[i], ps[i]) for i, name in enumerate(SIGNALS)}
+
+
+@dataclass(frozen=True, slots=True)
+class PressureUpdate:
+    """An agent's vitals after the event ``seq``.
+
+    ``pressure`` is the agent's own aggregate; ``effective_pressure`` adds what it picks up
+    through the trust graph (equal without edges); ``mode`` is the band of the *effective*
+    pressure — what the monitor acts on. An update caused by another agent's action (through
+    the trust graph) repeats this agent's own signals and ``action`` count unchanged.
+    Per-signal tuples follow ``SIGNALS``: (uncertainty, drift, error_rate, token_usage, cost).
+    """
+
+    agent_id: str
+    session_id: str | None
+    seq: int
+    action: int
+    pressure: float
+    effective_pressure: float
+    mode: Mode
+    values: tuple[float, ...]
+    zs: tuple[float, ...]
+    pressures: tuple[float, ...]
+
+    @property
+    def signals(self) -> dict[str, SignalReading]:
+        return _readings(self.values, self.zs, self.pressures)
+
+    def payload(self) -> dict[str, Any]:
+        """The ``vitals.updated`` payload (the exact dict replay compares)."""
+        return {
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "cause_seq": self.seq,
+            "action": self.action,
+            "pressure": self.pressure,
+            "effective_pressure": self.effective_pressure,
+            "mode": self.mode.value,
+            "signals": dict(zip(SIGNALS, self.values, strict=True)),
+            "z": dict(zip(SIGNALS, self.zs, strict=True)),
+            "signal_pressures": dict(zip(SIGNALS, self.pressures, strict=True)),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GuidanceFiring:
+    """A pattern fired for an agent at the event ``seq``.
+
+    ``firing_id`` is derived from (agent, session, seq, pattern), so a replay or a restarted
+    monitor names the same firing the same way (the monitor can drop one it already emitted).
+    ``pressure`` and ``mode`` are the agent's effective pressure and mode at firing time.
+    ``severity`` orders firings of one pattern (budget: 1 warning, 2 critical; pressure: the
+    mode's rank; others 1).
+    """
+
+    firing_id: str
+    agent_id: str
+    session_id: str | None
+    seq: int
+    action: int
+    pattern: str
+    severity: int
+    message: str
+    pressure: float
+    mode: Mode
+    details: dict[str, Any]
+
+    def payload(self) -> dict[str, Any]:
+        """The ``guidance.fired`` payload."""
+        return {
+            "firing_id": self.firing_id,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "cause_seq": self.seq,
+            "action": self.action,
+            "pattern": self.pattern,
+            "severity": self.severity,
+            "message": self.message,
+            "pressure": self.pressure,
+            "mode": self.mode.value,
+            "details": dict(self.details),
+        }
+
+
+Update = PressureUpdate | GuidanceFiring
+
+
+@dataclass(frozen=True, slots=True)
+class AgentVitals:
+    """An agent's current vitals (``VitalsEngine.snapshot``)."""
+
+    agent_id: str
+    session_id: str | None
+    actions: int
+    seq: int
+    """The event of the agent's last update."""
+    pressure: float
+    effective_pressure: float
+    mode: Mode
+    signals: dict[str, SignalReading]
