@@ -16,9 +16,10 @@ for the scale signals (token_usage, cost) it only tempers the first few z-scores
 signal           mean    std    why
 ===============  ======  =====  ====================================================
 ``uncertainty``  0.2     0.15   a hedge every ~50 words of model text, no repeats
-``drift``        0.5     0.15   tool calls (names, JSON arguments) share few n-grams
+``drift``        0.5     0.25   tool calls (names, JSON arguments) share few n-grams
                                 with an intent written in prose: on-task work
-                                measures 0.35 to 0.6
+                                measures 0.35 to 0.6, and an agent's first tool call
+                                alone may share none (1.0)
 ``error_rate``   0.1     0.05   one failure in ten actions is ordinary; one in two
                                 is eight standard deviations out
 ``token_usage``  1000    1000   a ~2,000-token model call every other action
@@ -105,7 +106,7 @@ DEFAULT_PRICES: Final[Mapping[str, ModelPrice]] = MappingProxyType(
 DEFAULT_BASELINES: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
     {
         "uncertainty": (0.2, 0.15),
-        "drift": (0.5, 0.15),
+        "drift": (0.5, 0.25),
         "error_rate": (0.1, 0.05),
         "token_usage": (1000.0, 1000.0),
         "cost": (0.01, 0.02),
