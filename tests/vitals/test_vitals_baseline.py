@@ -1,0 +1,136 @@
+"""Baselines: the cold-start blend with the documented priors, z against the EMA afterwards,
+the z floor, and robust learning (a sustained anomaly is not learnt away in a few actions).
+
+The expected values are computed here from the formulas in ``baseline``'s docstring, written
+out independently of the implementation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from soma_runtime.vitals import DEFAULT_BASELINES, SIGNALS, VitalsConfig, signal_pressure
+from soma_runtime.vitals.baseline import SCALE_SIGNALS, Baseline, BaselineParams
+
+CONFIG = VitalsConfig()
+PARAMS = BaselineParams(CONFIG)
+TOKENS = SIGNALS.index("token_usage")
+ERRORS = SIGNALS.index("error_rate")
+ALPHA = 0.08
+
+
+def values(**given: float) -> tuple[float, ...]:
+    """Five signal values: the priors' means unless given."""
+    return tuple(given.get(name, DEFAULT_BASELINES[name][0]) for name in SIGNALS)
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    assert dict(DEFAULT_BASELINES) == {
+        "uncertainty": (0.2, 0.15),
+        "drift": (0.5, 0.25),
+        "error_rate": (0.1, 0.05),
+        "token_usage": (1000.0, 1000.0),
+        "cost": (0.01, 0.02),
+    }
+    assert (CONFIG.alpha, CONFIG.cold_start, CONFIG.sigma_floor) == (0.08, 10, 0.02)
+    assert (CONFIG.learn_floor, CONFIG.clip, CONFIG.window) == (0.1, 3.0, 10)
+    assert {"token_usage", "cost"} == SCALE_SIGNALS
+
+
+def test_first_action_is_scored_against_the_priors_alone() -> None:
+    baseline = Baseline(PARAMS)
+    zs, ps = baseline.observe(values(token_usage=4000.0, error_rate=0.3, cost=0.001), PARAMS)
+    assert zs[TOKENS] == (4000.0 - 1000.0) / 1000.0
+    assert zs[ERRORS] == pytest.approx((0.3 - 0.1) / 0.05)
+    assert zs[SIGNALS.index("cost")] == pytest.approx((0.001 - 0.01) / 0.02)
+    assert zs[SIGNALS.index("uncertainty")] == 0.0
+    assert ps == tuple(signal_pressure(z) for z in zs)
+
+
+def test_cold_start_blends_toward_the_prior_with_weight_n_over_10() -> None:
+    """A scale signal: the EMA starts at the first value and learns at α; the score after n
+    actions uses μ = w·m + (1−w)·μ₀ and the mixture variance, w = n/10."""
+    xs = [3000.0, 3400.0, 2600.0, 3100.0, 2900.0, 3300.0]
+    baseline = Baseline(PARAMS)
+    m = v = 0.0
+    mu0, sd0 = DEFAULT_BASELINES["token_usage"]
+    for n, x in enumerate(xs):
+        w = n / 10
+        mu = w * m + (1 - w) * mu0
+        sd = math.sqrt(w * v + (1 - w) * sd0**2 + w * (1 - w) * (m - mu0) ** 2)
+        zs, _ = baseline.observe(values(token_usage=x), PARAMS)
+        assert zs[TOKENS] == pytest.approx((x - mu) / max(sd, 0.02), rel=1e-12)
+        if n == 0:
+            m, v = x, 0.0
+        else:
+            d = x - m
+            m, v = m + ALPHA * d, (1 - ALPHA) * (v + ALPHA * d * d)
+
+
+def test_after_cold_start_z_is_against_the_ema_alone() -> None:
+    baseline = Baseline(PARAMS)
+    for _ in range(10):
+        baseline.observe(values(token_usage=2000.0), PARAMS)
+    # A steady signal: the EMA is exactly the value and its variance 0, so σ is the floor.
+    assert baseline.mean[TOKENS] == 2000.0 and baseline.var[TOKENS] == 0.0
+    zs, _ = baseline.observe(values(token_usage=2000.05), PARAMS)
+    assert zs[TOKENS] == pytest.approx(0.05 / 0.02)
+
+
+def test_an_agent_unlike_the_prior_is_uncertain_not_alarming_for_scale_signals() -> None:
+    """20k-token prompts are some agents' normal: the mixture widens σ while it is learnt."""
+    baseline = Baseline(PARAMS)
+    pressures = [
+        baseline.observe(values(token_usage=20_000.0 + 50 * (i % 3)), PARAMS)[1][TOKENS] for i in range(30)
+    ]
+    assert pressures[0] == 1.0  # nothing known yet but the prior: 19 standard deviations out
+    assert max(pressures[3:]) < 0.3  # ordinary noise from then on (z < 2)
+
+
+def test_absolute_signals_start_at_the_prior_so_flailing_from_the_start_is_flagged() -> None:
+    """Failing every other action from the first one: eight prior standard deviations out.
+    Saturated through cold start, alarming for twice as long, learnt only after that."""
+    baseline = Baseline(PARAMS)
+    pressures = [baseline.observe(values(error_rate=0.5), PARAMS)[1][ERRORS] for _ in range(40)]
+    assert min(pressures[:10]) == 1.0
+    assert min(pressures[:20]) > 0.5
+    assert pressures[-1] < 0.25
+
+
+def test_robust_learning_keeps_a_sustained_anomaly_alarming() -> None:
+    """After a steady start, a jump is learnt slowly: α·max(0.1, 1 − p) and deviations clipped
+    at 3σ. A plain EMA (α, no clip) would have calmed down after a couple of actions."""
+    robust = Baseline(PARAMS)
+    for _ in range(40):
+        robust.observe(values(error_rate=0.0), PARAMS)
+    zs = [robust.observe(values(error_rate=0.5), PARAMS)[0][ERRORS] for _ in range(25)]
+    assert min(zs) > 6.0
+
+    m, v = 0.0, 0.0  # the same jump against a plain EMA
+    plain = []
+    for _ in range(3):
+        plain.append((0.5 - m) / max(math.sqrt(v), 0.02))
+        d = 0.5 - m
+        m, v = m + ALPHA * d, (1 - ALPHA) * (v + ALPHA * d * d)
+    assert plain[-1] < 3.0
+
+
+def test_a_lasting_change_is_absorbed_eventually() -> None:
+    baseline = Baseline(PARAMS)
+    for i in range(40):
+        baseline.observe(values(token_usage=2000.0 + 100 * (i % 4)), PARAMS)
+    pressures = [
+        baseline.observe(values(token_usage=4000.0 + 200 * (i % 4)), PARAMS)[1][TOKENS] for i in range(150)
+    ]
+    assert pressures[0] == 1.0
+    assert max(pressures[-20:]) < 0.25
+
+
+def test_state_round_trip_is_exact() -> None:
+    baseline = Baseline(PARAMS)
+    for i in range(15):
+        baseline.observe(values(token_usage=1000.0 + 37.5 * i, drift=0.4 + 0.01 * i), PARAMS)
+    again = Baseline.from_json(baseline.to_json(), PARAMS)
+    probe = values(token_usage=1500.0, drift=0.9)
+    assert again.observe(probe, PARAMS) == baseline.observe(probe, PARAMS)

@@ -1,0 +1,236 @@
+"""The five raw signals, each on crafted events, and the text functions under them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from _vitals_events import Log, pressures, run
+
+from soma_runtime.vitals import SIGNALS, ModelPrice, PressureUpdate, VitalsConfig, VitalsEngine
+from soma_runtime.vitals import text as vtext
+
+
+def last(log: Log, engine: VitalsEngine | None = None) -> PressureUpdate:
+    return pressures(run(log.events, engine))[-1]
+
+
+def signal(update: PressureUpdate, name: str) -> float:
+    return update.values[SIGNALS.index(name)]
+
+
+def words(text: str) -> list[str]:
+    return vtext.words(vtext.normalize(text))
+
+
+# -- text ---------------------------------------------------------------------------------
+
+
+def test_words_lower_case_split_on_punctuation_and_drop_apostrophes() -> None:
+    assert words("Don't PANIC: the parser's tokenize() failed—again…") == [
+        "dont", "panic", "the", "parsers", "tokenize", "failed", "again",
+    ]  # fmt: skip
+    assert words("café naïve 東京") == ["café", "naïve", "東京"]
+
+
+@pytest.mark.parametrize(
+    ("text", "hedges"),
+    [
+        ("The fix is in tokenize; the tests pass.", 0),
+        ("Maybe the cache is stale.", 1),
+        ("I think it might work, perhaps.", 3),
+        ("I'm not sure. Try again, try again!", 3),
+        ("It doesn't work and I have no idea why.", 2),
+        ("Retry again with the notsure flag", 0),  # whole words and phrases only
+        ("hmm hmm hmm", 3),
+    ],
+)
+def test_hedge_lexicon(text: str, hedges: int) -> None:
+    assert vtext.hedge_count(words(text)) == hedges
+
+
+def test_features_are_stable_hashes_of_words_and_stems() -> None:
+    parser, parsing = vtext.features(["parser"]), vtext.features(["parsing"])
+    assert len(parser) == 2 and len(parser & parsing) == 1  # they share the stem "pars"
+    assert vtext.features(["a", "b"]) == vtext.features(["b", "a", "a"])
+    assert vtext.features(words("x " * 100)) == vtext.features(["x"])
+    assert len(vtext.features([f"w{i}" for i in range(100)])) == vtext.VECTOR_WORDS
+
+
+# -- uncertainty --------------------------------------------------------------------------
+
+
+def test_uncertainty_is_weighted_hedge_density() -> None:
+    log = Log()
+    log.llm("Maybe this works, I think.")  # 5 words, 2 hedges
+    assert signal(last(log), "uncertainty") == 10.0 * 2 / 5
+
+
+def test_uncertainty_counts_repeated_identical_calls_in_the_window() -> None:
+    log = Log()
+    log.tool("file_read", {"path": "a.py"})
+    log.tool("file_read", {"path": "b.py"})
+    assert signal(last(log), "uncertainty") == 0.0
+    log.tool("file_read", {"path": "a.py"})  # the same tool with the same arguments: a repeat
+    assert signal(last(log), "uncertainty") == 1 / 10
+    log.llm("Checking.")
+    log.llm("Checking.")  # the same model output again
+    assert signal(last(log), "uncertainty") == 2 / 10
+
+
+def test_a_repeat_leaves_with_its_window() -> None:
+    log = Log()
+    log.tool("file_read", {"path": "a.py"})
+    log.tool("file_read", {"path": "a.py"})
+    for i in range(10):
+        log.tool("file_read", {"path": f"other{i}.py"})
+    assert signal(last(log), "uncertainty") == 0.0
+
+
+def test_argument_order_does_not_make_a_different_call() -> None:
+    log = Log()
+    log.tool("text_grep", {"pattern": "x", "path": "a.py"})
+    log.tool("text_grep", {"path": "a.py", "pattern": "x"})
+    assert signal(last(log), "uncertainty") == 1 / 10
+
+
+# -- drift --------------------------------------------------------------------------------
+
+
+def test_no_intent_means_no_drift() -> None:
+    log = Log()
+    log.llm("Something entirely unrelated to anything.")
+    assert signal(last(log), "drift") == 0.0
+
+
+def test_drift_is_zero_on_intent_and_one_off_it() -> None:
+    log = Log()
+    log.start_session("Fix the parser tokenizer")
+    log.llm("Fix the parser tokenizer")
+    assert signal(last(log), "drift") == 0.0
+    other = Log()
+    other.start_session("Fix the parser tokenizer")
+    other.llm("Quarterly revenue grew sharply")
+    assert signal(last(other), "drift") == 1.0
+
+
+def test_drift_is_one_minus_cosine_of_intent_and_window_vectors() -> None:
+    intent, a, b = "fix parser tokenizer", "read parser", "read tests"
+    log = Log()
+    log.start_session(intent)
+    log.llm(a)
+    log.llm(b)
+    i = vtext.features(words(intent))
+    fa, fb = vtext.features(words(a)), vtext.features(words(b))
+    window = {bucket: (bucket in fa) + (bucket in fb) for bucket in fa | fb}
+    dot = sum(count for bucket, count in window.items() if bucket in i)
+    cosine = dot / math.sqrt(len(i) * sum(c * c for c in window.values()))
+    assert signal(last(log), "drift") == pytest.approx(1.0 - cosine, abs=1e-15)
+
+
+def test_intent_falls_back_to_the_first_task_text() -> None:
+    log = Log()
+    log.start_session(None)
+    log.add("actor.task.started", {"text": "Summarise the quarterly revenue report"})
+    log.add("actor.task.started", {"text": "Something else entirely"})  # only the first one
+    log.llm("Summarise the quarterly revenue report")
+    assert signal(last(log), "drift") == 0.0
+
+
+def test_drift_follows_the_window() -> None:
+    log = Log()
+    log.start_session("parser tokenizer")
+    for _ in range(10):
+        log.llm("weather forecast sunshine")
+    assert signal(last(log), "drift") == 1.0
+    for _ in range(10):
+        log.llm("parser tokenizer")
+    assert signal(last(log), "drift") == 0.0
+
+
+# -- error_rate ---------------------------------------------------------------------------
+
+
+def test_error_rate_is_failures_among_the_last_ten_actions() -> None:
+    log = Log()
+    log.tool("file_read", {"path": "a"}, failed=True)
+    assert signal(last(log), "error_rate") == 0.1  # out of ten, even before ten actions
+    log.llm("x", failed=True)  # a failed model call is a failed action too
+    log.tool("file_read", {"path": "b"})
+    assert signal(last(log), "error_rate") == 0.2
+    for i in range(8):
+        log.tool("file_read", {"path": f"c{i}"})
+    assert signal(last(log), "error_rate") == 0.1
+    log.tool("file_read", {"path": "d"})
+    assert signal(last(log), "error_rate") == 0.0
+
+
+# -- token_usage and cost -----------------------------------------------------------------
+
+
+def test_token_usage_is_tokens_per_action_in_the_window() -> None:
+    log = Log()
+    log.add(
+        "llm.succeeded",
+        {
+            "model": "m",
+            "text": "ok",
+            "usage": {
+                "input_tokens": 900,
+                "output_tokens": 200,
+                "cache_read_tokens": 50,
+                "cache_write_tokens": 50,
+            },
+        },
+    )
+    assert signal(last(log), "token_usage") == 1200.0
+    log.tool("file_read", {"path": "a"})  # tool calls use no tokens
+    assert signal(last(log), "token_usage") == 600.0
+
+
+def test_malformed_usage_counts_nothing() -> None:
+    log = Log()
+    log.add("llm.succeeded", {"text": "ok", "usage": {"input_tokens": -5, "output_tokens": "many"}})
+    log.add("llm.succeeded", {"text": "ok", "usage": "lots"})
+    assert signal(last(log), "token_usage") == 0.0
+
+
+def test_cost_from_the_price_table_when_none_is_reported() -> None:
+    log = Log()
+    log.llm("ok", model="claude-3-5-sonnet-20241022", input_tokens=10_000, output_tokens=2_000)
+    # Longest-prefix entry "claude-3-5-sonnet": $3 in, $15 out per million tokens.
+    assert signal(last(log), "cost") == pytest.approx(0.03 + 0.03)
+
+
+def test_a_reported_cost_wins() -> None:
+    log = Log()
+    log.llm("ok", model="claude-3-5-sonnet-20241022", input_tokens=10_000, cost_usd=0.5)
+    log.tool("file_read", {"path": "a"})
+    assert signal(last(log), "cost") == 0.25
+
+
+def test_users_can_override_the_price_table() -> None:
+    config = VitalsConfig(prices={"house-model": ModelPrice(input=1.0, output=2.0, cache_read=0.5)})
+    log = Log()
+    log.add(
+        "llm.succeeded",
+        {
+            "model": "house-model-v2",
+            "text": "ok",
+            "usage": {"input_tokens": 1000, "output_tokens": 1000, "cache_read_tokens": 2000},
+        },
+    )
+    log.llm("ok", model="claude-3-5-sonnet-20241022")  # not in this table: no cost
+    update = last(log, VitalsEngine(config))
+    assert signal(update, "cost") == pytest.approx((0.001 + 0.002 + 0.001) / 2)
+
+
+def test_prices_and_config_are_validated() -> None:
+    with pytest.raises(ValueError, match="input"):
+        ModelPrice(-1.0, 1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        VitalsConfig(alpha=0.0)
+    with pytest.raises(ValueError, match="baselines"):
+        VitalsConfig(baselines={"drift": (0.5, 0.1)})
+    with pytest.raises(ValueError, match="window"):
+        VitalsConfig(window=0)
