@@ -36,13 +36,12 @@ from typing import Any, Final, Protocol
 from . import text
 from .baseline import Baseline, BaselineParams
 from .config import SIGNALS, VitalsConfig
-from .patterns import Budget, PatternState, classify, detect
+from .patterns import Budget, PatternState, classify, detect, escalation
 from .pressure import Mode
 from .signals import Action, Intent, SignalWindow
 from .trust import TrustGraph
-from .updates import AgentVitals, GuidanceFiring, PressureUpdate, SignalReading, Update
+from .updates import AgentVitals, GuidanceFiring, PressureUpdate, SignalReading, Update, firing_id
 
-STATE_VERSION: Final = 1
 MAX_PENDING_CALLS: Final = 4096
 """Tool calls remembered between ``tool.started`` and their end; beyond, the oldest go."""
 MAX_CONTEXTS: Final = 65536
@@ -427,86 +426,23 @@ class VitalsEngine:
             for agent_id, a in self._agents.items()
         }
 
-    # -- state export / import --------------------------------------------------------------
+    # -- state export / import (``state``) ------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """Everything the engine knows, as JSON-able data (``json.dumps`` it as is).
 
         ``VitalsEngine.from_state(engine.state())`` continues exactly where this engine is:
         same updates for the same next events, bit for bit."""
-        return {
-            "version": STATE_VERSION,
-            "config": self._config.to_json(),
-            "last_seq": self._last_seq,
-            "trust": [list(edge) for edge in self._trust.edges()],
-            "contexts": {
-                key: [ctx.intent.text if ctx.intent is not None else None, ctx.budget.to_json()]
-                for key, ctx in self._contexts.items()
-            },
-            "agents": [_agent_json(a) for a in self._agents.values()],
-            "pending": [[call_id, *info] for call_id, info in self._pending.items()],
-            "known_paths": list(self._known_paths),
-        }
+        from .state import export_state
+
+        return export_state(self)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> VitalsEngine:
         """An engine restored from :meth:`state` (ValueError for another state version)."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"vitals state version {state.get('version')!r}, expected {STATE_VERSION}")
-        config = VitalsConfig.from_json(state["config"])
-        engine = cls(config, trust=TrustGraph((src, dst, t) for src, dst, t in state["trust"]))
-        engine._last_seq = int(state["last_seq"])
-        intents: dict[str, Intent] = {}
+        from .state import import_state
 
-        def intent_of(intent_text: str | None) -> Intent | None:
-            if intent_text is None:
-                return None
-            found = intents.get(intent_text)
-            if found is None:
-                found = intents[intent_text] = Intent(intent_text)
-            return found
-
-        for key, (intent_text, budget) in state["contexts"].items():
-            engine._contexts[key] = _Context(intent_of(intent_text), Budget.from_json(budget))
-        for data in state["agents"]:
-            agent = _Agent(data["agent_id"], config.window, engine._params)
-            agent.session_id = data["session_id"]
-            agent.actions = data["actions"]
-            agent.seq = data["seq"]
-            agent.pressure = data["pressure"]
-            agent.effective = data["effective"]
-            agent.mode = Mode(data["mode"])
-            agent.values = tuple(data["values"])
-            agent.zs = tuple(data["zs"])
-            agent.ps = tuple(data["ps"])
-            agent.baseline = Baseline.from_json(data["baseline"], engine._params)
-            agent.patterns = PatternState.from_json(data["patterns"])
-            agent.window = SignalWindow.from_json(config.window, data["window"], intent_of(data["intent"]))
-            engine._agents[agent.agent_id] = agent
-        for call_id, tool, key, command, path, access, tool_words in state["pending"]:
-            engine._pending[call_id] = (tool, key, command, path, access, list(tool_words))
-        engine._known_paths = dict.fromkeys(state["known_paths"])
-        return engine
-
-
-def _agent_json(a: _Agent) -> dict[str, Any]:
-    intent = a.window.intent
-    return {
-        "agent_id": a.agent_id,
-        "session_id": a.session_id,
-        "actions": a.actions,
-        "seq": a.seq,
-        "pressure": a.pressure,
-        "effective": a.effective,
-        "mode": a.mode.value,
-        "values": list(a.values),
-        "zs": list(a.zs),
-        "ps": list(a.ps),
-        "baseline": a.baseline.to_json(),
-        "patterns": a.patterns.to_json(),
-        "window": a.window.to_json(),
-        "intent": intent.text if intent is not None else None,
-    }
+        return import_state(cls, state)
 
 
 def _is_count(value: Any) -> bool:
@@ -548,11 +484,8 @@ def _call_info(payload: Mapping[str, Any]) -> _CallInfo:
 def _firing(
     a: _Agent, seq: int, pattern: str, severity: int, message: str, details: dict[str, Any]
 ) -> GuidanceFiring:
-    digest = blake2b(
-        f"{a.agent_id}\x1f{a.session_id or ''}\x1f{seq}\x1f{pattern}".encode(), digest_size=12
-    ).hexdigest()
     return GuidanceFiring(
-        "gf-" + digest,
+        firing_id(a.agent_id, a.session_id, seq, pattern),
         a.agent_id,
         a.session_id,
         seq,
@@ -566,26 +499,8 @@ def _firing(
     )
 
 
-_MODE_ADVICE: Final = {
-    Mode.GUIDE: "Slow down and check your approach against the task.",
-    Mode.WARN: "Stop and reassess before your next action; consider a different approach.",
-    Mode.BLOCK: "Destructive tools are refused until pressure falls: diagnose, do not act.",
-}
-
-
 def _escalation(a: _Agent, previous: Mode, seq: int, updates: list[Update]) -> None:
-    """The ``pressure`` firing: the agent's mode rose to GUIDE, WARN or BLOCK."""
-    mode = a.mode
-    rank = mode.rank
-    if rank <= previous.rank or not a.patterns.allow("pressure", rank, a.actions):
-        return
-    hot = sorted((i for i in range(len(SIGNALS)) if a.ps[i] >= 0.5), key=lambda i: (-a.ps[i], i))
-    if a.effective > a.pressure:
-        cause = "agents it relies on are struggling (trust graph)"
-    elif hot:
-        cause = f"{', '.join(SIGNALS[i] for i in hot)} well above this agent's usual"
-    else:
-        cause = "several signals above this agent's usual"
-    message = f"Vitals {mode.value.upper()} (pressure {a.effective:.2f}): {cause}. {_MODE_ADVICE[mode]}"
-    details = {"signals": [SIGNALS[i] for i in hot], "previous_mode": previous.value}
-    updates.append(_firing(a, seq, "pressure", rank, message, details))
+    """The ``pressure`` firing, when the agent's mode rose (see ``patterns.escalation``)."""
+    found = escalation(previous, a.mode, a.pressure, a.effective, a.ps)
+    if found is not None and a.patterns.allow(found[0], found[1], a.actions):
+        updates.append(_firing(a, seq, *found))

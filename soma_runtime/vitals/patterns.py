@@ -36,8 +36,10 @@ The rules (each fires at the action that completes it):
     At least 3 consecutive failed tool calls involving at least 2 different tools (model calls
     in between are ignored; a successful tool call ends the run) — probably one root cause.
 
-The engine adds one more, ``pressure``: the agent's mode rose to GUIDE, WARN or BLOCK
-(severity = the mode's rank), so every escalation comes with a message.
+``pressure``
+    Not a mistake but the monitor's own alarm: the agent's mode rose to GUIDE, WARN or BLOCK
+    (severity = the mode's rank), so every escalation comes with a message that names the
+    signals behind it. Judged by the engine whenever an agent's mode changes.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ import re
 from collections import deque
 from typing import Any, Final
 
+from .config import SIGNALS
+from .pressure import Mode
 from .signals import Action
 
 COOLDOWN: Final = 5
@@ -392,3 +396,30 @@ def _cost_spiral(state: PatternState, found: list[Finding]) -> None:
                 {"errors": errors, "older_cost_usd": older / 1e9, "newer_cost_usd": newer / 1e9},
             )
         )
+
+
+_MODE_ADVICE: Final = {
+    Mode.GUIDE: "Slow down and check your approach against the task.",
+    Mode.WARN: "Stop and reassess before your next action; consider a different approach.",
+    Mode.BLOCK: "Destructive tools are refused until pressure falls: diagnose, do not act.",
+}
+
+
+def escalation(
+    previous: Mode, mode: Mode, pressure: float, effective: float, pressures: tuple[float, ...]
+) -> Finding | None:
+    """The ``pressure`` rule: the mode rose to GUIDE, WARN or BLOCK (severity = its rank). The
+    message names the signals at or above 0.5, most pressing first, or the trust graph when
+    the pressure came from other agents."""
+    rank = mode.rank
+    if rank <= previous.rank:
+        return None
+    hot = sorted((i for i, p in enumerate(pressures) if p >= 0.5), key=lambda i: (-pressures[i], i))
+    if effective > pressure:
+        cause = "agents it relies on are struggling (trust graph)"
+    elif hot:
+        cause = f"{', '.join(SIGNALS[i] for i in hot)} well above this agent's usual"
+    else:
+        cause = "several signals above this agent's usual"
+    message = f"Vitals {mode.value.upper()} (pressure {effective:.2f}): {cause}. {_MODE_ADVICE[mode]}"
+    return "pressure", rank, message, {"signals": [SIGNALS[i] for i in hot], "previous_mode": previous.value}

@@ -10,6 +10,7 @@ the JSON round trip exactly; see ``replay``). Both payloads fit the core models 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
 from .config import SIGNALS
@@ -114,6 +115,12 @@ class GuidanceFiring:
 
 
 Update = PressureUpdate | GuidanceFiring
+
+
+def firing_id(agent_id: str, session_id: str | None, seq: int, pattern: str) -> str:
+    """The id of a firing: a BLAKE2b digest of what identifies it, the same in every process."""
+    key = f"{agent_id}\x1f{session_id or ''}\x1f{seq}\x1f{pattern}"
+    return "gf-" + blake2b(key.encode(), digest_size=12).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,104 @@
+"""Exporting and importing a ``VitalsEngine``'s state as JSON-able data.
+
+The monitor may checkpoint an engine and resume from the checkpoint after a restart instead
+of replaying the log from its start. Everything that shapes future numbers is exported — the
+config, the trust graph, every agent's window, baseline and pattern memory, the sessions'
+intents and budgets, the tool calls still open, the files known to exist — so that an
+imported engine continues bit for bit like the one that was exported. Floats go through JSON
+unchanged (``json`` writes the shortest repr that reads back to the same double); the
+windows' running integer sums are rebuilt from the actions, which gives the same integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from .baseline import Baseline
+from .config import VitalsConfig
+from .engine import _Agent, _Context
+from .patterns import Budget, PatternState
+from .pressure import Mode
+from .signals import Intent, SignalWindow
+from .trust import TrustGraph
+
+if TYPE_CHECKING:
+    from .engine import VitalsEngine
+
+STATE_VERSION: Final = 1
+
+
+def export_state(engine: VitalsEngine) -> dict[str, Any]:
+    return {
+        "version": STATE_VERSION,
+        "config": engine._config.to_json(),
+        "last_seq": engine._last_seq,
+        "trust": [list(edge) for edge in engine._trust.edges()],
+        "contexts": {
+            key: [ctx.intent.text if ctx.intent is not None else None, ctx.budget.to_json()]
+            for key, ctx in engine._contexts.items()
+        },
+        "agents": [_agent_json(a) for a in engine._agents.values()],
+        "pending": [[call_id, *info] for call_id, info in engine._pending.items()],
+        "known_paths": list(engine._known_paths),
+    }
+
+
+def import_state(cls: type[VitalsEngine], state: Mapping[str, Any]) -> VitalsEngine:
+    if state.get("version") != STATE_VERSION:
+        raise ValueError(f"vitals state version {state.get('version')!r}, expected {STATE_VERSION}")
+    config = VitalsConfig.from_json(state["config"])
+    engine = cls(config, trust=TrustGraph((src, dst, t) for src, dst, t in state["trust"]))
+    engine._last_seq = int(state["last_seq"])
+    params = engine._params
+    intents: dict[str, Intent] = {}  # one vector per distinct intent text
+
+    def intent_of(intent_text: str | None) -> Intent | None:
+        if intent_text is None:
+            return None
+        found = intents.get(intent_text)
+        if found is None:
+            found = intents[intent_text] = Intent(intent_text)
+        return found
+
+    for key, (intent_text, budget) in state["contexts"].items():
+        engine._contexts[key] = _Context(intent_of(intent_text), Budget.from_json(budget))
+    for data in state["agents"]:
+        agent = _Agent(data["agent_id"], config.window, params)
+        agent.session_id = data["session_id"]
+        agent.actions = data["actions"]
+        agent.seq = data["seq"]
+        agent.pressure = data["pressure"]
+        agent.effective = data["effective"]
+        agent.mode = Mode(data["mode"])
+        agent.values = tuple(data["values"])
+        agent.zs = tuple(data["zs"])
+        agent.ps = tuple(data["ps"])
+        agent.baseline = Baseline.from_json(data["baseline"], params)
+        agent.patterns = PatternState.from_json(data["patterns"])
+        agent.window = SignalWindow.from_json(config.window, data["window"], intent_of(data["intent"]))
+        engine._agents[agent.agent_id] = agent
+    for call_id, tool, key, command, path, access, tool_words in state["pending"]:
+        engine._pending[call_id] = (tool, key, command, path, access, list(tool_words))
+    engine._known_paths = dict.fromkeys(state["known_paths"])
+    return engine
+
+
+def _agent_json(a: _Agent) -> dict[str, Any]:
+    intent = a.window.intent
+    return {
+        "agent_id": a.agent_id,
+        "session_id": a.session_id,
+        "actions": a.actions,
+        "seq": a.seq,
+        "pressure": a.pressure,
+        "effective": a.effective,
+        "mode": a.mode.value,
+        "values": list(a.values),
+        "zs": list(a.zs),
+        "ps": list(a.ps),
+        "baseline": a.baseline.to_json(),
+        "patterns": a.patterns.to_json(),
+        "window": a.window.to_json(),
+        "intent": intent.text if intent is not None else None,
+    }
