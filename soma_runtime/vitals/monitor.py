@@ -185,9 +185,11 @@ class Vitals:
 
     async def caught_up(self, timeout: float | None = 30.0) -> int:
         """Wait until the monitor has observed (and acted on) every event committed before
-        this call; returns that event's seq. For tests, tools and orderly hand-overs."""
+        this call, and its own vitals events for them are committed; returns that event's seq.
+        For tests, tools and orderly hand-overs."""
         target = await self._events.sync()
         seen: int = await self._pid().call(("observed", target), timeout=timeout)
+        await self._events.sync()  # the monitor emitted before it answered: commit those too
         return seen
 
     async def add_trust_edge(self, src: str, dst: str, trust: float) -> None:
