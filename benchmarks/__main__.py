@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from . import core, kernel, store
+from . import core, kernel, store, vitals
 from ._table import Row, print_table
 
 
@@ -37,6 +37,7 @@ PARTS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "kernel": kernel.run,
     "store": store_rows,
     "core": core.run,
+    "vitals": vitals.run,
 }
 
 

@@ -271,6 +271,8 @@ class Run(GenStatem):
         tool_started = {
             "tool": spec.name,
             "args": json_args,
+            "effect": str(spec.effect),
+            "destructive": spec.destructive,
             "isolation": str(spec.isolation),
         }
         # One batch per transition: a step costs the store two messages, not four.
