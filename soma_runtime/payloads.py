@@ -159,6 +159,14 @@ class GuidanceFired(Payload):
     pressure: float | None = None
 
 
+class TrustEdge(Payload):
+    """A trust edge of the vitals graph (recorded, so replay and a restarted monitor see it)."""
+
+    src: str = Field(min_length=1)
+    dst: str = Field(min_length=1)
+    trust: float = Field(ge=0.0, le=1.0)
+
+
 class ChildRestarted(Payload):
     child_id: str
     reason: str
@@ -197,6 +205,7 @@ CORE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "proposal.*": Payload,
     "vitals.updated": VitalsUpdated,
     "guidance.fired": GuidanceFired,
+    "vitals.trust": TrustEdge,
     "supervisor.child_restarted": ChildRestarted,
     "supervisor.shutdown": SupervisorShutdown,
 }

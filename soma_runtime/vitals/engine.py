@@ -27,6 +27,7 @@ order for the same events, so a replay is bit-identical. Sessions are keyed by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -138,6 +139,7 @@ class VitalsEngine:
             "tool.started": self._tool_started,
             "session.started": self._session_started,
             "session.stopped": self._session_stopped,
+            "vitals.trust": self._trust_edge,
         }
 
     @property
@@ -198,6 +200,15 @@ class VitalsEngine:
         ctx = self._context(session_id, agent_id or "")
         ctx.intent = Intent(intent) if isinstance(intent, str) and intent.strip() else None
         ctx.budget = Budget.from_metadata(payload.get("metadata"))
+        return []
+
+    def _trust_edge(self, event: EventLike) -> list[Update]:
+        """A recorded trust edge: part of the input, so replay rebuilds the same graph."""
+        p = event.payload
+        # Appends are validated (payload model TrustEdge); a malformed edge could only come
+        # from a hand-edited import, and changes nothing.
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            self._trust.add_edge(str(p["src"]), str(p["dst"]), float(p["trust"]))
         return []
 
     def _session_stopped(self, event: EventLike) -> list[Update]:

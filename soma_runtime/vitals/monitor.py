@@ -39,6 +39,7 @@ from ..steering import RESUBSCRIBE, DestructiveBlock, Guidance, SteerMe
 from .config import VitalsConfig
 from .engine import VitalsEngine
 from .pressure import Mode
+from .trust import TrustGraph
 from .updates import AgentVitals, GuidanceFiring, PressureUpdate
 
 _VITALS_TYPES = ("vitals.updated", "guidance.fired")
@@ -90,12 +91,6 @@ class VitalsMonitor(GenServer):
         match request:
             case "snapshot":
                 return self.engine.snapshot()
-            case ("trust", str() as src, str() as dst, float() | int() as trust):
-                try:
-                    self.engine.trust.add_edge(src, dst, float(trust))
-                except ValueError as e:
-                    return e
-                return None
             case "acted_up_to":
                 return self.acted_up_to
             case ("observed", int() as seq):
@@ -193,7 +188,11 @@ class Vitals:
         return seen
 
     async def add_trust_edge(self, src: str, dst: str, trust: float) -> None:
-        """When ``src`` struggles, ``dst`` picks up a share (``trust`` in [0, 1])."""
-        error = await self._pid().call(("trust", src, dst, trust))
-        if error is not None:
-            raise error
+        """When ``src`` struggles, ``dst`` picks up a share (``trust`` in [0, 1]).
+
+        The edge is recorded as a ``vitals.trust`` event and reaches the engine through the
+        log, in order with everything else: a restarted monitor and ``replay`` rebuild the
+        same graph, so trajectories with trust stay bit-identical.
+        """
+        TrustGraph().add_edge(src, dst, trust)  # the graph's own checks, before recording
+        await self._events.append("vitals.trust", {"src": src, "dst": dst, "trust": float(trust)})

@@ -51,3 +51,28 @@ async def test_a_killed_monitor_restarts_and_resumes_without_double_counting(tmp
         assert first_divergence(log) is None
         # The restarted monitor still steers the session (it asked the sessions again).
         assert session.pid in new_monitor.process.behaviour.steered["coder"]
+
+
+async def test_trust_edges_are_recorded_so_a_restart_and_replay_keep_them(tmp_path: Path) -> None:
+    async with Runtime.open(db=str(tmp_path / "soma.db"), tools=[build, check]) as rt:
+        lead = await rt.start_session("lead", intent="ship the release")
+        worker = await rt.start_session("worker", intent="fix the failing build")
+        await rt.vitals.add_trust_edge("worker", "lead", 0.8)
+        with pytest.raises(ValueError):
+            await rt.vitals.add_trust_edge("worker", "lead", 1.5)
+        await (await lead.start_run([Step("c", "check")])).result()
+        for _ in range(6):
+            await (await worker.start_run([Step("b", "build")])).result()
+        await rt.vitals.caught_up()
+        snap = await rt.vitals.snapshot()
+        assert snap["lead"].effective_pressure > snap["lead"].pressure  # it picks up a share
+        monitor = rt.node.whereis("soma.vitals")
+        assert monitor is not None
+        monitor.kill()
+        await monitor.wait()
+        await (await worker.start_run([Step("b", "build")])).result()
+        await rt.vitals.caught_up()
+        assert (await rt.vitals.snapshot())["lead"].effective_pressure > 0
+        log = await rt.events.query()
+        assert [e.type for e in log].count("vitals.trust") == 1
+        assert first_divergence(log) is None  # the graph came back through the log
