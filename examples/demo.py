@@ -81,6 +81,11 @@ async def main(db: str = "soma.db") -> None:
             f"\n{sum(counts.values())} events in {db}: "
             + ", ".join(f"{t} x{n}" for t, n in sorted(counts.items()))
         )
+        await rt.vitals.caught_up()
+        print("vitals:")
+        for agent, v in sorted((await rt.vitals.snapshot()).items()):
+            signals = " ".join(f"{name[:4]}={r.pressure:.2f}" for name, r in v.signals.items())
+            print(f"  {agent:<9} {v.mode.value:<8} p={v.pressure:.2f} after {v.actions} actions  ({signals})")
         states = Counter(str(r.state) for r in results)
         print("outcomes: " + ", ".join(f"{s}={n}" for s, n in sorted(states.items())))
         print(f'look closer: sqlite3 {db} "select seq, type, run_id from events order by seq desc limit 20"')
