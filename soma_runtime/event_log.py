@@ -33,7 +33,7 @@ from .event_errors import (
     StoreReadOnly,
 )
 from .event_store import ATTACH, SYNC, Append, EventStore, EventStoreConfig
-from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, prepare_values
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent, prepare_values
 from .kernel import (
     NORMAL,
     Node,
@@ -109,9 +109,8 @@ class EventLog:
         Raises :class:`InvalidEvent` (unknown type, payload mismatch, :class:`PayloadTooLarge`)
         without touching the store, :class:`StoreWriteError` if the commit failed.
         """
-        feed = await self._writable()
         ids = (session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id)
-        prepared = prepare_values(type, payload, ids, max_payload_bytes=feed.max_payload_bytes)
+        prepared = (await self._prepare([EventDraft(type, payload, *ids)]))[0]
         await self._call(Append([prepared]))
         return prepared.event()
 
@@ -135,9 +134,8 @@ class EventLog:
         records its steps without paying a commit per event, and still returns its result
         only after everything it recorded is durable.
         """
-        feed = await self._writable()
         ids = (session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id)
-        prepared = prepare_values(type, payload, ids, max_payload_bytes=feed.max_payload_bytes)
+        prepared = (await self._prepare([EventDraft(type, payload, *ids)]))[0]
         pid = self._pid
         assert pid is not None
         await pid.cast(Append([prepared], want_events=False, sender=_sender()))
@@ -156,11 +154,7 @@ class EventLog:
 
     async def emit_many(self, drafts: Iterable[EventDraft]) -> None:
         """Emit several events as one atomic batch, without waiting (see :meth:`emit`)."""
-        feed = await self._writable()
-        prepared = [
-            prepare_values(d.type, d.payload, d.id_values(), max_payload_bytes=feed.max_payload_bytes)
-            for d in drafts
-        ]
+        prepared = await self._prepare(drafts)
         if prepared:
             pid = self._pid
             assert pid is not None
@@ -168,11 +162,7 @@ class EventLog:
 
     async def append_many(self, drafts: Iterable[EventDraft]) -> list[Event]:
         """Append several events atomically (one transaction, consecutive seqs)."""
-        feed = await self._writable()
-        prepared = [
-            prepare_values(d.type, d.payload, d.id_values(), max_payload_bytes=feed.max_payload_bytes)
-            for d in drafts
-        ]
+        prepared = await self._prepare(drafts)
         if not prepared:
             return []
         await self._call(Append(prepared))
@@ -350,6 +340,11 @@ class EventLog:
             if anyio.current_time() >= deadline:
                 raise StoreClosed(f"no event store process for {self._server!r}")
             await anyio.sleep(0.01)
+
+    async def _prepare(self, drafts: Iterable[EventDraft]) -> list[PreparedEvent]:
+        """Validate, redact and serialize in the caller's task (never in the writer's)."""
+        cap = (await self._writable()).max_payload_bytes
+        return [prepare_values(d.type, d.payload, d.id_values(), max_payload_bytes=cap) for d in drafts]
 
     async def _writable(self) -> EventFeed:
         feed = await self._attach()
