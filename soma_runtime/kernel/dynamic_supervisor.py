@@ -18,8 +18,8 @@ from ._supervision import (
     shutdown_child,
     shutdown_children,
 )
-from .child_spec import RESTARTING, AutoShutdown, ChildCounts, ChildInfo, ChildSpec, Kind, Restart
-from .errors import ChildNotFound, InvalidSpec, StartError
+from .child_spec import RESTARTING, AutoShutdown, Backoff, ChildCounts, ChildInfo, ChildSpec, Kind, Restart
+from .errors import ChildNotFound, InvalidSpec, MaxChildren, StartError
 from .gen_server import GenServer, Stop
 from .process import Call, ExitSignal, Pid
 from .reasons import SHUTDOWN, Atom, ExitReason, is_orderly
@@ -27,29 +27,38 @@ from .supervisor import _Failed, admin_call, start_child_process
 
 
 class _DynChild:
-    __slots__ = ("args", "pid")
+    __slots__ = ("args", "pid", "restart_times")
 
     def __init__(self, args: tuple[Any, ...]) -> None:
         self.args = args
         self.pid: Pid | Atom | None = None
+        self.restart_times: list[float] = []
 
 
 class _Retry:
-    __slots__ = ("child", "reason")
+    __slots__ = ("child", "counted", "reason")
 
-    def __init__(self, child: _DynChild, reason: ExitReason) -> None:
+    def __init__(self, child: _DynChild, reason: ExitReason, counted: bool) -> None:
         self.child = child
         self.reason = reason
+        self.counted = counted  # already checked against the intensity (a backoff timer)
 
 
 class DynamicSupervisorServer(GenServer):
     trap_exit = True
 
     async def init(
-        self, template: ChildSpec, intensity: int, period: float, max_children: int | None
+        self,
+        template: ChildSpec,
+        intensity: int,
+        period: float,
+        max_children: int | None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.template = template
         self.max_children = max_children
+        self.backoff = backoff
+        self.period = period
         self.window = IntensityWindow(self._proc.node.clock, intensity, period)
         self.children: dict[Pid, _DynChild] = {}
         self.restarting: set[_DynChild] = set()
@@ -84,13 +93,13 @@ class DynamicSupervisorServer(GenServer):
                     n = len(self.children) + len(self.restarting)
                     sup = self.template.kind is Kind.SUPERVISOR
                     return ChildCounts(n, len(self.children), n if sup else 0, 0 if sup else n)
-        except (ChildNotFound, StartError, InvalidSpec) as e:
+        except (ChildNotFound, MaxChildren, StartError, InvalidSpec) as e:
             return _Failed(e)
         return _Failed(ValueError(f"unknown supervisor request {request!r}"))
 
     async def _start_child(self, args: tuple[Any, ...]) -> Pid | None:
         if self.max_children is not None and len(self.children) >= self.max_children:
-            raise InvalidSpec("max_children", self.max_children, "room for another child")
+            raise MaxChildren(self.max_children)
         child = _DynChild(args)
         await self._start(child)
         return child.pid if isinstance(child.pid, Pid) else None
@@ -107,19 +116,36 @@ class DynamicSupervisorServer(GenServer):
                 await self._restart(child, message.reason)
         elif type(message) is _Retry and message.child in self.restarting:
             self.restarting.discard(message.child)
-            await self._restart(message.child, message.reason)
+            if message.counted:
+                await self._restart_now(message.child, message.reason)
+            else:
+                await self._restart(message.child, message.reason)
 
     async def _restart(self, child: _DynChild, reason: ExitReason) -> None:
         if not self.window.allow():
             report(self._proc, SupervisorShutdown(self.pid, "reached max restart intensity"))
             raise Stop(SHUTDOWN)
+        if self.backoff is not None:
+            # Same rule as Supervisor: the n-th restart of this child within the period waits.
+            clock = self._proc.node.clock
+            now = clock.now()
+            child.restart_times = [t for t in child.restart_times if t > now - self.period] + [now]
+            delay = self.backoff.delay(len(child.restart_times))
+            child.pid = RESTARTING
+            self.restarting.add(child)
+            mailbox = self._proc.mailbox
+            clock.call_at(now + delay, lambda: mailbox.put_signal(_Retry(child, reason, counted=True)))
+            return
+        await self._restart_now(child, reason)
+
+    async def _restart_now(self, child: _DynChild, reason: ExitReason) -> None:
         old = child.pid if isinstance(child.pid, Pid) else None
         try:
             await self._start(child)
         except StartError:
             child.pid = RESTARTING
             self.restarting.add(child)
-            self._proc.mailbox.put_signal(_Retry(child, reason))
+            self._proc.mailbox.put_signal(_Retry(child, reason, counted=False))
             return
         new = child.pid if isinstance(child.pid, Pid) else None
         report(self._proc, ChildRestarted(self.pid, self.template.id, old, new, reason))
@@ -142,6 +168,7 @@ class DynamicSupervisor:
         period: float = 5.0,
         max_children: int | None = None,
         auto_shutdown: AutoShutdown = AutoShutdown.NEVER,
+        backoff: Backoff | None = None,
         name: str | None = None,
     ) -> Pid:
         if not isinstance(template, ChildSpec):
@@ -154,10 +181,14 @@ class DynamicSupervisor:
             raise InvalidSpec("intensity", intensity, "an int >= 0")
         if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
             raise InvalidSpec("period", period, "a number of seconds > 0")
-        if max_children is not None and (not isinstance(max_children, int) or max_children < 0):
+        if max_children is not None and (
+            isinstance(max_children, bool) or not isinstance(max_children, int) or max_children < 0
+        ):
             raise InvalidSpec("max_children", max_children, "an int >= 0 or None")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise InvalidSpec("backoff", backoff, "a Backoff or None")
         pid = await DynamicSupervisorServer.start_link(
-            template, intensity, period, max_children, name=name
+            template, intensity, period, max_children, backoff, name=name
         )
         assert pid is not None
         return pid

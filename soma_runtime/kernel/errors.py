@@ -130,3 +130,11 @@ class ChildNotFound(SupervisorError):
     def __init__(self, child_id: object) -> None:
         super().__init__(f"no child {child_id!r}")
         self.child_id = child_id
+
+
+class MaxChildren(SupervisorError):
+    """A dynamic supervisor already runs ``max_children`` children (OTP's ``max_children``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the supervisor already has its maximum of {limit} children")
+        self.limit = limit

@@ -37,12 +37,14 @@ from soma_runtime.kernel import (
     TEMPORARY,
     TRANSIENT,
     WORKER,
+    Backoff,
     ChildInfo,
     ChildNotFound,
     ChildRestarted,
     ChildSpec,
     DynamicSupervisor,
     InvalidSpec,
+    MaxChildren,
     Pid,
     ProcessDied,
     StartError,
@@ -344,3 +346,46 @@ async def test_dynamic_template_must_be_a_child_spec() -> None:
         with pytest.raises(InvalidSpec) as info:
             await DynamicSupervisor.start_link("worker")  # type: ignore[arg-type]
         assert (info.value.field, info.value.value) == ("template", "worker")
+
+
+async def test_dynamic_restart_backoff_is_exponential_and_capped_on_the_virtual_clock() -> None:
+    """(backoff, per supervisor) A dynamic child's n-th restart within the period waits
+    initial·factor^(n-1), capped; it shows as restarting meanwhile; its siblings are untouched."""
+    async with open_node() as (_node, clock):
+        j = Journal()
+        sup = await DynamicSupervisor.start_link(
+            worker(j, "w"),
+            intensity=100,
+            period=1000.0,
+            backoff=Backoff(initial=1.0, factor=2.0, maximum=4.0),
+        )
+        first = await DynamicSupervisor.start_child(sup)
+        sibling = await DynamicSupervisor.start_child(sup)
+        assert first is not None and sibling is not None
+        current = first
+        for n, delay in enumerate([1.0, 2.0, 4.0, 4.0], start=3):
+            await crash(current)
+            assert [c.pid for c in await DynamicSupervisor.which_children(sup)] == [sibling, RESTARTING]
+            await clock.advance(delay - 0.01)
+            assert j.starts("w") == n - 1
+            await clock.advance(0.02)
+            assert j.starts("w") == n, delay
+            current = j.pid("w")
+            assert current.is_alive() and current not in (first, sibling)
+        assert sibling.is_alive()
+
+
+async def test_max_children_is_a_typed_error_and_the_supervisor_keeps_serving() -> None:
+    """(max_children) Starting past the limit fails with MaxChildren, like OTP's
+    {error, max_children}; terminating a child makes room again."""
+    async with open_node():
+        j = Journal()
+        sup = await DynamicSupervisor.start_link(worker(j, "w"), max_children=2)
+        a = await DynamicSupervisor.start_child(sup)
+        await DynamicSupervisor.start_child(sup)
+        with pytest.raises(MaxChildren) as error:
+            await DynamicSupervisor.start_child(sup)
+        assert error.value.limit == 2
+        assert a is not None
+        await DynamicSupervisor.terminate_child(sup, a)
+        assert (await DynamicSupervisor.start_child(sup)) is not None
