@@ -202,6 +202,14 @@ class ToolSpec:
         except ValidationError as exc:
             raise ToolArgumentsError(self.name, argument_problems(exc)) from None
 
+    def _check_validated(self, args: BaseModel) -> None:
+        """``invoke`` takes only what :meth:`validate_args` produced."""
+        if not isinstance(args, self.args_model):
+            problem = ArgumentProblem(
+                "(arguments)", f"expected {self.args_model.__name__} from validate_args()"
+            )
+            raise ToolArgumentsError(self.name, [problem])
+
     async def invoke(
         self,
         args: BaseModel,
@@ -221,11 +229,7 @@ class ToolSpec:
         subclasses) when the tool raised or its process died; the typed errors of
         ``tool_errors`` otherwise.
         """
-        if not isinstance(args, self.args_model):
-            problem = ArgumentProblem(
-                "(arguments)", f"expected {self.args_model.__name__} from validate_args()"
-            )
-            raise ToolArgumentsError(self.name, [problem])
+        self._check_validated(args)
         if self._origin is not None:
             return await _isolation.run_in_process(
                 self.name,
@@ -485,11 +489,7 @@ class CommandTool(ToolSpec):
         on_abandon: Callable[[BaseException], object] | None = None,
     ) -> Any:
         """Run the program once; returns its stdout text. See :meth:`ToolSpec.invoke`."""
-        if not isinstance(args, self.args_model):
-            problem = ArgumentProblem(
-                "(arguments)", f"expected {self.args_model.__name__} from validate_args()"
-            )
-            raise ToolArgumentsError(self.name, [problem])
+        self._check_validated(args)
         values = {param: getattr(args, attr) for attr, param in self._params}
         # format_map is a single pass: a value containing "{x}" is not expanded again.
         argv = [element.format_map(values) for element in self.argv]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import Exit, ProcessDied, StartError
 from .mailbox import Overflow
@@ -98,3 +98,39 @@ async def initialise(
         started.set_result(IGNORE)
         return IGNORE
     return outcome
+
+
+class Behaviour:
+    """The starting half of GenServer and GenStatem: class-level process options and the
+    ``start_link`` / ``start`` pair. A subclass supplies ``_serve``."""
+
+    trap_exit: ClassVar[bool] = False
+    mailbox_capacity: ClassVar[int | None] = None
+    overflow: ClassVar[Overflow] = Overflow.BLOCK
+
+    async def _serve(self, proc: Process, args: tuple[Any, ...], started: asyncio.Future[Any]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    async def start_link(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
+        """Start linked to the calling process; returns after ``init`` (None if it ignored)."""
+        return await cls._start_server(args, link=True, name=name, capacity=capacity)
+
+    @classmethod
+    async def start(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
+        """Start without a link; returns after ``init`` (None if it ignored)."""
+        return await cls._start_server(args, link=False, name=name, capacity=capacity)
+
+    @classmethod
+    async def _start_server(
+        cls, args: tuple[Any, ...], *, link: bool, name: str | None, capacity: int | None
+    ) -> Pid | None:
+        return await start(
+            cls()._serve,
+            args,
+            link=link,
+            name=name,
+            trap_exit=cls.trap_exit,
+            capacity=capacity if capacity is not None else cls.mailbox_capacity,
+            overflow=cls.overflow,
+        )

@@ -25,7 +25,6 @@ from typing import Any, ClassVar, TypeVar
 from . import _behaviour
 from ._behaviour import IGNORE as IGNORE
 from .errors import Exit
-from .mailbox import Overflow
 from .process import Call, Cast, ExitSignal, Pid, Process, current_process
 from .reasons import NORMAL, ExitReason
 
@@ -68,12 +67,8 @@ class _InactivityTimeout:
         self.generation = generation
 
 
-class GenServer:
+class GenServer(_behaviour.Behaviour):
     """Base class of client-server processes. ``self.pid`` is set before ``init`` runs."""
-
-    trap_exit: ClassVar[bool] = False
-    mailbox_capacity: ClassVar[int | None] = None
-    overflow: ClassVar[Overflow] = Overflow.BLOCK
 
     pid: Pid
     _proc: Process
@@ -97,32 +92,6 @@ class GenServer:
 
     async def terminate(self, reason: ExitReason) -> None:
         """Clean up on a graceful stop. Not called when the process is killed."""
-
-    # -- starting ---------------------------------------------------------------------------
-
-    @classmethod
-    async def start_link(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
-        """Start linked to the calling process; returns after ``init`` (None if it ignored)."""
-        return await cls._start_server(args, link=True, name=name, capacity=capacity)
-
-    @classmethod
-    async def start(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
-        """Start without a link; returns after ``init`` (None if it ignored)."""
-        return await cls._start_server(args, link=False, name=name, capacity=capacity)
-
-    @classmethod
-    async def _start_server(
-        cls, args: tuple[Any, ...], *, link: bool, name: str | None, capacity: int | None
-    ) -> Pid | None:
-        return await _behaviour.start(
-            cls()._serve,
-            args,
-            link=link,
-            name=name,
-            trap_exit=cls.trap_exit,
-            capacity=capacity if capacity is not None else cls.mailbox_capacity,
-            overflow=cls.overflow,
-        )
 
     # -- helpers for subclasses ----------------------------------------------------------------
 

@@ -61,7 +61,6 @@ from ._behaviour import IGNORE
 from .clock import TimerHandle
 from .errors import Exit, KernelError
 from .gen_server import Stop
-from .mailbox import Overflow
 from .process import Call, Cast, ExitSignal, Pid, Process
 from .reasons import NORMAL, ExitReason
 
@@ -269,13 +268,10 @@ def _defer(proc: Process, call: Call) -> None:
     call._server = proc
 
 
-class GenStatem:
+class GenStatem(_behaviour.Behaviour):
     """Base class of state machines. ``self.pid`` is set before ``init`` runs."""
 
     state_enter: ClassVar[bool] = False
-    trap_exit: ClassVar[bool] = False
-    mailbox_capacity: ClassVar[int | None] = None
-    overflow: ClassVar[Overflow] = Overflow.BLOCK
 
     pid: Pid
     _proc: Process
@@ -303,32 +299,6 @@ class GenStatem:
 
     async def terminate(self, reason: ExitReason, state: Any) -> None:
         """Clean up on a stop or a crash. Not called when the process is killed."""
-
-    # -- starting ---------------------------------------------------------------------------
-
-    @classmethod
-    async def start_link(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
-        """Start linked to the calling process; returns after ``init`` (None if it ignored)."""
-        return await cls._start(args, link=True, name=name, capacity=capacity)
-
-    @classmethod
-    async def start(cls, *args: Any, name: str | None = None, capacity: int | None = None) -> Pid | None:
-        """Start without a link; returns after ``init`` (None if it ignored)."""
-        return await cls._start(args, link=False, name=name, capacity=capacity)
-
-    @classmethod
-    async def _start(
-        cls, args: tuple[Any, ...], *, link: bool, name: str | None, capacity: int | None
-    ) -> Pid | None:
-        return await _behaviour.start(
-            cls()._serve,
-            args,
-            link=link,
-            name=name,
-            trap_exit=cls.trap_exit,
-            capacity=capacity if capacity is not None else cls.mailbox_capacity,
-            overflow=cls.overflow,
-        )
 
     async def _init(self, args: tuple[Any, ...]) -> Any:
         outcome = await self.init(*args)
