@@ -80,9 +80,9 @@ class ModelRequest:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one call. ``input_tokens`` is every input token the call was billed
-    for, cache reads and writes included (Anthropic reports them separately; the provider
-    adds them in), so the budget and the vitals see one number."""
+    """Token counts of one call, as ``llm.*`` events record them (``payloads.TokenUsage``):
+    ``input_tokens`` is every input token, cache reads and writes included (Anthropic reports
+    them separately; its provider adds them in); the cache counts are parts of it."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -92,29 +92,6 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
-
-
-@dataclass(frozen=True)
-class Price:
-    """US dollars per million tokens. Cache reads and writes have their own rates (providers
-    that have no cache leave them at the input rate)."""
-
-    input: float
-    output: float
-    cache_read: float | None = None
-    cache_write: float | None = None
-
-    def cost(self, usage: Usage) -> float:
-        cache_read = self.input if self.cache_read is None else self.cache_read
-        cache_write = self.input if self.cache_write is None else self.cache_write
-        plain_input = max(0, usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens)
-        dollars = (
-            plain_input * self.input
-            + usage.cache_read_tokens * cache_read
-            + usage.cache_write_tokens * cache_write
-            + usage.output_tokens * self.output
-        )
-        return dollars / 1_000_000
 
 
 class StopReason(StrEnum):
@@ -127,7 +104,8 @@ class StopReason(StrEnum):
 @dataclass(frozen=True)
 class ModelResponse:
     """A model's answer. ``cost`` is in US dollars, computed by the provider from ``usage``
-    and its price table; ``model`` names the model that answered."""
+    and a price table (``soma_runtime.vitals.ModelPrice``, the one the vitals use);
+    ``model`` names the model that answered."""
 
     text: str
     tool_uses: tuple[ToolUse, ...] = ()

@@ -104,6 +104,11 @@ class ToolBlocked(Payload):
 
 
 class TokenUsage(Payload):
+    """Token counts of one model call. ``input_tokens`` counts every input token, cached ones
+    included: ``cache_read_tokens`` and ``cache_write_tokens`` are the parts of it that were
+    read from or written to a prompt cache (OpenAI reports input this way; the Anthropic
+    provider adds its separately reported cache counts in)."""
+
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
     cache_read_tokens: int = Field(default=0, ge=0)
@@ -111,7 +116,7 @@ class TokenUsage(Payload):
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+        return self.input_tokens + self.output_tokens
 
 
 class LlmEvent(Payload):

@@ -5,7 +5,7 @@ guidance firings; the same events give bit-identical numbers, so ``replay`` of a
 reproduces the recorded ``vitals.updated`` trajectory.
 """
 
-from .config import DEFAULT_BASELINES, DEFAULT_PRICES, SIGNALS, ModelPrice, VitalsConfig
+from .config import DEFAULT_BASELINES, DEFAULT_PRICES, SIGNALS, ModelPrice, VitalsConfig, price_for
 from .engine import EventLike, VitalsEngine
 from .pressure import Mode, aggregate, signal_pressure
 from .replay import first_divergence, recorded_trajectory, replay
@@ -29,6 +29,7 @@ __all__ = [
     "VitalsEngine",
     "aggregate",
     "first_divergence",
+    "price_for",
     "recorded_trajectory",
     "replay",
     "signal_pressure",

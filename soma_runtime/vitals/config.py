@@ -76,9 +76,11 @@ class ModelPrice:
                 raise ValueError(f"ModelPrice.{name} must be >= 0, got {value!r}")
 
     def cost(self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> float:
-        """Dollars for one call with these token counts."""
+        """Dollars for one call with these token counts; ``cache_read`` and ``cache_write`` are
+        parts of ``input_tokens`` (see ``payloads.TokenUsage``), charged at their own rates."""
+        uncached = max(0, input_tokens - cache_read - cache_write)
         return (
-            input_tokens * self.input
+            uncached * self.input
             + output_tokens * self.output
             + cache_read * self.cache_read
             + cache_write * self.cache_write
@@ -102,6 +104,23 @@ DEFAULT_PRICES: Final[Mapping[str, ModelPrice]] = MappingProxyType(
         "o3-mini": ModelPrice(1.1, 4.4, 0.55),
     }
 )
+
+def price_for(model: str | None, prices: Mapping[str, ModelPrice] = DEFAULT_PRICES) -> ModelPrice | None:
+    """The price of ``model``: an exact entry, else the longest prefix entry, else None.
+
+    The vitals and the model providers share it, so a call's recorded cost and the cost the
+    vitals would compute from its usage agree."""
+    if not model:
+        return None
+    exact = prices.get(model)
+    if exact is not None:
+        return exact
+    best = ""
+    for prefix in prices:
+        if len(prefix) > len(best) and model.startswith(prefix):
+            best = prefix
+    return prices[best] if best else None
+
 
 DEFAULT_BASELINES: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
     {
@@ -176,17 +195,8 @@ class VitalsConfig:
         object.__setattr__(self, "prices", MappingProxyType(dict(self.prices)))
 
     def price_for(self, model: str | None) -> ModelPrice | None:
-        """The price of ``model``: an exact entry, else the longest prefix entry, else None."""
-        if not model:
-            return None
-        exact = self.prices.get(model)
-        if exact is not None:
-            return exact
-        best = ""
-        for prefix in self.prices:
-            if len(prefix) > len(best) and model.startswith(prefix):
-                best = prefix
-        return self.prices[best] if best else None
+        """The price of ``model`` in this config's table (see :func:`price_for`)."""
+        return price_for(model, self.prices)
 
     def to_json(self) -> dict[str, Any]:
         return {

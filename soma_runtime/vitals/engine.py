@@ -275,7 +275,7 @@ class VitalsEngine:
             )
             if not all(map(_is_count, counts)):  # the store validated them; synthetic events may not be
                 counts = tuple(c if _is_count(c) else 0 for c in counts)
-        tokens = sum(counts)
+        tokens = counts[0] + counts[1]  # input already includes the cached parts
         cost = payload.get("cost_usd")
         if not (isinstance(cost, float | int) and 0 < cost < math.inf):
             model = payload.get("model")

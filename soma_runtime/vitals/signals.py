@@ -13,7 +13,7 @@ An *action* is a finished tool call or model call (``tool.succeeded|failed``,
   No intent known → 0 (nothing to drift from).
 * ``error_rate`` = failed actions in the window / window size. Dividing by the full size, even
   while fewer actions have been seen, keeps one early failure from reading as a 100% rate.
-* ``token_usage`` = tokens (input + output + cache) of the window's actions / actions in the
+* ``token_usage`` = tokens (input, cached parts included, + output) of the window's actions / actions in the
   window; tool calls use none, so this is the agent's token velocity per action.
 * ``cost`` = dollars of the window's actions / actions in the window.
 

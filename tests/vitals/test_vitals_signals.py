@@ -176,7 +176,7 @@ def test_token_usage_is_tokens_per_action_in_the_window() -> None:
             "model": "m",
             "text": "ok",
             "usage": {
-                "input_tokens": 900,
+                "input_tokens": 1000,  # 50 of them read from the cache, 50 written to it
                 "output_tokens": 200,
                 "cache_read_tokens": 50,
                 "cache_write_tokens": 50,
@@ -217,7 +217,7 @@ def test_users_can_override_the_price_table() -> None:
         {
             "model": "house-model-v2",
             "text": "ok",
-            "usage": {"input_tokens": 1000, "output_tokens": 1000, "cache_read_tokens": 2000},
+            "usage": {"input_tokens": 3000, "output_tokens": 1000, "cache_read_tokens": 2000},
         },
     )
     log.llm("ok", model="claude-3-5-sonnet-20241022")  # not in this table: no cost
