@@ -137,7 +137,11 @@ class ModelError(Exception):
 
 @runtime_checkable
 class Model(Protocol):
-    """A language model provider. ``name`` appears on ``llm.*`` events."""
+    """A language model provider. ``provider`` (``"anthropic"``, ``"openai"``, ``"scripted"``)
+    and ``name`` (the model asked for) appear on ``llm.*`` events; neither may hold a secret."""
+
+    @property
+    def provider(self) -> str: ...
 
     @property
     def name(self) -> str: ...
