@@ -162,6 +162,7 @@ class RunDone:
 
 
 _NEXT = "next_task"
+_TERMINAL_NAMES = frozenset(s.value for s in TaskState if s.terminal)
 
 
 class _ActiveCall:
@@ -221,6 +222,7 @@ class AgentActor(GenStatem):
         self.session: Session | None = None
         self.session_ref: Ref | None = None
         await self._open_session()
+        lost = await self._record_lost_tasks()
         await self._emit(
             "actor.started",
             {
@@ -229,10 +231,32 @@ class AgentActor(GenStatem):
                 "provider": model.provider,
                 "policy": policy.to_json(),
                 "budget": budget.to_json(),
+                "lost_tasks": lost,
             },
             durable=True,
         )
         return NextState(ActorState.IDLE)
+
+    async def _record_lost_tasks(self) -> int:
+        """A predecessor that was killed (no ``terminate``) left tasks without an end: record
+        them as failed, so the store — and every handle reading it — says what happened."""
+        events = await self.rt.events.query(agent_id=self.actor_id, type="actor.task.*")
+        open_tasks: dict[str, Any] = {}
+        for event in events:
+            if event.type == "actor.task.received" and event.task_id is not None:
+                open_tasks[event.task_id] = event
+            elif event.task_id is not None and event.type.removeprefix("actor.task.") in _TERMINAL_NAMES:
+                open_tasks.pop(event.task_id, None)
+        for task_id, received in open_tasks.items():
+            await self.rt.events.emit(
+                "actor.task.failed",
+                {"error": "the actor exited before the task ended (it was restarted)"},
+                session_id=received.session_id,
+                agent_id=self.actor_id,
+                task_id=task_id,
+                correlation_id=received.correlation_id,
+            )
+        return len(open_tasks)
 
     async def _open_session(self) -> Session:
         session = await self.rt.start_session(
@@ -279,7 +303,12 @@ class AgentActor(GenStatem):
                 return None
             case TimeoutEvent(kind="generic", name=("task", str() as task_id)):
                 return await self._stop_task(task_id, TaskState.TIMEOUT, "task timed out")
-        return await self._working(state, event)
+        transition = await self._working(state, event)
+        if isinstance(event, CallEvent) and not event.caller.answered:
+            # A request this actor does not know: the caller gets a clear error, the actor
+            # keeps serving (a bad call is the caller's bug, not the actor's).
+            event.caller.fail(ValueError(f"actor {self.actor_id!r}: unknown request {event.request!r}"))
+        return transition
 
     async def _working(self, state: Any, event: Event) -> Transition | None:
         """Events of the task in progress."""
@@ -591,9 +620,8 @@ class AgentActor(GenStatem):
         if task is not self.current:  # still queued: nothing runs yet
             return await self._finish(task, outcome, error=why)
         if self.call is not None:
-            await self._stop_call(
-                f"llm.{'timeout' if outcome is TaskState.TIMEOUT else 'cancelled'}", {"reason": why}
-            )
+            # The call itself did not time out (that is ``llm.timeout``): the task ended under it.
+            await self._stop_call("llm.cancelled", {"reason": why})
             return _with(await self._finish(task, outcome, error=why), [CancelTimeout("model")])
         if self.run is not None:
             # The run stops its tool (killing an OS process if need be) and reports back; the

@@ -47,6 +47,13 @@ class Actor:
         except (NoProc, ProcessDied) as e:
             raise ActorNotRunning(self.actor_id) from e
 
+    async def _ask_actor(self, request: Any, timeout: float | None = 5.0) -> Any:
+        """``None`` when the actor is not running: the caller then reads the store."""
+        try:
+            return await self._call(request, timeout)
+        except ActorNotRunning:
+            return None
+
     async def send(self, message: str, *, timeout: float | None = None) -> str:
         """Give the actor a task; returns its id at once. ``timeout`` bounds the whole task
         (queueing included): when it passes, the task ends in TIMEOUT."""
@@ -67,7 +74,7 @@ class Actor:
         return result.reply or ""
 
     async def task_status(self, task_id: str) -> TaskStatus:
-        status: TaskStatus | None = await self._call(("status", task_id))
+        status: TaskStatus | None = await self._ask_actor(("status", task_id))
         if status is not None:
             return status
         result = await self._from_store(task_id)
@@ -85,13 +92,13 @@ class Actor:
 
     async def task_result(self, task_id: str) -> TaskResult:
         """Wait until the task is terminal; returns how it ended."""
-        result: TaskResult | None = await self._call(("result", task_id), timeout=None)
+        result: TaskResult | None = await self._ask_actor(("result", task_id), timeout=None)
         return result if result is not None else await self._from_store(task_id)
 
     async def cancel(self, task_id: str) -> TaskResult:
         """Cancel the task — stopping its model call, its run (and the run's tool) or its
         delegation; returns once the task is terminal. Idempotent."""
-        result: TaskResult | None = await self._call(("cancel", task_id), timeout=None)
+        result: TaskResult | None = await self._ask_actor(("cancel", task_id), timeout=None)
         return result if result is not None else await self._from_store(task_id)
 
     async def info(self) -> ActorInfo:
