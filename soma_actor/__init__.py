@@ -8,6 +8,7 @@
         answer = await actor.ask("say hi")
 """
 
+from . import events as _events  # noqa: F401  (registers the actor event types)
 from .actor import ActorInfo, ActorOptions, ActorState, AgentActor
 from .budget import Budget
 from .handle import Actor, ActorNotRunning

@@ -372,3 +372,12 @@ async def test_an_unknown_request_gets_an_error_and_the_actor_keeps_serving(rt: 
     with pytest.raises(ValueError, match="unknown request"):
         await actor.pid.call(("bogus", 1))
     assert await actor.ask("ok?") == "fine"
+
+
+async def test_actor_events_are_typed_and_a_malformed_one_is_refused(rt: Runtime) -> None:
+    from soma_runtime.event_errors import InvalidEvent
+
+    with pytest.raises(InvalidEvent, match="message"):
+        await rt.events.append("actor.task.received", {"timeout": 1.0}, agent_id="a")
+    with pytest.raises(InvalidEvent, match="reason"):
+        await rt.events.append("proposal.rejected", {"stage": "policy"}, agent_id="a")
