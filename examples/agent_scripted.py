@@ -27,7 +27,8 @@ def summarise(request: ModelRequest) -> ModelResponse:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as root:
-        Path(root, "notes.txt").write_text("supervisors restart children\nlinks propagate exits\n")
+        notes = "supervisors restart children\nlinks propagate exits\n"
+        await anyio.Path(root, "notes.txt").write_text(notes)
         async with Runtime.open(db=Path(root, "soma.db"), root=root) as rt:
             reader = await start_actor(
                 rt,
