@@ -70,7 +70,7 @@ def test_every_core_type_is_registered(name: str) -> None:
 
 def test_actor_and_proposal_are_open_families() -> None:
     assert "actor.*" in event_types() and "proposal.*" in event_types()
-    for name in ("actor.task_started", "actor.message.sent", "proposal.accepted"):
+    for name in ("actor.task_started", "actor.custom.note", "proposal.drafted"):
         prepared = prepare_event(name, {"anything": [1, 2]}, {"task_id": "t-1"})
         assert prepared.payload == {"anything": [1, 2]}
 
