@@ -43,7 +43,8 @@ from .kernel import (
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
-from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot, RunState
+from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot
+from .run_records import result_from_store
 from .session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
 from .steering import STEERING_NAME, Guidance
 from .steps import Step
@@ -103,30 +104,6 @@ class RunHandle:
         except (NoProc, ProcessDied):
             pass
         return await result_from_store(self.session.events, self.run_id)
-
-
-async def result_from_store(events: EventLog, run_id: str) -> RunResult:
-    outputs: dict[str, Any] = {}
-    session_id: str | None = None
-    for event in await events.query(run_id=run_id):
-        session_id = event.session_id or session_id
-        if event.type == "step.succeeded" and event.step_id is not None:
-            outputs[event.step_id] = event.payload.get("output")
-        elif event.type in _TERMINAL_EVENTS:
-            state = _TERMINAL_EVENTS[event.type]
-            error = event.payload.get("error") or event.payload.get("reason")
-            return RunResult(
-                run_id, state, outputs, None if state is RunState.COMPLETED else error, session_id
-            )
-    raise LookupError(f"run {run_id} has no terminal event in the store (is it still running?)")
-
-
-_TERMINAL_EVENTS = {
-    "run.completed": RunState.COMPLETED,
-    "run.failed": RunState.FAILED,
-    "run.cancelled": RunState.CANCELLED,
-    "run.timeout": RunState.TIMEOUT,
-}
 
 
 class Session:
