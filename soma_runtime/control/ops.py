@@ -113,7 +113,7 @@ class BuiltinOps:
             "protocol": PROTOCOL_VERSION,
             "soma": __version__,
             "os_pid": os.getpid(),
-            "db": stats.path,
+            "db": _absolute(stats.path),
             "control": self.view.control_path,
             "last_seq": stats.last_seq,
             "ops": self.names(),
@@ -295,6 +295,11 @@ def _result_view(result: RunResult) -> RunResultView:
         "error": result.error,
         "session_id": result.session_id,
     }
+
+
+def _absolute(db: str) -> str:
+    # Another process (a dashboard) opens the database by this path, from its own directory.
+    return db if db == ":memory:" else os.path.abspath(db)
 
 
 def _no_params(op: str, params: dict[str, Any]) -> None:

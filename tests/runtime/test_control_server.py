@@ -48,6 +48,7 @@ async def test_socket_is_owner_only_answers_hello_and_is_removed_on_shutdown(soc
         assert hello["protocol"] == PROTOCOL_VERSION
         assert hello["os_pid"] == os.getpid()
         assert hello["control"] == str(sock)
+        assert hello["db"] == ":memory:"
         assert hello["last_seq"] == await rt.events.last_seq()
         assert {"hello", "sessions", "runs", "tree", "cancel_run", "follow", "actors", "cancel_task"} <= set(
             hello["ops"]
