@@ -18,6 +18,11 @@ from . import _logging
 
 COMMANDS: Final = {
     "serve": "soma_actor.cli.serve:serve",
+    "status": "soma_actor.cli.status:status",
+    "statusline": "soma_actor.cli.status:statusline",
+    "replay": "soma_actor.cli.replay:replay",
+    "trace": "soma_actor.cli.trace:trace",
+    "export": "soma_actor.cli.export:export",
     "cancel": "soma_actor.cli.control_verbs:cancel",
 }
 
