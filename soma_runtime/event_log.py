@@ -370,6 +370,18 @@ class EventLog:
             return None
 
 
+def read_jsonl(source: str | os.PathLike[str] | Iterable[str]) -> list[Event]:
+    """Read a JSONL export back as the events it recorded, each with its original ``seq``,
+    without a store (``soma replay FILE``). Lines are checked as :meth:`EventLog.import_jsonl`
+    checks them; the first bad line raises :class:`JsonlLineError` (``source:line: problem``).
+    """
+    if isinstance(source, str | os.PathLike):
+        name = os.fspath(source)
+        with open(source, "rb") as fh:
+            return _jsonl.read_events(_jsonl.utf8_lines(fh, name), name, DEFAULT_MAX_PAYLOAD_BYTES)
+    return _jsonl.read_events(source, str(getattr(source, "name", "<lines>")), DEFAULT_MAX_PAYLOAD_BYTES)
+
+
 def make_query(
     run_id: str | None,
     session_id: str | None,

@@ -5,11 +5,13 @@
     ├── ToolRegistry        tool specs by name
     ├── VitalsMonitor       follows the log, computes pressure, steers sessions
     ├── SessionSupervisor   dynamic → AgentSession
-    └── RunSupervisor       dynamic → Run → ToolCall
+    ├── RunSupervisor       dynamic → Run → ToolCall
+    └── ControlServer       the control socket (only with ``control=PATH``)
 
 Children start in that order and stop in reverse: runs stop (and stop their tools) before
 sessions record that they stopped, and the event store, which every other child writes to,
-stops last.
+stops last. The control server, started last, stops first: clients are disconnected before
+the tree they look at goes away.
 
 This module is the composition root: the one place outside ``vitals`` that names it. The
 execution core (event store, tools, sessions, runs) never imports vitals; it is steered
@@ -19,7 +21,7 @@ only through the message types of ``steering``.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
@@ -27,6 +29,9 @@ from typing import Any, Literal
 
 from ._ids import new_id
 from .builtin_tools import BUILTIN_TOOLS
+from .control.errors import ControlSocketError
+from .control.ops import ControlOps, RuntimeView
+from .control.server import CONTROL_NAME, ControlServer
 from .event_log import EventLog
 from .event_store import EventStore, EventStoreConfig
 from .kernel import (
@@ -39,11 +44,13 @@ from .kernel import (
     NoProc,
     Pid,
     ProcessDied,
+    StartError,
     Supervisor,
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
-from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot, RunState
+from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot
+from .run_records import result_from_store
 from .session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
 from .steering import STEERING_NAME, Guidance
 from .steps import Step
@@ -105,30 +112,6 @@ class RunHandle:
         return await result_from_store(self.session.events, self.run_id)
 
 
-async def result_from_store(events: EventLog, run_id: str) -> RunResult:
-    outputs: dict[str, Any] = {}
-    session_id: str | None = None
-    for event in await events.query(run_id=run_id):
-        session_id = event.session_id or session_id
-        if event.type == "step.succeeded" and event.step_id is not None:
-            outputs[event.step_id] = event.payload.get("output")
-        elif event.type in _TERMINAL_EVENTS:
-            state = _TERMINAL_EVENTS[event.type]
-            error = event.payload.get("error") or event.payload.get("reason")
-            return RunResult(
-                run_id, state, outputs, None if state is RunState.COMPLETED else error, session_id
-            )
-    raise LookupError(f"run {run_id} has no terminal event in the store (is it still running?)")
-
-
-_TERMINAL_EVENTS = {
-    "run.completed": RunState.COMPLETED,
-    "run.failed": RunState.FAILED,
-    "run.cancelled": RunState.CANCELLED,
-    "run.timeout": RunState.TIMEOUT,
-}
-
-
 class Session:
     """A session, from the outside. Returned by :meth:`Runtime.start_session`."""
 
@@ -176,12 +159,20 @@ class Session:
 class Runtime:
     """A running Soma tree. Open it with ``async with Runtime.open(...) as rt:``."""
 
-    def __init__(self, node: Node, root: Pid, events: EventLog, services: Services) -> None:
+    def __init__(
+        self,
+        node: Node,
+        root: Pid,
+        events: EventLog,
+        services: Services,
+        control_ops: ControlOps | None = None,
+    ) -> None:
         self.node = node
         self.root = root
         self.events = events
         self.vitals = Vitals(STEERING_NAME, events)
         self._services = services
+        self._control_ops = control_ops if control_ops is not None else ControlOps()
 
     @classmethod
     @asynccontextmanager
@@ -195,25 +186,27 @@ class Runtime:
         cancel_grace: float = 2.0,
         vitals: VitalsConfig | Literal[False] | None = None,
         clock: Clock | None = None,
+        control: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
 
         ``root`` confines the file tools. ``vitals`` configures the behavioural monitor
-        (``False``: run without one). Inside an existing kernel node the runtime starts
-        there; otherwise it opens its own. On exit the tree stops in reverse start order.
+        (``False``: run without one). ``control`` serves the control API on a Unix socket at
+        that path (owner-only; see ``soma_runtime.control``); a live runtime already there
+        is refused with ``ControlSocketError``. Inside an existing kernel node the runtime
+        starts there; otherwise it opens its own. On exit the tree stops in reverse start
+        order.
         """
+        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control)
         try:
             node: Node | None = current_node()
         except RuntimeError:
             node = None
         if node is None:
-            async with (
-                Node.open(clock) as own,
-                cls._start(own, db, tools, root, builtin_tools, cancel_grace, vitals) as rt,
-            ):
+            async with Node.open(clock) as own, cls._start(own, *args) as rt:
                 yield rt
         else:
-            async with cls._start(node, db, tools, root, builtin_tools, cancel_grace, vitals) as rt:
+            async with cls._start(node, *args) as rt:
                 yield rt
 
     @classmethod
@@ -227,8 +220,10 @@ class Runtime:
         builtin_tools: bool,
         cancel_grace: float,
         vitals: VitalsConfig | Literal[False] | None,
+        control: str | os.PathLike[str] | None,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
+        control_ops = ControlOps()
         services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace)
         specs = [*(BUILTIN_TOOLS if builtin_tools else ()), *tools]
         # Registered names let clients find a child again after its supervisor restarted it.
@@ -261,8 +256,25 @@ class Runtime:
                 kind=SUPERVISOR,
             ),
         ]
-        sup = await Supervisor.start_link(children, intensity=3, period=5.0, name=ROOT)
-        rt = cls(node, sup, events, services)
+        if control is not None:
+            path = str(_absolute(control))
+            view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path)
+            children.append(
+                ChildSpec(
+                    "control",
+                    partial(ControlServer.start_link, name=CONTROL_NAME),
+                    (path, view, control_ops),
+                )
+            )
+        try:
+            sup = await Supervisor.start_link(children, intensity=3, period=5.0, name=ROOT)
+        except StartError as exc:
+            # A taken control socket is the caller's to fix: say so, not "child failed".
+            problem = _control_problem(exc)
+            if problem is not None:
+                raise problem from None
+            raise
+        rt = cls(node, sup, events, services, control_ops)
         try:
             yield rt
         finally:
@@ -289,6 +301,26 @@ class Runtime:
     def tree(self) -> list[ProcessInfo]:
         """The live supervision tree (introspection)."""
         return tree(self.node)
+
+    def add_control_op(self, name: str, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+        """Serve op ``name`` on the control API: ``await handler(params)`` gives the result.
+
+        For layers above the core (the actor layer registers ``actors`` and ``cancel_task``).
+        A handler raising ``LookupError`` answers ``not_found``, ``ValueError``/``TypeError``
+        ``bad_request``, anything else ``internal``. Registering a name again replaces its
+        handler; built-in ops cannot be replaced. Works with or without ``control=``.
+        """
+        self._control_ops.add(name, handler)
+
+
+def _control_problem(exc: BaseException) -> ControlSocketError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ControlSocketError):
+            return seen
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else seen.__cause__
+    return None
 
 
 def _absolute(root: str | os.PathLike[str]) -> Path:

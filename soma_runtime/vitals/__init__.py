@@ -8,7 +8,7 @@ reproduces the recorded ``vitals.updated`` trajectory.
 from .config import DEFAULT_BASELINES, DEFAULT_PRICES, SIGNALS, ModelPrice, VitalsConfig, price_for
 from .engine import EventLike, VitalsEngine
 from .pressure import Mode, aggregate, signal_pressure
-from .replay import first_divergence, recorded_trajectory, replay
+from .replay import divergence, first_divergence, recorded_trajectory, replay
 from .trust import TrustGraph
 from .updates import AgentVitals, GuidanceFiring, PressureUpdate, SignalReading, Update
 
@@ -28,6 +28,7 @@ __all__ = [
     "VitalsConfig",
     "VitalsEngine",
     "aggregate",
+    "divergence",
     "first_divergence",
     "price_for",
     "recorded_trajectory",

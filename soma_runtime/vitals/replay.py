@@ -16,7 +16,7 @@ round trip of the store, which preserves every bit of a finite double.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .config import VitalsConfig
@@ -45,7 +45,11 @@ def first_divergence(
     (a missing point counts), or None when they are identical."""
     log = list(events)
     replayed = [u.payload() for u in replay(log, config=config, trust=trust)]
-    recorded = recorded_trajectory(log)
+    return divergence(replayed, recorded_trajectory(log))
+
+
+def divergence(replayed: Sequence[Mapping[str, Any]], recorded: Sequence[Mapping[str, Any]]) -> int | None:
+    """Index of the first differing point of two trajectories (payloads), or None if equal."""
     for i, (mine, theirs) in enumerate(zip(replayed, recorded, strict=False)):
         if mine != theirs:
             return i

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from soma_runtime._redaction import REDACTED
-from soma_runtime.event_errors import JsonlImportError, StoreReadOnly
-from soma_runtime.event_log import EventLog, open_event_log
+from soma_runtime.event_errors import JsonlImportError, JsonlLineError, StoreReadOnly
+from soma_runtime.event_log import EventLog, open_event_log, read_jsonl
 from soma_runtime.events import Event, EventDraft
 
 pytestmark = pytest.mark.anyio
@@ -166,3 +166,34 @@ async def test_readonly_log_exports_but_does_not_import(tmp_path: Path) -> None:
         assert await ro.export_jsonl(buf, session_id="s") == 4
         with pytest.raises(StoreReadOnly):
             await ro.import_jsonl(io.StringIO(buf.getvalue()))
+
+
+async def test_read_jsonl_gives_the_events_as_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "trace.jsonl"
+    async with open_event_log(":memory:") as log:
+        await log.append("session.started", {})
+        original = await fill(log)
+        await log.export_jsonl(out, after_seq=1)
+    read = read_jsonl(out)
+    assert read == original, "every field, seq included"
+    assert read_jsonl(out.read_text(encoding="utf-8").splitlines()) == original
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        (b"{oops", "not JSON"),
+        (b'{"event_id": "e", "ts": 1, "type": "run.started"}', "no 'seq'"),
+        (b'{"seq": 9, "event_id": "e", "ts": 1, "type": "no.such"}', "unknown event type"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_read_jsonl_names_the_first_bad_line(tmp_path: Path, bad: bytes, problem: str) -> None:
+    good = Event(seq=1, event_id="e1", ts=1, type="session.started").to_json().encode()
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(good + b"\n\n" + bad + b"\n" + good + b"\n")
+    with pytest.raises(JsonlLineError) as err:
+        read_jsonl(path)
+    assert err.value.line == 3
+    assert problem in err.value.problem
+    assert str(err.value).startswith(f"{path}:3: ")

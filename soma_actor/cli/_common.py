@@ -1,0 +1,86 @@
+"""What the verbs share: exit codes, the ``--db`` / ``--control`` options, opening a database
+read-only, running a coroutine, and turning errors into one clear line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import anyio
+import click
+
+if TYPE_CHECKING:
+    from soma_runtime import EventLog
+
+T = TypeVar("T")
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2  # click's own, for bad options and arguments
+EXIT_DIVERGED: Final = 3  # soma replay: the replayed trajectory differs from the record
+
+DEFAULT_DB: Final = "soma.db"
+DEFAULT_CONTROL: Final = "soma.sock"
+
+db_option = click.option(
+    "--db",
+    "db",
+    default=DEFAULT_DB,
+    show_default=True,
+    envvar="SOMA_DB",
+    metavar="PATH",
+    help="The event store (SQLite). Env: SOMA_DB.",
+)
+control_option = click.option(
+    "--control",
+    "control",
+    default=DEFAULT_CONTROL,
+    show_default=True,
+    envvar="SOMA_CONTROL",
+    metavar="PATH",
+    help="The runtime's control socket. Env: SOMA_CONTROL.",
+)
+
+
+class CliError(Exception):
+    """An error the command reports as one line on stderr, exiting with ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``main(*args)`` on anyio's asyncio backend (what Soma runs on)."""
+    return anyio.run(partial(main, *args), backend="asyncio")
+
+
+@asynccontextmanager
+async def open_db(path: str) -> AsyncIterator[EventLog]:
+    """The event log at ``path``, read-only (safe beside a runtime writing to it)."""
+    from soma_runtime import open_event_log
+
+    if not await anyio.Path(path).is_file():
+        raise CliError(f"no database at {path} (give one with --db PATH or SOMA_DB)")
+    async with open_event_log(path, readonly=True) as log:
+        yield log
+
+
+def one_line(exc: BaseException) -> str | None:
+    """The message of an error the user can act on (bad input, missing things), or None for
+    a bug. Follows start failures (``StartError.reason``) and causes to the error itself."""
+    from soma_runtime.control.errors import ControlClientError, ControlSocketError
+    from soma_runtime.event_errors import EventError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError):
+            return str(seen)
+        if isinstance(seen, OSError) and seen.filename is not None:
+            return f"{seen.strerror or seen}: {os.fsdecode(seen.filename)}"
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else seen.__cause__
+    return None

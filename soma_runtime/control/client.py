@@ -1,0 +1,194 @@
+"""``ControlClient``: talk to a live runtime over its control socket.
+
+    async with ControlClient.connect("soma.sock") as client:
+        print((await client.hello())["last_seq"])
+        for run in await client.runs():
+            print(run["run_id"], run["state"])
+        async for event in client.follow(from_seq=1, types=["run.*"]):
+            print(event.seq, event.type)
+
+Requests on one client are sent one at a time (concurrent callers take turns). ``follow``
+opens a connection of its own, so a client can follow events and keep asking at once.
+Nothing answering raises :class:`NoRuntimeListening`; an error reply raises
+:class:`ControlError` with the server's code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import anyio
+from anyio.abc import SocketStream
+
+from ..events import Event
+from .errors import ControlError, NoRuntimeListening
+from .protocol import (
+    INTERNAL,
+    MAX_REPLY_BYTES,
+    PROTOCOL_VERSION,
+    VERSION,
+    HelloView,
+    LineReader,
+    LineTooLong,
+    ProcessView,
+    RunResultView,
+    RunView,
+    SessionView,
+    request_line,
+)
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds to connect, or to wait for one reply (``cancel_run`` waits for the run to end)."""
+
+_UNREACHABLE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, ConnectionError)
+
+
+class ControlClient:
+    """One connection to a runtime's control socket. Open it with :meth:`connect`."""
+
+    def __init__(self, path: str, stream: SocketStream, timeout: float | None) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._stream = stream
+        self._reader = LineReader(stream, MAX_REPLY_BYTES)
+        self._ids = itertools.count(1)
+        self._lock = anyio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, path: str | os.PathLike[str], *, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> AsyncIterator[ControlClient]:
+        """Connect to the runtime serving ``path``; :class:`NoRuntimeListening` if none does."""
+        where = os.fspath(path)
+        stream = await _open(where, timeout)
+        async with stream:
+            yield cls(where, stream, timeout)
+
+    # -- the ops --------------------------------------------------------------------------------
+
+    async def hello(self) -> HelloView:
+        """Protocol version, Soma version, OS pid, database, last seq and the ops served."""
+        return cast(HelloView, await self.request("hello"))
+
+    async def sessions(self) -> list[SessionView]:
+        return cast(list[SessionView], await self.request("sessions"))
+
+    async def runs(self, recent: int = 20) -> list[RunView]:
+        """Live runs, then up to ``recent`` finished ones (newest first)."""
+        return cast(list[RunView], await self.request("runs", recent=recent))
+
+    async def actors(self) -> list[dict[str, Any]]:
+        """The actor layer's actors (``[]`` when no actor layer runs in the runtime)."""
+        return cast(list[dict[str, Any]], await self.request("actors"))
+
+    async def tree(self) -> list[ProcessView]:
+        """The supervision tree: pids, names, states, queue depths, current messages."""
+        return cast(list[ProcessView], await self.request("tree"))
+
+    async def cancel_run(self, run_id: str) -> RunResultView:
+        """Cancel a run; returns its result once terminal (``not_found`` for an unknown run)."""
+        return cast(RunResultView, await self.request("cancel_run", run_id=run_id))
+
+    async def cancel_task(self, task_id: str) -> Any:
+        """Cancel an actor task (served by the actor layer when one runs)."""
+        return await self.request("cancel_task", task_id=task_id)
+
+    async def request(self, op: str, **params: Any) -> Any:
+        """Send any op (those a layer registered, too) and return its result."""
+        async with self._lock:
+            request_id = next(self._ids)
+            try:
+                with anyio.fail_after(self.timeout):
+                    await self._stream.send(request_line(request_id, op, params))
+                    reply = await _reply(self._reader, self.path)
+            except _UNREACHABLE:
+                raise NoRuntimeListening(self.path, "the runtime closed the connection") from None
+            except TimeoutError:
+                # A late reply would be read as the answer to the next request: this
+                # connection is done.
+                await self._stream.aclose()
+                raise NoRuntimeListening(self.path, f"no reply to {op!r} within {self.timeout}s") from None
+        return _result(reply, request_id)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    async def follow(self, from_seq: int = 0, types: Sequence[str] | None = None) -> AsyncIterator[Event]:
+        """Every event from ``from_seq`` on (``types``: names or families like ``"run.*"``),
+        history first, then live, until the caller stops iterating or the runtime stops."""
+        stream = await _open(self.path, self.timeout)
+        async with stream:
+            reader = LineReader(stream, MAX_REPLY_BYTES)
+            params: dict[str, Any] = {"from_seq": from_seq}
+            if types is not None:
+                params["types"] = [types] if isinstance(types, str) else list(types)
+            try:
+                with anyio.fail_after(self.timeout):
+                    await stream.send(request_line(0, "follow", params))
+                    _result(await _reply(reader, self.path), 0)
+                while True:
+                    line = await reader.next()
+                    if line is None:
+                        return  # the runtime stopped
+                    yield Event.model_validate(_decode(line, self.path)["event"])
+            except _UNREACHABLE:
+                return
+            except TimeoutError:
+                raise NoRuntimeListening(self.path, f"no reply to 'follow' within {self.timeout}s") from None
+
+
+async def _open(path: str, timeout: float | None) -> SocketStream:
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.connect_unix(path)
+    except FileNotFoundError:
+        raise NoRuntimeListening(path, "no such socket (is `soma serve` running?)") from None
+    except ConnectionRefusedError:
+        raise NoRuntimeListening(path, "connection refused (a stale socket: its runtime is gone)") from None
+    except PermissionError:
+        raise NoRuntimeListening(path, "permission denied (the socket belongs to another user)") from None
+    except TimeoutError:
+        raise NoRuntimeListening(path, f"could not connect within {timeout}s") from None
+    except OSError as exc:
+        raise NoRuntimeListening(path, exc.strerror or str(exc)) from None
+
+
+async def _reply(reader: LineReader, path: str) -> dict[str, Any]:
+    while True:
+        try:
+            line = await reader.next()
+        except LineTooLong as exc:
+            raise ControlError(INTERNAL, f"a reply was longer than {exc.limit} bytes") from None
+        if line is None:
+            raise NoRuntimeListening(path, "the runtime closed the connection")
+        if line.strip():
+            return _decode(line, path)
+
+
+def _decode(line: bytes, path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise ControlError(INTERNAL, f"{path} answered with a line that is not JSON: {line[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise ControlError(INTERNAL, f"{path} answered with a JSON {type(data).__name__}, not an object")
+    if data.get("v") != PROTOCOL_VERSION:
+        version = data.get("v")
+        raise ControlError(VERSION, f"{path} speaks protocol {version!r}; this client v{PROTOCOL_VERSION}")
+    return data
+
+
+def _result(reply: dict[str, Any], request_id: int) -> Any:
+    if reply.get("id") not in (request_id, None):
+        raise ControlError(INTERNAL, f"reply to request {reply.get('id')!r} while waiting for {request_id}")
+    if reply.get("ok") is True:
+        return reply.get("result")
+    error = reply.get("error")
+    if not isinstance(error, dict):
+        raise ControlError(INTERNAL, f"malformed reply: {reply!r:.200}")
+    raise ControlError(str(error.get("code", INTERNAL)), str(error.get("message", "")))
