@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: install
-	$(BIN)/python examples/demo.py
+	$(BIN)/soma demo
 
 test: install
 	$(BIN)/python -m pytest -q

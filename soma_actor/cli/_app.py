@@ -24,6 +24,7 @@ COMMANDS: Final = {
     "trace": "soma_actor.cli.trace:trace",
     "export": "soma_actor.cli.export:export",
     "cancel": "soma_actor.cli.control_verbs:cancel",
+    "demo": "soma_actor.cli.demo:demo",
 }
 
 

@@ -11,12 +11,16 @@ closes with a summary table read back from the event store and the commands to l
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
+import click
 from rich.console import Console
 from rich.table import Table
 
@@ -31,6 +35,7 @@ from ..policy import Policy
 from ..providers.scripted import ScriptedModel, Turn, delayed, message_actor, reply, responding, use_tools
 from ..supervisor import start_actor
 from ..task import TaskResult, TaskState
+from ._common import DEFAULT_DB, CliError, run
 
 THINK = 0.02  # seconds of scripted "thinking" per model turn: enough to watch, quick to run
 STORM = 7  # retries: BLOCK comes at the fourth or fifth; beyond ten the baseline starts to adapt
@@ -283,9 +288,40 @@ def _short(text: str | None, width: int = 64) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def main() -> None:
-    sys.exit(anyio.run(run_demo, sys.argv[1] if len(sys.argv) > 1 else "soma.db"))
+@click.command(short_help="The demo: scripted agents through every outcome, on a real runtime.")
+@click.option(
+    "--db",
+    default=DEFAULT_DB,
+    show_default=True,
+    metavar="PATH",
+    help="Where to record it (a previous demo database there is replaced).",
+)
+def demo(db: str) -> int:
+    """Run four scripted agents (no network, no key) through a research chain, a failing
+    tool, a timeout, a cancellation, a delegation and a retry storm that walks one agent
+    into BLOCK; print progress, then a summary read back from the event store.
+
+    \b
+    Examples:
+      soma demo
+      soma demo --db /tmp/demo.db && soma status --db /tmp/demo.db
+    """
+    _replace_previous(db)
+    return run(run_demo, db)
 
 
-if __name__ == "__main__":
-    main()
+def _replace_previous(db: str) -> None:
+    """A demo starts from an empty log (its agents' vitals would otherwise carry over). It
+    replaces only a Soma database — never some other file that happens to be there."""
+    path = Path(db)
+    if not path.exists():
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            ours = conn.execute("select 1 from sqlite_master where type='table' and name='events'").fetchone()
+    except sqlite3.DatabaseError:
+        ours = None
+    if not ours:
+        raise CliError(f"{db} exists and is not a Soma database; not replacing it (choose another --db)")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
