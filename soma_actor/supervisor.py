@@ -26,6 +26,7 @@ from soma_runtime.kernel import (
     current_node,
 )
 
+from . import control_ops
 from .actor import ActorOptions, actor_name, start_link
 from .budget import Budget
 from .handle import Actor
@@ -63,6 +64,7 @@ async def actor_supervisor(rt: Runtime) -> Pid:
         except AlreadyPresent:  # stopped earlier, spec kept: start it again
             pid = await Supervisor.restart_child(rt.root, "actor_sup")
         assert pid is not None
+        control_ops.register(rt, ACTOR_SUPERVISOR)
         return pid
 
 
