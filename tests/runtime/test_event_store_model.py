@@ -62,6 +62,10 @@ drafts = st.builds(
     session_id=st.sampled_from([None, "s1"]),
     agent_id=st.sampled_from([None, "a"]),
     correlation_id=st.sampled_from([None, "c"]),
+    # Any other id is stored and read back as given (NUL is refused: test_events).
+    task_id=st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=6),
+    step_id=st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=6),
+    tool_call_id=st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=6),
 )
 queries = st.builds(
     Q,

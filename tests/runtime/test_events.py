@@ -251,3 +251,9 @@ def test_draft_and_prepare_values_agree() -> None:
     a = prepare_values(draft.type, draft.payload, draft.id_values())
     b = prepare_event("run.cancelled", {"reason": "user"}, {"run_id": "r", "task_id": "t"})
     assert a.ids == b.ids and a.payload == b.payload and a.event_id != b.event_id
+
+
+def test_an_id_with_a_nul_character_is_refused() -> None:
+    # SQLite would store it cut short at the NUL, and queries would mix it up with another id.
+    with pytest.raises(InvalidEvent, match="task_id must be a str \\(without NUL\\)"):
+        prepare_event("run.started", {}, {"task_id": "a\x00b"})
