@@ -280,6 +280,17 @@ def prepare_event(
 _NO_IDS: Final = (None,) * len(ID_FIELDS)
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is encodable (a lone surrogate is not): ASCII, the usual id, is free."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def prepare_values(
     type: str,
     payload: Mapping[str, Any] | BaseModel | None,
@@ -296,11 +307,11 @@ def prepare_values(
     if len(id_values) != len(ID_FIELDS):
         raise InvalidEvent(type, f"expected {len(ID_FIELDS)} id values, got {len(id_values)}")
     for name, value in zip(ID_FIELDS, id_values, strict=True):
-        if value is not None and (not isinstance(value, str) or "\x00" in value):
+        if value is not None and (not isinstance(value, str) or "\x00" in value or not _utf8(value)):
             # SQLite's C API ends text at a NUL: such an id would be stored cut short, and a
             # query by it would find another id's events. Refused rather than mangled.
             if isinstance(value, str):
-                raise InvalidEvent(type, f"{name} must be a str (without NUL) or None")
+                raise InvalidEvent(type, f"{name} must be a str (UTF-8 text without NUL) or None")
             raise InvalidEvent(type, f"{name} must be a str or None, got {_kind(value)}")
     if event_id is not None and not (isinstance(event_id, str) and event_id):
         raise InvalidEvent(type, f"event_id must be a non-empty str, got {_kind(event_id)}")

@@ -253,7 +253,10 @@ def test_draft_and_prepare_values_agree() -> None:
     assert a.ids == b.ids and a.payload == b.payload and a.event_id != b.event_id
 
 
-def test_an_id_with_a_nul_character_is_refused() -> None:
+def test_an_id_that_sqlite_or_json_would_mangle_is_refused() -> None:
     # SQLite would store it cut short at the NUL, and queries would mix it up with another id.
-    with pytest.raises(InvalidEvent, match="task_id must be a str \\(without NUL\\)"):
+    with pytest.raises(InvalidEvent, match="task_id must be a str \\(UTF-8 text without NUL\\)"):
         prepare_event("run.started", {}, {"task_id": "a\x00b"})
+    with pytest.raises(InvalidEvent, match="step_id must be a str \\(UTF-8"):
+        prepare_event("run.started", {}, {"step_id": "\ud800"})  # a lone surrogate
+    assert prepare_event("run.started", {}, {"step_id": "étape-1"}).ids[2] == "étape-1"
