@@ -82,7 +82,8 @@ async def record(db: Path) -> Recorded:
     """A real runtime records two agents' work: runs that complete, fail and are cancelled,
     model calls with usage, a budgeted actor, and the vitals monitor's trajectory."""
     async with Runtime.open(db=db) as rt:
-        await rt.events.append("actor.started", {"budget": BUDGET}, agent_id="research")
+        started = {"actor_id": "research", "model": "scripted", "provider": "scripted", "budget": BUDGET}
+        await rt.events.append("actor.started", started, agent_id="research")
         research = await rt.start_session("research", intent="survey supervision trees in otp")
         completed = await research.start_run([Step("s1", "echo", {"value": "otp"})])
         assert (await completed.result()).state is RunState.COMPLETED
