@@ -1,31 +1,49 @@
-"""``soma demo`` (the main job): real agents on a real SQLite file; every outcome it shows
-off happens, and the summary names each one."""
+"""``soma demo`` (the main job, ``make run``): real agents on a real SQLite file; every
+outcome it shows off happens, and the summary names each one."""
 
 from __future__ import annotations
 
-import io
+import subprocess
 from pathlib import Path
 
-import pytest
-from rich.console import Console
+import anyio
+from _cli import SOMA, clean_env
 
-from soma_actor.cli.demo import run_demo
-from soma_runtime import open_event_log
-
-pytestmark = pytest.mark.anyio
+from soma_runtime import Event, open_event_log
 
 
-async def test_the_demo_drives_every_outcome_and_summarises_them(tmp_path: Path) -> None:
-    db = str(tmp_path / "soma.db")
-    buffer = io.StringIO()
-    assert await run_demo(db, Console(file=buffer, width=140, color_system=None)) == 0
-    text = buffer.getvalue()
+def soma_demo(db: Path) -> subprocess.CompletedProcess[str]:
+    env = {**clean_env(), "COLUMNS": "140"}
+    return subprocess.run(
+        [*SOMA, "demo", "--db", str(db)], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_soma_demo_drives_every_outcome_and_summarises_them(tmp_path: Path) -> None:
+    db = tmp_path / "soma.db"
+    assert soma_demo(db).returncode == 0
+    done = soma_demo(db)  # a second demo replaces the first one's database
+    assert done.returncode == 0, done.stderr
     for outcome in ("completed", "1 failed", "1 timeout", "1 cancelled", "1 blocked", "block", "delegation"):
-        assert outcome in text, outcome
-    assert "soma dashboard --db" in text and "soma trace run-" in text
+        assert outcome in done.stdout, outcome
+    assert "soma dashboard --db" in done.stdout and "soma trace run-" in done.stdout
+    events = anyio.run(recorded, db)
+    types = {e.type for e in events}
+    for expected in ("tool.blocked", "run.timeout", "run.cancelled", "run.failed", "vitals.trust"):
+        assert expected in types, expected
+    assert len([e for e in events if e.type == "actor.started"]) == 4  # one demo's worth
+    installer = [e for e in events if e.type == "vitals.updated" and e.agent_id == "installer"]
+    assert "block" in {e.payload["mode"] for e in installer}
+
+
+async def recorded(db: Path) -> list[Event]:
     async with open_event_log(db, readonly=True) as log:
-        types = {e.type for e in await log.query()}
-        for expected in ("tool.blocked", "run.timeout", "run.cancelled", "run.failed", "vitals.trust"):
-            assert expected in types, expected
-        blocked = await log.query(type="vitals.updated", agent_id="installer")
-        assert any(e.payload["mode"] == "block" for e in blocked)
+        return await log.query()
+
+
+def test_soma_demo_never_replaces_a_file_that_is_not_a_soma_database(tmp_path: Path) -> None:
+    precious = tmp_path / "notes.db"
+    precious.write_text("not a database")
+    done = soma_demo(precious)
+    assert done.returncode == 1 and "is not a Soma database" in done.stderr
+    assert precious.read_text() == "not a database"
