@@ -60,7 +60,7 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
         self._timeout = float(timeout)
         self._max_retries = max_retries
         self._prices: Mapping[str, ModelPrice] = DEFAULT_PRICES if prices is None else prices
-        self._secret: str | None = None  # only to scrub it from error messages; never shown
+        self._secrets: tuple[str, ...] = ()  # only to scrub them from error messages; never shown
 
     @property
     def name(self) -> str:
@@ -75,13 +75,14 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
         if client is not None:
             if api_key is not None or base_url is not None:
                 raise ProviderConfigError("pass either client= or api_key=/base_url=, not both")
-            own = getattr(client, "api_key", None)
-            self._secret = own if isinstance(own, str) and own else None
+            # Whatever credential the client holds is scrubbed from errors like a key of our own.
+            held = (getattr(client, name, None) for name in ("api_key", "auth_token"))
+            self._secrets = tuple(value for value in held if isinstance(value, str) and value)
             return None
         key = api_key if api_key is not None else os.environ.get(self._env_var)
         if not isinstance(key, str) or not key.strip():
             raise MissingApiKey(self.provider, self._env_var)
-        self._secret = key
+        self._secrets = (key,)
         return key
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -90,7 +91,7 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
             answer = await self._send(wire)
         except Exception as err:
             mapped = translate(
-                err, self._errors, provider=self.provider, timeout=self._timeout, secret=self._secret
+                err, self._errors, provider=self.provider, timeout=self._timeout, secrets=self._secrets
             )
             if mapped is None:
                 raise
@@ -102,11 +103,17 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
         raise failure
 
     def _read(self, answer: WireResponse) -> ModelResponse:
+        if isinstance(answer, str):
+            # What the SDKs hand back when the body is not JSON at all (e.g. a proxy's HTML page).
+            raise ModelError(
+                ModelErrorKind.INVALID_RESPONSE,
+                scrub(f"{self.provider} answer is not JSON: {_clip(answer)}", self._secrets),
+            )
         try:
             return self._decode(answer)
         except _UNREADABLE as err:
             message = scrub(
-                f"{self.provider} answer cannot be read: {type(err).__name__}: {err}", self._secret
+                f"{self.provider} answer cannot be read: {type(err).__name__}: {err}", self._secrets
             )
             raise ModelError(ModelErrorKind.INVALID_RESPONSE, message) from err
 

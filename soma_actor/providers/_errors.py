@@ -14,6 +14,7 @@ is scrubbed.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,45 +63,41 @@ class SdkErrors:
 
 
 def translate(
-    err: Exception, errors: SdkErrors, *, provider: str, timeout: float, secret: str | None
+    err: Exception, errors: SdkErrors, *, provider: str, timeout: float, secrets: Iterable[str]
 ) -> ModelError | None:
     """``err`` as a ModelError, or None when it is not an SDK failure (a bug to let through)."""
+    status: int | None = None
     if isinstance(err, errors.timeout):
-        return _failure(ModelErrorKind.TIMEOUT, f"{provider} gave no answer within {timeout:g} s", secret)
-    if isinstance(err, errors.connection):
+        kind, message = ModelErrorKind.TIMEOUT, f"{provider} gave no answer within {timeout:g} s"
+    elif isinstance(err, errors.connection):
         cause = f": {err.__cause__}" if err.__cause__ is not None else ""
-        return _failure(ModelErrorKind.CONNECTION, f"cannot reach {provider}{cause}", secret)
-    if isinstance(err, errors.status):
+        kind, message = ModelErrorKind.CONNECTION, f"cannot reach {provider}{cause}"
+    elif isinstance(err, errors.status):
         status = int(getattr(err, "status_code", 0)) or None
         detail = _detail(getattr(err, "body", None)) or "no error detail"
         request_id = getattr(err, "request_id", None)
         where = f" (request id {request_id})" if request_id else ""
-        return _failure(
-            ModelErrorKind.STATUS, f"{provider} refused the call: {detail}{where}", secret, status
-        )
-    if isinstance(err, errors.validation):
-        return _failure(
-            ModelErrorKind.INVALID_RESPONSE, f"{provider} answer does not match its API: {err}", secret
-        )
-    if isinstance(err, json.JSONDecodeError):
+        kind, message = ModelErrorKind.STATUS, f"{provider} refused the call: {detail}{where}"
+    elif isinstance(err, errors.validation):
+        kind, message = ModelErrorKind.INVALID_RESPONSE, f"{provider} answer does not match its API: {err}"
+    elif isinstance(err, json.JSONDecodeError):
         # The SDK decodes a body labelled JSON without catching this: the answer is unreadable.
-        return _failure(
-            ModelErrorKind.INVALID_RESPONSE, f"{provider} answer is not valid JSON: {err}", secret
-        )
-    if isinstance(err, errors.api):
-        return _failure(ModelErrorKind.INVALID_RESPONSE, f"{provider} call failed: {err}", secret)
-    if isinstance(err, errors.base):
-        return _failure(ModelErrorKind.CONFIGURATION, f"{provider} client: {err}", secret)
-    return None
+        kind, message = ModelErrorKind.INVALID_RESPONSE, f"{provider} answer is not valid JSON: {err}"
+    elif isinstance(err, errors.api):
+        kind, message = ModelErrorKind.INVALID_RESPONSE, f"{provider} call failed: {err}"
+    elif isinstance(err, errors.base):
+        kind, message = ModelErrorKind.CONFIGURATION, f"{provider} client: {err}"
+    else:
+        return None
+    return ModelError(kind, _clip(scrub(message, secrets)), status=status)
 
 
-def scrub(text: str, secret: str | None) -> str:
-    """``text`` without ``secret`` in it."""
-    return text.replace(secret, _REDACTED) if secret else text
-
-
-def _failure(kind: ModelErrorKind, message: str, secret: str | None, status: int | None = None) -> ModelError:
-    return ModelError(kind, _clip(scrub(message, secret)), status=status)
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` without any of ``secrets`` in it."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return text
 
 
 def _detail(body: Any) -> str:

@@ -290,6 +290,7 @@ async def test_no_server_is_a_connection_error() -> None:
     ("reply", "says"),
     [
         (Reply.raw("<html>bad gateway</html>"), "not valid JSON"),
+        (Reply.raw("<html>bad gateway</html>", content_type="text/html"), "not JSON: <html>bad gateway"),
         (Reply.json({"id": "msg_1", "type": "message"}), "cannot be read"),
         (
             Reply.json(

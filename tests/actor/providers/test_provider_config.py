@@ -26,6 +26,7 @@ from _fake_llm import (
 
 from soma_actor.model import Message, Model, ModelError, ModelErrorKind, ModelRequest
 from soma_actor.providers import AnthropicModel, MissingApiKey, MissingSdk, OpenAIModel, ProviderConfigError
+from soma_actor.providers._errors import SdkErrors, translate
 
 HELLO = ModelRequest(system="", messages=(Message("user", "hello"),))
 SECRET = "sk-SECRET-do-not-leak-31415926"
@@ -205,7 +206,7 @@ def test_openai_max_tokens_param_is_checked() -> None:
 @pytest.mark.anyio
 @each_provider
 async def test_a_ready_sdk_client_gets_the_models_timeout_and_retries(provider: Provider) -> None:
-    async with FakeLLMServer(Reply.error(500, {}), Reply.stalled()) as server:
+    async with FakeLLMServer(Reply.error(500, provider.unauthorized(SECRET)), Reply.stalled()) as server:
         # The client's own settings would retry twice and wait ten minutes.
         client = provider.sdk_client(
             api_key=SECRET, base_url=server.base_url + provider.api_root, timeout=600.0, max_retries=2
@@ -219,6 +220,7 @@ async def test_a_ready_sdk_client_gets_the_models_timeout_and_retries(provider: 
         assert not client.is_closed()  # the caller's client is the caller's to close
         await client.close()
     assert (status.value.kind, status.value.status, len(server.requests)) == (ModelErrorKind.STATUS, 500, 2)
+    assert SECRET not in str(status.value)  # the client's own key is scrubbed too
     assert timeout.value.kind is ModelErrorKind.TIMEOUT
 
 
@@ -239,3 +241,25 @@ async def test_a_tool_result_without_its_call_id_is_refused(provider: Provider) 
         with pytest.raises(ValueError, match="tool_use_id"):
             await model.complete(orphan)
     assert server.requests == []  # refused before anything was sent
+
+
+def test_sdk_failures_before_any_request_are_configuration_errors_and_bugs_pass_through() -> None:
+    errors = SdkErrors(
+        timeout=anthropic.APITimeoutError,
+        connection=anthropic.APIConnectionError,
+        status=anthropic.APIStatusError,
+        validation=anthropic.APIResponseValidationError,
+        api=anthropic.APIError,
+        base=anthropic.AnthropicError,
+    )
+    failure = translate(
+        anthropic.CredentialsError(f"no profile for {SECRET}"),
+        errors,
+        provider="anthropic",
+        timeout=1.0,
+        secrets=(SECRET,),
+    )
+    assert failure is not None
+    assert failure.kind is ModelErrorKind.CONFIGURATION
+    assert "no profile for [redacted]" in failure.message
+    assert translate(KeyError("x"), errors, provider="anthropic", timeout=1.0, secrets=()) is None
