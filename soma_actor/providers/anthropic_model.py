@@ -56,13 +56,17 @@ class AnthropicModel(SdkModel["_Call", "AnthropicMessage"]):
 
     The key is ``api_key`` or ``ANTHROPIC_API_KEY``; without either, building the model
     raises :class:`~soma_actor.providers.MissingApiKey`. ``base_url`` points the client at
-    another host (a proxy, a gateway); unset, the SDK's default applies. ``client`` passes a
-    ready ``AsyncAnthropic`` instead (then neither ``api_key`` nor ``base_url``). Cost comes
-    from ``prices`` (default ``DEFAULT_PRICES``, the table the vitals use).
+    another host (a proxy, a gateway); unset, the SDK's default applies
+    (``ANTHROPIC_BASE_URL``, else Anthropic's API). ``client`` passes a ready
+    ``AsyncAnthropic`` instead (then neither ``api_key`` nor ``base_url``). Cost comes from
+    ``prices`` (default ``DEFAULT_PRICES``, the table the vitals use).
 
     Usage follows the runtime's convention: ``input_tokens`` is every input token — the API
     reports uncached input, cache writes and cache reads separately, and they are added up
     here — with the cache counts as parts of it.
+
+    The client holds a connection pool: ``await model.aclose()`` (or ``async with model``)
+    when done with it.
     """
 
     provider = "anthropic"

@@ -56,7 +56,8 @@ class OpenAIModel(SdkModel["_Call", "ChatCompletion"]):
     The key is ``api_key`` or ``OPENAI_API_KEY``; without either, building the model raises
     :class:`~soma_actor.providers.MissingApiKey` (a local server that checks no key still
     needs one set: any placeholder). ``base_url`` is the endpoint's API root, e.g.
-    ``http://localhost:8000/v1``. ``client`` passes a ready ``AsyncOpenAI`` instead (then
+    ``http://localhost:8000/v1``; unset, the SDK's default applies (``OPENAI_BASE_URL``, else
+    OpenAI's API). ``client`` passes a ready ``AsyncOpenAI`` instead (then
     neither ``api_key`` nor ``base_url``). Cost comes from ``prices`` (default
     ``DEFAULT_PRICES``, the table the vitals use).
 
@@ -65,7 +66,11 @@ class OpenAIModel(SdkModel["_Call", "ChatCompletion"]):
     for compatible servers that know only that.
 
     Usage: ``prompt_tokens`` already includes the cached part (``cached_tokens``), which is
-    recorded as the cache reads.
+    recorded as the cache reads. A failed tool step reaches the model as its text prefixed
+    with ``TOOL_ERROR_PREFIX`` (Chat Completions has no error flag on a tool result).
+
+    The client holds a connection pool: ``await model.aclose()`` (or ``async with model``)
+    when done with it.
     """
 
     provider = "openai"
