@@ -130,9 +130,7 @@ async def start(*args: Any, **kwargs: Any) -> Pid:
     return pid
 
 
-async def calling(
-    proc: Process, server: Pid, request: Any, timeout: float | None, out: list[Any]
-) -> None:
+async def calling(proc: Process, server: Pid, request: Any, timeout: float | None, out: list[Any]) -> None:
     """A caller process: records the reply; a raising call becomes its exit reason."""
     out.append(await server.call(request, timeout=timeout))
 
@@ -809,3 +807,24 @@ async def test_set_timeout_that_fires_as_a_message_arrives_is_not_delivered() ->
         await settle()
         assert log == [("info", "message"), ("info", "next")]
         assert server.is_alive()
+
+
+async def test_a_stale_timer_signal_does_not_disarm_the_next_inactivity_timeout() -> None:
+    """A timer that fires just as a message arrives leaves its signal in the mailbox behind
+    that message; the timeout armed after handling the message must still fire."""
+    from soma_runtime.kernel.gen_server import _InactivityTimeout
+
+    clock = VirtualClock()
+    async with Node.open(clock):
+        server = await start()
+        server.send_nowait(("timeout", 1.0))
+        await settle()  # armed: handle_info re-arms on every ("timeout", s) message
+        # The race, as it lands in the mailbox: a message, then the old timer's signal.
+        server.send_nowait(("timeout", 1.0))
+        server.process.mailbox.put_signal(_InactivityTimeout(0))
+        await settle()
+        behaviour = server.process.behaviour
+        assert isinstance(behaviour, Server)
+        before = list(behaviour.log)
+        await clock.advance(1.01)
+        assert behaviour.log[len(before) :] == [("info", TIMEOUT)]
