@@ -9,15 +9,15 @@ from pathlib import Path
 
 import anyio
 
-from soma_actor import Budget, Model, Policy, TaskFailed, start_actor
-from soma_actor.providers import MissingApiKey, MissingSdk
+from soma_actor import Budget, Policy, TaskFailed, start_actor
+from soma_actor.providers import AnthropicModel, MissingApiKey, MissingSdk, OpenAIModel
 from soma_runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "Which make targets does this project's Makefile define? Read it, then answer in one line."
 
 
-def run(make_model: Callable[[], Model], provider: str) -> int:
+def run(make_model: Callable[[], AnthropicModel | OpenAIModel], provider: str) -> int:
     try:
         model = make_model()
     except (MissingApiKey, MissingSdk) as e:
@@ -26,8 +26,8 @@ def run(make_model: Callable[[], Model], provider: str) -> int:
     return anyio.run(_ask, model)
 
 
-async def _ask(model: Model) -> int:
-    async with Runtime.open(db=":memory:", root=REPO) as rt:
+async def _ask(model: AnthropicModel | OpenAIModel) -> int:
+    async with model, Runtime.open(db=":memory:", root=REPO) as rt:  # the model closes its HTTP pool
         actor = await start_actor(
             rt,
             "reader",

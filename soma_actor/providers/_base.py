@@ -85,6 +85,28 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
         self._secrets = (key,)
         return key
 
+    def _bind(
+        self, sdk: Any, client_class: Any, api_key: str | None, base_url: str | None, client: Any
+    ) -> Any:
+        """Take the imported ``sdk``'s error classes, then build its async client (or set our
+        timeout and retries on the one passed in). Both SDKs name these alike."""
+        self._omit = sdk.omit
+        self._errors = SdkErrors(
+            timeout=sdk.APITimeoutError,
+            connection=sdk.APIConnectionError,
+            status=sdk.APIStatusError,
+            validation=sdk.APIResponseValidationError,
+            api=sdk.APIError,
+            base=sdk.AnthropicError if hasattr(sdk, "AnthropicError") else sdk.OpenAIError,
+        )
+        key = self._resolve_key(api_key, client, base_url)
+        self._owns_client = client is None
+        if client is None:
+            return client_class(
+                api_key=key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
+            )
+        return client.with_options(timeout=self._timeout, max_retries=self._max_retries)
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         wire = self._encode(request)
         try:

@@ -14,7 +14,7 @@ from soma_actor.model import Message, ModelRequest, ModelResponse, StopReason, T
 from soma_runtime.vitals.config import ModelPrice
 
 from ._base import SdkModel
-from ._errors import MissingSdk, SdkErrors
+from ._errors import MissingSdk
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -88,24 +88,9 @@ class AnthropicModel(SdkModel["_Call", "AnthropicMessage"]):
             import anthropic
         except ImportError:
             raise MissingSdk(self.provider, "anthropic") from None
-        self._omit = anthropic.omit
-        self._errors = SdkErrors(
-            timeout=anthropic.APITimeoutError,
-            connection=anthropic.APIConnectionError,
-            status=anthropic.APIStatusError,
-            validation=anthropic.APIResponseValidationError,
-            api=anthropic.APIError,
-            base=anthropic.AnthropicError,
+        self._client: AsyncAnthropic = self._bind(
+            anthropic, anthropic.AsyncAnthropic, api_key, base_url, client
         )
-        key = self._resolve_key(api_key, client, base_url)
-        self._owns_client = client is None
-        if client is None:
-            client = anthropic.AsyncAnthropic(
-                api_key=key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
-            )
-        else:
-            client = client.with_options(timeout=self._timeout, max_retries=self._max_retries)
-        self._client = client
 
     async def aclose(self) -> None:
         if self._owns_client:

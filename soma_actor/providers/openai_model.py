@@ -16,7 +16,7 @@ from soma_actor.model import Message, ModelRequest, ModelResponse, StopReason, T
 from soma_runtime.vitals.config import ModelPrice
 
 from ._base import SdkModel
-from ._errors import MissingSdk, ProviderConfigError, SdkErrors
+from ._errors import MissingSdk, ProviderConfigError
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -98,24 +98,7 @@ class OpenAIModel(SdkModel["_Call", "ChatCompletion"]):
             import openai
         except ImportError:
             raise MissingSdk(self.provider, "openai") from None
-        self._omit = openai.omit
-        self._errors = SdkErrors(
-            timeout=openai.APITimeoutError,
-            connection=openai.APIConnectionError,
-            status=openai.APIStatusError,
-            validation=openai.APIResponseValidationError,
-            api=openai.APIError,
-            base=openai.OpenAIError,
-        )
-        key = self._resolve_key(api_key, client, base_url)
-        self._owns_client = client is None
-        if client is None:
-            client = openai.AsyncOpenAI(
-                api_key=key, base_url=base_url, timeout=self._timeout, max_retries=self._max_retries
-            )
-        else:
-            client = client.with_options(timeout=self._timeout, max_retries=self._max_retries)
-        self._client = client
+        self._client: AsyncOpenAI = self._bind(openai, openai.AsyncOpenAI, api_key, base_url, client)
 
     async def aclose(self) -> None:
         if self._owns_client:

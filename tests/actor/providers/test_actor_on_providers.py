@@ -26,8 +26,11 @@ KEY = "sk-test-0123456789abcdef"
 
 
 async def test_cancelling_a_task_closes_the_model_http_request() -> None:
-    async with FakeLLMServer(Reply.stalled()) as server, Runtime.open(vitals=False) as rt:
-        model = OpenAIModel("gpt-4.1-mini", api_key=KEY, base_url=f"{server.base_url}/v1")
+    async with (
+        FakeLLMServer(Reply.stalled()) as server,
+        OpenAIModel("gpt-4.1-mini", api_key=KEY, base_url=f"{server.base_url}/v1") as model,
+        Runtime.open(vitals=False) as rt,
+    ):
         actor = await start_actor(rt, "a", model)
         task_id = await actor.send("think")
         with anyio.fail_after(10):
@@ -39,8 +42,11 @@ async def test_cancelling_a_task_closes_the_model_http_request() -> None:
 
 
 async def test_a_model_timeout_closes_the_request_and_ends_the_task() -> None:
-    async with FakeLLMServer(Reply.stalled()) as server, Runtime.open(vitals=False) as rt:
-        model = AnthropicModel("claude-sonnet-4-6", api_key=KEY, base_url=server.base_url)
+    async with (
+        FakeLLMServer(Reply.stalled()) as server,
+        AnthropicModel("claude-sonnet-4-6", api_key=KEY, base_url=server.base_url) as model,
+        Runtime.open(vitals=False) as rt,
+    ):
         actor = await start_actor(rt, "a", model, model_timeout=0.3)
         with pytest.raises(TaskFailed) as timed_out:
             await actor.ask("think")
@@ -52,13 +58,14 @@ async def test_a_model_timeout_closes_the_request_and_ends_the_task() -> None:
 async def test_the_api_key_never_enters_the_event_store() -> None:
     echoing = Reply.error(401, openai_error(f"Incorrect API key provided: {KEY}", "invalid_request_error"))
     anthropic_echo = Reply.error(401, anthropic_error("authentication_error", f"bad key {KEY}"))
-    async with FakeLLMServer(echoing, anthropic_echo) as server, Runtime.open(vitals=False) as rt:
-        openai = await start_actor(
-            rt, "o", OpenAIModel("gpt-4.1", api_key=KEY, base_url=f"{server.base_url}/v1")
-        )
-        anthropic = await start_actor(
-            rt, "c", AnthropicModel("claude-x", api_key=KEY, base_url=server.base_url)
-        )
+    async with (
+        FakeLLMServer(echoing, anthropic_echo) as server,
+        OpenAIModel("gpt-4.1", api_key=KEY, base_url=f"{server.base_url}/v1") as gpt,
+        AnthropicModel("claude-x", api_key=KEY, base_url=server.base_url) as claude,
+        Runtime.open(vitals=False) as rt,
+    ):
+        openai = await start_actor(rt, "o", gpt)
+        anthropic = await start_actor(rt, "c", claude)
         for actor in (openai, anthropic):
             with pytest.raises(TaskFailed) as failed:
                 await actor.ask("hello")
@@ -72,10 +79,12 @@ async def test_a_real_provider_and_a_scripted_one_serve_the_same_loop() -> None:
     answer = Reply.json(
         anthropic_message([{"type": "text", "text": "four"}], input_tokens=1000, output_tokens=10)
     )
-    async with FakeLLMServer(answer) as server, Runtime.open(vitals=False) as rt:
-        real = await start_actor(
-            rt, "real", AnthropicModel("claude-sonnet-4-6", api_key=KEY, base_url=server.base_url)
-        )
+    async with (
+        FakeLLMServer(answer) as server,
+        AnthropicModel("claude-sonnet-4-6", api_key=KEY, base_url=server.base_url) as claude,
+        Runtime.open(vitals=False) as rt,
+    ):
+        real = await start_actor(rt, "real", claude)
         scripted = await start_actor(rt, "scripted", ScriptedModel())
         assert await real.ask("2+2?") == "four"
         [succeeded] = await rt.events.query(agent_id="real", type="llm.succeeded")
