@@ -45,6 +45,7 @@ _EXPORTS = {
     "ToolContext": ".tools",
     "ToolSpec": ".tools",
     "tool": ".tools",
+    "new_id": "._ids",
 }
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "ToolContext",
     "ToolSpec",
     "__version__",
+    "new_id",
     "open_event_log",
     "tool",
 ]
@@ -87,6 +89,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._ids import new_id
     from .event_log import EventLog, open_event_log
     from .events import Event
     from .run import RunResult, RunSnapshot, RunState
