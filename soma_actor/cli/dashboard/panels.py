@@ -1,0 +1,259 @@
+"""The dashboard's panels: agents, runs, guidance (tables), the event tail and the tree.
+
+Each panel is handed the rows to show on every poll and changes only what changed: a table
+whose rows are the same, in the same order, gets its cells updated in place, so the cursor
+and the scroll position stay where the user put them; only a new row, a removed one or a new
+order rebuilds it (keeping the cursor on the same row key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from rich.text import Text
+from textual.widgets import DataTable, RichLog, Tree
+from textual.widgets.tree import TreeNode
+
+from soma_runtime import Event
+from soma_runtime.control.protocol import ProcessView
+from soma_runtime.vitals import SIGNALS
+
+from . import _format
+from .state import AgentRow, GuidanceRow, RunRow
+
+TREND_WIDTH: Final = 10
+NOTE_WIDTH: Final = 60
+MESSAGE_WIDTH: Final = 160
+TAIL_LINES: Final = 500
+TAIL_WIDTH: Final = 240
+
+Cells = tuple[Any, ...]
+
+
+class SyncedTable(DataTable[Any]):
+    """A row-cursor table kept in step with a list of keyed rows.
+
+    Columns have fixed widths: the layout never shifts as values change, and a long value is
+    cut at its column's edge (the trace and the filter show it whole). Measuring cells to fit
+    them would also be redone on every poll that changes one.
+    """
+
+    COLUMNS: tuple[tuple[str, str, int], ...] = ()
+    """(key, label, width) of each column."""
+
+    DEFAULT_CSS = "SyncedTable { overflow-x: hidden; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+
+    def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        # From on_mount, or from the first sync if that comes first (a screen's children
+        # may mount after the screen itself).
+        if not self.columns:
+            for key, label, width in self.COLUMNS:
+                self.add_column(label, key=key, width=width)
+
+    def sync(self, rows: Sequence[tuple[str, Cells]]) -> None:
+        self._add_columns()
+        keys = [key for key, _ in rows]
+        if keys == [row_key.value for row_key in self.rows]:
+            for key, cells in rows:
+                shown = self.get_row(key)
+                for (column, _, _), old, new in zip(self.COLUMNS, shown, cells, strict=True):
+                    if old != new:
+                        self.update_cell(key, column, new)
+            return
+        selected = self.selected_key()
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if selected in keys:
+            self.move_cursor(row=keys.index(selected), animate=False)
+
+    def selected_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+
+class AgentsTable(SyncedTable):
+    # Fits 80 columns: 12 + 5 + 7 + 5×4 + 10 + 3, each with a cell of padding either side.
+    COLUMNS = (
+        ("agent", "agent", 12),
+        ("pressure", "press", 5),
+        ("mode", "mode", 7),
+        *((name, _format.SIGNAL_LABELS[name], 4) for name in SIGNALS),
+        ("trend", "trend", TREND_WIDTH),
+        ("guidance", "gd", 3),
+    )
+
+    def show(self, agents: Iterable[AgentRow]) -> None:
+        self.sync([(a.agent_id, _agent_cells(a)) for a in agents])
+
+
+def _agent_cells(agent: AgentRow) -> Cells:
+    signals = tuple(_format.pressure(agent.signals.get(name)) for name in SIGNALS)
+    style = _format.MODE_STYLES.get(agent.mode or "", "")
+    trend = Text(_format.sparkline(agent.history, TREND_WIDTH), style=style)
+    return (
+        Text(agent.agent_id, style="bold"),
+        _format.pressure(agent.pressure),
+        _format.mode(agent.mode),
+        *signals,
+        trend,
+        str(agent.guidance) if agent.guidance else "",
+    )
+
+
+class RunsTable(SyncedTable):
+    COLUMNS = (
+        ("run", "run", 19),
+        ("agent", "agent", 10),
+        ("state", "state", 12),
+        ("step", "step", 16),
+        ("note", "note", NOTE_WIDTH),
+    )
+
+    def show(self, runs: Iterable[RunRow]) -> None:
+        self.sync([(r.run_id, _run_cells(r)) for r in runs])
+
+
+def _run_cells(run: RunRow) -> Cells:
+    return (
+        run.run_id,
+        run.agent_id or "",
+        _format.state(run.state),
+        _step(run),
+        _format.clip(_note(run), NOTE_WIDTH),
+    )
+
+
+def _note(run: RunRow) -> str:
+    """Why the run ended (without the step the step column shows already), else its task."""
+    if run.note is None:
+        return run.task_id or ""
+    where = f"step {run.step_id!r} ({run.tool}): "
+    return run.note.removeprefix(where) if run.step_id is not None else run.note
+
+
+def _step(run: RunRow) -> str:
+    if run.step_id is None:
+        return f"0/{run.steps}" if run.steps else ""
+    at = f"{run.step_index + 1}/{run.steps} " if run.step_index is not None and run.steps else ""
+    return f"{at}{run.step_id}" + (f" {run.tool}" if run.tool else "")
+
+
+class GuidanceTable(SyncedTable):
+    COLUMNS = (
+        ("seq", "seq", 6),
+        ("agent", "agent", 10),
+        ("pattern", "pattern", 17),
+        ("mode", "mode", 7),
+        ("message", "message", MESSAGE_WIDTH),
+    )
+
+    def show(self, firings: Iterable[GuidanceRow]) -> None:
+        # Newest first: a firing that just happened is the one to read.
+        rows = sorted(firings, key=lambda g: -g.seq)
+        self.sync([(str(g.seq), _guidance_cells(g)) for g in rows])
+
+
+def _guidance_cells(g: GuidanceRow) -> Cells:
+    return (str(g.seq), g.agent_id, g.pattern, _format.mode(g.mode), _format.clip(g.message, MESSAGE_WIDTH))
+
+
+class EventTail(RichLog):
+    """The newest events, one line each, following the end of the log.
+
+    Lines are rendered once, at a fixed width, and the panel hides what does not fit: a
+    wider terminal shows more of each line without anything being rendered again.
+    """
+
+    DEFAULT_CSS = "EventTail { overflow-x: hidden; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=TAIL_LINES, wrap=False, markup=False, auto_scroll=True)
+
+    def append(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.write(_format.event_line(event, TAIL_WIDTH), width=TAIL_WIDTH)
+
+    def replace(self, events: Iterable[Event]) -> None:
+        self.clear()
+        self.append(events)
+
+
+class ProcessTree(Tree[str]):
+    """The runtime's supervision tree: every process, its state and its queue depth.
+
+    Rebuilt only when something shown changed; nodes the user collapsed stay collapsed.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("soma", id=id)
+        self.show_root = False
+        self._structure: tuple[Any, ...] | None = None
+        self._by_pid: dict[str, TreeNode[str]] = {}
+        self._collapsed: set[str] = set()
+
+    def on_tree_node_collapsed(self, event: Tree.NodeCollapsed[str]) -> None:
+        if event.node.data is not None:
+            self._collapsed.add(event.node.data)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
+        if event.node.data is not None:
+            self._collapsed.discard(event.node.data)
+
+    def show(self, roots: Sequence[ProcessView] | None, names: dict[str, str], note: str) -> None:
+        """``names``: what to call a process by pid (runs and sessions have no registered
+        name); ``note``: what to say when there is no tree (``roots`` is None)."""
+        lines: list[tuple[int, str, Text]] = []
+        for root in roots or ():
+            _flatten(root, 0, names, lines)
+        structure = (note,) if roots is None else tuple((depth, pid) for depth, pid, _ in lines)
+        if structure == self._structure:
+            # The same processes in the same places: relabel (states and queue depths move
+            # all the time) without rebuilding, so the cursor stays put.
+            for _, pid, label in lines:
+                node = self._by_pid[pid]
+                if node.label != label:
+                    node.set_label(label)
+            return
+        self._structure = structure
+        self._by_pid = {}
+        self.clear()
+        if roots is None:
+            self.root.add_leaf(Text(note, style="dim italic"))
+            return
+        parents = [self.root]
+        for index, (depth, pid, label) in enumerate(lines):
+            del parents[depth + 1 :]
+            has_children = index + 1 < len(lines) and lines[index + 1][0] > depth
+            node = parents[depth].add(
+                label, data=pid, expand=pid not in self._collapsed, allow_expand=has_children
+            )
+            self._by_pid[pid] = node
+            parents.append(node)
+
+
+def _flatten(view: ProcessView, depth: int, names: dict[str, str], out: list[tuple[int, str, Text]]) -> None:
+    out.append((depth, view["pid"], _process_label(view, names)))
+    for child in view["children"]:
+        _flatten(child, depth + 1, names, out)
+
+
+def _process_label(view: ProcessView, names: dict[str, str]) -> Text:
+    label = Text(no_wrap=True, overflow="ellipsis")
+    label.append(names.get(view["pid"]) or view["name"] or view["module"], style="bold")
+    label.append(f" {view['behaviour']} {view['pid']}", style="dim")
+    state = _format.process_state(view["state"])
+    label.append(f" {view['status']}" + (f":{state}" if state else ""))
+    depth = view["queue_depth"]
+    label.append(f" q={depth}", style="bold red" if depth else "dim")
+    if view["current_message"]:
+        label.append(f" ⟳ {_format.clip(view['current_message'], 40)}", style="yellow")
+    return label

@@ -1,0 +1,211 @@
+"""The main screen: the panels' layout, and the keys that act on what is selected.
+
+A vertical stack that fits 80×24 and grows with the terminal: agents, runs, then the event
+tail, the supervision tree and the guidance firings as tabs. The app hands it each poll
+(:meth:`DashboardScreen.show`); the keys act through the app's data source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Final
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+
+from soma_runtime.control import ControlError
+
+from .panels import AgentsTable, EventTail, GuidanceTable, ProcessTree, RunsTable
+from .source import DashboardError, DashboardSource, Poll
+from .state import event_matches
+from .trace import TraceScreen
+
+NO_TREE: Final = "read-only: no control socket, so no live tree (start with --control PATH)"
+
+
+class DashboardScreen(Screen[None]):
+    """Agents, runs, and the event tail / tree / guidance tabs; the header says where the
+    data comes from (base names only) and how far the log has been read."""
+
+    SUB_TITLE = "opening…"
+
+    BINDINGS = [
+        Binding("q", "app.quit", "Quit"),
+        Binding("slash", "filter", "Filter"),
+        Binding("t", "trace", "Trace"),
+        Binding("c", "cancel_run", "Cancel run"),
+        Binding("v", "toggle_vitals", "Vitals in tail"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("1", "pane('events')", "Events", show=False),
+        Binding("2", "pane('tree')", "Tree", show=False),
+        Binding("3", "pane('guidance')", "Guidance", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    DashboardScreen #agents, DashboardScreen #runs {
+        height: 5fr;
+        min-height: 4;
+        border-top: solid $primary;
+        border-title-color: $text;
+    }
+    DashboardScreen #lower { height: 6fr; min-height: 6; }
+    DashboardScreen #lower TabPane { padding: 0; }
+    DashboardScreen #filter { dock: bottom; display: none; }
+    DashboardScreen #filter.shown { display: block; }
+    """
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self.interval = interval
+        """Seconds between polls (a trace screen follows its run as often)."""
+        self.source: DashboardSource | None = None
+        """The app's source while it is open (the keys act through it)."""
+        self.problem: str | None = None
+        self.filter = ""
+        """The filter as typed (matched case-insensitively)."""
+        self.show_vitals = False
+        """Whether the tail lists ``vitals.updated`` (the agents panel shows them already)."""
+        self.ready = asyncio.Event()
+        """Set once the panels exist: the app's first poll may well be done before."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        agents = AgentsTable(id="agents")
+        agents.border_title = "Agents"
+        yield agents
+        runs = RunsTable(id="runs")
+        runs.border_title = "Runs"
+        yield runs
+        with TabbedContent(id="lower", initial="events"):
+            with TabPane("1 Events", id="events"):
+                yield EventTail(id="tail")
+            with TabPane("2 Tree", id="tree"):
+                yield ProcessTree(id="processes")
+            with TabPane("3 Guidance", id="guidance"):
+                yield GuidanceTable(id="firings")
+        yield Input(placeholder="filter by agent, run, type… (enter: keep, esc: clear)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunsTable).focus()
+        self.ready.set()
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def show(self, source: DashboardSource, found: Poll, problem: str | None = None) -> None:
+        """Draw a poll: the tables from the state, the new events onto the tail.
+        ``problem``: why the poll could not read the database, if it could not."""
+        self.source, self.problem = source, problem
+        state = source.state
+        needle = self.filter.lower()
+        self.query_one(AgentsTable).show(state.agent_rows(needle))
+        self.query_one(RunsTable).show(state.run_rows(needle))
+        self.query_one(GuidanceTable).show(state.guidance_rows(needle))
+        self.query_one(EventTail).append(
+            e for e in found.events if self._tail_shows(e.type) and event_matches(e, needle)
+        )
+        names = {v["pid"]: v["run_id"] for v in source.live_runs if v["pid"] is not None}
+        lost = f"the control socket does not answer: {source.control_problem}"
+        self.query_one(ProcessTree).show(source.tree, names, NO_TREE if source.readonly else lost)
+        self.sub_title = self._status(source, problem)
+
+    def _tail_shows(self, type_: str) -> bool:
+        return self.show_vitals or type_ != "vitals.updated"
+
+    def _status(self, source: DashboardSource, problem: str | None) -> str:
+        # Base names only: the full paths are the user's own, and the header must read the
+        # same wherever the files are (the snapshot test depends on it).
+        parts = [os.path.basename(source.db)]
+        if source.readonly:
+            parts.append("read-only")
+        elif not source.connected:
+            parts.append("control lost")
+        elif source.control_problem is not None:
+            parts.append(f"control error: {source.control_problem}")
+        else:
+            parts.append(os.path.basename(source.control or ""))
+        parts.append(f"seq {source.state.last_seq}")
+        if self.filter:
+            parts.append(f"filter {self.filter!r}")
+        if problem:
+            parts.append(f"read failed: {problem}")
+        return " · ".join(parts)
+
+    def redraw(self) -> None:
+        """Everything again from the state (after the filter or the tail's scope changed)."""
+        source = self.source
+        if source is None:
+            return
+        tail = source.state.tail_events(self.filter.lower(), vitals=self.show_vitals)
+        self.query_one(EventTail).replace(tail)
+        self.show(source, Poll(), self.problem)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.add_class("shown")
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter = event.value.strip()
+        self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("shown")
+        self.query_one(RunsTable).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.remove_class("shown")
+        if field.value:
+            field.value = ""  # its Input.Changed redraws
+        self.query_one(RunsTable).focus()
+
+    def action_toggle_vitals(self) -> None:
+        self.show_vitals = not self.show_vitals
+        self.redraw()
+        where = "shown in" if self.show_vitals else "hidden from"
+        self.notify(f"vitals.updated events {where} the tail")
+
+    def action_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+
+    def on_data_table_row_selected(self, event: RunsTable.RowSelected) -> None:
+        if isinstance(event.data_table, RunsTable):
+            self.action_trace()
+
+    def action_trace(self) -> None:
+        run_id = self.query_one(RunsTable).selected_key()
+        source = self.source
+        if run_id is None or source is None:
+            self.notify("no run selected", severity="warning")
+            return
+        self.app.push_screen(TraceScreen(source, run_id, self.interval))
+
+    def action_cancel_run(self) -> None:
+        run_id = self.query_one(RunsTable).selected_key()
+        source = self.source
+        if run_id is None or source is None:
+            self.notify("no run selected", severity="warning")
+            return
+        if source.readonly:
+            self.notify("read-only: no control socket", severity="warning")
+            return
+        row = source.state.runs.get(run_id)
+        if row is not None and row.terminal:
+            self.notify(f"{run_id} already ended: {row.state}", severity="warning")
+            return
+        self.run_worker(self._cancel(source, run_id), group="cancel")
+
+    async def _cancel(self, source: DashboardSource, run_id: str) -> None:
+        self.notify(f"cancelling {run_id}…")
+        try:
+            result = await source.cancel_run(run_id)
+        except (DashboardError, ControlError) as exc:
+            self.notify(f"cannot cancel {run_id}: {exc}", severity="error")
+            return
+        self.notify(f"{run_id}: {result['state']}", title="cancel")
