@@ -25,6 +25,7 @@ COMMANDS: Final = {
     "export": "soma_actor.cli.export:export",
     "cancel": "soma_actor.cli.control_verbs:cancel",
     "demo": "soma_actor.cli.demo:demo",
+    "dashboard": "soma_actor.cli.dashboard.command:dashboard",
 }
 
 

@@ -21,7 +21,7 @@ from soma_actor.cli import main
 from soma_actor.cli._app import COMMANDS
 from soma_runtime import __version__, open_event_log
 
-VERBS = ["serve", "status", "statusline", "replay", "trace", "export", "cancel", "demo"]
+VERBS = ["serve", "status", "statusline", "replay", "trace", "export", "cancel", "demo", "dashboard"]
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
