@@ -39,8 +39,11 @@ def screen_text(pilot: Pilot[object]) -> str:
     return console.export_text()
 
 
-async def until(pilot: Pilot[object], condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """Let the app run until ``condition()`` holds; fail naming ``what`` after ``timeout`` s."""
+async def until(
+    pilot: Pilot[object], condition: Callable[[], bool], what: str, timeout: float = 15.0
+) -> None:
+    """Let the app run until ``condition()`` holds; fail naming ``what`` after ``timeout`` s
+    (generous: CI machines are shared, and a passing wait returns as soon as it holds)."""
     with anyio.move_on_after(timeout):
         while not condition():
             await pilot.pause(0.02)
@@ -48,7 +51,7 @@ async def until(pilot: Pilot[object], condition: Callable[[], bool], what: str, 
     raise AssertionError(f"timed out waiting for {what}\n{screen_text(pilot)}")
 
 
-async def shown(pilot: Pilot[object], *texts: str, timeout: float = 5.0) -> str:
+async def shown(pilot: Pilot[object], *texts: str, timeout: float = 15.0) -> str:
     """Wait until every one of ``texts`` is on screen (a change repaints a moment after it is
     made); returns the screen's text."""
     await until(pilot, lambda: all(t in screen_text(pilot) for t in texts), f"{texts} on screen", timeout)
