@@ -25,7 +25,7 @@ from typing import Any, ClassVar, TypeVar
 from . import _behaviour
 from ._behaviour import IGNORE as IGNORE
 from .errors import Exit
-from .process import Call, Cast, ExitSignal, Pid, Process, current_process
+from .process import Call, Cast, ExitSignal, Pid, Process, current_process, recycle_cast
 from .reasons import NORMAL, ExitReason
 
 S = TypeVar("S", bound="GenServer")
@@ -137,6 +137,7 @@ class GenServer(_behaviour.Behaviour):
                             msg.reply(reply)
                     elif kind is Cast:
                         await self.handle_cast(msg.message)
+                        recycle_cast(msg)  # ours alone now: proc.current is cleared below
                     elif kind is ExitSignal and msg.pid == proc.parent and proc.trap_exit:
                         # OTP: an exit signal from the parent stops a trapping server.
                         raise Stop(msg.reason)

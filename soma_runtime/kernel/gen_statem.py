@@ -61,7 +61,7 @@ from ._behaviour import IGNORE
 from .clock import TimerHandle
 from .errors import Exit, KernelError
 from .gen_server import Stop
-from .process import Call, Cast, ExitSignal, Pid, Process
+from .process import Call, Cast, ExitSignal, Pid, Process, recycle_cast
 from .reasons import NORMAL, ExitReason
 
 # -- events ----------------------------------------------------------------------------------
@@ -536,6 +536,7 @@ class GenStatem(_behaviour.Behaviour):
                 event = CallEvent(message.request, message)
             elif type(message) is Cast:
                 event = CastEvent(message.message)
+                recycle_cast(message)  # the event carries the message on
             else:
                 event = InfoEvent(message)
             if event is not None:

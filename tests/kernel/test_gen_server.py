@@ -456,6 +456,38 @@ async def test_cast_and_info_from_one_sender_arrive_in_order() -> None:
             assert seen == [(tag, i) for i in range(20)]
 
 
+async def test_cast_envelopes_are_reused_once_served_and_never_while_someone_holds_one() -> None:
+    """A served cast's envelope carries a later cast (a stream of casts allocates none, see
+    ``process.recycle_cast``); an envelope a plain process received stays its own, intact."""
+    async with Node.open(VirtualClock()) as node:
+        log: list[Any] = []
+        server = await start(log)
+        busy = anyio.Event()
+        await server.cast(("hold", busy))
+        await settle()
+        await server.cast("queued")
+        envelope = server.process.mailbox._items[-1]  # waits behind the held cast
+        busy.set()
+        await settle()  # served: the envelope went back to the pool
+
+        held: list[Any] = []
+
+        async def plain(proc: Process) -> None:
+            held.append(await proc.receive())
+            await anyio.sleep_forever()
+
+        receiver = node.spawn(plain)
+        await receiver.cast("mine")
+        await settle()
+        assert held == [envelope] and held[0].message == "mine"  # reused, with its new message
+
+        for i in range(50):  # more traffic through the pool leaves the held envelope alone
+            await server.cast(i)
+        await settle()
+        assert held[0].message == "mine"
+        assert log[1:] == [("cast", "queued"), *[("cast", i) for i in range(50)]]
+
+
 async def test_exception_in_handle_cast_crashes_the_server_with_the_exception() -> None:
     """Exceptions in callbacks crash the server (reason = the exception); casts too."""
     async with Node.open(VirtualClock()):
