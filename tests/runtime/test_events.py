@@ -104,6 +104,8 @@ def test_fast_envelope_equals_validated_envelope() -> None:
     assert fast.to_json() == slow.to_json()
     assert fast.model_fields_set == slow.model_fields_set
     assert fast.model_copy(update={"seq": 4}).seq == 4
+    fast.model_copy(update={"extra_field": 1})  # the copy's fields-set grows, never the shared one
+    assert fast.model_fields_set == slow.model_fields_set
     assert pickle.loads(pickle.dumps(fast)) == slow
     assert Event.model_validate_json(fast.to_json()) == fast
     assert prepared.event() is fast  # built once, shared by the appender and subscribers
