@@ -544,17 +544,20 @@ class Process:
         """Record the exit and fire every consequence, synchronously and exactly once."""
         self.exit_reason = reason
         self.node.forget(self)
-        died = ProcessDied(self.pid, reason)
-        if isinstance(reason, BaseException):
-            died.__cause__ = reason
-        for msg in self.mailbox.close():
-            if type(msg) is Call:
-                msg.fail(died)
+        # Callers left waiting get one ProcessDied, built only if there are any: most
+        # processes (a ToolCall, a worker) exit owing no reply, and formatting the message
+        # on every exit was a measurable part of spawn + stop.
+        waiting = [msg for msg in self.mailbox.close() if type(msg) is Call]
         current = self.current
         if type(current) is Call and not current.answered:
-            current.fail(died)
+            waiting.append(current)
         if self.deferred_calls:
-            for call in list(self.deferred_calls):
+            waiting.extend(self.deferred_calls)
+        if waiting:
+            died = ProcessDied(self.pid, reason)
+            if isinstance(reason, BaseException):
+                died.__cause__ = reason
+            for call in waiting:
                 call.fail(died)
         if self._monitoring:
             for ref, target in self._monitoring.items():
