@@ -20,6 +20,7 @@ Subclass and override the async callbacks. The loop below is the whole behaviour
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from . import _behaviour
@@ -105,10 +106,13 @@ class GenServer(_behaviour.Behaviour):
         self.pid = proc.pid
         self._proc = proc
         proc.behaviour = self
-        outcome = await _behaviour.initialise(proc, started, lambda: self.init(*args), _start_failure)
+        # partial, not a lambda: a lambda's closure would turn self and args into cells
+        # that this frame keeps for the server's whole life.
+        outcome = await _behaviour.initialise(proc, started, partial(self.init, *args), _start_failure)
         if outcome is IGNORE:
             return
         started.set_result(None)
+        del started, args  # answered: an idle server keeps neither
         proc.current = None  # the start handshake is answered
         # The serving loop lives in this same frame (no helper coroutines while idle):
         # every suspended frame is memory held by every idle server.

@@ -527,7 +527,11 @@ class Process:
         _current.set(self)
         reason: ExitReason = NORMAL
         try:
-            await body(self, *args)
+            running = body(self, *args)
+            # The body's own frame keeps what it needs; holding the spawn arguments here too
+            # would keep them (a start handshake's future, for one) for the process's life.
+            del body, args
+            await running
             if self._stop_reason is not None:
                 reason = self._stop_reason  # asked to stop; finished its cleanup and returned
         except Exit as e:
