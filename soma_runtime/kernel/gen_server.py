@@ -180,8 +180,12 @@ class GenServer(_behaviour.Behaviour):
         timeout = self._timeout
         assert timeout is not None
         self._timeout = None
-        if len(mailbox):
-            return mailbox.get_nowait()
+        while len(mailbox):
+            msg = mailbox.get_nowait()
+            # Any expiry already queued is stale (this timeout has no timer yet). Handed to
+            # the loop, it would be dropped there and take this armed timeout with it.
+            if type(msg) is not _InactivityTimeout:
+                return msg
         if timeout <= 0:
             return TIMEOUT
         self._timeout_generation += 1

@@ -841,3 +841,20 @@ async def test_set_timeout_that_fires_as_a_message_arrives_is_not_delivered() ->
         await settle()
         assert log == [("info", "message"), ("info", "next")]
         assert server.is_alive()
+
+
+async def test_a_stale_expiry_does_not_swallow_the_timeout_armed_next() -> None:
+    """A timer that fires as a message arrives leaves its stale expiry queued behind that
+    message. If handling the message arms a new timeout, the new one still fires: the stale
+    expiry used to consume it, so a store group-committing on ``set_timeout(0)`` sat on
+    acknowledged appends until some other message came (callers timed out after 30 s)."""
+    clock = StepClock()
+    async with Node.open(clock):
+        log: list[Any] = []
+        server = await start(log, ("timeout", 1.0))
+        await settle()
+        server.send_nowait(("timeout", 0))  # handle_info arms a 0 s timeout
+        clock.fire_until(1.0)  # the 1 s timer fires with that message still queued
+        await settle()
+        assert log == [("info", ("timeout", 0)), ("info", TIMEOUT)]
+        assert server.is_alive()
