@@ -283,6 +283,11 @@ def prepare_event(
 
 _NO_IDS: Final = (None,) * len(ID_FIELDS)
 
+# Ids are stored as SQLite text columns, and SQLite cuts such text at a NUL: "a\x00b" was
+# acknowledged as itself and read back as "a". Ids are identifiers, so NUL is refused up
+# front (payload strings keep theirs: the payload is stored as JSON, where NUL is escaped).
+_NUL: Final = "\x00"
+
 
 def prepare_values(
     type: str,
@@ -300,12 +305,14 @@ def prepare_values(
     if len(id_values) != len(ID_FIELDS):
         raise InvalidEvent(type, f"expected {len(ID_FIELDS)} id values, got {len(id_values)}")
     for value in id_values:  # the common case in one pass; the error names the field
-        if value is not None and value.__class__ is not str:
+        if value is not None and (value.__class__ is not str or _NUL in value):
             for name, v in zip(ID_FIELDS, id_values, strict=True):
                 if v is not None and not isinstance(v, str):
                     raise InvalidEvent(type, f"{name} must be a str or None, got {_kind(v)}")
-    if event_id is not None and not (isinstance(event_id, str) and event_id):
-        raise InvalidEvent(type, f"event_id must be a non-empty str, got {_kind(event_id)}")
+                if v is not None and _NUL in v:
+                    raise InvalidEvent(type, f"{name} must not contain NUL characters, got {v!r:.60}")
+    if event_id is not None and not (isinstance(event_id, str) and event_id and _NUL not in event_id):
+        raise InvalidEvent(type, f"event_id must be a non-empty str without NUL, got {_kind(event_id)}")
     if ts is not None and not (isinstance(ts, int) and not isinstance(ts, bool)):
         raise InvalidEvent(type, f"ts must be an int (nanoseconds), got {_kind(ts)}")
 

@@ -62,6 +62,10 @@ drafts = st.builds(
     session_id=st.sampled_from([None, "s1"]),
     agent_id=st.sampled_from([None, "a"]),
     correlation_id=st.sampled_from([None, "c"]),
+    # The other ids: any text an id may hold (NUL is refused by prepare_event, see test_events).
+    step_id=st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=4),
+    tool_call_id=st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=4),
+    task_id=st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=4),
 )
 queries = st.builds(
     Q,

@@ -156,6 +156,12 @@ def test_ids_are_checked() -> None:
         prepare_event("run.cancelled", {}, {"runid": "r"})
     with pytest.raises(InvalidEvent, match="event_id must be a non-empty str"):
         prepare_event("run.cancelled", {}, event_id="")
+    # SQLite would cut an id at a NUL: refused, rather than acknowledged and read back cut.
+    with pytest.raises(InvalidEvent, match="task_id must not contain NUL characters"):
+        prepare_event("run.cancelled", {}, {"task_id": "a\x00b"})
+    with pytest.raises(InvalidEvent, match="event_id must be a non-empty str without NUL"):
+        prepare_event("run.cancelled", {}, event_id="ev-\x00")
+    assert prepare_event("run.cancelled", {"reason": "a\x00b"}).payload == {"reason": "a\x00b"}
     with pytest.raises(InvalidEvent, match="ts must be an int"):
         prepare_event("run.cancelled", {}, ts=1.5)  # type: ignore[arg-type]
 
