@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import statistics
 import time
-import tracemalloc
 from typing import Any
 
 import anyio
@@ -26,7 +24,7 @@ from soma_runtime.kernel import (
 )
 from soma_runtime.kernel.reasons import SHUTDOWN
 
-from ._table import Row, best_rate, compare_rates
+from ._table import Row, best_rate, compare_rates, p99, trace_heap, traced_bytes
 
 PART = "kernel"
 
@@ -118,14 +116,9 @@ async def soma_spawn_stop(n: int) -> None:
 
 def bytes_per(make: Any, n: int) -> Any:
     async def measure() -> float:
-        gc.collect()
-        tracemalloc.start()
-        before = tracemalloc.take_snapshot()
+        trace_heap()
         held = await make(n)
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-        tracemalloc.stop()
-        total = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+        total = traced_bytes()
         for item in held:  # stop what was measured: servers through the node, tasks by cancel
             if isinstance(item, asyncio.Task):
                 item.cancel()
@@ -229,10 +222,6 @@ async def soma_cancel_latencies(n: int) -> list[float]:
         pid.process.stop(SHUTDOWN)
         out.append(await cleaned - start)
     return out
-
-
-def p99(xs: list[float]) -> float:
-    return sorted(xs)[int(len(xs) * 0.99) - 1]
 
 
 async def run() -> list[Row]:

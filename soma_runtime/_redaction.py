@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel
 
@@ -52,16 +52,29 @@ _KEY_QUALIFIERS = frozenset({"api", "private", "access", "secret", "signing", "e
 
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
-_SECRET_VALUE = re.compile(
-    r"\bsk-[A-Za-z0-9_\-]{20,}"  # OpenAI / Anthropic style provider keys
-    r"|\bBearer\s+[A-Za-z0-9._~+/\-]{8,}=*"  # HTTP bearer credentials
-    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
-    r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{22,}"  # GitHub
-    r"|\bxox[abprs]-[A-Za-z0-9\-]{10,}"  # Slack
-    r"|\bAIza[0-9A-Za-z_\-]{35}"  # Google API keys
-    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"  # JWTs
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
+# Credential shapes as (start, rest). Every shape begins with a literal ``start``, so a value
+# that contains none of the starts cannot match, and ``_STARTS`` (the starts alone, without
+# the ``\b`` assertions) finds that out ~20x faster than the full alternation, which costs
+# ~0.1 us per character: measured here, 53 us against 2.3 us for 540 characters, 1.1 ms
+# against 42 us for 10 KB — a cost paid on every string of every appended payload (model and
+# tool output). The full pattern runs only when a start is present.
+_SHAPES: Final = (
+    (r"\bsk-", r"[A-Za-z0-9_\-]{20,}"),  # OpenAI / Anthropic style provider keys
+    (r"\bBearer", r"\s+[A-Za-z0-9._~+/\-]{8,}=*"),  # HTTP bearer credentials
+    (r"\b(?:AKIA|ASIA)", r"[0-9A-Z]{16}\b"),  # AWS access key ids
+    (r"\bgh[pousr]_", r"[A-Za-z0-9]{30,}"),  # GitHub
+    (r"\bgithub_pat_", r"[A-Za-z0-9_]{22,}"),  # GitHub fine-grained tokens
+    (r"\bxox[abprs]-", r"[A-Za-z0-9\-]{10,}"),  # Slack
+    (r"\bAIza", r"[0-9A-Za-z_\-]{35}"),  # Google API keys
+    (r"\beyJ", r"[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),  # JWTs
+    (r"-----BEGIN ", r"[A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),  # PEM keys
 )
+_SECRET_VALUE: Final = re.compile("|".join(start + rest for start, rest in _SHAPES))
+_STARTS: Final = re.compile("|".join(start.removeprefix(r"\b") for start, _rest in _SHAPES))
+
+
+def _has_secret(text: str) -> bool:
+    return _STARTS.search(text) is not None and _SECRET_VALUE.search(text) is not None
 
 
 @lru_cache(maxsize=8192)
@@ -79,7 +92,7 @@ def is_sensitive_key(key: str) -> bool:
 
 def redact_text(text: str) -> str:
     """``text`` with every credential-looking part replaced by ``[REDACTED]``."""
-    return _SECRET_VALUE.sub(REDACTED, text)
+    return _SECRET_VALUE.sub(REDACTED, text) if _has_secret(text) else text
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -93,7 +106,7 @@ def redact(value: Any) -> Any:
     """
     kind = type(value)
     if kind is str:
-        return _SECRET_VALUE.sub(REDACTED, value) if _SECRET_VALUE.search(value) else value
+        return _SECRET_VALUE.sub(REDACTED, value) if _has_secret(value) else value
     if kind is dict:
         return _redact_mapping(value)
     if kind in _SCALARS:
@@ -101,7 +114,7 @@ def redact(value: Any) -> Any:
     if kind is list or kind is tuple:
         return _redact_sequence(value)
     if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value) if _SECRET_VALUE.search(value) else value
+        return _SECRET_VALUE.sub(REDACTED, value) if _has_secret(value) else value
     if isinstance(value, Mapping):
         return _redact_mapping(value)
     if isinstance(value, list | tuple):

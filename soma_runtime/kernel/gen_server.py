@@ -20,12 +20,13 @@ Subclass and override the async callbacks. The loop below is the whole behaviour
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from . import _behaviour
 from ._behaviour import IGNORE as IGNORE
 from .errors import Exit
-from .process import Call, Cast, ExitSignal, Pid, Process, current_process
+from .process import Call, Cast, ExitSignal, Pid, Process, current_process, recycle_cast
 from .reasons import NORMAL, ExitReason
 
 S = TypeVar("S", bound="GenServer")
@@ -105,10 +106,13 @@ class GenServer(_behaviour.Behaviour):
         self.pid = proc.pid
         self._proc = proc
         proc.behaviour = self
-        outcome = await _behaviour.initialise(proc, started, lambda: self.init(*args), _start_failure)
+        # partial, not a lambda: a lambda's closure would turn self and args into cells
+        # that this frame keeps for the server's whole life.
+        outcome = await _behaviour.initialise(proc, started, partial(self.init, *args), _start_failure)
         if outcome is IGNORE:
             return
         started.set_result(None)
+        del started, args  # answered: an idle server keeps neither
         proc.current = None  # the start handshake is answered
         # The serving loop lives in this same frame (no helper coroutines while idle):
         # every suspended frame is memory held by every idle server.
@@ -137,6 +141,7 @@ class GenServer(_behaviour.Behaviour):
                             msg.reply(reply)
                     elif kind is Cast:
                         await self.handle_cast(msg.message)
+                        recycle_cast(msg)  # ours alone now: proc.current is cleared below
                     elif kind is ExitSignal and msg.pid == proc.parent and proc.trap_exit:
                         # OTP: an exit signal from the parent stops a trapping server.
                         raise Stop(msg.reason)
@@ -177,10 +182,8 @@ class GenServer(_behaviour.Behaviour):
         self._timeout = None
         while len(mailbox):
             msg = mailbox.get_nowait()
-            # A timer that fired as the previous message arrived leaves its signal behind.
-            # Taking it for a message here would disarm *this* timeout for good (the loop
-            # ignores it, and nothing re-arms): the event store once sat on an acknowledged
-            # batch that way until its caller's call timed out.
+            # Any expiry already queued is stale (this timeout has no timer yet). Handed to
+            # the loop, it would be dropped there and take this armed timeout with it.
             if type(msg) is not _InactivityTimeout:
                 return msg
         if timeout <= 0:

@@ -61,7 +61,7 @@ from ._behaviour import IGNORE
 from .clock import TimerHandle
 from .errors import Exit, KernelError
 from .gen_server import Stop
-from .process import Call, Cast, ExitSignal, Pid, Process
+from .process import Call, Cast, ExitSignal, Pid, Process, recycle_cast
 from .reasons import NORMAL, ExitReason
 
 # -- events ----------------------------------------------------------------------------------
@@ -318,7 +318,8 @@ class GenStatem(_behaviour.Behaviour):
         self._postponed: list[Event] = []
         self._timers: dict[Hashable, _Timer] = {}
         self._tokens = itertools.count()
-        outcome = await _behaviour.initialise(proc, started, lambda: self._init(args), _start_failure)
+        # partial, not a lambda: see GenServer._serve
+        outcome = await _behaviour.initialise(proc, started, partial(self._init, args), _start_failure)
         if outcome is IGNORE:
             return
         first = outcome if isinstance(outcome, NextState) else NextState(outcome)
@@ -326,6 +327,7 @@ class GenStatem(_behaviour.Behaviour):
         # As in OTP, the start is acknowledged before the initial state-enter call runs.
         started.set_result(None)
         proc.current = None  # the start handshake is answered
+        del started, args  # an idle machine keeps neither (see GenServer._serve)
         try:
             try:
                 reason = await self._run(proc, first)
@@ -536,6 +538,7 @@ class GenStatem(_behaviour.Behaviour):
                 event = CallEvent(message.request, message)
             elif type(message) is Cast:
                 event = CastEvent(message.message)
+                recycle_cast(message)  # the event carries the message on
             else:
                 event = InfoEvent(message)
             if event is not None:

@@ -9,6 +9,7 @@ then kills what is left and awaits every task it ever created. Nothing leaks.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -46,6 +47,12 @@ class Node:
         self._procs: dict[int, Process] = {}
         self._names: dict[str, Process] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Every task's done-callback: one bound method and one (empty) context for all of
+        # them. add_done_callback otherwise copies the current context and the attribute
+        # access makes a new bound method, per task: two more objects each idle process
+        # keeps, and the collector walks, for nothing (set.discard reads no context).
+        self._forget_task = self._tasks.discard
+        self._callback_context = contextvars.Context()
         # Supervisor reports (restarts, give-ups) go to these; the runtime records them.
         self.report_handlers: list[Callable[[Any], None]] = []
         self.closed = False
@@ -101,11 +108,8 @@ class Node:
         task = asyncio.get_running_loop().create_task(proc.main(body, args))
         proc.task = task
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(self._forget_task, context=self._callback_context)
         return proc.pid
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
 
     def forget(self, proc: Process) -> None:
         """Called once by a process when it exits."""

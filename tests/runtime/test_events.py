@@ -104,6 +104,8 @@ def test_fast_envelope_equals_validated_envelope() -> None:
     assert fast.to_json() == slow.to_json()
     assert fast.model_fields_set == slow.model_fields_set
     assert fast.model_copy(update={"seq": 4}).seq == 4
+    fast.model_copy(update={"extra_field": 1})  # the copy's fields-set grows, never the shared one
+    assert fast.model_fields_set == slow.model_fields_set
     assert pickle.loads(pickle.dumps(fast)) == slow
     assert Event.model_validate_json(fast.to_json()) == fast
     assert prepared.event() is fast  # built once, shared by the appender and subscribers
@@ -154,6 +156,12 @@ def test_ids_are_checked() -> None:
         prepare_event("run.cancelled", {}, {"runid": "r"})
     with pytest.raises(InvalidEvent, match="event_id must be a non-empty str"):
         prepare_event("run.cancelled", {}, event_id="")
+    # SQLite would cut an id at a NUL: refused, rather than acknowledged and read back cut.
+    with pytest.raises(InvalidEvent, match="task_id must not contain NUL characters"):
+        prepare_event("run.cancelled", {}, {"task_id": "a\x00b"})
+    with pytest.raises(InvalidEvent, match="event_id must be a non-empty str without NUL"):
+        prepare_event("run.cancelled", {}, event_id="ev-\x00")
+    assert prepare_event("run.cancelled", {"reason": "a\x00b"}).payload == {"reason": "a\x00b"}
     with pytest.raises(InvalidEvent, match="ts must be an int"):
         prepare_event("run.cancelled", {}, ts=1.5)  # type: ignore[arg-type]
 
@@ -253,10 +261,8 @@ def test_draft_and_prepare_values_agree() -> None:
     assert a.ids == b.ids and a.payload == b.payload and a.event_id != b.event_id
 
 
-def test_an_id_that_sqlite_or_json_would_mangle_is_refused() -> None:
-    # SQLite would store it cut short at the NUL, and queries would mix it up with another id.
-    with pytest.raises(InvalidEvent, match="task_id must be a str \\(UTF-8 text without NUL\\)"):
-        prepare_event("run.started", {}, {"task_id": "a\x00b"})
-    with pytest.raises(InvalidEvent, match="step_id must be a str \\(UTF-8"):
-        prepare_event("run.started", {}, {"step_id": "\ud800"})  # a lone surrogate
+def test_an_id_that_json_cannot_encode_is_refused() -> None:
+    # A lone surrogate has no UTF-8 form: refused with a clear error, not a crash in encoding.
+    with pytest.raises(InvalidEvent, match="step_id must be UTF-8 text"):
+        prepare_event("run.started", {}, {"step_id": "\ud800"})
     assert prepare_event("run.started", {}, {"step_id": "étape-1"}).ids[2] == "étape-1"

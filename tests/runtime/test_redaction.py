@@ -6,8 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from soma_runtime._redaction import REDACTED, is_sensitive_key, redact, redact_text
+from soma_runtime._redaction import _SECRET_VALUE, REDACTED, is_sensitive_key, redact, redact_text
 from soma_runtime.event_errors import InvalidEvent
 from soma_runtime.event_log import open_event_log
 from soma_runtime.events import prepare_event
@@ -102,6 +104,41 @@ def test_credential_values_are_redacted_anywhere() -> None:
     pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
     assert redact({"out": ["x", f"key: {pem}"]}) == {"out": ["x", "key: [REDACTED]"]}
     assert redact_text("a task-1234567890abcdefghijklmnop id") == ("a task-1234567890abcdefghijklmnop id")
+
+
+# Fragments that start, continue or nearly form every credential shape, mixed with noise.
+_FRAGMENTS = st.sampled_from(
+    [
+        "sk-",
+        "Bearer",
+        " ",
+        "\n",
+        "AKIA",
+        "ASIA",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "xoxb-",
+        "AIza",
+        "eyJ",
+        ".",
+        "-----BEGIN ",
+        "RSA PRIVATE KEY-----",
+        "-----END ",
+        "x",
+        "A1b2C3d4" * 3,
+        "_",
+        "-",
+        "Z9",
+    ]
+)
+
+
+@given(st.lists(_FRAGMENTS | st.text(max_size=8), max_size=40).map("".join))
+def test_the_fast_scan_misses_no_credential(text: str) -> None:
+    """The literal prefilter only skips texts the full pattern cannot match (same result)."""
+    assert redact_text(text) == _SECRET_VALUE.sub(REDACTED, text)
+    assert redact(text) == _SECRET_VALUE.sub(REDACTED, text)
 
 
 def test_unchanged_payload_is_returned_as_is() -> None:
