@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from soma_runtime import RunHandle, RunResult, RunState, Runtime, Session, Step
+from soma_runtime import RunResult, RunState, Runtime, Session, Step
 from soma_runtime.kernel import (
     NORMAL,
     Call,
@@ -34,7 +34,6 @@ from soma_runtime.kernel import (
     ExitSignal,
     NoProc,
     Pid,
-    Process,
     ProcessDied,
     Ref,
     Shutdown,
@@ -60,6 +59,19 @@ from soma_runtime.tool_registry import NAME as TOOL_REGISTRY
 from soma_runtime.tool_registry import lookup
 
 from . import _ids
+from ._protocol import (
+    ActiveCall,
+    ActiveDelegation,
+    ActiveRun,
+    CancelTask,
+    Delegate,
+    DelegateReply,
+    RunDone,
+    SendTask,
+    await_run,
+    cancel_run,
+    uses_of,
+)
 from ._tasks import Parent, TaskRecord, TaskTable
 from .budget import Budget
 from .model import Model, ModelError, ModelRequest, ModelResponse, ToolSchema
@@ -117,81 +129,8 @@ class ActorInfo:
     tasks: tuple[TaskStatus, ...]
 
 
-# -- messages ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendTask:
-    """Call: a new task; the reply is its id."""
-
-    message: str
-    timeout: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Delegate:
-    """Actor to actor: a task on behalf of ``parent``, in its correlation chain."""
-
-    task_id: str
-    message: str
-    correlation_id: str
-    parent: Parent
-    chain: tuple[str, ...]
-    timeout: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DelegateReply:
-    """Actor to actor: how the delegated task ended."""
-
-    parent_task_id: str
-    result: Any  # TaskResult
-
-
-@dataclass(frozen=True, slots=True)
-class CancelTask:
-    """Actor to actor: the parent gave up; cancel the delegated task."""
-
-    task_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunDone:
-    run_id: str
-    result: RunResult
-
-
 _NEXT = "next_task"
 _TERMINAL_NAMES = frozenset(s.value for s in TaskState if s.terminal)
-
-
-class _ActiveCall:
-    __slots__ = ("call_id", "pid", "started")
-
-    def __init__(self, call_id: str, pid: Pid) -> None:
-        self.call_id = call_id
-        self.pid = pid
-        self.started = time.perf_counter()
-
-
-class _ActiveRun:
-    __slots__ = ("handle", "steps", "waiter")
-
-    def __init__(self, handle: RunHandle, steps: tuple[Step, ...], waiter: Pid) -> None:
-        self.handle = handle
-        self.steps = steps
-        self.waiter = waiter
-
-
-class _ActiveDelegation:
-    __slots__ = ("actor_id", "child_task_id", "pid", "ref", "tool_use_id")
-
-    def __init__(self, actor_id: str, pid: Pid, ref: Ref, tool_use_id: str, child_task_id: str) -> None:
-        self.actor_id = actor_id
-        self.pid = pid
-        self.ref = ref
-        self.tool_use_id = tool_use_id
-        self.child_task_id = child_task_id
 
 
 def actor_name(actor_id: str) -> str:
@@ -215,9 +154,9 @@ class AgentActor(GenStatem):
         self.tasks = TaskTable()
         self.queue: deque[TaskRecord] = deque()
         self.current: TaskRecord | None = None
-        self.call: _ActiveCall | None = None
-        self.run: _ActiveRun | None = None
-        self.delegation: _ActiveDelegation | None = None
+        self.call: ActiveCall | None = None
+        self.run: ActiveRun | None = None
+        self.delegation: ActiveDelegation | None = None
         self.trusted: set[str] = set()  # delegates already linked in the vitals trust graph
         self.session: Session | None = None
         self.session_ref: Ref | None = None
@@ -416,7 +355,7 @@ class AgentActor(GenStatem):
             task,
         )
         pid = current_node().spawn(model_call, self.pid, call_id, self.model, request, link=True)
-        self.call = _ActiveCall(call_id, pid)
+        self.call = ActiveCall(call_id, pid)
         task.state = TaskState.THINKING
         timeout = self.options.model_timeout
         return NextState(ActorState.THINKING, [GenericTimeout("model", timeout)] if timeout else [])
@@ -533,13 +472,13 @@ class AgentActor(GenStatem):
                 steps, self.options.run_timeout, task_id=task.task_id, correlation_id=task.correlation_id
             )
         except Exception as e:  # InvalidRun after normalization: a tool vanished meanwhile
-            task.tool_errors(tuple(_uses_of(steps)), f"invalid: {e}")
+            task.tool_errors(tuple(uses_of(steps)), f"invalid: {e}")
             return await self._think(task)
         task.spent_on_steps(len(steps))
         task.runs.append(handle.run_id)
         task.state = TaskState.RUNNING
-        waiter = current_node().spawn(_await_run, self.pid, handle, link=True)
-        self.run = _ActiveRun(handle, steps, waiter)
+        waiter = current_node().spawn(await_run, self.pid, handle, link=True)
+        self.run = ActiveRun(handle, steps, waiter)
         return NextState(ActorState.RUNNING)
 
     async def _run_done(self, task: TaskRecord, result: RunResult) -> Transition:
@@ -579,7 +518,7 @@ class AgentActor(GenStatem):
                 child_task_id, proposal.message, task.correlation_id, parent, (*task.chain, self.actor_id)
             )
         )
-        self.delegation = _ActiveDelegation(
+        self.delegation = ActiveDelegation(
             proposal.actor_id, target, ref, proposal.tool_use_id, child_task_id
         )
         task.state = TaskState.DELEGATING
@@ -627,7 +566,7 @@ class AgentActor(GenStatem):
             # The run stops its tool (killing an OS process if need be) and reports back; the
             # task ends when it has — never with a tool still running behind it.
             task.stopping = (outcome, why)
-            current_node().spawn(_cancel_run, self.run.handle)
+            current_node().spawn(cancel_run, self.run.handle)
             return None
         if self.delegation is not None:
             delegation, self.delegation = self.delegation, None
@@ -770,16 +709,6 @@ class AgentActor(GenStatem):
         )
 
 
-async def _await_run(proc: Process, actor: Pid, handle: RunHandle) -> None:
-    """A run waiter: the actor stays responsive while this one waits for the run's result."""
-    result = await handle.result()
-    await actor.send(RunDone(handle.run_id, result))
-
-
-async def _cancel_run(proc: Process, handle: RunHandle) -> None:
-    await handle.cancel()  # the run waiter reports the terminal state
-
-
 def _with(transition: Transition, actions: list[Any]) -> Transition:
     """``transition`` with ``actions`` run first."""
     if isinstance(transition, NextState):
@@ -797,12 +726,6 @@ def _usage_json(response: ModelResponse) -> dict[str, int]:
         "cache_read_tokens": u.cache_read_tokens,
         "cache_write_tokens": u.cache_write_tokens,
     }
-
-
-def _uses_of(steps: tuple[Step, ...]) -> list[Any]:
-    from .model import ToolUse
-
-    return [ToolUse(s.id, s.tool, dict(s.args)) for s in steps]
 
 
 async def start_link(

@@ -14,7 +14,8 @@ from typing import Any
 from soma_runtime import Runtime
 from soma_runtime.kernel import NoProc, Pid, ProcessDied, current_node
 
-from .actor import ActorInfo, SendTask, actor_name
+from ._protocol import SendTask
+from .actor import ActorInfo, actor_name
 from .task import TaskFailed, TaskResult, TaskState, TaskStatus, TaskUsage, UnknownTask
 
 _TERMINAL_EVENTS = {f"actor.task.{s.value}": s for s in TaskState if s.terminal}
