@@ -316,7 +316,8 @@ def prepare_values(
     if len(id_values) != len(ID_FIELDS):
         raise InvalidEvent(type, f"expected {len(ID_FIELDS)} id values, got {len(id_values)}")
     for value in id_values:  # the common case in one pass; the slow path names the field
-        if value is not None and (value.__class__ is not str or _NUL in value or not _utf8(value)):
+        # (isascii is one C call; a non-ASCII id takes the slow path, which checks it properly)
+        if value is not None and (value.__class__ is not str or _NUL in value or not value.isascii()):
             for name, v in zip(ID_FIELDS, id_values, strict=True):
                 if v is None:
                     continue
