@@ -244,12 +244,15 @@ def _summary(
     run_id: str | None,
 ) -> None:
     table = Table(title="outcomes", title_justify="left")
-    for column in ("agent", "work", "task", "its runs", "model calls", "tokens"):
-        table.add_column(column)
+    for column in ("agent", "work", "task", "its runs", "calls", "tokens"):
+        # Fits 80 columns: only the list of run outcomes wraps.
+        table.add_column(
+            column, no_wrap=column != "its runs", justify="right" if column == "tokens" else "left"
+        )
     for o in outcomes:
         r = o.result
         states = Counter(run_states.get(run_id, "?") for run_id in r.runs)
-        runs = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"
+        runs = "\n".join(f"{n} {state}" for state, n in sorted(states.items())) or "none"
         table.add_row(o.agent, o.what, r.state.value, runs, str(r.usage.model_calls), str(r.usage.tokens))
     out.print()
     out.print(table)
