@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from soma_runtime import RunResult, RunState, Runtime, Session, Step
+from soma_runtime import InvalidRun, RunResult, RunState, Runtime, Session, Step
 from soma_runtime.kernel import (
     NORMAL,
     Call,
@@ -178,16 +178,26 @@ class AgentActor(GenStatem):
 
     async def _record_lost_tasks(self) -> int:
         """A predecessor that was killed (no ``terminate``) left tasks without an end: record
-        them as failed, so the store — and every handle reading it — says what happened."""
-        events = await self.rt.events.query(agent_id=self.actor_id, type="actor.task.*")
+        them as failed, so the store — and every handle reading it — says what happened.
+
+        Only the last incarnation can have left any: one that stopped in order recorded
+        ``actor.stopped`` after ending its tasks. So the scan starts at its ``actor.started``
+        and costs nothing for a new actor or after a clean stop, however long the history.
+        """
+        events = self.rt.events
+        last = await events.query(
+            agent_id=self.actor_id, type=["actor.started", "actor.stopped"], descending=True, limit=1
+        )
+        if not last or last[0].type == "actor.stopped":
+            return 0
         open_tasks: dict[str, Any] = {}
-        for event in events:
+        for event in await events.query(agent_id=self.actor_id, type="actor.task.*", after_seq=last[0].seq):
             if event.type == "actor.task.received" and event.task_id is not None:
                 open_tasks[event.task_id] = event
             elif event.task_id is not None and event.type.removeprefix("actor.task.") in _TERMINAL_NAMES:
                 open_tasks.pop(event.task_id, None)
         for task_id, received in open_tasks.items():
-            await self.rt.events.emit(
+            await events.emit(
                 "actor.task.failed",
                 {"error": "the actor exited before the task ended (it was restarted)"},
                 session_id=received.session_id,
@@ -471,7 +481,7 @@ class AgentActor(GenStatem):
             handle = await session.start_run(
                 steps, self.options.run_timeout, task_id=task.task_id, correlation_id=task.correlation_id
             )
-        except Exception as e:  # InvalidRun after normalization: a tool vanished meanwhile
+        except InvalidRun as e:  # after normalization: a tool vanished meanwhile
             task.tool_errors(tuple(uses_of(steps)), f"invalid: {e}")
             return await self._think(task)
         task.spent_on_steps(len(steps))

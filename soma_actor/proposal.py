@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from soma_runtime import InvalidRun, Step, ToolSpec
@@ -113,10 +114,14 @@ def normalize(proposal: Proposal, tools: Mapping[str, ToolSpec]) -> None:
 
 def tool_schemas(specs: Sequence[ToolSpec]) -> tuple[ToolSchema, ...]:
     """Tools as a model sees them (the argument models' JSON schemas)."""
-    return tuple(
-        ToolSchema(spec.name, spec.description or spec.name, spec.args_model.model_json_schema())
-        for spec in specs
-    )
+    return tuple(map(_tool_schema, specs))
+
+
+@lru_cache(maxsize=1024)
+def _tool_schema(spec: ToolSpec) -> ToolSchema:
+    # Every model call offers the tools again, and pydantic builds a JSON schema slowly; a
+    # spec is immutable (and hashes by identity), so its schema is built once.
+    return ToolSchema(spec.name, spec.description or spec.name, spec.args_model.model_json_schema())
 
 
 def describe(proposal: Proposal) -> dict[str, Any]:

@@ -86,10 +86,17 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
         return key
 
     def _bind(
-        self, sdk: Any, client_class: Any, api_key: str | None, base_url: str | None, client: Any
+        self,
+        sdk: Any,
+        client_class: Any,
+        base_error: type[Exception],
+        api_key: str | None,
+        base_url: str | None,
+        client: Any,
     ) -> Any:
         """Take the imported ``sdk``'s error classes, then build its async client (or set our
-        timeout and retries on the one passed in). Both SDKs name these alike."""
+        timeout and retries on the one passed in). Both SDKs name these alike, except for
+        their ``base_error``."""
         self._omit = sdk.omit
         self._errors = SdkErrors(
             timeout=sdk.APITimeoutError,
@@ -97,7 +104,7 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
             status=sdk.APIStatusError,
             validation=sdk.APIResponseValidationError,
             api=sdk.APIError,
-            base=sdk.AnthropicError if hasattr(sdk, "AnthropicError") else sdk.OpenAIError,
+            base=base_error,
         )
         key = self._resolve_key(api_key, client, base_url)
         self._owns_client = client is None

@@ -89,7 +89,7 @@ class AnthropicModel(SdkModel["_Call", "AnthropicMessage"]):
         except ImportError:
             raise MissingSdk(self.provider, "anthropic") from None
         self._client: AsyncAnthropic = self._bind(
-            anthropic, anthropic.AsyncAnthropic, api_key, base_url, client
+            anthropic, anthropic.AsyncAnthropic, anthropic.AnthropicError, api_key, base_url, client
         )
 
     async def aclose(self) -> None:

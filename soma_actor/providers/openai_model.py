@@ -98,7 +98,9 @@ class OpenAIModel(SdkModel["_Call", "ChatCompletion"]):
             import openai
         except ImportError:
             raise MissingSdk(self.provider, "openai") from None
-        self._client: AsyncOpenAI = self._bind(openai, openai.AsyncOpenAI, api_key, base_url, client)
+        self._client: AsyncOpenAI = self._bind(
+            openai, openai.AsyncOpenAI, openai.OpenAIError, api_key, base_url, client
+        )
 
     async def aclose(self) -> None:
         if self._owns_client:
