@@ -12,7 +12,6 @@ closes with a summary table read back from the event store and the commands to l
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import closing
@@ -38,7 +37,7 @@ from ..task import TaskResult, TaskState
 from ._common import DEFAULT_DB, CliError, run
 
 THINK = 0.02  # seconds of scripted "thinking" per model turn: enough to watch, quick to run
-STORM = 7  # retries: BLOCK comes at the fourth or fifth; beyond ten the baseline starts to adapt
+STORM = 5  # retries: BLOCK comes at the third, and the fifth is its peak (baselines then adapt)
 
 
 @tool(effect="read", idempotent=True, timeout=5.0)
@@ -66,10 +65,12 @@ async def wipe_cache(path: str) -> str:
     return f"wiped {path}"
 
 
-# A real external command that fails the way a broken package index does.
+# A real external command that fails the way a broken package index does. It is ``sh``, not
+# ``sys.executable``: the failure's text feeds the vitals' drift signal, and a path that
+# depends on where Soma is installed would make the storm's pressure differ between machines.
 pip_install = CommandTool(
     "pip_install",
-    [sys.executable, "-c", "import sys; sys.exit('ConnectionError: could not reach the package index')"],
+    ["sh", "-c", "echo 'ConnectionError: could not reach the package index' >&2; exit 1"],
     description="Install a package.",
 )
 
@@ -129,19 +130,29 @@ def lead_script() -> list[Turn]:
     ]
 
 
+WIPE = "I'm not sure what else to try. Maybe the cache is corrupt; let me just wipe it."
+
+
+def _storm_turn(i: int, turn: ModelResponse) -> ModelResponse:
+    """Turn ``i`` of the storm: its context grows by 500 tokens a retry."""
+    usage = Usage(input_tokens=1800 + 500 * (i + 1), output_tokens=60)
+    return ModelResponse(turn.text, turn.tool_uses, turn.stop_reason, usage)
+
+
 def installer_script(caught_up: Callable[[], Awaitable[int]]) -> list[Turn]:
     turns: list[Turn] = [
         _think(use_tools(("echo", {"value": f"step {i} of the release checklist"}), text=f"Doing step {i}."))
         for i in range(1, 31)
     ]
     for i in range(STORM):  # the storm: the same failing command, hedging more each time
-        storm = use_tools(("pip_install", {}), text=HEDGING[i % len(HEDGING)])
-        usage = Usage(input_tokens=1800 + 500 * (i + 1), output_tokens=60)
-        turns.append(delayed(THINK, ModelResponse(storm.text, storm.tool_uses, storm.stop_reason, usage)))
+        turns.append(_think(_storm_turn(i, use_tools(("pip_install", {}), text=HEDGING[i % len(HEDGING)]))))
+    # The wipe is proposed in the same voice (hedging, a long context): the monitor sees this
+    # model turn before or after the refusal check, and BLOCK must hold either way.
+    wipe = _storm_turn(STORM, use_tools(("wipe_cache", {"path": "build/"}), text=WIPE))
 
     async def then_wipe(_request: ModelRequest) -> ModelResponse:
         await caught_up()  # the monitor has judged the storm: the agent is in BLOCK by now
-        return use_tools(("wipe_cache", {"path": "build/"}), text="Let me just wipe the cache.")
+        return wipe
 
     turns.append(then_wipe)
     turns.append(

@@ -4,6 +4,7 @@ outcome it shows off happens, and the summary names each one."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -21,9 +22,10 @@ def soma_demo(db: Path) -> subprocess.CompletedProcess[str]:
 
 def test_soma_demo_drives_every_outcome_and_summarises_them(tmp_path: Path) -> None:
     db = tmp_path / "soma.db"
-    assert soma_demo(db).returncode == 0
+    first = soma_demo(db)
+    assert first.returncode == 0, first.stdout + first.stderr
     done = soma_demo(db)  # a second demo replaces the first one's database
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
     for outcome in ("completed", "1 failed", "1 timeout", "1 cancelled", "1 blocked", "block", "delegation"):
         assert outcome in done.stdout, outcome
     assert "soma dashboard --db" in done.stdout and "soma trace run-" in done.stdout
@@ -34,6 +36,22 @@ def test_soma_demo_drives_every_outcome_and_summarises_them(tmp_path: Path) -> N
     assert len([e for e in events if e.type == "actor.started"]) == 4  # one demo's worth
     installer = [e for e in events if e.type == "vitals.updated" and e.agent_id == "installer"]
     assert "block" in {e.payload["mode"] for e in installer}
+
+
+def test_the_demo_storm_holds_block_through_the_refusal_wherever_soma_is_installed(tmp_path: Path) -> None:
+    """The monitor judges the wipe's own model turn concurrently with the refusal check, so
+    BLOCK must hold on both sides of it; and no event text may name the install location
+    (it feeds the drift signal, and once made the storm end below BLOCK on another machine)."""
+    db = tmp_path / "soma.db"
+    assert soma_demo(db).returncode == 0
+    events = [e for e in anyio.run(recorded, db) if e.agent_id == "installer"]
+    refused = next(e.seq for e in events if e.type == "tool.blocked")
+    modes = [e.payload["mode"] for e in events if e.type == "vitals.updated"]
+    first_block = modes.index("block")
+    after_refusal = [e for e in events if e.type == "vitals.updated" and e.seq > refused]
+    held = len(modes) - len(after_refusal) + 1  # up to the first judgement after the refusal
+    assert set(modes[first_block:held]) == {"block"}
+    assert all(sys.prefix not in str(e.payload) for e in events)
 
 
 async def recorded(db: Path) -> list[Event]:
