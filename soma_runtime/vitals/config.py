@@ -89,21 +89,35 @@ class ModelPrice:
 
 DEFAULT_PRICES: Final[Mapping[str, ModelPrice]] = MappingProxyType(
     {
+        # Anthropic: input, output, cache read, cache write (5-minute). A newer model of a
+        # family priced differently needs its own, longer prefix: ``claude-opus-4-5`` must not
+        # fall back to ``claude-opus-4``.
+        "claude-opus-4-5": ModelPrice(5.0, 25.0, 0.5, 6.25),
         "claude-opus-4": ModelPrice(15.0, 75.0, 1.5, 18.75),
         "claude-sonnet-4": ModelPrice(3.0, 15.0, 0.3, 3.75),
+        "claude-haiku-4-5": ModelPrice(1.0, 5.0, 0.1, 1.25),
         "claude-3-opus": ModelPrice(15.0, 75.0, 1.5, 18.75),
         "claude-3-7-sonnet": ModelPrice(3.0, 15.0, 0.3, 3.75),
         "claude-3-5-sonnet": ModelPrice(3.0, 15.0, 0.3, 3.75),
         "claude-3-5-haiku": ModelPrice(0.8, 4.0, 0.08, 1.0),
         "claude-3-haiku": ModelPrice(0.25, 1.25, 0.03, 0.3),
+        # OpenAI: input, output, cached input (OpenAI charges nothing to write its cache).
+        "gpt-5": ModelPrice(1.25, 10.0, 0.125),
+        "gpt-5-mini": ModelPrice(0.25, 2.0, 0.025),
+        "gpt-5-nano": ModelPrice(0.05, 0.4, 0.005),
+        "gpt-5-pro": ModelPrice(15.0, 120.0),
         "gpt-4o": ModelPrice(2.5, 10.0, 1.25),
         "gpt-4o-mini": ModelPrice(0.15, 0.6, 0.075),
         "gpt-4.1": ModelPrice(2.0, 8.0, 0.5),
         "gpt-4.1-mini": ModelPrice(0.4, 1.6, 0.1),
         "gpt-4.1-nano": ModelPrice(0.1, 0.4, 0.025),
+        "o3": ModelPrice(2.0, 8.0, 0.5),
         "o3-mini": ModelPrice(1.1, 4.4, 0.55),
+        "o3-pro": ModelPrice(20.0, 80.0),
+        "o4-mini": ModelPrice(1.1, 4.4, 0.275),
     }
 )
+
 
 def price_for(model: str | None, prices: Mapping[str, ModelPrice] = DEFAULT_PRICES) -> ModelPrice | None:
     """The price of ``model``: an exact entry, else the longest prefix entry, else None.

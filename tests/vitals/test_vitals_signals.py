@@ -7,7 +7,7 @@ import math
 import pytest
 from _vitals_events import Log, pressures, run
 
-from soma_runtime.vitals import SIGNALS, ModelPrice, PressureUpdate, VitalsConfig, VitalsEngine
+from soma_runtime.vitals import SIGNALS, ModelPrice, PressureUpdate, VitalsConfig, VitalsEngine, price_for
 from soma_runtime.vitals import text as vtext
 
 
@@ -200,6 +200,27 @@ def test_cost_from_the_price_table_when_none_is_reported() -> None:
     log.llm("ok", model="claude-3-5-sonnet-20241022", input_tokens=10_000, output_tokens=2_000)
     # Longest-prefix entry "claude-3-5-sonnet": $3 in, $15 out per million tokens.
     assert signal(last(log), "cost") == pytest.approx(0.03 + 0.03)
+
+
+@pytest.mark.parametrize(
+    ("model", "price"),
+    [
+        ("claude-opus-4-5-20251101", ModelPrice(5.0, 25.0, 0.5, 6.25)),  # not claude-opus-4's $15
+        ("claude-opus-4-1-20250805", ModelPrice(15.0, 75.0, 1.5, 18.75)),
+        ("claude-sonnet-4-5-20250929", ModelPrice(3.0, 15.0, 0.3, 3.75)),
+        ("claude-haiku-4-5-20251001", ModelPrice(1.0, 5.0, 0.1, 1.25)),
+        ("gpt-5-mini-2025-08-07", ModelPrice(0.25, 2.0, 0.025)),  # not gpt-5's
+        ("gpt-5-pro", ModelPrice(15.0, 120.0)),
+        ("o3-pro-2025-06-10", ModelPrice(20.0, 80.0)),  # not o3's
+        ("o3-2025-04-16", ModelPrice(2.0, 8.0, 0.5)),
+    ],
+)
+def test_a_family_member_priced_differently_has_its_own_longer_prefix(model: str, price: ModelPrice) -> None:
+    assert price_for(model) == price
+
+
+def test_an_unknown_model_has_no_price() -> None:
+    assert price_for("house-model") is None and price_for(None) is None
 
 
 def test_a_reported_cost_wins() -> None:
