@@ -4,12 +4,16 @@ The engine is deterministic, so replaying the log a monitor recorded (from its s
 the default configuration) reproduces every ``vitals.updated`` payload bit for bit. A slice
 (``--run``, ``--session``) replays from a fresh engine too: it matches the record only when
 the agent had no history before it — a divergence there is the baseline it had built, and
-the command says where.
+the command says where. A runtime that ran with its own ``VitalsConfig`` is replayed with
+that config (``--config``, the JSON of ``VitalsConfig.to_json()``); the default one would
+diverge from its record at the first action its settings weigh differently.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -19,6 +23,7 @@ from ._common import EXIT_DIVERGED, EXIT_OK, CliError, open_db, run
 
 if TYPE_CHECKING:
     from soma_runtime import Event
+    from soma_runtime.vitals import VitalsConfig
 
 
 @click.command(short_help="Replay a log's vitals; does it match the record?")
@@ -26,8 +31,21 @@ if TYPE_CHECKING:
 @click.option("--db", metavar="PATH", help="Replay from this event store instead of a JSONL file.")
 @click.option("--run", "run_id", metavar="ID", help="Only this run's events.")
 @click.option("--session", "session_id", metavar="ID", help="Only this session's events.")
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE.json",
+    help="The VitalsConfig the runtime ran with (VitalsConfig.to_json()); default: the default config.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict, not the trajectory.")
-def replay(file: str | None, db: str | None, run_id: str | None, session_id: str | None, quiet: bool) -> int:
+def replay(
+    file: str | None,
+    db: str | None,
+    run_id: str | None,
+    session_id: str | None,
+    config_file: str | None,
+    quiet: bool,
+) -> int:
     """Replay a recorded log's vitals deterministically; print the trajectory and whether it
     matches the recorded one bit for bit.
 
@@ -39,16 +57,23 @@ def replay(file: str | None, db: str | None, run_id: str | None, session_id: str
       soma replay --db soma.db
       soma replay events.jsonl --quiet
       soma replay --db soma.db --session sess-8c1e…
+      soma replay --db soma.db --config vitals.json
     """
     if (file is None) == (db is None):
         raise click.UsageError("give a FILE.jsonl or --db PATH (one of them)")
     if run_id is not None and session_id is not None:
         raise click.UsageError("--run and --session are exclusive")
-    return run(_replay, file, db, run_id, session_id, quiet)
+    config = None if config_file is None else load_config(config_file)
+    return run(_replay, file, db, run_id, session_id, config, quiet)
 
 
 async def _replay(
-    file: str | None, db: str | None, run_id: str | None, session_id: str | None, quiet: bool
+    file: str | None,
+    db: str | None,
+    run_id: str | None,
+    session_id: str | None,
+    config: VitalsConfig | None,
+    quiet: bool,
 ) -> int:
     from soma_runtime.vitals import divergence, recorded_trajectory
     from soma_runtime.vitals import replay as replay_events
@@ -58,7 +83,7 @@ async def _replay(
     else:
         assert db is not None
         events, recorded = await _from_db(db, run_id, session_id)
-    replayed = [u.payload() for u in replay_events(events)]
+    replayed = [u.payload() for u in replay_events(events, config=config)]
     if recorded is None:
         recorded = recorded_trajectory(events)
     if not quiet:
@@ -69,7 +94,34 @@ async def _replay(
         click.echo(f"match: {len(replayed)} points, bit-identical to the recorded trajectory")
         return EXIT_OK
     click.echo(f"DIVERGES at point {where}: {_difference(replayed, recorded, where)}")
+    if config is None:
+        click.echo("(a runtime that ran with its own VitalsConfig replays with it: --config FILE.json)")
     return EXIT_DIVERGED
+
+
+def load_config(path: str) -> VitalsConfig:
+    """A ``VitalsConfig`` from its JSON (``VitalsConfig.to_json()``); a bad file is a CliError
+    that says what is wrong with it."""
+    from soma_runtime.vitals import VitalsConfig
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{path}: not a vitals config: expected a JSON object, got {type(data).__name__}")
+    try:
+        return VitalsConfig.from_json(data)
+    except KeyError as exc:
+        raise CliError(f"{path}: not a vitals config: no {exc.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CliError(f"{path}: not a vitals config: {exc}") from None
 
 
 async def _from_file(

@@ -19,7 +19,8 @@ from _cli import SOMA, Recorded, clean_env, events_of
 import soma_actor.cli.status as status_module
 from soma_actor.cli import main
 from soma_actor.cli._app import COMMANDS
-from soma_runtime import __version__, open_event_log
+from soma_runtime import Runtime, Step, __version__, open_event_log
+from soma_runtime.vitals import DEFAULT_BASELINES, VitalsConfig
 
 VERBS = ["serve", "status", "statusline", "replay", "trace", "export", "cancel", "demo", "dashboard"]
 
@@ -141,3 +142,44 @@ def test_a_session_slice_replays_and_an_empty_database_has_no_agents(
     assert run_main(capsys, "statusline", "--db", str(empty)) == (0, "soma: no agents\n", "")
     code, out, _ = run_main(capsys, "status", "--db", str(empty))
     assert code == 0 and out.splitlines() == [f"soma {__version__}  {empty}  0 events  0 agents"]
+
+
+def test_a_runtime_with_its_own_vitals_config_replays_with_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Failures weigh more under this config: its trajectory is not the default config's.
+    config = VitalsConfig(baselines={**DEFAULT_BASELINES, "error_rate": (0.02, 0.01)}, window=5)
+    db = tmp_path / "own.db"
+
+    async def record() -> None:
+        async with Runtime.open(db=db, vitals=config) as rt:
+            session = await rt.start_session("ops")
+            for _ in range(3):
+                await (
+                    await session.start_run([Step("s1", "echo", {"value": 1}), Step("s2", "fail")])
+                ).result()
+            await rt.vitals.caught_up()
+
+    anyio.run(record, backend="asyncio")
+    saved = tmp_path / "vitals.json"
+    saved.write_text(json.dumps(config.to_json()))
+    code, out, _ = run_main(capsys, "replay", "--db", str(db), "-q")
+    assert code == 3 and out.startswith("DIVERGES at point ") and "--config FILE.json" in out
+    code, out, _ = run_main(capsys, "replay", "--db", str(db), "-q", "--config", str(saved))
+    assert code == 0 and out.startswith("match: "), out
+
+    bad = tmp_path / "bad.json"
+    for text, expected in [
+        ('{"alpha": ', f"{bad}:1: not JSON (Expecting value)"),
+        ("[1, 2]", f"{bad}: not a vitals config: expected a JSON object, got list"),
+        ('{"alpha": 0.1}', f"{bad}: not a vitals config: no 'cold_start'"),
+        (
+            json.dumps({**config.to_json(), "alpha": 7}),
+            f"{bad}: not a vitals config: VitalsConfig.alpha must be in [1e-09, 1.0], got 7",
+        ),
+    ]:
+        bad.write_text(text)
+        code, out, err = run_main(capsys, "replay", "--db", str(db), "--config", str(bad))
+        assert (code, out) == (1, "") and err.strip() == f"soma: error: {expected}", err
+    code, _, err = run_main(capsys, "replay", "--db", str(db), "--config", str(tmp_path / "nope.json"))
+    assert code == 1 and f"no such file: {tmp_path / 'nope.json'}" in err
