@@ -50,9 +50,7 @@ def _preview(message: object) -> str | None:
 def _kind(proc: Process) -> tuple[str, str]:
     b = proc.behaviour
     if b is None:
-        task = proc.task
-        coro = task.get_coro() if task is not None else None
-        return "process", getattr(coro, "__qualname__", "process")
+        return "process", _body_name(proc)
     if isinstance(b, SupervisorServer):
         return "supervisor", type(b).__name__
     if isinstance(b, DynamicSupervisorServer):
@@ -60,6 +58,17 @@ def _kind(proc: Process) -> tuple[str, str]:
     if isinstance(b, GenServer):
         return "gen_server", type(b).__name__
     return "gen_statem", type(b).__name__
+
+
+def _body_name(proc: Process) -> str:
+    """``tool_call``, ``Worker.run``: the function a plain process runs. The kernel keeps no
+    reference to a body once it has started it (it would cost every process memory for the
+    rare look); the process's task is suspended awaiting the body's coroutine, which is
+    named after its function."""
+    task = proc.task
+    awaiting = task.get_coro().cr_await if task is not None else None  # type: ignore[union-attr]
+    name = getattr(awaiting, "__qualname__", None)
+    return name if isinstance(name, str) else "process"
 
 
 def process_info(pid: Pid, *, child_id: Hashable = None) -> ProcessInfo:

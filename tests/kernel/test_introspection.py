@@ -4,6 +4,7 @@ depth and the message it is handling — what the dashboard and ``soma status`` 
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import pytest
@@ -89,3 +90,22 @@ async def test_exited_process_shows_as_exited_and_leaves_the_tree() -> None:
         await node.stop(pid)
         assert process_info(pid).status == "exited"
         assert pid not in {info.pid for r in tree(node) for info in r.walk()}
+
+
+async def idle_worker(process: object, gate: asyncio.Event) -> None:
+    await gate.wait()
+
+
+async def test_a_plain_process_is_named_after_the_function_it_runs() -> None:
+    async with Node.open(VirtualClock()) as node:
+        gate = asyncio.Event()
+        plain = node.spawn(idle_worker, gate)
+        wrapped = node.spawn(functools.partial(idle_worker, gate=gate))
+        anonymous = node.spawn(lambda _process: gate.wait())
+        await settle()
+        assert [(i.behaviour, i.module) for i in map(process_info, (plain, wrapped, anonymous))] == [
+            ("process", "idle_worker"),
+            ("process", "idle_worker"),
+            ("process", "Event.wait"),  # what the lambda returned
+        ]
+        gate.set()
