@@ -95,7 +95,10 @@ async def _replay(
         return EXIT_OK
     click.echo(f"DIVERGES at point {where}: {_difference(replayed, recorded, where)}")
     if config is None:
-        click.echo("(a runtime that ran with its own VitalsConfig replays with it: --config FILE.json)")
+        # A hint, not the verdict: on stderr, so that -q output stays the one verdict line.
+        click.echo(
+            "hint: a runtime that ran with its own VitalsConfig replays with it: --config FILE.json", err=True
+        )
     return EXIT_DIVERGED
 
 

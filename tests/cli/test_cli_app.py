@@ -163,8 +163,9 @@ def test_a_runtime_with_its_own_vitals_config_replays_with_it(
     anyio.run(record, backend="asyncio")
     saved = tmp_path / "vitals.json"
     saved.write_text(json.dumps(config.to_json()))
-    code, out, _ = run_main(capsys, "replay", "--db", str(db), "-q")
-    assert code == 3 and out.startswith("DIVERGES at point ") and "--config FILE.json" in out
+    code, out, err = run_main(capsys, "replay", "--db", str(db), "-q")
+    assert code == 3 and out.startswith("DIVERGES at point ") and len(out.splitlines()) == 1
+    assert "--config FILE.json" in err
     code, out, _ = run_main(capsys, "replay", "--db", str(db), "-q", "--config", str(saved))
     assert code == 0 and out.startswith("match: "), out
 
