@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import PydanticSerializationError, to_json
+from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from ._redaction import redact
 from .event_errors import EventTypeConflict, InvalidEvent, PayloadTooLarge, UnknownEventType
@@ -162,7 +162,7 @@ class PreparedEvent:
     writer, whose time is everyone's latency.
     """
 
-    __slots__ = ("_event", "event_id", "ids", "payload", "payload_json", "row_head", "seq", "ts", "type")
+    __slots__ = ("_event", "_payload", "event_id", "ids", "payload_json", "row_head", "seq", "ts", "type")
 
     def __init__(
         self,
@@ -170,20 +170,33 @@ class PreparedEvent:
         ts: int,
         type: str,
         ids: tuple[str | None, ...],
-        payload: dict[str, Any],
+        payload: dict[str, Any] | None,
         payload_json: str,
     ) -> None:
         self.event_id = event_id
         self.ts = ts
         self.type = type
         self.ids = ids
-        self.payload = payload
+        self._payload = payload  # None: parsed from payload_json when first needed
         self.payload_json = payload_json
         # The row as JSON minus seq and payload, encoded here in the producer's task so the
         # single writer only splices strings (see ``row_json``).
         self.row_head = to_json((event_id, ts, type, *ids)).decode()[1:-1]
         self.seq = 0
         self._event: Event | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload as JSON data: what ``payload_json`` stores, parsed on first use.
+
+        Lazily, because most prepared events are only ever written: a run's events wait in
+        the feed's ring for subscribers that may never come, and there a parsed payload would
+        be several more objects per event for the garbage collector to walk, again and again.
+        """
+        payload = self._payload
+        if payload is None:
+            payload = self._payload = from_json(self.payload_json)
+        return payload
 
     def row_json(self, seq: int) -> str:
         """The database row as a JSON array, in the column order of the ``events`` table."""
@@ -344,8 +357,19 @@ def prepare_values(
         # Redact *before* validating so a secret cannot leak through a validation message.
         clean = redact(raw)
         validated = model.__pydantic_validator__.validate_python(clean)
-        data: dict[str, Any] = model.__pydantic_serializer__.to_python(validated, mode="json")
-        encoded = to_json(data).decode()
+        serializer = model.__pydantic_serializer__
+        direct = _DIRECT_JSON.get(model)
+        if direct is None:
+            direct = _DIRECT_JSON[model] = _direct_json_is_exact(model.__pydantic_core_schema__)
+        data: dict[str, Any] | None
+        if direct:
+            # Serialized straight from the model: the same text as dumping it to JSON data and
+            # encoding that, without building the data (``PreparedEvent.payload`` parses the
+            # text back if anyone asks for it).
+            data, encoded = None, serializer.to_json(validated).decode()
+        else:
+            data = serializer.to_python(validated, mode="json")
+            encoded = to_json(data).decode()
     except ValidationError as exc:
         raise InvalidEvent(type, f"payload does not match {model.__name__}: {_summary(exc)}") from None
     except (PydanticSerializationError, ValueError, TypeError) as exc:
@@ -369,6 +393,33 @@ def prepare_values(
         data,
         encoded,
     )
+
+
+_DIRECT_JSON: dict[type[BaseModel], bool] = {}
+"""Per payload model: does serializing it straight to JSON give the same text as dumping it
+to JSON data first? Not when a declared float may hold NaN/Infinity: the dump keeps the
+value (which the append then refuses), the direct route writes ``null`` instead."""
+
+
+def _direct_json_is_exact(schema: Any, allow_inf_nan: bool = True) -> bool:
+    """Whether no float or decimal in this core schema can validate a non-finite value and
+    no serializer is a user function (whose output the two routes could treat apart)."""
+    if isinstance(schema, dict):
+        config = schema.get("config")
+        if isinstance(config, dict) and "allow_inf_nan" in config:
+            allow_inf_nan = config["allow_inf_nan"] is not False
+        kind = schema.get("type")
+        if kind in ("float", "decimal") and schema.get("allow_inf_nan", allow_inf_nan) is not False:
+            return False
+        if kind in ("function-plain", "function-wrap"):
+            return False
+        serialization = schema.get("serialization")
+        if isinstance(serialization, dict) and str(serialization.get("type", "")).startswith("function"):
+            return False
+        return all(_direct_json_is_exact(value, allow_inf_nan) for value in schema.values())
+    if isinstance(schema, list | tuple):
+        return all(_direct_json_is_exact(value, allow_inf_nan) for value in schema)
+    return True
 
 
 def _has_non_finite(encoded: str) -> bool:
