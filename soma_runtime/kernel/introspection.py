@@ -65,9 +65,8 @@ def _body_name(proc: Process) -> str:
     reference to a body once it has started it (it would cost every process memory for the
     rare look); the process's task is suspended awaiting the body's coroutine, which is
     named after its function."""
-    task = proc.task
-    awaiting = task.get_coro().cr_await if task is not None else None  # type: ignore[union-attr]
-    name = getattr(awaiting, "__qualname__", None)
+    coro = proc.task.get_coro() if proc.task is not None else None
+    name = getattr(getattr(coro, "cr_await", None), "__qualname__", None)
     return name if isinstance(name, str) else "process"
 
 
