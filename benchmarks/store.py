@@ -28,10 +28,10 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from soma_runtime._event_feed import EventFeed
-from soma_runtime._sqlite_log import COLUMNS, SqliteLog
-from soma_runtime.event_log import open_event_log
-from soma_runtime.events import EventDraft, prepare_event
+from soma_runtime.store._feed import EventFeed
+from soma_runtime.store.events import EventDraft, prepare_event
+from soma_runtime.store.log import open_event_log
+from soma_runtime.store.sqlite import COLUMNS, SqliteLog
 
 from ._table import Row, p99
 

@@ -23,7 +23,7 @@ import random
 import time
 from typing import Any
 
-from soma_runtime.events import Event
+from soma_runtime.store.events import Event
 from soma_runtime.vitals import VitalsEngine
 
 from ._table import Row

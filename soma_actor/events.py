@@ -11,8 +11,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
-from soma_runtime.events import register_event_type
-from soma_runtime.payloads import Payload
+from soma_runtime.store.events import register_event_type
+from soma_runtime.store.payloads import Payload
 
 
 class ActorStarted(Payload):

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any, TypeAlias
 
 from soma_runtime import InvalidRun, Step, ToolSpec
-from soma_runtime.steps import validate_plan
+from soma_runtime.execution.steps import validate_plan
 
 from .model import ModelResponse, StopReason, ToolSchema, ToolUse
 

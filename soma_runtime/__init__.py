@@ -14,38 +14,38 @@ pay for the event store, aiosqlite and the runtime it never uses.
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from ._lazy import lazy_exports
+from ._version import __version__
 
 # A library never configures logging; this only keeps Python's last-resort handler from
 # printing Soma's records when the application has not configured logging at all.
 logging.getLogger("soma").addHandler(logging.NullHandler())
 
 _EXPORTS = {
-    "EventLog": ".event_log",
-    "open_event_log": ".event_log",
-    "Event": ".events",
-    "RunResult": ".run",
-    "RunSnapshot": ".run",
-    "RunState": ".run",
+    "EventLog": ".store.log",
+    "open_event_log": ".store.log",
+    "Event": ".store.events",
+    "RunResult": ".execution.run",
+    "RunSnapshot": ".execution.run",
+    "RunState": ".execution.run",
     "RunHandle": ".runtime",
     "Runtime": ".runtime",
     "Session": ".runtime",
-    "RunInfo": ".session",
-    "SessionStatus": ".session",
-    "FromStep": ".steps",
-    "InvalidRun": ".steps",
-    "Step": ".steps",
-    "CommandTool": ".tools",
-    "Effect": ".tools",
-    "Isolation": ".tools",
-    "ToolContext": ".tools",
-    "ToolSpec": ".tools",
-    "tool": ".tools",
-    "new_id": "._ids",
+    "RunInfo": ".execution.session",
+    "SessionStatus": ".execution.session",
+    "FromStep": ".execution.steps",
+    "InvalidRun": ".execution.steps",
+    "Step": ".execution.steps",
+    "CommandTool": ".tools.spec",
+    "Effect": ".tools.spec",
+    "Isolation": ".tools.spec",
+    "ToolContext": ".tools.spec",
+    "ToolSpec": ".tools.spec",
+    "tool": ".tools.spec",
+    "new_id": ".store.ids",
 }
 
 __all__ = [
@@ -74,26 +74,15 @@ __all__ = [
 ]
 assert set(__all__) == {*_EXPORTS, "__version__"}
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'soma_runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
-    from ._ids import new_id
-    from .event_log import EventLog, open_event_log
-    from .events import Event
-    from .run import RunResult, RunSnapshot, RunState
+    from .execution.run import RunResult, RunSnapshot, RunState
+    from .execution.session import RunInfo, SessionStatus
+    from .execution.steps import FromStep, InvalidRun, Step
     from .runtime import RunHandle, Runtime, Session
-    from .session import RunInfo, SessionStatus
-    from .steps import FromStep, InvalidRun, Step
-    from .tools import CommandTool, Effect, Isolation, ToolContext, ToolSpec, tool
+    from .store.events import Event
+    from .store.ids import new_id
+    from .store.log import EventLog, open_event_log
+    from .tools.spec import CommandTool, Effect, Isolation, ToolContext, ToolSpec, tool

@@ -27,13 +27,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from ._ids import new_id
-from .builtin_tools import BUILTIN_TOOLS
 from .control.errors import ControlSocketError
 from .control.ops import ControlOps, RuntimeView
 from .control.server import CONTROL_NAME, ControlServer
-from .event_log import EventLog
-from .event_store import EventStore, EventStoreConfig
+from .execution.run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot
+from .execution.run_records import result_from_store
+from .execution.session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
+from .execution.steering import STEERING_NAME, Guidance
+from .execution.steps import Step
 from .kernel import (
     SUPERVISOR,
     TEMPORARY,
@@ -49,14 +50,13 @@ from .kernel import (
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
-from .run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot
-from .run_records import result_from_store
-from .session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
-from .steering import STEERING_NAME, Guidance
-from .steps import Step
-from .tool_registry import NAME as TOOL_REGISTRY
-from .tool_registry import ToolRegistry
-from .tools import ToolSpec
+from .store.ids import new_id
+from .store.log import EventLog
+from .store.server import EventStore, EventStoreConfig
+from .tools.builtin import BUILTIN_TOOLS
+from .tools.registry import NAME as TOOL_REGISTRY
+from .tools.registry import ToolRegistry
+from .tools.spec import ToolSpec
 from .vitals.config import VitalsConfig
 from .vitals.monitor import Vitals, VitalsMonitor
 

@@ -73,7 +73,7 @@ def one_line(exc: BaseException) -> str | None:
     """The message of an error the user can act on (bad input, missing things), or None for
     a bug. Follows start failures (``StartError.reason``) and causes to the error itself."""
     from soma_runtime.control.errors import ControlClientError, ControlSocketError
-    from soma_runtime.event_errors import EventError
+    from soma_runtime.store.errors import EventError
 
     seen: BaseException | None = exc
     while seen is not None:

@@ -130,7 +130,7 @@ def load_config(path: str) -> VitalsConfig:
 async def _from_file(
     file: str, run_id: str | None, session_id: str | None
 ) -> tuple[list[Event], list[dict[str, Any]] | None]:
-    from soma_runtime.event_log import read_jsonl
+    from soma_runtime.store.log import read_jsonl
 
     if not await anyio.Path(file).is_file():
         raise CliError(f"no such file: {file}")

@@ -25,7 +25,7 @@ from typing import Any, cast
 import anyio
 from anyio.abc import SocketStream
 
-from ..events import Event
+from ..store.events import Event
 from .errors import ControlError, NoRuntimeListening
 from .protocol import (
     INTERNAL,

@@ -20,13 +20,13 @@ from typing import Any, Final
 
 from pydantic_core import to_jsonable_python
 
-from .. import __version__
-from ..event_log import EventLog
+from .._version import __version__
+from ..execution.run import CANCEL, STATUS, RunResult, RunSnapshot
+from ..execution.run_records import TERMINAL_EVENTS, result_from_store
+from ..execution.session import SessionStatus
 from ..kernel import CallTimeout, DynamicSupervisor, NoProc, Pid, ProcessDied, current_node
 from ..kernel.introspection import ProcessInfo, tree
-from ..run import CANCEL, STATUS, RunResult, RunSnapshot
-from ..run_records import TERMINAL_EVENTS, result_from_store
-from ..session import SessionStatus
+from ..store.log import EventLog
 from .protocol import (
     PROTOCOL_VERSION,
     HelloView,

@@ -4,7 +4,7 @@
                                                           │
                                                           └─▶ Guidance / DestructiveBlock → sessions
 
-The monitor steers only through the core's steering messages (``soma_runtime.steering``).
+The monitor steers only through the core's steering messages (``soma_runtime.execution.steering``).
 Sessions ask for steering with ``SteerMe`` (the monitor is registered as ``soma.vitals``).
 
 Restart without double counting: a (re)started monitor first makes the store commit
@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..event_log import EventLog
-from ..events import Event, EventDraft
+from ..execution.steering import RESUBSCRIBE, DestructiveBlock, Guidance, SteerMe
 from ..kernel import (
     NOREPLY,
     Call,
@@ -35,7 +34,8 @@ from ..kernel import (
     Ref,
     current_node,
 )
-from ..steering import RESUBSCRIBE, DestructiveBlock, Guidance, SteerMe
+from ..store.events import Event, EventDraft
+from ..store.log import EventLog
 from .config import VitalsConfig
 from .engine import VitalsEngine
 from .pressure import Mode

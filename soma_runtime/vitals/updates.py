@@ -4,7 +4,7 @@
 ``GuidanceFiring.payload()`` the ``guidance.fired`` one: the monitor emits them unchanged, so a
 replayed trajectory can be compared with the recorded events by plain equality (floats survive
 the JSON round trip exactly; see ``replay``). Both payloads fit the core models in
-``soma_runtime.payloads`` (``signals`` holds the raw values; the rest are extra fields).
+``soma_runtime.store.payloads`` (``signals`` holds the raw values; the rest are extra fields).
 """
 
 from __future__ import annotations

@@ -375,7 +375,7 @@ async def test_an_unknown_request_gets_an_error_and_the_actor_keeps_serving(rt: 
 
 
 async def test_actor_events_are_typed_and_a_malformed_one_is_refused(rt: Runtime) -> None:
-    from soma_runtime.event_errors import InvalidEvent
+    from soma_runtime.store.errors import InvalidEvent
 
     with pytest.raises(InvalidEvent, match="message"):
         await rt.events.append("actor.task.received", {"timeout": 1.0}, agent_id="a")

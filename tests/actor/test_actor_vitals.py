@@ -9,7 +9,7 @@ from soma_actor import Policy, ScriptedModel, start_actor
 from soma_actor.model import ModelRequest, ModelResponse
 from soma_actor.providers import message_actor, reply, responding, use_tools
 from soma_runtime import Runtime
-from soma_runtime.steering import Guidance
+from soma_runtime.execution.steering import Guidance
 
 pytestmark = pytest.mark.anyio
 

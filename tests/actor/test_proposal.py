@@ -16,7 +16,7 @@ from soma_actor.proposal import (
     tool_schemas,
 )
 from soma_runtime import Step
-from soma_runtime.builtin_tools import BUILTIN_TOOLS
+from soma_runtime.tools.builtin import BUILTIN_TOOLS
 
 TOOLS = {spec.name: spec for spec in BUILTIN_TOOLS}
 

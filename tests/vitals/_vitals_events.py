@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soma_runtime.events import Event
+from soma_runtime.store.events import Event
 from soma_runtime.vitals import GuidanceFiring, PressureUpdate, Update, VitalsEngine
 
 

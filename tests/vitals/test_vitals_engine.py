@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from _vitals_events import INTENT, Log, firings, healthy_cycles, pressures, run
 
-from soma_runtime.events import Event, prepare_event
+from soma_runtime.store.events import Event, prepare_event
 from soma_runtime.vitals import (
     SIGNALS,
     AgentVitals,

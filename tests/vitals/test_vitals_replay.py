@@ -12,7 +12,7 @@ import math
 from _vitals_events import INTENT, Log, healthy_cycles
 from test_vitals_engine import rich_log, trust
 
-from soma_runtime.events import Event, prepare_event
+from soma_runtime.store.events import Event, prepare_event
 from soma_runtime.vitals import (
     PressureUpdate,
     TrustGraph,

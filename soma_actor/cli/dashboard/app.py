@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from soma_runtime.control import ControlClientError
-from soma_runtime.event_errors import EventError
+from soma_runtime.store.errors import EventError
 
 from .screen import DashboardScreen
 from .source import DashboardError, DashboardSource, Poll

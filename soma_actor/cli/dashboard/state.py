@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from soma_runtime import Event
 from soma_runtime.control.protocol import RunView
-from soma_runtime.run_records import TERMINAL_EVENTS
+from soma_runtime.execution.run_records import TERMINAL_EVENTS
 from soma_runtime.vitals import SIGNALS
 
 HISTORY: Final = 60

@@ -12,7 +12,7 @@ from soma_actor.cli.dashboard import source as source_module
 from soma_actor.cli.dashboard.source import DashboardError, DashboardSource
 from soma_runtime import Runtime, Step, open_event_log
 from soma_runtime.control import NoRuntimeListening
-from soma_runtime.event_errors import StoreOpenError
+from soma_runtime.store.errors import StoreOpenError
 
 pytestmark = pytest.mark.anyio
 

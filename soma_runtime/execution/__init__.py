@@ -1,0 +1,54 @@
+"""The execution core (DESIGN §3): steps, runs and the sessions that start them.
+
+- ``steps``: :class:`Step`, :class:`FromStep` references, plan validation (:class:`InvalidRun`).
+- ``run``: :class:`Run`, one execution attempt of a step list (a gen_statem).
+- ``session``: :class:`AgentSession`, the long-lived gen_server that accepts and tracks runs.
+- ``run_records``: a run's outcome read back from the store once its process is gone.
+- ``steering``: the messages through which a monitor (vitals) steers sessions and runs; the
+  core defines them and never imports the monitor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "Run": ".run",
+    "RunResult": ".run",
+    "RunSnapshot": ".run",
+    "RunState": ".run",
+    "AgentSession": ".session",
+    "RunInfo": ".session",
+    "SessionStatus": ".session",
+    "DestructiveBlock": ".steering",
+    "Guidance": ".steering",
+    "FromStep": ".steps",
+    "InvalidRun": ".steps",
+    "Step": ".steps",
+}
+
+__all__ = [
+    "AgentSession",
+    "DestructiveBlock",
+    "FromStep",
+    "Guidance",
+    "InvalidRun",
+    "Run",
+    "RunInfo",
+    "RunResult",
+    "RunSnapshot",
+    "RunState",
+    "SessionStatus",
+    "Step",
+]
+assert set(__all__) == set(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from .run import Run, RunResult, RunSnapshot, RunState
+    from .session import AgentSession, RunInfo, SessionStatus
+    from .steering import DestructiveBlock, Guidance
+    from .steps import FromStep, InvalidRun, Step

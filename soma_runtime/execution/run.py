@@ -1,0 +1,439 @@
+"""Run: one execution attempt of a step list, as a GenStatem.
+
+    EXECUTING --(spawn ToolCall)--> WAITING_TOOL --(ToolReturned)--> EXECUTING --> ... --> COMPLETED
+                                         |  tool crashed / bad args        --> FAILED
+                                         |  step or run timeout            --> TIMEOUT
+                                         |  cancel (from any live state)   --> CANCELLED
+
+The run owns the run state: the step cursor, the committed outputs, the active ToolCall,
+the run timeout (a named generic timeout, so it survives the state changes of every step)
+and the step timeout (a state timeout of WAITING_TOOL, so leaving the state cancels it).
+Tools get a read-only context and their outputs arrive as messages.
+
+Every transition is an event. A terminal state is reached exactly once: the first of
+completion, failure, timeout or cancel to be handled wins, later ones find the run gone.
+The terminal event is appended *durably* before any waiter gets the result, so a caller
+that saw ``run.result()`` return can find the same outcome in the store after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..kernel import (
+    NORMAL,
+    Call,
+    Down,
+    ExitSignal,
+    Pid,
+    Shutdown,
+    current_node,
+)
+from ..kernel.gen_statem import (
+    CallEvent,
+    Event,
+    GenericTimeout,
+    GenStatem,
+    InfoEvent,
+    InternalEvent,
+    NextEvent,
+    NextState,
+    Reply,
+    StateTimeout,
+    StopState,
+    TimeoutEvent,
+    Transition,
+)
+from ..kernel.node import shutdown_process
+from ..kernel.reasons import ExitReason, describe
+from ..store.errors import InvalidEvent
+from ..store.events import EventDraft
+from ..store.ids import new_id
+from ..store.log import EventLog
+from ..tools.spec import Isolation, ToolContext, ToolSpec
+from ..tools.tool_call import ToolReturned, ToolSpawned, tool_call
+from .steering import DestructiveBlock
+from .steps import Step, StepArgumentError, substitute, to_json
+
+log = logging.getLogger("soma.run")
+
+
+class RunState(enum.StrEnum):
+    EXECUTING = "executing"
+    WAITING_TOOL = "waiting_tool"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED, RunState.TIMEOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: str
+    state: RunState
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What a run needs to know besides its steps (all of it journalled in ``run.started``)."""
+
+    session_id: str | None = None
+    agent_id: str | None = None
+    task_id: str | None = None
+    correlation_id: str | None = None
+    timeout: float | None = None
+    root: Path = Path(".")
+    cancel_grace: float = 2.0  # how long a cancelled ToolCall may clean up before it is killed
+    destructive_block: DestructiveBlock | None = None  # vitals' BLOCK when the run started
+
+    def journal(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, "root": str(self.root), "cancel_grace": self.cancel_grace}
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """Message from a run to its session: the run reached ``result.state`` (durably)."""
+
+    result: RunResult
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    run_id: str
+    state: RunState
+    step_id: str | None
+    step_index: int
+    steps: int
+    tool_call_id: str | None
+    os_pid: int | None = None
+
+
+CANCEL = "cancel"
+RESULT = "result"
+STATUS = "status"
+_NEXT = "next_step"
+
+
+class _Active:
+    """The ToolCall in flight."""
+
+    __slots__ = ("args", "os_pid", "pid", "spec", "started", "step", "tool_call_id")
+
+    def __init__(self, step: Step, spec: ToolSpec, tool_call_id: str, pid: Pid, args: dict[str, Any]) -> None:
+        self.step = step
+        self.spec = spec
+        self.tool_call_id = tool_call_id
+        self.pid = pid
+        self.args = args  # as JSON, repeated on the outcome event (see _outcome)
+        self.os_pid: int | None = None  # a process/command tool's OS process, once spawned
+        self.started = time.perf_counter()
+
+
+class Run(GenStatem):
+    state_enter = False
+    trap_exit = True  # ToolCalls are linked: their crashes arrive as ExitSignal messages
+
+    async def init(
+        self,
+        run_id: str,
+        session: Pid | None,
+        steps: Sequence[Step],
+        tools: Mapping[str, ToolSpec],
+        options: RunOptions,
+        events: EventLog,
+    ) -> Any:
+        self.run_id = run_id
+        self.session = session
+        self.steps = list(steps)
+        self.tools = dict(tools)
+        self.options = options
+        self.events = events
+        self.outputs: dict[str, Any] = {}
+        self.cursor = 0
+        self.active: _Active | None = None
+        self.waiters: list[Call] = []
+        self.block = options.destructive_block
+        self._session_ref = self._proc.monitor(session) if session is not None else None
+        await self._emit(
+            "run.started",
+            {"steps": [s.to_json() for s in self.steps], "options": options.journal()},
+        )
+        actions: list[Any] = [NextEvent(_NEXT)]
+        if options.timeout is not None:
+            actions.append(GenericTimeout("run", options.timeout))
+        return NextState(RunState.EXECUTING, actions)
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def handle_event(self, state: Any, event: Event) -> Transition | None:
+        match state, event:
+            case RunState.EXECUTING, InternalEvent(content="next_step"):
+                return await self._start_step()
+            case RunState.WAITING_TOOL, InfoEvent(message=ToolReturned() as returned):
+                if self.active is None or returned.tool_call_id != self.active.tool_call_id:
+                    return None  # a late message from a ToolCall that was already stopped
+                return await self._step_succeeded(returned.output)
+            case RunState.WAITING_TOOL, InfoEvent(message=ToolSpawned() as spawned):
+                if self.active is not None and spawned.tool_call_id == self.active.tool_call_id:
+                    self.active.os_pid = spawned.os_pid
+                return None
+            case _, InfoEvent(message=DestructiveBlock() as block):
+                self.block = block if block.blocked else None
+                return None
+            case _, InfoEvent(message=ExitSignal(pid=pid, reason=reason)):
+                if self.active is not None and pid == self.active.pid and reason is not NORMAL:
+                    return await self._step_failed(describe(reason), RunState.FAILED)
+                return None
+            case RunState.WAITING_TOOL, TimeoutEvent(kind="state"):
+                assert self.active is not None
+                timeout = self._step_timeout(self.active.step, self.active.spec)
+                return await self._step_failed(f"timed out after {timeout}s", RunState.TIMEOUT)
+            case _, TimeoutEvent(kind="generic", name="run"):
+                return await self._interrupt(RunState.TIMEOUT, f"run timed out after {self.options.timeout}s")
+            case _, CallEvent(request="cancel", caller=caller):
+                self.waiters.append(caller)
+                return await self._interrupt(RunState.CANCELLED, "cancelled")
+            case _, CallEvent(request="result", caller=caller):
+                self.waiters.append(caller)
+                return None
+            case _, CallEvent(request="status", caller=caller):
+                caller.reply(self.snapshot())
+                return None
+            case _, InfoEvent(message=Down(ref=ref)) if ref is self._session_ref:
+                return await self._interrupt(RunState.CANCELLED, "its session exited")
+        return None
+
+    def snapshot(self) -> RunSnapshot:
+        active = self.active
+        step = self.steps[self.cursor] if self.cursor < len(self.steps) else None
+        return RunSnapshot(
+            self.run_id,
+            self.state,
+            step.id if step is not None else None,
+            self.cursor,
+            len(self.steps),
+            active.tool_call_id if active is not None else None,
+            active.os_pid if active is not None else None,
+        )
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _step_timeout(self, step: Step, spec: ToolSpec) -> float | None:
+        return step.timeout if step.timeout is not None else spec.timeout
+
+    async def _start_step(self) -> Transition:
+        if self.cursor >= len(self.steps):
+            return await self._finish(RunState.COMPLETED, None)
+        step = self.steps[self.cursor]
+        spec = self.tools[step.tool]
+        started = self._draft("step.started", {"tool": spec.name, "args": to_json(step.args)}, step.id)
+        if spec.destructive and self.block is not None:
+            return await self._refuse(step, spec, started, self.block)
+        try:
+            args = spec.validate_args(substitute(step.args, self.outputs))
+        except (StepArgumentError, ValueError) as e:
+            # Bad arguments never reach the tool: the step fails with the reason as data.
+            await self.events.emit_many([started, self._draft("step.failed", {"error": str(e)}, step.id)])
+            return await self._finish(RunState.FAILED, f"step {step.id!r}: {e}")
+        tool_call_id = new_id("tc")
+        node = current_node()
+        timeout = self._step_timeout(step, spec)
+        ctx = ToolContext(
+            tool=spec.name,
+            tool_call_id=tool_call_id,
+            run_id=self.run_id,
+            session_id=self.options.session_id,
+            step_id=step.id,
+            agent_id=self.options.agent_id,
+            deadline=None if timeout is None else node.clock.now() + timeout,
+            root=self.options.root,
+        )
+        pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
+        json_args = args.model_dump(mode="json")
+        self.active = _Active(step, spec, tool_call_id, pid, json_args)
+        tool_started = {
+            "tool": spec.name,
+            "args": json_args,
+            "effect": str(spec.effect),
+            "destructive": spec.destructive,
+            "isolation": str(spec.isolation),
+        }
+        # One batch per transition: a step costs the store two messages, not four.
+        await self.events.emit_many(
+            [started, self._draft("tool.started", tool_started, step.id, tool_call_id)]
+        )
+        return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
+
+    async def _refuse(
+        self, step: Step, spec: ToolSpec, started: EventDraft, block: DestructiveBlock
+    ) -> Transition:
+        """BLOCK: a destructive tool never runs; the step fails with the reason as data."""
+        reason = (
+            f"tool {spec.name!r} is destructive and agent {block.agent_id!r} is blocked "
+            f"(pressure {block.pressure:.2f}): {block.reason}"
+        )
+        blocked = {"tool": spec.name, "reason": reason, "pressure": block.pressure}
+        await self.events.emit_many(
+            [
+                started,
+                self._draft("tool.blocked", blocked, step.id),
+                self._draft("step.failed", {"error": reason}, step.id),
+            ]
+        )
+        return await self._finish(RunState.FAILED, f"step {step.id!r}: {reason}")
+
+    async def _step_succeeded(self, output: Any) -> Transition:
+        active = self.active
+        assert active is not None
+        self.active = None
+        step = active.step
+        ms = (time.perf_counter() - active.started) * 1000
+        try:
+            await self.events.emit_many(
+                [
+                    self._draft(
+                        "tool.succeeded",
+                        {**_outcome(active), "output": output, "duration_ms": ms},
+                        step.id,
+                        active.tool_call_id,
+                    ),
+                    self._draft("step.succeeded", {"output": output}, step.id),
+                ]
+            )
+        except InvalidEvent as e:
+            # An output the log cannot record (over the payload cap) cannot be committed
+            # either: a run's outputs must be replayable from the store. The step fails.
+            self.active = active
+            return await self._step_failed(f"output not recordable: {e}", RunState.FAILED)
+        self.outputs[step.id] = output
+        self.cursor += 1
+        return NextState(RunState.EXECUTING, [NextEvent(_NEXT)])
+
+    async def _step_failed(self, error: str, outcome: RunState) -> Transition:
+        active = self.active
+        assert active is not None
+        await self._stop_active()
+        step = active.step
+        ms = (time.perf_counter() - active.started) * 1000
+        if active.spec.isolation is Isolation.THREAD and outcome is not RunState.FAILED:
+            # Python threads cannot be killed: the call was abandoned and may still be running.
+            error += " (thread tool abandoned: its thread may still be running)"
+        await self.events.emit_many(
+            [
+                self._draft(
+                    "tool.failed",
+                    {**_outcome(active), "error": error, "duration_ms": ms},
+                    step.id,
+                    active.tool_call_id,
+                ),
+                self._draft("step.failed", {"error": error}, step.id),
+            ]
+        )
+        return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}")
+
+    async def _interrupt(self, outcome: RunState, why: str) -> Transition:
+        """Cancel or run timeout: stop the active tool (if any), then end the run."""
+        active = self.active
+        if active is not None:
+            return await self._step_failed(why, outcome)
+        return await self._finish(outcome, why)
+
+    async def _stop_active(self) -> None:
+        """Stop the ToolCall and wait until its task has really finished (for a process tool:
+        until its OS process has been killed and reaped), bounded by ``cancel_grace``."""
+        active, self.active = self.active, None
+        if active is None:
+            return
+        proc = active.pid.process
+        self._proc.unlink(active.pid)
+        grace = self.options.cancel_grace
+        await shutdown_process(proc, Shutdown("cancelled"), grace, current_node().clock)
+        task = proc.task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=grace)
+
+    # -- the end -------------------------------------------------------------------------------
+
+    async def _finish(self, outcome: RunState, error: str | None) -> Transition:
+        result = RunResult(self.run_id, outcome, dict(self.outputs), error, self.options.session_id)
+        payload: dict[str, Any]
+        if outcome is RunState.COMPLETED:
+            payload = {"outputs": self.outputs}
+        elif outcome is RunState.CANCELLED:
+            payload = {"reason": error}
+        elif outcome is RunState.TIMEOUT:
+            payload = {"timeout": self.options.timeout, "error": error}
+        else:
+            payload = {"error": error or "failed"}
+        event_type = {"completed": "run.completed", "failed": "run.failed"}.get(outcome, f"run.{outcome}")
+        await self._emit(event_type, payload, durable=True)  # before anyone hears the result
+        if self.session is not None:
+            await self.session.send(RunFinished(result))
+        return StopState(NORMAL, [Reply(c, result) for c in self.waiters])
+
+    async def terminate(self, reason: ExitReason, state: Any) -> None:
+        # Stopped from outside (shutdown) while live: never leave a tool running.
+        if self.active is not None:
+            await self._stop_active()
+
+    def _draft(
+        self, type: str, payload: dict[str, Any], step_id: str | None = None, tool_call_id: str | None = None
+    ) -> EventDraft:
+        o = self.options
+        return EventDraft(
+            type,
+            payload,
+            o.session_id,
+            self.run_id,
+            step_id,
+            tool_call_id,
+            o.agent_id,
+            o.task_id,
+            o.correlation_id,
+        )
+
+    async def _emit(self, type: str, payload: dict[str, Any], durable: bool = False, **ids: Any) -> None:
+        """Record an event. Only the terminal one waits for its commit: the store writes in
+        order, so that acknowledgement covers every event the run emitted before it."""
+        o = self.options
+        write = self.events.append if durable else self.events.emit
+        await write(
+            type,
+            payload,
+            run_id=self.run_id,
+            session_id=o.session_id,
+            agent_id=o.agent_id,
+            task_id=o.task_id,
+            correlation_id=o.correlation_id,
+            **ids,
+        )
+
+
+def _outcome(active: _Active) -> dict[str, Any]:
+    """What a tool outcome event repeats from ``tool.started``: each ``tool.succeeded`` /
+    ``tool.failed`` is self-contained, so a reader of one event (the vitals engine spotting a
+    retried command or a blind edit) never has to find its start."""
+    return {
+        "tool": active.spec.name,
+        "args": active.args,
+        "isolation": str(active.spec.isolation),
+        "effect": str(active.spec.effect),
+        "destructive": active.spec.destructive,
+    }

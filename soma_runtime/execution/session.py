@@ -1,0 +1,248 @@
+"""AgentSession: a long-lived GenServer per agent conversation.
+
+A session accepts runs, starts each one under the run supervisor, monitors it and keeps
+its outcome. It never executes a tool and never crashes because a run failed: a run's end
+reaches it as a ``RunFinished`` message (or, if the run process died without one, as a
+``Down``), and the session goes on accepting runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..kernel import (
+    NORMAL,
+    Call,
+    Down,
+    DynamicSupervisor,
+    GenServer,
+    NoProc,
+    Pid,
+    ProcessDied,
+    Ref,
+    StartError,
+    Stop,
+    current_node,
+)
+from ..kernel.reasons import ExitReason, describe
+from ..store.errors import InvalidEvent
+from ..store.ids import new_id
+from ..store.log import EventLog
+from ..tools.registry import lookup
+from .run import CANCEL, RunFinished, RunOptions, RunResult, RunState
+from .steering import RESUBSCRIBE, STEERING_NAME, DestructiveBlock, Guidance, SteerMe
+from .steps import InvalidRun, Step, validate_plan
+
+MAX_FINISHED_KEPT = 1000  # finished runs remembered for status(); every outcome is in the store
+MAX_GUIDANCE_KEPT = 20  # unread guidance beyond this is dropped oldest first (it is in the store)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Where a session finds the runtime's other processes (by registered name)."""
+
+    run_supervisor: str
+    tool_registry: str
+    events: EventLog
+    root: Path
+    cancel_grace: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class StartRun:
+    steps: Sequence[Step]
+    timeout: float | None = None
+    task_id: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunAccepted:
+    run_id: str
+    pid: Pid
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    pid: Pid
+    ref: Ref
+    state: RunState = RunState.EXECUTING
+    error: str | None = None
+    result: RunResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    state: RunState
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    session_id: str
+    agent_id: str
+    runs: list[RunInfo] = field(default_factory=list)
+    destructive_blocked: bool = False  # vitals put the agent in BLOCK
+    pending_guidance: int = 0  # guidance messages waiting for the agent's next model call
+
+    @property
+    def live_runs(self) -> list[RunInfo]:
+        return [r for r in self.runs if not r.state.terminal]
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class AgentSession(GenServer):
+    async def init(
+        self, session_id: str, agent_id: str, services: Services, intent: str | None, metadata: dict[str, Any]
+    ) -> None:
+        self.session_id = session_id
+        self.agent_id = agent_id
+        self.services = services
+        self.runs: OrderedDict[str, RunRecord] = OrderedDict()
+        self.by_ref: dict[Ref, RunRecord] = {}
+        # Steering from the monitor (vitals), kept for the agent's next model call / runs.
+        self.guidance: deque[Guidance] = deque(maxlen=MAX_GUIDANCE_KEPT)
+        self.block: DestructiveBlock | None = None
+        await services.events.append(
+            "session.started",
+            {"intent": intent, "metadata": metadata},
+            session_id=session_id,
+            agent_id=agent_id,
+        )
+
+        self._ask_for_steering()
+
+    def _ask_for_steering(self) -> None:
+        monitor = current_node().whereis(STEERING_NAME)
+        if monitor is not None:
+            monitor.send_nowait(SteerMe(self.agent_id, self.pid))
+
+    async def handle_call(self, request: Any, caller: Call) -> Any:
+        match request:
+            case "take_guidance":
+                taken = list(self.guidance)
+                self.guidance.clear()
+                return taken
+            case StartRun():
+                try:
+                    return await self._start_run(request)
+                except (InvalidRun, InvalidEvent, StartError) as e:
+                    # Bad input is the caller's error, never a reason for the session to die.
+                    return _Failed(e if isinstance(e, InvalidRun) else InvalidRun(str(e)))
+            case "status":
+                infos = [RunInfo(r.run_id, r.state, r.error) for r in self.runs.values()]
+                blocked = self.block is not None and self.block.blocked
+                return SessionStatus(self.session_id, self.agent_id, infos, blocked, len(self.guidance))
+            case ("result", str() as run_id):
+                record = self.runs.get(run_id)
+                return None if record is None else record.result
+            case "stop":
+                await self._cancel_live_runs()
+                raise Stop(NORMAL, reply=None)
+        raise ValueError(f"unknown session request {request!r}")
+
+    async def _start_run(self, request: StartRun) -> RunAccepted:
+        services = self.services
+        steps = request.steps
+        # Malformed step lists are reported by validate_plan; look up what can be looked up.
+        names = (
+            sorted({s.tool for s in steps if isinstance(s, Step)}) if isinstance(steps, (list, tuple)) else []
+        )
+        tools = await lookup(services.tool_registry, names)
+        validate_plan(steps, tools, request.timeout)
+        run_id = new_id("run")
+        options = RunOptions(
+            session_id=self.session_id,
+            agent_id=self.agent_id,
+            task_id=request.task_id,
+            correlation_id=request.correlation_id,
+            timeout=request.timeout,
+            root=services.root,
+            cancel_grace=services.cancel_grace,
+            destructive_block=self.block if self.block is not None and self.block.blocked else None,
+        )
+        await services.events.append(
+            "run.accepted",
+            {"steps": [s.to_json() for s in steps], "timeout": request.timeout},
+            session_id=self.session_id,
+            run_id=run_id,
+            agent_id=self.agent_id,
+            task_id=request.task_id,
+            correlation_id=request.correlation_id,
+        )
+        pid = await DynamicSupervisor.start_child(
+            services.run_supervisor, run_id, self.pid, steps, tools, options, services.events
+        )
+        assert pid is not None
+        ref = self._proc.monitor(pid)
+        record = RunRecord(run_id, pid, ref)
+        self.runs[run_id] = record
+        self.by_ref[ref] = record
+        return RunAccepted(run_id, pid)
+
+    async def handle_info(self, message: Any) -> None:
+        if isinstance(message, Guidance):
+            self.guidance.append(message)
+        elif isinstance(message, DestructiveBlock):
+            self.block = message
+            for live in self.runs.values():  # live runs switch at their next step
+                if live.result is None:
+                    live.pid.send_nowait(message)
+        elif message == RESUBSCRIBE:
+            self._ask_for_steering()  # a restarted monitor asks its sessions again
+        elif isinstance(message, RunFinished):
+            record = self.runs.get(message.result.run_id)
+            if record is not None:
+                record.state, record.error, record.result = (
+                    message.result.state,
+                    message.result.error,
+                    message.result,
+                )
+                self._forget_old()
+        elif isinstance(message, Down):
+            record = self.by_ref.pop(message.ref, None)
+            if record is not None and record.result is None:
+                # The run process died without reaching a terminal state (a bug, or a kill):
+                # the session records it as failed and keeps serving.
+                self._crashed(record, message.reason)
+
+    def _crashed(self, record: RunRecord, reason: ExitReason) -> None:
+        record.state = RunState.FAILED
+        record.error = f"run process exited: {describe(reason)}"
+        record.result = RunResult(record.run_id, RunState.FAILED, {}, record.error, self.session_id)
+
+    def _forget_old(self) -> None:
+        finished = [r for r in self.runs.values() if r.result is not None]
+        for record in finished[: max(0, len(finished) - MAX_FINISHED_KEPT)]:
+            del self.runs[record.run_id]
+
+    async def _cancel_live_runs(self) -> None:
+        live = [r for r in self.runs.values() if r.result is None and r.pid.is_alive()]
+
+        async def cancel(record: RunRecord) -> None:
+            with suppress(NoProc, ProcessDied):  # it may finish (or die) on its own meanwhile
+                await record.pid.call(CANCEL, timeout=None)
+
+        await asyncio.gather(*(cancel(r) for r in live))
+
+    async def terminate(self, reason: ExitReason) -> None:
+        await self.services.events.append(
+            "session.stopped",
+            {"reason": describe(reason)},
+            session_id=self.session_id,
+            agent_id=self.agent_id,
+        )

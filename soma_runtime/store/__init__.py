@@ -1,0 +1,108 @@
+"""The event store (DESIGN §4): the log every state change is written to, and read back from.
+
+- ``events``: the envelope (:class:`Event`), the registry of event types, the append path's
+  preparation (validation, redaction, serialization); ``payloads``: the core types' payloads.
+- ``server``: :class:`EventStore`, the one process that writes, with group commit.
+- ``log``: :class:`EventLog`, the store as users see it (``rt.events``): append, query,
+  subscribe, JSONL export and import.
+- ``sqlite``: the SQLite backend (schema, migrations, batch insert, queries).
+- ``errors``: the typed errors of all of the above. ``ids``: the runtime's id scheme.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "BadRequest": ".errors",
+    "DuplicateEvent": ".errors",
+    "EventError": ".errors",
+    "EventTypeConflict": ".errors",
+    "InvalidEvent": ".errors",
+    "JsonlImportError": ".errors",
+    "JsonlLineError": ".errors",
+    "PayloadTooLarge": ".errors",
+    "SchemaVersionError": ".errors",
+    "StoreClosed": ".errors",
+    "StoreError": ".errors",
+    "StoreOpenError": ".errors",
+    "StoreReadError": ".errors",
+    "StoreReadOnly": ".errors",
+    "StoreWriteError": ".errors",
+    "UnknownEventType": ".errors",
+    "Event": ".events",
+    "EventDraft": ".events",
+    "event_types": ".events",
+    "payload_model": ".events",
+    "register_event_type": ".events",
+    "new_id": ".ids",
+    "EventLog": ".log",
+    "LogStats": ".log",
+    "open_event_log": ".log",
+    "read_jsonl": ".log",
+    "Payload": ".payloads",
+    "EventStore": ".server",
+    "EventStoreConfig": ".server",
+}
+
+__all__ = [
+    "BadRequest",
+    "DuplicateEvent",
+    "Event",
+    "EventDraft",
+    "EventError",
+    "EventLog",
+    "EventStore",
+    "EventStoreConfig",
+    "EventTypeConflict",
+    "InvalidEvent",
+    "JsonlImportError",
+    "JsonlLineError",
+    "LogStats",
+    "Payload",
+    "PayloadTooLarge",
+    "SchemaVersionError",
+    "StoreClosed",
+    "StoreError",
+    "StoreOpenError",
+    "StoreReadError",
+    "StoreReadOnly",
+    "StoreWriteError",
+    "UnknownEventType",
+    "event_types",
+    "new_id",
+    "open_event_log",
+    "payload_model",
+    "read_jsonl",
+    "register_event_type",
+]
+assert set(__all__) == set(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from .errors import (
+        BadRequest,
+        DuplicateEvent,
+        EventError,
+        EventTypeConflict,
+        InvalidEvent,
+        JsonlImportError,
+        JsonlLineError,
+        PayloadTooLarge,
+        SchemaVersionError,
+        StoreClosed,
+        StoreError,
+        StoreOpenError,
+        StoreReadError,
+        StoreReadOnly,
+        StoreWriteError,
+        UnknownEventType,
+    )
+    from .events import Event, EventDraft, event_types, payload_model, register_event_type
+    from .ids import new_id
+    from .log import EventLog, LogStats, open_event_log, read_jsonl
+    from .payloads import Payload
+    from .server import EventStore, EventStoreConfig

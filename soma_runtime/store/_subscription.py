@@ -1,0 +1,94 @@
+"""``Subscription``: a cursor that follows the event log (``EventLog.subscribe``).
+
+A subscriber that keeps up is served from the feed's in-memory ring; one that fell behind it
+reads pages from the database, bounded by the committed high-water mark, until it is back in
+the ring. The cursor only moves past what was delivered (or filtered out), so nothing is
+missed or repeated, and nothing the subscriber does can slow the writer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from ._feed import EventFeed
+from .errors import StoreClosed
+from .events import Event
+from .sqlite import EventQuery
+
+
+class Subscription:
+    """A cursor over the log: ``async for`` yields every event from ``from_seq`` on, in order.
+
+    ``cursor`` is the last seq consumed (or filtered out): resume later with
+    ``subscribe(from_seq=sub.cursor + 1)``. Iteration ends when the store stops in an orderly
+    way with no successor; it raises :class:`StoreClosed` if the store died for good.
+    """
+
+    def __init__(
+        self,
+        attach: Callable[[], Awaitable[EventFeed]],
+        successor: Callable[[], Awaitable[EventFeed | None]],
+        cursor: int,
+        query: EventQuery,
+        page_size: int,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        self.cursor = cursor
+        self._attach = attach
+        self._successor = successor
+        self._query = query
+        self._filtered = query.has_filters()
+        self._page = page_size
+        self._buffer: deque[Event] = deque()
+        self._feed: EventFeed | None = None
+        self._done = False
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        while not self._buffer:
+            if self._done:
+                raise StopAsyncIteration
+            await self._fill()
+        return self._buffer.popleft()
+
+    async def _fill(self) -> None:
+        feed = self._feed
+        if feed is None:
+            feed = self._feed = await self._attach()
+        if self.cursor >= feed.last_seq:
+            if not feed.closed:
+                await feed.wait_beyond(self.cursor)
+                return
+            successor = await self._successor()
+            if successor is not None:
+                self._feed = successor
+            elif feed.closed_orderly:
+                self._done = True
+            else:
+                raise StoreClosed(f"the store exited with {feed.close_reason!r}")
+            return
+        batch = feed.from_ring(self.cursor, self._page)
+        if batch is not None:
+            self.cursor = batch[-1].seq
+            if self._filtered:
+                batch = [e for e in batch if self._query.matches(e)]
+        elif feed.closed and feed.live:
+            # Behind the ring and the store's connections are gone: catch up from its
+            # successor, or give up.
+            successor = await self._successor()
+            if successor is None:
+                raise StoreClosed("the store closed while this subscriber was behind it")
+            self._feed = successor
+            return
+        else:
+            upto = feed.last_seq
+            query = replace(self._query, after_seq=self.cursor, limit=self._page)
+            batch = await feed.read(query, upto)
+            # A short page means nothing else matches up to the high-water mark.
+            self.cursor = batch[-1].seq if len(batch) == self._page else upto
+        self._buffer.extend(batch)

@@ -1,0 +1,357 @@
+"""``EventStore``: the one process that writes the event log, with group commit.
+
+Appends arrive as calls. The store buffers them without replying (``NOREPLY``) and arms a
+zero inactivity timeout, so it keeps draining its mailbox; when the mailbox is empty — or the
+buffer reaches ``max_batch`` events — it writes the whole buffer with one ``executemany`` in
+one transaction, then replies to every caller. A burst of N appends therefore costs one commit,
+not N (measured here: 4.6k commits/s one by one, ~200k events/s batched). An append is
+acknowledged only after its transaction committed, and ``seq`` is assigned here, by the only
+writer, so it is gap-free and monotonic.
+
+Bad input never reaches this process: the ``EventLog`` facade validates, redacts and
+serializes in the caller's task. A failed commit fails only the callers of that batch (with
+:class:`StoreWriteError`) and the store keeps serving; a duplicate ``event_id`` fails only the
+call that carried it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
+from ._feed import EventFeed
+from .errors import BadRequest, DuplicateEvent, StoreWriteError
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
+from .sqlite import MEMORY, SqliteLog, Synchronous
+
+log = logging.getLogger("soma.event_store")
+
+EMIT_LINGER = 0.005
+"""Seconds an emitted (unacknowledged) event may wait to share a commit. An acknowledged
+append flushes everything pending, emitted events included, as soon as the mailbox drains."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventStoreConfig:
+    """Settings of an :class:`EventStore`.
+
+    ``path`` is a file (created with its schema if missing; its directory must exist) or
+    ``":memory:"``. ``name`` registers the store process under that name, so an ``EventLog``
+    can find it again after a supervisor restarted it. ``max_batch`` caps the events of one
+    group commit (one caller's ``append_many`` is never split). ``ring_size`` recent events
+    are kept in memory for live subscribers. ``max_payload_bytes`` caps one event's JSON
+    payload (default 1 MiB).
+    """
+
+    path: str | os.PathLike[str] = MEMORY
+    name: str | None = None
+    synchronous: Synchronous = "NORMAL"
+    busy_timeout: float = 5.0
+    max_batch: int = 1000
+    ring_size: int = 10_000
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+
+    def __post_init__(self) -> None:
+        for field in ("max_batch", "ring_size", "max_payload_bytes"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"EventStoreConfig.{field} must be a positive int, got {value!r}")
+        if not self.busy_timeout >= 0:
+            raise ValueError(f"EventStoreConfig.busy_timeout must be >= 0, got {self.busy_timeout!r}")
+
+    @classmethod
+    def coerce(cls, config: EventStoreConfig | str | os.PathLike[str]) -> EventStoreConfig:
+        return config if isinstance(config, EventStoreConfig) else cls(path=config)
+
+
+class Append:
+    """Request: commit these prepared events atomically.
+
+    The reply is the same ``PreparedEvent`` list with ``seq`` assigned (``want_events``), or
+    just their count (bulk imports, whose caller needs no envelopes).
+    """
+
+    __slots__ = ("events", "sender", "want_events")
+
+    def __init__(
+        self, events: list[PreparedEvent], want_events: bool = True, sender: Pid | None = None
+    ) -> None:
+        self.events = events
+        self.want_events = want_events
+        self.sender = sender  # who emitted it (casts only): see _Unacknowledged
+
+    def __repr__(self) -> str:
+        return f"Append({len(self.events)} events)"
+
+
+SYNC: Final = "event_store.sync"
+"""Request: commit everything accepted so far (emitted events included); reply the last seq."""
+
+ATTACH: Final = "event_store.attach"
+"""Request: the store's :class:`EventFeed` (for readers in this OS process)."""
+
+
+class _Unacknowledged:
+    """The "caller" of an emitted (cast) append, which nobody waits for.
+
+    An emitted event that fails to commit must not be forgotten: the failure is logged, and
+    the sender's next *acknowledged* append fails with it. So "my acknowledged append
+    succeeded" keeps meaning "everything I emitted before it is durable too".
+    """
+
+    __slots__ = ("sender", "store")
+
+    def __init__(self, store: EventStore, sender: Pid | None) -> None:
+        self.store = store
+        self.sender = sender
+
+    def reply(self, value: Any) -> None:
+        pass
+
+    def fail(self, exc: BaseException) -> None:
+        log.error("an emitted event from %s could not be stored: %s", self.sender, exc)
+        if self.sender is not None:
+            self.store._lost_emits.setdefault(self.sender, exc)
+
+
+_Pending = list[tuple[Caller | _Unacknowledged, Append]]
+
+
+class EventStore(GenServer):
+    """The event log's single writer. Start it with ``EventStore.start_link(config)``."""
+
+    async def init(self, config: EventStoreConfig | str | os.PathLike[str] = MEMORY) -> None:
+        cfg = EventStoreConfig.coerce(config)
+        self._config = cfg
+        self._log = await SqliteLog.open(cfg.path, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout)
+        try:
+            last_seq = await self._log.last_seq()
+            if cfg.name is not None:
+                current_node().register(cfg.name, self.pid)
+        except BaseException:
+            await self._log.close()
+            raise
+        self._feed = EventFeed(
+            self._log,
+            last_seq,
+            ring_size=cfg.ring_size,
+            max_payload_bytes=cfg.max_payload_bytes,
+            live=True,
+        )
+        self._pending: _Pending = []
+        self._pending_count = 0
+        self._acked_pending = False  # does a caller wait for the pending batch?
+        self._lost_emits: dict[Pid, BaseException] = {}  # see _Unacknowledged
+        self._first_pending_at = 0.0
+        self._clock = current_node().clock
+        self._inflight: _Pending | None = None  # the batch being written, while awaited
+        self._closed = False
+        # Runs however this process ends — even killed, when no callback of ours runs: wake
+        # subscribers (they re-attach to a successor or finish) and free the connections.
+        self.pid.process.watch(self._on_exit)
+
+    # -- callbacks --------------------------------------------------------------------------
+
+    async def handle_call(self, request: Any, caller: Caller) -> Any:
+        if type(request) is Append:
+            return await self._accept(caller, request)
+        if request == ATTACH:
+            self._rearm()
+            return self._feed
+        if request == SYNC:
+            # Mailbox order: every append sent before this request is pending by now.
+            await self._flush()
+            return self._feed.last_seq
+        # A stray request fails its caller only; it is no reason to crash the log.
+        caller.fail(BadRequest(request))
+        self._rearm()
+        return NOREPLY
+
+    async def handle_cast(self, message: Any) -> None:
+        # ``EventLog.emit``: an append nobody waits for. It joins the same group commit, in
+        # mailbox order, so a later acknowledged append from the same sender implies it is
+        # durable too; a failure to commit it is logged, since there is no caller to tell.
+        if type(message) is Append:
+            await self._accept(_Unacknowledged(self, message.sender), message)
+        else:
+            self._rearm()  # ignore noise rather than crash on it
+
+    async def _accept(self, caller: Caller | _Unacknowledged, request: Append) -> Any:
+        if self._lost_emits and type(caller) is Caller:
+            lost = self._lost_emits.pop(caller.sender, None) if caller.sender is not None else None
+            if lost is not None:
+                caller.fail(
+                    StoreWriteError(
+                        str(self._config.path), f"an earlier emitted event was not stored: {lost}"
+                    )
+                )
+                self._rearm()
+                return NOREPLY
+        if not _well_formed(request):
+            # Only the facade builds these; anything else is a caller's bug, not ours.
+            caller.fail(BadRequest(request))
+            self._rearm()
+            return NOREPLY
+        if not request.events:
+            self._rearm()
+            return request.events if request.want_events else 0
+        if not self._pending:
+            self._first_pending_at = self._clock.now()
+        self._pending.append((caller, request))
+        self._pending_count += len(request.events)
+        if type(caller) is not _Unacknowledged:
+            self._acked_pending = True
+        if self._pending_count >= self._config.max_batch:
+            await self._flush()
+        else:
+            self._rearm()
+        return NOREPLY
+
+    async def handle_info(self, message: Any) -> None:
+        if message is TIMEOUT:
+            await self._flush()
+        self._rearm()
+
+    async def terminate(self, reason: ExitReason) -> None:
+        # A graceful stop commits what was accepted: the batch whose write was interrupted
+        # (settled first) and everything still buffered.
+        inflight, self._inflight = self._inflight, None
+        try:
+            if inflight:
+                await self._settle(inflight)
+            await self._flush()
+        finally:
+            self._closed = True
+            self._feed.close(reason)
+            await self._log.close()
+
+    # -- group commit -------------------------------------------------------------------------
+
+    def _rearm(self) -> None:
+        # The inactivity timeout is consumed by every message; keep it armed while appends
+        # are buffered, whatever kind of message interleaves with them.
+        if not self._pending:
+            return
+        if self._acked_pending:
+            self.set_timeout(0)  # someone waits: flush once the mailbox is drained (group commit)
+            return
+        # Only emitted events: nobody waits, so let them linger and share a commit with what
+        # follows — a run streaming steps would otherwise pay a commit per event.
+        waited = self._clock.now() - self._first_pending_at
+        self.set_timeout(max(0.0, EMIT_LINGER - waited))
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending, self._pending_count = self._pending, [], 0
+        self._acked_pending = False
+        self._inflight = batch
+        await self._write(batch)
+        self._inflight = None
+
+    async def _write(self, batch: _Pending) -> None:
+        first = self._feed.last_seq + 1
+        try:
+            await self._log.insert(_rows_json(batch, first))
+        except sqlite3.IntegrityError:
+            await self._write_each(batch)
+            return
+        except StoreWriteError as exc:
+            if len(batch) > 1 and not exc.busy:
+                # The database refused the statement itself (not a lock held elsewhere):
+                # one request may be the cause, so commit call by call to fail only it.
+                await self._write_each(batch)
+                return
+            for caller, _request in batch:
+                caller.fail(StoreWriteError(exc.path, exc.problem, busy=exc.busy))
+            return
+        self._publish(batch, first)
+
+    async def _settle(self, batch: _Pending) -> None:
+        """Finish a batch whose write was interrupted: it committed whole, or not at all."""
+        first_id = batch[0][1].events[0].event_id
+        # Asked on the writer's own connection, so the answer comes after the interrupted
+        # statement has finished (the connection runs its statements in order).
+        if await self._log.stored_by_writer(first_id):
+            self._publish(batch, self._feed.last_seq + 1)
+        else:
+            await self._write(batch)
+
+    async def _write_each(self, batch: _Pending) -> None:
+        """A batch was refused (e.g. a duplicate event_id): commit call by call, failing only
+        the culprit."""
+        # A predecessor killed mid-commit may have landed rows we never published; seqs
+        # must continue after them.
+        stored = await self._log.last_seq()
+        if stored > self._feed.last_seq:
+            self._feed.resync(stored)
+        for caller, request in batch:
+            first = self._feed.last_seq + 1
+            try:
+                await self._log.insert(_rows_json([(caller, request)], first))
+            except sqlite3.IntegrityError:
+                caller.fail(DuplicateEvent(await self._duplicate_of(request)))
+                continue
+            except StoreWriteError as exc:
+                caller.fail(exc)
+                continue
+            self._publish([(caller, request)], first)
+
+    async def _duplicate_of(self, request: Append) -> str:
+        ids = [p.event_id for p in request.events]
+        existing = await self._log.existing_event_ids(ids)
+        seen: set[str] = set()
+        for event_id in ids:
+            if event_id in existing or event_id in seen:
+                return event_id
+            seen.add(event_id)
+        return ids[0]
+
+    def _publish(self, batch: _Pending, first: int) -> None:
+        """Committed: stamp the seqs, publish to the feed, then acknowledge.
+
+        Only bookkeeping happens here; envelopes are built lazily by whoever reads them
+        (``PreparedEvent.event``), so the writer is free for the next batch sooner.
+        """
+        seq = first
+        for _caller, request in batch:
+            for prepared in request.events:
+                prepared.seq = seq
+                seq += 1
+        last = seq - 1
+        keep = self._config.ring_size
+        if len(batch) == 1:
+            tail = batch[0][1].events[-keep:]
+        else:
+            tail = [p for _caller, request in batch for p in request.events][-keep:]
+        # Publish before replying: a caller that queries right after its ack must see its
+        # own events (queries are bounded by the feed's high-water mark).
+        self._feed.publish(tail, last)
+        for caller, request in batch:
+            caller.reply(request.events if request.want_events else len(request.events))
+
+    def _on_exit(self, _pid: Pid, reason: ExitReason) -> None:
+        if not self._closed:
+            self._closed = True
+            self._feed.close(reason)
+            self._log.abandon()
+
+
+def _rows_json(batch: _Pending, first: int) -> str:
+    """The batch as one JSON array of rows, seqs assigned from ``first`` in arrival order."""
+    rows = []
+    seq = first
+    for _caller, request in batch:
+        for prepared in request.events:
+            rows.append(prepared.row_json(seq))
+            seq += 1
+    return "[" + ",".join(rows) + "]"
+
+
+def _well_formed(request: Append) -> bool:
+    events = request.events
+    return type(events) is list and all(type(p) is PreparedEvent for p in events)

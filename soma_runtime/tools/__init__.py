@@ -1,0 +1,56 @@
+"""Tools (DESIGN §3): what a tool is, and how one invocation runs.
+
+- ``spec``: ``@tool``, :class:`ToolSpec`, :class:`CommandTool`, :class:`ToolContext`, and the
+  effect / isolation options; ``_isolation`` holds the executors behind each isolation
+  (``task``, ``thread``, ``process``, ``command``) and ``_worker`` the child side of ``process``.
+- ``builtin``: ``echo``, ``sleep``, ``fail`` and the confined file/text tools.
+- ``registry``: the :class:`ToolRegistry` process; ``tool_call``: the disposable ToolCall worker.
+- ``errors``: the typed errors of the layer.
+
+Importing this package imports neither the kernel nor the store: a ``process`` tool's worker
+imports it in a fresh interpreter for every call. The registry and the ToolCall worker are
+imported from their modules by the runtime that runs them.
+"""
+
+from .builtin import BUILTIN_TOOLS
+from .errors import (
+    ArgumentProblem,
+    CommandFailed,
+    CommandNotFound,
+    PathOutsideRoot,
+    ToolAbandoned,
+    ToolArgumentsError,
+    ToolCrashed,
+    ToolDefinitionError,
+    ToolError,
+    ToolFailed,
+    ToolLoadError,
+    ToolOutputNotSerializable,
+    ToolOutputTooLarge,
+    UnknownTool,
+)
+from .spec import CommandTool, Effect, Isolation, ToolContext, ToolSpec, tool
+
+__all__ = [
+    "BUILTIN_TOOLS",
+    "ArgumentProblem",
+    "CommandFailed",
+    "CommandNotFound",
+    "CommandTool",
+    "Effect",
+    "Isolation",
+    "PathOutsideRoot",
+    "ToolAbandoned",
+    "ToolArgumentsError",
+    "ToolContext",
+    "ToolCrashed",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolFailed",
+    "ToolLoadError",
+    "ToolOutputNotSerializable",
+    "ToolOutputTooLarge",
+    "ToolSpec",
+    "UnknownTool",
+    "tool",
+]

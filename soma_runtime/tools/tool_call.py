@@ -1,0 +1,42 @@
+"""ToolCall: a disposable worker process for exactly one tool invocation.
+
+The run spawns it linked (the run traps exits) and hands it validated arguments and a
+read-only :class:`ToolContext`; it never sees the run's state. Its whole body is "invoke,
+then send the output to the run as a message". A tool that raises simply crashes this
+process: the run learns of it from the exit signal, with the exception as the reason —
+failure isolation by processes and links, not by a try/except around the tool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..kernel import Pid, Process
+from .spec import ToolContext, ToolSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ToolReturned:
+    """Message from a ToolCall to its run: the invocation finished with ``output``."""
+
+    tool_call_id: str
+    output: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpawned:
+    """Message from a ToolCall to its run: a process/command tool's OS process started."""
+
+    tool_call_id: str
+    os_pid: int
+
+
+async def tool_call(proc: Process, run: Pid, spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> None:
+    def spawned(os_pid: int) -> None:
+        run.send_nowait(ToolSpawned(ctx.tool_call_id, os_pid))
+
+    output = await spec.invoke(args, ctx, on_spawn=spawned)
+    await run.send(ToolReturned(ctx.tool_call_id, output))
