@@ -9,7 +9,7 @@
 """
 
 from . import events as _events  # noqa: F401  (registers the actor event types)
-from .actor import ActorInfo, ActorOptions, ActorState, AgentActor
+from .actor import ACTOR_SUPERVISOR, ActorInfo, ActorOptions, ActorState, AgentActor
 from .budget import Budget
 from .handle import Actor, ActorNotRunning
 from .model import (
@@ -26,7 +26,7 @@ from .model import (
 )
 from .policy import Policy
 from .providers import ScriptedModel
-from .supervisor import ACTOR_SUPERVISOR, ActorAlreadyRunning, actor_supervisor, start_actor
+from .supervisor import ActorAlreadyRunning, actor_supervisor, start_actor
 from .task import TaskFailed, TaskResult, TaskState, TaskStatus, TaskUsage, UnknownTask
 
 __all__ = [

@@ -55,8 +55,8 @@ from soma_runtime.kernel.gen_statem import (
 )
 from soma_runtime.kernel.node import shutdown_process
 from soma_runtime.kernel.reasons import ExitReason, describe
-from soma_runtime.tool_registry import NAME as TOOL_REGISTRY
-from soma_runtime.tool_registry import lookup
+from soma_runtime.tools.registry import NAME as TOOL_REGISTRY
+from soma_runtime.tools.registry import lookup
 
 from . import _ids
 from ._protocol import (
@@ -131,6 +131,10 @@ class ActorInfo:
 
 _NEXT = "next_task"
 _TERMINAL_NAMES = frozenset(s.value for s in TaskState if s.terminal)
+
+
+ACTOR_SUPERVISOR = "soma.actor_sup"
+"""The registered name of the dynamic supervisor every actor runs under."""
 
 
 def actor_name(actor_id: str) -> str:

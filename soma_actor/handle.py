@@ -12,10 +12,10 @@ import contextlib
 from typing import Any
 
 from soma_runtime import Runtime
-from soma_runtime.kernel import NoProc, Pid, ProcessDied, current_node
+from soma_runtime.kernel import DynamicSupervisor, NoProc, Pid, ProcessDied, current_node
 
 from ._protocol import SendTask
-from .actor import ActorInfo, actor_name
+from .actor import ACTOR_SUPERVISOR, ActorInfo, actor_name
 from .task import TaskFailed, TaskResult, TaskState, TaskStatus, TaskUsage, UnknownTask
 
 _TERMINAL_EVENTS = {f"actor.task.{s.value}": s for s in TaskState if s.terminal}
@@ -108,13 +108,9 @@ class Actor:
 
     async def stop(self) -> None:
         """Stop the actor: unfinished tasks are cancelled and recorded. Idempotent."""
-        from .supervisor import ACTOR_SUPERVISOR
-
         pid = current_node().whereis(actor_name(self.actor_id))
         if pid is None:
             return
-        from soma_runtime.kernel import DynamicSupervisor
-
         with contextlib.suppress(LookupError):
             await DynamicSupervisor.terminate_child(ACTOR_SUPERVISOR, pid)
         await pid.wait()

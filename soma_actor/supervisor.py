@@ -27,13 +27,11 @@ from soma_runtime.kernel import (
 )
 
 from . import control_ops
-from .actor import ActorOptions, actor_name, start_link
+from .actor import ACTOR_SUPERVISOR, ActorOptions, actor_name, start_link
 from .budget import Budget
 from .handle import Actor
 from .model import Model
 from .policy import Policy
-
-ACTOR_SUPERVISOR = "soma.actor_sup"
 
 _starting = anyio.Lock()
 

@@ -14,7 +14,13 @@ import asyncio
 from typing import Any
 
 from .clock import Clock
-from .process import TIMED_OUT
+
+
+class _TimedOut:
+    """Result a timed-out call's future is resolved with (cheaper than an exception)."""
+
+
+TIMED_OUT = _TimedOut()
 
 RESOLUTION = 0.001  # seconds per tick; add() computes ticks as milliseconds
 

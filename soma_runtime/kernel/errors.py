@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .reasons import ExitReason, describe
 
-if TYPE_CHECKING:
-    from .process import Pid
+
+class PidLike(Protocol):
+    """What an error keeps of the process it is about: its pid, to name it and compare it.
+
+    Structural, because errors sit below processes in the kernel (``process`` raises them);
+    every ``pid`` an error carries is a :class:`soma_runtime.kernel.process.Pid`.
+    """
+
+    @property
+    def id(self) -> int: ...
 
 
 class KernelError(Exception):
@@ -28,7 +36,7 @@ class Exit(BaseException):
 class NoProc(KernelError):
     """The target process is dead, or no process is registered under that name."""
 
-    def __init__(self, target: Pid | str) -> None:
+    def __init__(self, target: PidLike | str) -> None:
         super().__init__(f"no process: {target}")
         self.target = target
 
@@ -36,7 +44,7 @@ class NoProc(KernelError):
 class CallTimeout(KernelError, TimeoutError):
     """A call got no reply in time. Raised in the caller only; the server keeps running."""
 
-    def __init__(self, pid: Pid, timeout: float) -> None:
+    def __init__(self, pid: PidLike, timeout: float) -> None:
         super().__init__(f"call to {pid} timed out after {timeout}s")
         self.pid = pid
         self.timeout = timeout
@@ -45,7 +53,7 @@ class CallTimeout(KernelError, TimeoutError):
 class ProcessDied(KernelError):
     """The called process exited before replying; ``reason`` is its exit reason."""
 
-    def __init__(self, pid: Pid, reason: ExitReason) -> None:
+    def __init__(self, pid: PidLike, reason: ExitReason) -> None:
         super().__init__(f"{pid} exited while serving a call: {describe(reason)}")
         self.pid = pid
         self.reason = reason
@@ -54,7 +62,7 @@ class ProcessDied(KernelError):
 class CallToSelf(KernelError):
     """A process called itself: that would deadlock, so it raises instead."""
 
-    def __init__(self, pid: Pid) -> None:
+    def __init__(self, pid: PidLike) -> None:
         super().__init__(f"{pid} called itself (this would deadlock)")
         self.pid = pid
 
@@ -62,7 +70,7 @@ class CallToSelf(KernelError):
 class MailboxFull(KernelError):
     """The target's mailbox is full and its overflow policy is ``fail`` (or the send was non-blocking)."""
 
-    def __init__(self, pid: Pid, capacity: int) -> None:
+    def __init__(self, pid: PidLike, capacity: int) -> None:
         super().__init__(f"mailbox of {pid} is full (capacity {capacity})")
         self.pid = pid
         self.capacity = capacity
@@ -71,7 +79,7 @@ class MailboxFull(KernelError):
 class NameTaken(KernelError):
     """A name is already registered to a live process."""
 
-    def __init__(self, name: str, holder: Pid) -> None:
+    def __init__(self, name: str, holder: PidLike) -> None:
         super().__init__(f"name {name!r} is already registered to {holder}")
         self.name = name
         self.holder = holder
@@ -102,7 +110,7 @@ class SupervisorError(KernelError):
 
 
 class AlreadyStarted(SupervisorError):
-    def __init__(self, child_id: object, pid: Pid) -> None:
+    def __init__(self, child_id: object, pid: PidLike) -> None:
         super().__init__(f"child {child_id!r} is already started as {pid}")
         self.child_id = child_id
         self.pid = pid

@@ -27,14 +27,13 @@ import itertools
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ._timeouts import TIMED_OUT, TimeoutWheel
+from .clock import Clock
 from .errors import CallTimeout, CallToSelf, Exit, MailboxFull, NoProc, ProcessDied
 from .mailbox import Closed, Mailbox, Overflow
 from .reasons import KILL, KILLED, NOPROC, NORMAL, ExitReason
-
-if TYPE_CHECKING:
-    from .node import Node
 
 Body = Callable[..., Awaitable[None]]
 Watcher = Callable[["Pid", ExitReason], None]
@@ -54,6 +53,21 @@ def self_pid() -> Pid:
     if proc is None:
         raise RuntimeError("self_pid() called outside a process")
     return proc.pid
+
+
+class Host(Protocol):
+    """What a process needs of the node that owns it (:class:`~soma_runtime.kernel.node.Node`).
+
+    A protocol rather than the class: the node spawns processes, so it sits above them, and
+    a process names only what it uses — the clock every timer reads, the shared wheel of call
+    timeouts, where supervisors send their reports, and the node's forgetting of the dead.
+    """
+
+    clock: Clock
+    call_timeouts: TimeoutWheel
+    report_handlers: list[Callable[[Any], None]]
+
+    def forget(self, proc: Process) -> None: ...
 
 
 class Ref:
@@ -147,13 +161,6 @@ def recycle_cast(msg: Cast) -> None:
     msg.message = None
     if len(_free_casts) < _FREE_CASTS_MAX:
         _free_casts.append(msg)
-
-
-class _TimedOut:
-    """Result a timed-out call's future is resolved with (cheaper than an exception)."""
-
-
-TIMED_OUT = _TimedOut()
 
 
 class Pid:
@@ -370,7 +377,7 @@ class Process:
 
     def __init__(
         self,
-        node: Node,
+        node: Host,
         pid_id: int,
         mailbox: Mailbox,
         parent: Pid | None,

@@ -35,11 +35,13 @@ from hashlib import blake2b
 from typing import Any, Final, Protocol
 
 from . import text
-from .baseline import Baseline, BaselineParams
+from ._agent import Agent, CallInfo, Context
+from .baseline import BaselineParams
 from .config import SIGNALS, VitalsConfig
-from .patterns import Budget, PatternState, classify, detect, escalation
+from .patterns import Budget, classify, detect, escalation
 from .pressure import Mode
-from .signals import Action, Intent, SignalWindow
+from .signals import Action, Intent
+from .state import EngineState, export_state, import_state
 from .trust import TrustGraph
 from .updates import AgentVitals, GuidanceFiring, PressureUpdate, SignalReading, Update, firing_id
 
@@ -48,12 +50,11 @@ MAX_PENDING_CALLS: Final = 4096
 MAX_CONTEXTS: Final = 65536
 MAX_KNOWN_PATHS: Final = 65536
 _TASK_TEXT_FIELDS: Final = ("text", "prompt", "task", "input", "message", "content")
-_ZERO5: Final = (0.0, 0.0, 0.0, 0.0, 0.0)
 _NO_USAGE: Final = (0, 0, 0, 0)
 
 
 class EventLike(Protocol):
-    """What the engine reads of an event (``soma_runtime.events.Event`` has it all)."""
+    """What the engine reads of an event (``soma_runtime.store.events.Event`` has it all)."""
 
     @property
     def seq(self) -> int: ...
@@ -69,53 +70,6 @@ class EventLike(Protocol):
     def payload(self) -> Mapping[str, Any]: ...
 
 
-# (tool, call key, command?, path, access, words of the tool name and arguments)
-_CallInfo = tuple[str, str, bool, str | None, str | None, list[str]]
-
-
-class _Context:
-    """A session (or an agent's session-less actions): its intent and its budget."""
-
-    __slots__ = ("budget", "intent")
-
-    def __init__(self, intent: Intent | None = None, budget: Budget | None = None) -> None:
-        self.intent = intent
-        self.budget = budget if budget is not None else Budget()
-
-
-class _Agent:
-    __slots__ = (
-        "actions",
-        "agent_id",
-        "baseline",
-        "effective",
-        "mode",
-        "patterns",
-        "pressure",
-        "ps",
-        "seq",
-        "session_id",
-        "values",
-        "window",
-        "zs",
-    )
-
-    def __init__(self, agent_id: str, window: int, params: BaselineParams) -> None:
-        self.agent_id = agent_id
-        self.session_id: str | None = None
-        self.window = SignalWindow(window)
-        self.baseline = Baseline(params)
-        self.patterns = PatternState()
-        self.actions = 0
-        self.seq = 0
-        self.pressure = 0.0
-        self.effective = 0.0
-        self.mode = Mode.OBSERVE
-        self.values: tuple[float, ...] = _ZERO5
-        self.zs: tuple[float, ...] = _ZERO5
-        self.ps: tuple[float, ...] = _ZERO5
-
-
 class VitalsEngine:
     """The per-agent vitals of an event stream. Feed events in ``seq`` order to :meth:`observe`."""
 
@@ -125,9 +79,9 @@ class VitalsEngine:
         self._params = BaselineParams(self._config)
         self._hedge_weight = self._config.hedge_weight
         self._last_seq = 0
-        self._agents: dict[str, _Agent] = {}
-        self._contexts: dict[str, _Context] = {}
-        self._pending: dict[str, _CallInfo] = {}
+        self._agents: dict[str, Agent] = {}
+        self._contexts: dict[str, Context] = {}
+        self._pending: dict[str, CallInfo] = {}
         self._known_paths: dict[str, None] = {}  # an ordered set: oldest first
         self._prices: dict[str, Any] = {}  # model -> ModelPrice | None (a memo of price_for)
         self._trust_nodes: tuple[int, list[str], frozenset[str]] = (-1, [], frozenset())
@@ -182,11 +136,11 @@ class VitalsEngine:
                 updates.extend(found)
         return updates
 
-    def _context(self, session_id: str | None, agent_id: str) -> _Context:
+    def _context(self, session_id: str | None, agent_id: str) -> Context:
         key = session_id if session_id is not None else _agent_key(agent_id)
         ctx = self._contexts.get(key)
         if ctx is None:
-            ctx = self._contexts[key] = _Context()
+            ctx = self._contexts[key] = Context()
             if len(self._contexts) > MAX_CONTEXTS:
                 del self._contexts[next(iter(self._contexts))]
         return ctx
@@ -316,7 +270,7 @@ class VitalsEngine:
     def _act(self, event: EventLike, agent_id: str, action: Action) -> list[Update]:
         agent = self._agents.get(agent_id)
         if agent is None:
-            agent = self._agents[agent_id] = _Agent(agent_id, self._config.window, self._params)
+            agent = self._agents[agent_id] = Agent(agent_id, self._config.window, self._params)
         session_id = event.session_id
         ctx = self._context(session_id, agent_id)
         seq = event.seq
@@ -386,7 +340,7 @@ class VitalsEngine:
                 _escalation(moved_agent, before, seq, updates)
         return updates
 
-    def _settle(self, agent: _Agent, previous: Mode) -> list[tuple[_Agent, Mode]]:
+    def _settle(self, agent: Agent, previous: Mode) -> list[tuple[Agent, Mode]]:
         """Effective pressures and modes after ``agent``'s pressure changed: (agent, previous
         mode) for it and for every other agent whose effective pressure moved."""
         graph = self._trust
@@ -444,16 +398,29 @@ class VitalsEngine:
 
         ``VitalsEngine.from_state(engine.state())`` continues exactly where this engine is:
         same updates for the same next events, bit for bit."""
-        from .state import export_state
-
-        return export_state(self)
+        return export_state(
+            EngineState(
+                self._config,
+                self._last_seq,
+                self._trust,
+                self._contexts,
+                self._agents,
+                self._pending,
+                self._known_paths,
+            )
+        )
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> VitalsEngine:
         """An engine restored from :meth:`state` (ValueError for another state version)."""
-        from .state import import_state
-
-        return import_state(cls, state)
+        parts = import_state(state)
+        engine = cls(parts.config, trust=parts.trust)
+        engine._last_seq = parts.last_seq
+        engine._contexts = parts.contexts
+        engine._agents = parts.agents
+        engine._pending = parts.pending
+        engine._known_paths = parts.known_paths
+        return engine
 
 
 def _is_count(value: Any) -> bool:
@@ -470,7 +437,7 @@ _CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensu
 """Arguments as canonical JSON (sorted keys): equal arguments, equal text."""
 
 
-def _call_info(payload: Mapping[str, Any]) -> _CallInfo:
+def _call_info(payload: Mapping[str, Any]) -> CallInfo:
     """What a tool call's start (or, failing that, its end) payload says about the call."""
     tool = payload.get("tool")
     if not isinstance(tool, str):
@@ -493,7 +460,7 @@ def _call_info(payload: Mapping[str, Any]) -> _CallInfo:
 
 
 def _firing(
-    a: _Agent, seq: int, pattern: str, severity: int, message: str, details: dict[str, Any]
+    a: Agent, seq: int, pattern: str, severity: int, message: str, details: dict[str, Any]
 ) -> GuidanceFiring:
     return GuidanceFiring(
         firing_id(a.agent_id, a.session_id, seq, pattern),
@@ -510,7 +477,7 @@ def _firing(
     )
 
 
-def _escalation(a: _Agent, previous: Mode, seq: int, updates: list[Update]) -> None:
+def _escalation(a: Agent, previous: Mode, seq: int, updates: list[Update]) -> None:
     """The ``pressure`` firing, when the agent's mode rose (see ``patterns.escalation``)."""
     found = escalation(previous, a.mode, a.pressure, a.effective, a.ps)
     if found is not None and a.patterns.allow(found[0], found[1], a.actions):

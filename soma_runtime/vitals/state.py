@@ -12,45 +12,63 @@ windows' running integer sums are rebuilt from the actions, which gives the same
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass
+from typing import Any, Final
 
-from .baseline import Baseline
+from ._agent import Agent, CallInfo, Context
+from .baseline import Baseline, BaselineParams
 from .config import VitalsConfig
-from .engine import _Agent, _Context
 from .patterns import Budget, PatternState
 from .pressure import Mode
 from .signals import Intent, SignalWindow
 from .trust import TrustGraph
 
-if TYPE_CHECKING:
-    from .engine import VitalsEngine
-
 STATE_VERSION: Final = 1
 
 
-def export_state(engine: VitalsEngine) -> dict[str, Any]:
+@dataclass
+class EngineState:
+    """Everything a ``VitalsEngine`` knows that shapes its future numbers."""
+
+    config: VitalsConfig
+    last_seq: int
+    trust: TrustGraph
+    contexts: dict[str, Context]
+    agents: dict[str, Agent]
+    pending: dict[str, CallInfo]
+    known_paths: dict[str, None]
+
+
+def export_state(engine: EngineState) -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
-        "config": engine._config.to_json(),
-        "last_seq": engine._last_seq,
-        "trust": [list(edge) for edge in engine._trust.edges()],
+        "config": engine.config.to_json(),
+        "last_seq": engine.last_seq,
+        "trust": [list(edge) for edge in engine.trust.edges()],
         "contexts": {
             key: [ctx.intent.text if ctx.intent is not None else None, ctx.budget.to_json()]
-            for key, ctx in engine._contexts.items()
+            for key, ctx in engine.contexts.items()
         },
-        "agents": [_agent_json(a) for a in engine._agents.values()],
-        "pending": [[call_id, *info] for call_id, info in engine._pending.items()],
-        "known_paths": list(engine._known_paths),
+        "agents": [_agent_json(a) for a in engine.agents.values()],
+        "pending": [[call_id, *info] for call_id, info in engine.pending.items()],
+        "known_paths": list(engine.known_paths),
     }
 
 
-def import_state(cls: type[VitalsEngine], state: Mapping[str, Any]) -> VitalsEngine:
+def import_state(state: Mapping[str, Any]) -> EngineState:
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"vitals state version {state.get('version')!r}, expected {STATE_VERSION}")
     config = VitalsConfig.from_json(state["config"])
-    engine = cls(config, trust=TrustGraph((src, dst, t) for src, dst, t in state["trust"]))
-    engine._last_seq = int(state["last_seq"])
-    params = engine._params
+    engine = EngineState(
+        config,
+        int(state["last_seq"]),
+        TrustGraph((src, dst, t) for src, dst, t in state["trust"]),
+        {},
+        {},
+        {},
+        dict.fromkeys(state["known_paths"]),
+    )
+    params = BaselineParams(config)
     intents: dict[str, Intent] = {}  # one vector per distinct intent text
 
     def intent_of(intent_text: str | None) -> Intent | None:
@@ -62,9 +80,9 @@ def import_state(cls: type[VitalsEngine], state: Mapping[str, Any]) -> VitalsEng
         return found
 
     for key, (intent_text, budget) in state["contexts"].items():
-        engine._contexts[key] = _Context(intent_of(intent_text), Budget.from_json(budget))
+        engine.contexts[key] = Context(intent_of(intent_text), Budget.from_json(budget))
     for data in state["agents"]:
-        agent = _Agent(data["agent_id"], config.window, params)
+        agent = Agent(data["agent_id"], config.window, params)
         agent.session_id = data["session_id"]
         agent.actions = data["actions"]
         agent.seq = data["seq"]
@@ -77,14 +95,13 @@ def import_state(cls: type[VitalsEngine], state: Mapping[str, Any]) -> VitalsEng
         agent.baseline = Baseline.from_json(data["baseline"], params)
         agent.patterns = PatternState.from_json(data["patterns"])
         agent.window = SignalWindow.from_json(config.window, data["window"], intent_of(data["intent"]))
-        engine._agents[agent.agent_id] = agent
+        engine.agents[agent.agent_id] = agent
     for call_id, tool, key, command, path, access, tool_words in state["pending"]:
-        engine._pending[call_id] = (tool, key, command, path, access, list(tool_words))
-    engine._known_paths = dict.fromkeys(state["known_paths"])
+        engine.pending[call_id] = (tool, key, command, path, access, list(tool_words))
     return engine
 
 
-def _agent_json(a: _Agent) -> dict[str, Any]:
+def _agent_json(a: Agent) -> dict[str, Any]:
     intent = a.window.intent
     return {
         "agent_id": a.agent_id,
