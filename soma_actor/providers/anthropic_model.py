@@ -1,7 +1,7 @@
 """Anthropic's Messages API through the official SDK's async client (``anthropic.AsyncAnthropic``).
 
 The SDK is imported when a model is built, not with this module, so ``soma_actor`` imports
-without it (it is the ``soma[anthropic]`` extra).
+without it (it is the ``soma-runtime[anthropic]`` extra).
 """
 
 from __future__ import annotations

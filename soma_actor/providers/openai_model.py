@@ -2,7 +2,7 @@
 against OpenAI or any OpenAI-compatible endpoint (``base_url``).
 
 The SDK is imported when a model is built, not with this module, so ``soma_actor`` imports
-without it (it is the ``soma[openai]`` extra).
+without it (it is the ``soma-runtime[openai]`` extra).
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ _EXPORTS = {
     "event_types": ".events",
     "payload_model": ".events",
     "register_event_type": ".events",
+    "Glance": ".glance",
+    "glance": ".glance",
     "new_id": ".ids",
     "EventLog": ".log",
     "LogStats": ".log",
@@ -57,6 +59,7 @@ __all__ = [
     "EventStore",
     "EventStoreConfig",
     "EventTypeConflict",
+    "Glance",
     "InvalidEvent",
     "JsonlImportError",
     "JsonlLineError",
@@ -72,6 +75,7 @@ __all__ = [
     "StoreWriteError",
     "UnknownEventType",
     "event_types",
+    "glance",
     "new_id",
     "open_event_log",
     "payload_model",
@@ -102,6 +106,7 @@ if TYPE_CHECKING:
         UnknownEventType,
     )
     from .events import Event, EventDraft, event_types, payload_model, register_event_type
+    from .glance import Glance, glance
     from .ids import new_id
     from .log import EventLog, LogStats, open_event_log, read_jsonl
     from .payloads import Payload

@@ -105,7 +105,7 @@ def test_bad_inputs_of_each_verb(capsys: pytest.CaptureFixture[str], rec: Record
 def test_a_bug_is_one_line_and_its_traceback_is_one_flag_away(
     capsys: pytest.CaptureFixture[str], rec: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(log: object) -> None:
+    def broken(log: object) -> None:
         raise RuntimeError("summaries exploded")
 
     monkeypatch.setattr(status_module, "agent_statuses", broken)
