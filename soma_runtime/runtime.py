@@ -258,7 +258,7 @@ class Runtime:
         ]
         if control is not None:
             path = str(_absolute(control))
-            view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path)
+            view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path, services)
             children.append(
                 ChildSpec(
                     "control",

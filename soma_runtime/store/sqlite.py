@@ -26,7 +26,7 @@ import anyio
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
-from ._query import EventQuery
+from ._query import EventQuery as EventQuery  # re-exported: the store's modules import it from here
 from ._query import where as _where
 from .errors import (
     SchemaVersionError,
