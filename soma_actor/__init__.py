@@ -115,6 +115,13 @@ if TYPE_CHECKING:
         Usage,
     )
     from .policy import Policy
-    from .providers import AnthropicModel, MissingApiKey, MissingSdk, OpenAIModel, ProviderConfigError, ScriptedModel
+    from .providers import (
+        AnthropicModel,
+        MissingApiKey,
+        MissingSdk,
+        OpenAIModel,
+        ProviderConfigError,
+        ScriptedModel,
+    )
     from .supervisor import ActorAlreadyRunning, actor_supervisor, start_actor
     from .task import TaskFailed, TaskResult, TaskState, TaskStatus, TaskUsage, UnknownTask

@@ -24,6 +24,8 @@ COMMANDS: Final = {
     "trace": "soma_actor.cli.trace:trace",
     "export": "soma_actor.cli.export:export",
     "cancel": "soma_actor.cli.control_verbs:cancel",
+    "run": "soma_actor.cli.run:run_command",
+    "ask": "soma_actor.cli.ask:ask",
     "demo": "soma_actor.cli.demo:demo",
     "dashboard": "soma_actor.cli.dashboard.command:dashboard",
 }

@@ -1,0 +1,164 @@
+"""Following work a command started in a live runtime, until it ends — and Ctrl-C.
+
+``soma run --wait`` and ``soma ask`` start their work through the control socket, then
+:func:`watch` follows its events (a second connection, narrowed to the run or the task's
+correlation id, from the seq the runtime had reached before the work started, so nothing is
+missed) until the event that ends it, drawing each on a :class:`~._progress.Progress`.
+
+Ctrl-C does not simply kill the command, because the work is not the command's: it runs in
+the runtime and would go on. ``on_interrupt`` says what then happens:
+
+- ``ask`` (the default): on a terminal, ask — cancel the work, keep waiting, or detach and
+  leave it running; a second Ctrl-C at the question cancels. Without a terminal to ask on
+  (stdin is not one), cancel.
+- ``cancel``: cancel it, then wait for it to end (cancel is prompt: the active tool or model
+  call is stopped).
+- ``detach``: leave it running and say how to follow or cancel it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+import anyio
+import click
+
+from ._progress import TICK, Progress
+
+if TYPE_CHECKING:
+    from soma_runtime import Event
+
+ON_INTERRUPT: Final = ("ask", "cancel", "detach")
+
+on_interrupt_option = click.option(
+    "--on-interrupt",
+    type=click.Choice(ON_INTERRUPT),
+    default="ask",
+    show_default=True,
+    help="What Ctrl-C does: ask (on a terminal; else cancel), cancel the work, or detach from it.",
+)
+
+
+@dataclass
+class Outcome:
+    """How watching ended."""
+
+    first: Event | None = None
+    """The first event of the work (its start, for how long it took)."""
+    end: Event | None = None
+    """The event that ended the work (None when the command detached)."""
+    interrupted: bool = False
+    """Ctrl-C was pressed and the work was cancelled or left (exit 130)."""
+    detached: bool = False
+
+
+async def watch(
+    control: str,
+    *,
+    from_seq: int,
+    follow: dict[str, str],
+    is_end: Callable[[Event], bool],
+    progress: Progress,
+    what: str,
+    cancel: Callable[[], Awaitable[Any]],
+    on_interrupt: str,
+    answers: TextIO | None = None,
+) -> Outcome:
+    """Follow the work's events until ``is_end`` says one ended it; handle Ctrl-C meanwhile.
+
+    ``follow``: the ``ControlClient.follow`` filters; ``what``: the work, as a prompt names
+    it; ``cancel``: cancels the work; ``answers``: where a prompt reads (default stdin).
+    """
+    from soma_runtime.control import ControlClient
+
+    outcome = Outcome()
+    answers = answers if answers is not None else sys.stdin
+    async with ControlClient.connect(control) as client, anyio.create_task_group() as tg:
+
+        async def follow_events() -> None:
+            async with aclosing(client.follow(from_seq=from_seq, **follow)) as events:
+                async for event in events:
+                    outcome.first = outcome.first or event
+                    progress.event(event)
+                    if is_end(event):
+                        outcome.end = event
+                        break
+            tg.cancel_scope.cancel()
+
+        async def tick() -> None:
+            while True:
+                await anyio.sleep(TICK)  # an animation frame: nothing is waited for here
+                progress.draw()
+
+        async def interrupts() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    choice = on_interrupt
+                    if choice == "ask":
+                        # Without a terminal to ask on, the safe reading of Ctrl-C is "stop it".
+                        interactive = answers.isatty()
+                        choice = await _ask(progress, what, answers, signals) if interactive else "cancel"
+                    if choice == "cancel":
+                        outcome.interrupted = True
+                        progress.note(f"interrupted: cancelling {what}…")
+                        # Shielded: its reply comes as the work's end event does, and a
+                        # request cancelled in the very moment its reply arrives trips
+                        # asyncio over anyio's socket (see dashboard.source._uninterrupted).
+                        # It returns once the work ended, so the shield is bounded.
+                        with anyio.CancelScope(shield=True):
+                            await cancel()
+                    elif choice == "detach":
+                        outcome.interrupted = outcome.detached = True
+                        tg.cancel_scope.cancel()
+                        return
+                    else:
+                        progress.note(f"still waiting for {what} (Ctrl-C to ask again)")
+
+        tg.start_soon(follow_events)
+        tg.start_soon(interrupts)
+        if progress.live:
+            tg.start_soon(tick)
+    progress.release()  # had it ended while a question was open
+    progress.pause()
+    return outcome
+
+
+async def _ask(progress: Progress, what: str, answers: TextIO, signals: Any) -> str:
+    """Ask what to do; a second Ctrl-C while asking is the answer "cancel"."""
+    progress.hold()
+    prompt = f"\ninterrupted: cancel {what}? [y] cancel  [n] keep waiting  [d] detach, leave it running: "
+    progress.out.write(prompt)
+    progress.out.flush()
+    choice = "wait"
+    async with anyio.create_task_group() as tg:
+
+        async def read() -> None:
+            nonlocal choice
+            line = await anyio.to_thread.run_sync(answers.readline, abandon_on_cancel=True)
+            answer = line.strip().lower()[:1]
+            choice = {"y": "cancel", "d": "detach"}.get(answer, "wait")
+            tg.cancel_scope.cancel()
+
+        async def again() -> None:
+            nonlocal choice
+            async for _ in signals:
+                choice = "cancel"
+                progress.out.write("\n")
+                tg.cancel_scope.cancel()
+
+        tg.start_soon(read)
+        tg.start_soon(again)
+    progress.release()
+    return choice
+
+
+def took_since(first: Event | None, end: Event) -> str:
+    """`` in 1.23s``: from the work's first event to its end, by the events' own clocks."""
+    if first is None:
+        return ""
+    return f" in {max(0, end.ts - first.ts) / 1e9:.2f}s"
