@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -174,7 +174,7 @@ class ControlClient:
         session_id: str | None = None,
         agent_id: str | None = None,
         correlation_id: str | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Every event from ``from_seq`` on (``types``: names or families like ``"run.*"``;
         the ids: only events that carry them), history first, then live, until the caller
         stops iterating or the runtime stops."""
