@@ -91,7 +91,6 @@ class AgentSpec:
     """One ``[agents.NAME]`` table: enough to build its model and start its actor."""
 
     actor_id: str
-    line: int
     provider: str
     model: str | None
     base_url: str | None
@@ -105,15 +104,13 @@ class AgentSpec:
     options: Mapping[str, Any]
     """``start_actor`` options (``ActorOptions`` fields: system, intent, model_timeout, …)."""
 
-    def build_model(self, file: Path) -> Model:
+    def build_model(self, config: ServeConfig) -> Model:
         """The agent's model; a missing key or SDK is a :class:`ConfigError` at its table."""
-        from ..providers import AnthropicModel, OpenAIModel, ProviderConfigError, ScriptedModel
+        from ..providers import AnthropicModel, MissingApiKey, OpenAIModel, ProviderConfigError, ScriptedModel
 
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         if self.api_key_env and not key:
-            raise ConfigError(
-                file, self.line, f"agents.{self.actor_id}.api_key_env", f"{self.api_key_env} is not set"
-            )
+            raise config.fail(("agents", self.actor_id, "api_key_env"), f"{self.api_key_env} is not set")
         try:
             if self.provider == "anthropic":
                 return AnthropicModel(
@@ -132,8 +129,11 @@ class AgentSpec:
                     max_retries=self.max_retries,
                 )
             return ScriptedModel(self.script, name=self.model or "scripted", repeat=self.repeat)
+        except MissingApiKey as exc:
+            problem = f"no {self.provider} API key: set {exc.env_var} (or name another variable: api_key_env)"
+            raise config.fail(("agents", self.actor_id), problem) from None
         except ProviderConfigError as exc:
-            raise ConfigError(file, self.line, f"agents.{self.actor_id}", exc.message) from None
+            raise config.fail(("agents", self.actor_id), exc.message) from None
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,9 @@ class ServeConfig:
     lines: Mapping[tuple[str, ...], int] = field(default_factory=dict, repr=False)
     """Where each key was written (its path → line), for errors found later."""
 
-    def fail(self, key: str, problem: str) -> ConfigError:
-        """An error about ``key`` (dotted) found after loading, e.g. when the runtime starts."""
-        return ConfigError(self.file, _nearest(self.lines, tuple(key.split("."))), key, problem)
+    def fail(self, key: tuple[str, ...], problem: str) -> ConfigError:
+        """An error about ``key`` found after loading (building a model, starting the runtime)."""
+        return ConfigError(self.file, _nearest(self.lines, key), _render(key), problem)
 
 
 def load(path: str | os.PathLike[str]) -> ServeConfig:
@@ -190,7 +190,7 @@ class _Reader:
         self.lines = _key_lines(text)
 
     def fail(self, key: tuple[str, ...], problem: str) -> ConfigError:
-        return ConfigError(self.file, _nearest(self.lines, key), ".".join(key), problem)
+        return ConfigError(self.file, _nearest(self.lines, key), _render(key), problem)
 
     def serve_config(self, data: dict[str, Any]) -> ServeConfig:
         top = _Table(self, (), data)
@@ -347,6 +347,10 @@ class _Reader:
             for f in dataclasses.fields(ActorOptions)
             if (value := table.get(f.name, _OPTION_KINDS.get(f.name, str), None)) is not None
         }
+        for option, (low, high) in _OPTION_RANGES.items():
+            value = options.get(option)
+            if value is not None and not low < value <= high:
+                raise self.fail((*table.key, option), f"must be in ({low}, {high}], got {value!r}")
         policy = self._policy(table.table("policy"))
         budget = self._budget(table.table("budget"))
         table.done()
@@ -356,7 +360,6 @@ class _Reader:
             raise self.fail(table.key, str(exc)) from None
         return AgentSpec(
             name,
-            _nearest(self.lines, table.key),
             provider,
             model,
             base_url,
@@ -461,6 +464,15 @@ _OPTION_KINDS: Final[dict[str, type]] = {
     "max_tokens": int,
     "delegation_trust": float,
     "cancel_grace": float,
+}
+
+
+_OPTION_RANGES: Final[dict[str, tuple[float, float]]] = {
+    "model_timeout": (0, math.inf),
+    "run_timeout": (0, math.inf),
+    "cancel_grace": (0, math.inf),
+    "max_tokens": (0, math.inf),
+    "delegation_trust": (0, 1),
 }
 
 
@@ -581,6 +593,11 @@ def _bracket_balance(line: str) -> int:
         elif char in "]}":
             balance -= 1
     return balance
+
+
+def _render(key: tuple[str, ...]) -> str:
+    """``agents.a.script[0].reply``: keys dotted, list positions in brackets."""
+    return "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in key).lstrip(".")
 
 
 def _nearest(lines: Mapping[tuple[str, ...], int], key: tuple[str, ...]) -> int:

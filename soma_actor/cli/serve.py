@@ -85,7 +85,7 @@ def serve(
     options["control"] = os.path.abspath(control or config.control or "soma.sock")
     plan = _Plan(
         config,
-        [(agent, agent.build_model(config.file)) for agent in config.agents],  # a key missing: now
+        [(agent, agent.build_model(config)) for agent in config.agents],  # a key missing: now
         os.path.abspath(db or config.db or "soma.db"),
         options,
     )
@@ -119,7 +119,7 @@ def _runtime_options(config: ServeConfig) -> dict[str, Any]:
         # must not be started as if it did.
         if "secrets" not in inspect.signature(Runtime.open).parameters:
             raise config.fail(
-                "secrets",
+                ("secrets",),
                 "this version of Soma's runtime cannot keep secrets out of events (Runtime.open has "
                 "no secrets=); remove the key rather than rely on it",
             )

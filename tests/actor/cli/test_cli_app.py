@@ -22,7 +22,10 @@ from soma_actor.cli._app import COMMANDS
 from soma_runtime import Runtime, Step, __version__, open_event_log
 from soma_runtime.vitals import DEFAULT_BASELINES, VitalsConfig
 
-VERBS = ["serve", "status", "statusline", "replay", "trace", "export", "cancel", "demo", "dashboard"]
+VERBS = [
+    *("serve", "status", "statusline", "replay", "trace", "export"),
+    *("cancel", "run", "ask", "demo", "dashboard"),
+]
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
