@@ -116,7 +116,9 @@ def _parse_line(text: str, max_payload_bytes: int, need_seq: bool) -> tuple[Prep
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _LineProblem(f"not JSON ({exc.msg} at column {exc.colno})") from None
+        # json's messages may end in a position of their own ("… starting at"): the column
+        # goes in parentheses after them, never glued on.
+        raise _LineProblem(f"not JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(data, dict):
         raise _LineProblem(f"expected a JSON object (an event envelope), got {type(data).__name__}")
     unknown = set(data) - _ENVELOPE_KEYS

@@ -61,7 +61,6 @@ def test_every_verb_has_help_with_examples(capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize(
     "argv",
     [
-        ["replay"],
         ["replay", "x.jsonl", "--db", "x.db"],
         ["replay", "--db", "x.db", "--run", "r", "--session", "s"],
         ["status", "--no-such-option"],
