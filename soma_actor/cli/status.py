@@ -119,7 +119,7 @@ def budget_text(status: AgentStatus) -> str:
 
 
 def dollars(amount: float) -> str:
-    """A cost with the digits that matter: ``$0``, ``$0.0035``, ``$0.000014``, ``$12.40``.
+    """A cost with the digits that matter: ``$0``, ``$0.0035``, ``$0.000013``, ``$12.40``.
 
     Model calls cost fractions of a cent; a fixed four decimals would show most of them as
     ``$0.0000``. Below a dollar, two significant digits (at least two decimals) are kept.
@@ -129,9 +129,7 @@ def dollars(amount: float) -> str:
     if abs(amount) >= 1:
         return f"${amount:,.2f}"
     decimals = max(2, 1 - math.floor(math.log10(abs(amount))))
-    text = f"{amount:.{decimals}f}"
-    whole, _, fraction = text.partition(".")
-    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
+    return f"${amount:.{decimals}f}"
 
 
 def mode_counts(statuses: list[AgentStatus]) -> str:

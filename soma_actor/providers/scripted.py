@@ -37,7 +37,13 @@ _ids = itertools.count(1)
 class ScriptedModel:
     """Plays ``script`` in order; a call past its end fails with a clear ``ModelError`` —
     or, with ``repeat=True``, starts the script over (an agent that serves forever, as
-    ``soma serve --config`` runs one)."""
+    ``soma serve --config`` runs one).
+
+    Arguments: ``script`` (the turns: ``reply``, ``use_tools``, ``message_actor``,
+    ``reject``, ``fail``, ``after``, ``delayed``, ``responding``), ``name`` (the model name
+    recorded on ``llm.*`` events), ``price_per_mtok`` (USD per million input and output
+    tokens, for the cost signal), ``repeat``.
+    """
 
     provider = "scripted"
 

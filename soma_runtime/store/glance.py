@@ -43,6 +43,7 @@ _COLUMNS = (
     "payload",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM events"
+_ID_COLUMNS = ("session_id", "run_id", "step_id", "tool_call_id", "agent_id", "task_id", "correlation_id")
 
 
 class Row(NamedTuple):
@@ -99,6 +100,19 @@ class Glance:
             sql += " LIMIT ?"
             params.append(limit)
         return [Row(*row) for row in self._rows(sql, params)]
+
+    def ids_starting_with(self, field: str, prefix: str, limit: int = 10) -> list[str]:
+        """The distinct values of the id ``field`` (``run_id``, ``session_id``, ``task_id``…)
+        that start with ``prefix``, in order, at most ``limit`` (an index range, not a scan)."""
+        if field not in _ID_COLUMNS:
+            raise ValueError(f"{field!r} is not an id field ({', '.join(_ID_COLUMNS)})")
+        # Every id that starts with the prefix sorts between it and the prefix followed by the
+        # highest code point.
+        sql = (
+            f"SELECT DISTINCT {field} FROM events WHERE {field} >= ? AND {field} < ? "
+            f"ORDER BY {field} LIMIT ?"
+        )
+        return [row[0] for row in self._rows(sql, (prefix, prefix + "\U0010ffff", limit))]
 
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._rows(sql, params)

@@ -250,6 +250,13 @@ class EventLog:
                 async with await anyio.open_file(temp, "w", encoding="utf-8") as fh:
                     count = await _export_pages(feed, q, upto, limit, fh.write)
                 await anyio.Path(temp).replace(target)
+            except OSError as exc:
+                await anyio.Path(temp).unlink(missing_ok=True)
+                if exc.filename is not None and Path(exc.filename) == temp:
+                    # The temporary file is ours: the caller named the target. (``type`` is
+                    # a parameter of this method, hence ``__class__``.)
+                    raise exc.__class__(exc.errno, exc.strerror, os.fspath(target)) from None
+                raise
             except BaseException:
                 await anyio.Path(temp).unlink(missing_ok=True)
                 raise

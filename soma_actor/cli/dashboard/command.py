@@ -1,10 +1,11 @@
-"""The ``soma dashboard`` verb (click), over :func:`run_dashboard`."""
+"""The ``soma dashboard`` verb (click), over :func:`run_dashboard`.
+
+Textual is imported when the dashboard runs, not when ``soma --help`` lists this verb.
+"""
 
 from __future__ import annotations
 
 import click
-
-from . import run_dashboard
 
 
 @click.command(short_help="A live TUI: agents, pressure, runs, the tree, events, guidance.")
@@ -35,4 +36,6 @@ def dashboard(db: str, control: str | None) -> int:
       soma dashboard --db soma.db
       soma serve --db soma.db --control soma.sock &  soma dashboard --control soma.sock
     """
+    from . import run_dashboard
+
     return run_dashboard(db, control)
