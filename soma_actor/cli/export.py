@@ -1,12 +1,21 @@
-"""``soma export``: events of the database as JSONL (one envelope per line)."""
+"""``soma export``: events of the database as JSONL (one envelope per line).
+
+Read through a glance (the standard library's sqlite3): the lines are the store's own JSON,
+in ``Event.to_json()``'s shape, without a pydantic model built for each of them.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TextIO
 
 import click
 
-from ._common import EXIT_OK, CliError, db_option, open_db, run
+from ._common import EXIT_OK, CliError, db_option, glance_db
 
 
 @click.command(short_help="Export events as JSONL.")
@@ -41,34 +50,43 @@ def export(
       soma export --run run-3f2a… -o run.jsonl
       soma export --agent research --type 'llm.*' --type 'tool.*'
     """
-    return run(_export, db, output, run_id, session_id, agent_id, types, after_seq)
-
-
-async def _export(
-    db: str,
-    output: str | None,
-    run_id: str | None,
-    session_id: str | None,
-    agent_id: str | None,
-    types: tuple[str, ...],
-    after_seq: int,
-) -> int:
-    async with open_db(db) as log:
+    with glance_db(db) as log:
         # Naming something with no events is a typo far more often than an empty slice.
-        if run_id is not None and not await log.query(run_id=run_id, limit=1):
+        if run_id is not None and not log.query(run_id=run_id, limit=1):
             raise CliError(f"no run {run_id!r} in {db}")
-        if session_id is not None and not await log.query(session_id=session_id, limit=1):
+        if session_id is not None and not log.query(session_id=session_id, limit=1):
             raise CliError(f"no session {session_id!r} in {db}")
-        if agent_id is not None and not await log.query(agent_id=agent_id, limit=1):
+        if agent_id is not None and not log.query(agent_id=agent_id, limit=1):
             raise CliError(f"no agent {agent_id!r} in {db}")
-        count = await log.export_jsonl(
-            output if output is not None else sys.stdout,
-            run_id=run_id,
-            session_id=session_id,
-            agent_id=agent_id,
-            type=list(types) or None,
-            after_seq=after_seq,
-        )
+        with nullcontext(sys.stdout) if output is None else atomic_file(output) as fh:
+            count = log.export_jsonl(
+                fh.write,
+                run_id=run_id,
+                session_id=session_id,
+                agent_id=agent_id,
+                type=list(types) or None,
+                after_seq=after_seq,
+            )
     if output is not None:
         click.echo(f"exported {count} events to {output}", err=True)
     return EXIT_OK
+
+
+@contextmanager
+def atomic_file(path: str) -> Iterator[TextIO]:
+    """A file written beside ``path`` and renamed into place only once complete: an export
+    is never left half-written. An error names ``path``, never the temporary file."""
+    target = Path(path)
+    temp = target.with_name(target.name + ".partial")
+    try:
+        with open(temp, "w", encoding="utf-8") as fh:
+            yield fh
+        os.replace(temp, target)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        if exc.filename is not None and Path(exc.filename) == temp:
+            raise OSError(exc.errno, exc.strerror, path) from None
+        raise
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

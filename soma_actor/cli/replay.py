@@ -21,15 +21,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import click
 
-from ._common import DEFAULT_DB, EXIT_DIVERGED, EXIT_OK, CliError, open_db, plural, run
+from ._common import DEFAULT_DB, EXIT_DIVERGED, EXIT_OK, CliError, glance_db, plural
 
 if TYPE_CHECKING:
-    from soma_runtime import Event
-    from soma_runtime.vitals import VitalsConfig
+    from soma_runtime.vitals import EventLike, VitalsConfig
+
+    class Recorded(EventLike, Protocol):
+        """What replay reads of an event: what the engine does, and the run it is of."""
+
+        @property
+        def run_id(self) -> str | None: ...
+
 
 SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 
@@ -84,7 +90,7 @@ def replay(
         raise click.UsageError("--run, --session and --agent are exclusive")
     config = None if config_file is None else load_config(config_file)
     source = file if file is not None else db or DEFAULT_DB
-    return run(_replay, source, file is not None, Slice(run_id, session_id, agent_id), config, quiet)
+    return _replay(source, file is not None, Slice(run_id, session_id, agent_id), config, quiet)
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ class Slice:
     def whole(self) -> bool:
         return self.run_id is None and self.session_id is None and self.agent_id is None
 
-    def holds(self, event: Event) -> bool:
+    def holds(self, event: Recorded) -> bool:
         if self.run_id is not None:
             return event.run_id == self.run_id
         if self.session_id is not None:
@@ -112,11 +118,11 @@ class Slice:
         return f"agent {self.agent_id}" if self.agent_id is not None else "the log"
 
 
-async def _replay(source: str, is_file: bool, part: Slice, config: VitalsConfig | None, quiet: bool) -> int:
+def _replay(source: str, is_file: bool, part: Slice, config: VitalsConfig | None, quiet: bool) -> int:
     from soma_runtime.vitals import divergence
     from soma_runtime.vitals import replay as replay_events
 
-    events = await (_from_file(source) if is_file else _from_db(source, part))
+    events = _from_file(source) if is_file else _from_db(source, part)
     if not events:
         click.echo(f"nothing to replay: {source} holds no events")
         return EXIT_OK
@@ -176,36 +182,35 @@ def load_config(path: str) -> VitalsConfig:
         raise CliError(f"{path}: not a vitals config: {exc}") from None
 
 
-async def _from_file(file: str) -> list[Event]:
-    import anyio
-
+def _from_file(file: str) -> Sequence[Recorded]:
     from soma_runtime.store.log import read_jsonl
 
-    path = anyio.Path(file)
-    if not await path.is_file():
-        raise CliError(f"no such file: {file}")
-    async with await anyio.open_file(file, "rb") as fh:
-        head = await fh.read(len(SQLITE_MAGIC))
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        raise CliError(f"no such file: {file}") from None
+    except IsADirectoryError:
+        raise CliError(f"{file} is a directory, not a JSONL export") from None
     if head == SQLITE_MAGIC:
         raise CliError(f"{file} is a Soma database, not a JSONL export: replay it with --db {file}")
-    return await anyio.to_thread.run_sync(read_jsonl, file)
+    return read_jsonl(file)
 
 
-async def _from_db(db: str, part: Slice) -> list[Event]:
-    async with open_db(db) as log:
-        if not part.whole:
-            found = await log.query(
-                run_id=part.run_id, session_id=part.session_id, agent_id=part.agent_id, limit=1
-            )
-            if not found:
-                raise CliError(f"no events for {part} in {db}")
+def _from_db(db: str, part: Slice) -> Sequence[Recorded]:
+    # A glance (the standard library's sqlite3): the engine reads plain rows as well as events.
+    with glance_db(db) as log:
+        if not part.whole and not log.query(
+            run_id=part.run_id, session_id=part.session_id, agent_id=part.agent_id, limit=1
+        ):
+            raise CliError(f"no events for {part} in {db}")
         # All of it, for a slice too: its points depend on every action before it (of its
         # agents, and of those the trust graph links them to), and its recorded points on
         # vitals events written after it.
-        return await log.query()
+        return log.query()
 
 
-def _check_whole(file: str, events: Sequence[Event], part: Slice) -> None:
+def _check_whole(file: str, events: Sequence[Recorded], part: Slice) -> None:
     """Refuse an export that is a slice: its first points depend on events it lacks."""
     seqs = [e.seq for e in events]
     if seqs == list(range(1, len(seqs) + 1)):

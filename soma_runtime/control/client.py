@@ -22,13 +22,11 @@ import json
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from anyio.abc import SocketStream
 
-from ..execution.steps import Step
-from ..store.events import Event
 from .errors import ControlError, NoRuntimeListening
 from .protocol import (
     INTERNAL,
@@ -45,6 +43,10 @@ from .protocol import (
     StartedRunView,
     request_line,
 )
+
+if TYPE_CHECKING:
+    from ..execution.steps import Step
+    from ..store.events import Event
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to connect, or to wait for one reply (``cancel_run`` waits for the run to end)."""
@@ -117,7 +119,7 @@ class ControlClient:
         with ``wait`` its result once it ended (this request then waits as long as the run).
         A run the runtime refuses raises ``ControlError`` (code ``bad_request``)."""
         params: dict[str, Any] = {
-            "steps": [s.to_json() if isinstance(s, Step) else dict(s) for s in steps],
+            "steps": [dict(s) if isinstance(s, Mapping) else s.to_json() for s in steps],
             "agent_id": agent_id,
             "session_id": session_id,
             "timeout": timeout,
@@ -178,6 +180,10 @@ class ControlClient:
         """Every event from ``from_seq`` on (``types``: names or families like ``"run.*"``;
         the ids: only events that carry them), history first, then live, until the caller
         stops iterating or the runtime stops."""
+        # Imported here: a client that only asks and cancels never builds an event, and a
+        # command like `soma cancel` must not pay for the envelope's pydantic model.
+        from ..store.events import Event
+
         stream = await _open(self.path, self.timeout)
         async with stream:
             reader = LineReader(stream, MAX_REPLY_BYTES)

@@ -21,16 +21,17 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ._query import EventQuery, where
 from .errors import StoreOpenError, StoreReadError
 
 _COLUMNS = (
     "seq",
+    "event_id",
     "ts",
     "type",
     "session_id",
@@ -42,14 +43,20 @@ _COLUMNS = (
     "correlation_id",
     "payload",
 )
+"""The envelope's fields in their order (``Event``'s), the payload last."""
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM events"
 _ID_COLUMNS = ("session_id", "run_id", "step_id", "tool_call_id", "agent_id", "task_id", "correlation_id")
+_PAGE = 1000
 
 
-class Row(NamedTuple):
-    """One event as stored; ``payload_json`` is its payload's JSON text."""
+class Row:
+    """One event as stored: the envelope's fields, and its payload's JSON text
+    (``payload_json``), parsed once when ``payload`` is first read."""
+
+    __slots__ = (*_COLUMNS[:-1], "_payload", "payload_json")
 
     seq: int
+    event_id: str
     ts: int
     type: str
     session_id: str | None
@@ -59,12 +66,27 @@ class Row(NamedTuple):
     agent_id: str | None
     task_id: str | None
     correlation_id: str | None
-    payload_json: str
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(_COLUMNS[:-1], values, strict=False):
+            setattr(self, name, value)
+        self.payload_json: str = values[-1]
+        self._payload: dict[str, Any] | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
-        value = json.loads(self.payload_json)
-        return value if isinstance(value, dict) else {}
+        if self._payload is None:
+            value = json.loads(self.payload_json)
+            self._payload = value if isinstance(value, dict) else {}
+        return self._payload
+
+    def to_json(self) -> str:
+        """The envelope as one line of JSON — what ``Event.to_json()`` writes for the same
+        event (the payload is the store's own JSON text, which the store wrote that way)."""
+        fields = ",".join(
+            f'"{name}":{json.dumps(getattr(self, name), ensure_ascii=False)}' for name in _COLUMNS[:-1]
+        )
+        return f'{{{fields},"payload":{self.payload_json}}}'
 
 
 class Glance:
@@ -100,6 +122,31 @@ class Glance:
             sql += " LIMIT ?"
             params.append(limit)
         return [Row(*row) for row in self._rows(sql, params)]
+
+    def export_jsonl(
+        self,
+        write: Callable[[str], object],
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        type: str | Sequence[str] | None = None,
+        after_seq: int = 0,
+    ) -> int:
+        """Write the matching events as JSONL (``EventLog.export_jsonl``'s format), page by
+        page; returns the count. A snapshot: events appended meanwhile are not included."""
+        types = type if type is None or isinstance(type, str) else tuple(type)
+        upto = self.last_seq()
+        count, cursor = 0, after_seq
+        while True:
+            query = EventQuery(run_id, session_id, agent_id, None, types, cursor, _PAGE)
+            clause, params = where(query, upto)
+            rows = self._rows(f"{_SELECT} WHERE {clause} ORDER BY seq LIMIT ?", [*params, _PAGE])
+            write("".join(Row(*row).to_json() + "\n" for row in rows))
+            count += len(rows)
+            if len(rows) < _PAGE:
+                return count
+            cursor = rows[-1][0]
 
     def ids_starting_with(self, field: str, prefix: str, limit: int = 10) -> list[str]:
         """The distinct values of the id ``field`` (``run_id``, ``session_id``, ``task_id``…)

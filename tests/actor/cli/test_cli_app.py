@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 import anyio
+import click
 import pytest
 from _cli import SOMA, Recorded, clean_env, events_of
 
 import soma_actor.cli.status as status_module
 from soma_actor.cli import main
-from soma_actor.cli._app import COMMANDS
+from soma_actor.cli._app import COMMANDS, SUMMARIES, cli
 from soma_runtime import Runtime, Step, __version__, open_event_log
 from soma_runtime.vitals import DEFAULT_BASELINES, VitalsConfig
 
@@ -47,13 +48,15 @@ def test_version_through_both_entry_points() -> None:
 
 
 def test_every_verb_has_help_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
-    assert sorted(COMMANDS) == sorted(VERBS)
+    assert sorted(COMMANDS) == sorted(VERBS) == sorted(SUMMARIES)
     code, top, _ = run_main(capsys, "--help")
     assert code == 0 and "Examples:" in top
     for verb in VERBS:
         assert f"  {verb} " in top, verb
         code, out, err = run_main(capsys, verb, "--help")
         assert code == 0, (verb, err)
+        command = cli.get_command(click.Context(cli), verb)
+        assert command is not None and command.short_help == SUMMARIES[verb], "soma --help says the same"
         assert out.startswith(f"Usage: soma {verb} ")
         assert "Examples:" in out and f"soma {verb}" in out.split("Examples:")[1], verb
 

@@ -97,16 +97,19 @@ def test_trace_takes_a_unique_prefix_of_a_run_id(capsys: pytest.CaptureFixture[s
     assert all(r in err for r in runs)
 
 
-DB_VERBS = {"statusline", "status", "trace"}
+DB_VERBS = {"statusline", "status", "trace", "export"}
 
 
 @pytest.mark.parametrize(
     ("argv", "forbidden"),
     [
         (["--version"], ("pydantic", "asyncio", "textual", "structlog", "soma_runtime.store.events")),
+        (["--help"], ("pydantic", "asyncio", "textual", "soma_actor.cli.demo", "soma_actor.cli.serve")),
         (["statusline"], ("pydantic", "asyncio", "textual", "structlog", "aiosqlite")),
         (["status"], ("pydantic", "asyncio", "textual", "structlog", "aiosqlite")),
         (["trace", "run-x"], ("pydantic", "asyncio", "textual", "structlog", "aiosqlite")),
+        (["export"], ("pydantic", "asyncio", "textual", "structlog", "aiosqlite")),
+        (["cancel", "run-x"], ("pydantic", "textual", "soma_runtime.kernel", "aiosqlite")),
         (["run", "--help"], ("textual", "soma_runtime.runtime", "soma_actor.actor")),
         (["dashboard", "--help"], ("textual", "soma_runtime.runtime")),
     ],
