@@ -1,9 +1,10 @@
 """Start-up time of the ``soma`` command, verb by verb, against ``python -c pass``.
 
 A verb's start-up is what a user waits for before it does anything: the interpreter, then
-the imports it needs (``soma --help`` lists every verb without importing any). ``soma statusline`` is drawn at every shell prompt and ``soma
---version`` is the smallest thing the command does, so both must cost little more than
-Python itself (≤ 150 ms); every other verb ≤ 300 ms. Measured as real processes, the median
+the imports it needs (``soma --help`` lists every verb without importing any). ``soma
+statusline`` is drawn at every shell prompt and ``soma --version`` is the smallest thing the
+command does, so both must cost little more than Python itself (≤ 150 ms); every other verb
+≤ 300 ms. Measured as real processes, the median
 of :data:`ROUNDS` runs, each round running the baseline and every verb once in turn so a
 busy machine slows them alike; the ratio is against ``python -c pass`` in the same rounds.
 
