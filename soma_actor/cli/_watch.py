@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TextIO
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     from soma_runtime import Event
 
 ON_INTERRUPT: Final = ("ask", "cancel", "detach")
+
+
+def interrupts() -> ContextManager[AsyncIterator[int]]:
+    """SIGINT as a stream: open it before starting the work :func:`watch` follows."""
+    return anyio.open_signal_receiver(signal.SIGINT)
 
 on_interrupt_option = click.option(
     "--on-interrupt",
@@ -59,6 +65,7 @@ class Outcome:
 
 async def watch(
     control: str,
+    signals: AsyncIterator[int],
     *,
     from_seq: int,
     follow: dict[str, str],
@@ -71,8 +78,10 @@ async def watch(
 ) -> Outcome:
     """Follow the work's events until ``is_end`` says one ended it; handle Ctrl-C meanwhile.
 
-    ``follow``: the ``ControlClient.follow`` filters; ``what``: the work, as a prompt names
-    it; ``cancel``: cancels the work; ``answers``: where a prompt reads (default stdin).
+    ``signals``: SIGINT, received since before the work was started (so a Ctrl-C right after
+    starting it is not lost to Python's default handler); ``follow``: the
+    ``ControlClient.follow`` filters; ``what``: the work, as a prompt names it; ``cancel``:
+    cancels the work; ``answers``: where a prompt reads (default stdin).
     """
     from soma_runtime.control import ControlClient
 
@@ -95,32 +104,31 @@ async def watch(
                 await anyio.sleep(TICK)  # an animation frame: nothing is waited for here
                 progress.draw()
 
-        async def interrupts() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                async for _ in signals:
-                    choice = on_interrupt
-                    if choice == "ask":
-                        # Without a terminal to ask on, the safe reading of Ctrl-C is "stop it".
-                        interactive = answers.isatty()
-                        choice = await _ask(progress, what, answers, signals) if interactive else "cancel"
-                    if choice == "cancel":
-                        outcome.interrupted = True
-                        progress.note(f"interrupted: cancelling {what}…")
-                        # Shielded: its reply comes as the work's end event does, and a
-                        # request cancelled in the very moment its reply arrives trips
-                        # asyncio over anyio's socket (see dashboard.source._uninterrupted).
-                        # It returns once the work ended, so the shield is bounded.
-                        with anyio.CancelScope(shield=True):
-                            await cancel()
-                    elif choice == "detach":
-                        outcome.interrupted = outcome.detached = True
-                        tg.cancel_scope.cancel()
-                        return
-                    else:
-                        progress.note(f"still waiting for {what} (Ctrl-C to ask again)")
+        async def on_signals() -> None:
+            async for _ in signals:
+                choice = on_interrupt
+                if choice == "ask":
+                    # Without a terminal to ask on, the safe reading of Ctrl-C is "stop it".
+                    interactive = answers.isatty()
+                    choice = await _ask(progress, what, answers, signals) if interactive else "cancel"
+                if choice == "cancel":
+                    outcome.interrupted = True
+                    progress.note(f"interrupted: cancelling {what}…")
+                    # Shielded: its reply comes as the work's end event does, and a
+                    # request cancelled in the very moment its reply arrives trips
+                    # asyncio over anyio's socket (see dashboard.source._uninterrupted).
+                    # It returns once the work ended, so the shield is bounded.
+                    with anyio.CancelScope(shield=True):
+                        await cancel()
+                elif choice == "detach":
+                    outcome.interrupted = outcome.detached = True
+                    tg.cancel_scope.cancel()
+                    return
+                else:
+                    progress.note(f"still waiting for {what} (Ctrl-C to ask again)")
 
         tg.start_soon(follow_events)
-        tg.start_soon(interrupts)
+        tg.start_soon(on_signals)
         if progress.live:
             tg.start_soon(tick)
     progress.release()  # had it ended while a question was open
@@ -128,7 +136,7 @@ async def watch(
     return outcome
 
 
-async def _ask(progress: Progress, what: str, answers: TextIO, signals: Any) -> str:
+async def _ask(progress: Progress, what: str, answers: TextIO, signals: AsyncIterator[int]) -> str:
     """Ask what to do; a second Ctrl-C while asking is the answer "cancel"."""
     progress.hold()
     prompt = f"\ninterrupted: cancel {what}? [y] cancel  [n] keep waiting  [d] detach, leave it running: "

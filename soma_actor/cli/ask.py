@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Final
 
 import click
 
 from ._common import EXIT_ERROR, EXIT_OK, CliError, control_option, run
-from ._watch import on_interrupt_option, took_since
+from ._watch import interrupts, on_interrupt_option, took_since
 from .run import EXIT_CANCELLED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -82,37 +83,40 @@ async def _ask(
     from ._progress import Progress
     from ._watch import watch
 
-    async with ControlClient.connect(control) as client:
-        from_seq = (await client.hello())["last_seq"] + 1
-        try:
-            task = await client.send_task(agent, message, timeout=timeout)
-        except ControlError as exc:
-            if exc.code in ("bad_request", "not_found"):
-                raise CliError(exc.message) from None
-            raise
-        task_id = task["task_id"]
-        if no_wait:
-            click.echo(task_id)
-            return EXIT_OK
-        progress = Progress(sys.stderr, live=sys.stderr.isatty())
-        progress.note(f"{task_id} ({agent})")
+    # SIGINT is taken from Python before the task starts (see run.py).
+    with interrupts() if not no_wait else nullcontext() as signals:
+        async with ControlClient.connect(control) as client:
+            from_seq = (await client.hello())["last_seq"] + 1
+            try:
+                task = await client.send_task(agent, message, timeout=timeout)
+            except ControlError as exc:
+                if exc.code in ("bad_request", "not_found"):
+                    raise CliError(exc.message) from None
+                raise
+            task_id = task["task_id"]
+            if signals is None:
+                click.echo(task_id)
+                return EXIT_OK
+            progress = Progress(sys.stderr, live=sys.stderr.isatty())
+            progress.note(f"{task_id} ({agent})")
 
-        async def cancel() -> None:
-            await client.cancel_task(task_id)
+            async def cancel() -> None:
+                await client.cancel_task(task_id)
 
-        def ends_task(event: Event) -> bool:
-            return event.task_id == task_id and event.type.removeprefix("actor.task.") in TASK_EXITS
+            def ends_task(event: Event) -> bool:
+                return event.task_id == task_id and event.type.removeprefix("actor.task.") in TASK_EXITS
 
-        outcome = await watch(
-            control,
-            from_seq=from_seq,
-            follow={"correlation_id": task["correlation_id"]},
-            is_end=ends_task,
-            progress=progress,
-            what=f"{agent}'s task {task_id}",
-            cancel=cancel,
-            on_interrupt=on_interrupt,
-        )
+            outcome = await watch(
+                control,
+                signals,
+                from_seq=from_seq,
+                follow={"correlation_id": task["correlation_id"]},
+                is_end=ends_task,
+                progress=progress,
+                what=f"{agent}'s task {task_id}",
+                cancel=cancel,
+                on_interrupt=on_interrupt,
+            )
     if outcome.end is None:
         click.echo(f"{task_id} left running: `soma cancel {task_id}` cancels it", err=True)
         return EXIT_INTERRUPTED
