@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 LLM_OUTCOMES: Final = ("llm.succeeded", "llm.failed", "llm.timeout", "llm.cancelled")
 MODES: Final = ("observe", "guide", "warn", "block")
-# The vitals signals, by the letter each is shown with (DESIGN §5).
+# The vitals signals, by the letter each is shown with (docs/design.md §5).
 SIGNAL_LETTERS: Final = {"uncertainty": "u", "drift": "d", "error_rate": "e", "token_usage": "t", "cost": "c"}
 
 

@@ -1,4 +1,4 @@
-"""The event store (DESIGN §4): the log every state change is written to, and read back from.
+"""The event store (docs/design.md §4): the log every state change is written to, and read back from.
 
 - ``events``: the envelope (:class:`Event`), the registry of event types, the append path's
   preparation (validation, redaction, serialization); ``payloads``: the core types' payloads.
