@@ -22,17 +22,20 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager as ContextManager
-from contextlib import aclosing
+from contextlib import aclosing, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import anyio
 import click
 
+from ._common import CliError
 from ._progress import TICK, Progress
 
 if TYPE_CHECKING:
     from soma_runtime import Event
+    from soma_runtime.control import ControlClient
 
 ON_INTERRUPT: Final = ("ask", "cancel", "detach")
 
@@ -48,6 +51,61 @@ on_interrupt_option = click.option(
     show_default=True,
     help="What Ctrl-C does: ask (on a terminal; else cancel), cancel the work, or detach from it.",
 )
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a command started in the runtime, and how to follow and cancel it."""
+
+    id: str
+    banner: str
+    """The first line of progress: what was started, for whom."""
+    follow: dict[str, str]
+    """``ControlClient.follow`` filters that select its events."""
+    is_end: Callable[[Event], bool]
+    what: str
+    """The work as a question names it."""
+    cancel: Callable[[ControlClient], Awaitable[Any]]
+
+
+async def drive(
+    control: str, *, wait: bool, on_interrupt: str, start: Callable[[ControlClient], Awaitable[Work]]
+) -> tuple[Work, Outcome] | None:
+    """Start work through the runtime on ``control`` (``start``) and, with ``wait``, follow
+    it to its end; without, print its id and return None. Work the runtime refuses is one
+    line (:class:`~._common.CliError`): nothing was started."""
+    from soma_runtime.control import ControlClient, ControlError
+
+    # SIGINT is taken from Python before the work starts: a Ctrl-C that comes while it is
+    # being started must still offer to cancel it, not kill this command and leave it.
+    with interrupts() if wait else nullcontext() as signals:
+        async with ControlClient.connect(control) as client:
+            from_seq = (await client.hello())["last_seq"] + 1
+            try:
+                work = await start(client)
+            except ControlError as exc:
+                if exc.code in ("bad_request", "not_found"):
+                    raise CliError(exc.message) from None
+                raise
+            if signals is None:
+                click.echo(work.id)
+                return None
+            progress = Progress(sys.stderr, live=sys.stderr.isatty())
+            progress.note(work.banner)
+            outcome = await watch(
+                control,
+                signals,
+                from_seq=from_seq,
+                follow=work.follow,
+                is_end=work.is_end,
+                progress=progress,
+                what=work.what,
+                cancel=partial(work.cancel, client),
+                on_interrupt=on_interrupt,
+            )
+    if outcome.end is None:
+        click.echo(f"{work.id} left running: `soma cancel {work.id}` cancels it", err=True)
+    return work, outcome
 
 
 @dataclass

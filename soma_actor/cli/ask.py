@@ -8,18 +8,17 @@ progress is an event of this task (or of the tasks it delegated).
 from __future__ import annotations
 
 import json
-import sys
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Final
 
 import click
 
-from ._common import EXIT_ERROR, EXIT_OK, CliError, control_option, run
-from ._watch import interrupts, on_interrupt_option, took_since
+from ._common import EXIT_ERROR, EXIT_OK, control_option, run
+from ._watch import Work, drive, on_interrupt_option, took_since
 from .run import EXIT_CANCELLED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TIMEOUT
 
 if TYPE_CHECKING:
     from soma_runtime import Event
+    from soma_runtime.control import ControlClient
 
 TASK_EXITS: Final = {
     "completed": EXIT_OK,
@@ -78,48 +77,29 @@ async def _ask(
     as_json: bool,
     on_interrupt: str,
 ) -> int:
-    from soma_runtime.control import ControlClient, ControlError
+    async def start(client: ControlClient) -> Work:
+        task = await client.send_task(agent, message, timeout=timeout)
+        task_id = task["task_id"]
 
-    from ._progress import Progress
-    from ._watch import watch
+        def ends_task(event: Event) -> bool:
+            return event.task_id == task_id and event.type.removeprefix("actor.task.") in TASK_EXITS
 
-    # SIGINT is taken from Python before the task starts (see run.py).
-    with interrupts() if not no_wait else nullcontext() as signals:
-        async with ControlClient.connect(control) as client:
-            from_seq = (await client.hello())["last_seq"] + 1
-            try:
-                task = await client.send_task(agent, message, timeout=timeout)
-            except ControlError as exc:
-                if exc.code in ("bad_request", "not_found"):
-                    raise CliError(exc.message) from None
-                raise
-            task_id = task["task_id"]
-            if signals is None:
-                click.echo(task_id)
-                return EXIT_OK
-            progress = Progress(sys.stderr, live=sys.stderr.isatty())
-            progress.note(f"{task_id} ({agent})")
+        return Work(
+            task_id,
+            f"{task_id} ({agent})",
+            {"correlation_id": task["correlation_id"]},
+            ends_task,
+            f"{agent}'s task {task_id}",
+            lambda client: client.cancel_task(task_id),
+        )
 
-            async def cancel() -> None:
-                await client.cancel_task(task_id)
-
-            def ends_task(event: Event) -> bool:
-                return event.task_id == task_id and event.type.removeprefix("actor.task.") in TASK_EXITS
-
-            outcome = await watch(
-                control,
-                signals,
-                from_seq=from_seq,
-                follow={"correlation_id": task["correlation_id"]},
-                is_end=ends_task,
-                progress=progress,
-                what=f"{agent}'s task {task_id}",
-                cancel=cancel,
-                on_interrupt=on_interrupt,
-            )
+    driven = await drive(control, wait=not no_wait, on_interrupt=on_interrupt, start=start)
+    if driven is None:
+        return EXIT_OK
+    work, outcome = driven
     if outcome.end is None:
-        click.echo(f"{task_id} left running: `soma cancel {task_id}` cancels it", err=True)
         return EXIT_INTERRUPTED
+    task_id = work.id
     end = outcome.end
     state = end.type.removeprefix("actor.task.")
     reply, error = end.payload.get("reply"), end.payload.get("error")

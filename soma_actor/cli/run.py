@@ -16,17 +16,17 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import click
 
 from ._common import EXIT_ERROR, EXIT_OK, CliError, control_option, plural, run
-from ._watch import interrupts, on_interrupt_option, took_since
+from ._watch import Work, drive, on_interrupt_option, took_since
 
 if TYPE_CHECKING:
     from soma_runtime import Event
+    from soma_runtime.control import ControlClient
 
 EXIT_FAILED: Final = 3
 EXIT_TIMEOUT: Final = 4
@@ -100,48 +100,26 @@ async def _run(
     as_json: bool,
     on_interrupt: str,
 ) -> int:
-    from soma_runtime.control import ControlClient, ControlError
+    async def start(client: ControlClient) -> Work:
+        agent_id = None if session_id else agent
+        started = await client.start_run(steps, agent_id=agent_id, session_id=session_id, timeout=timeout)
+        run_id = started["run_id"]
+        return Work(
+            run_id,
+            f"{run_id} ({plural(len(steps), 'step')}, agent {started.get('agent_id')})",
+            {"run_id": run_id},
+            lambda event: event.type in TERMINAL,
+            run_id,
+            lambda client: client.cancel_run(run_id),
+        )
 
-    from ._progress import Progress
-    from ._watch import watch
-
-    # SIGINT is taken from Python before the run starts: a Ctrl-C that comes while it is
-    # being started must still offer to cancel it, not kill this command and leave it.
-    with interrupts() if wait else nullcontext() as signals:
-        async with ControlClient.connect(control) as client:
-            from_seq = (await client.hello())["last_seq"] + 1
-            try:
-                started = await client.start_run(
-                    steps, agent_id=None if session_id else agent, session_id=session_id, timeout=timeout
-                )
-            except ControlError as exc:
-                if exc.code in ("bad_request", "not_found"):
-                    raise CliError(exc.message) from None
-                raise
-            run_id = started["run_id"]
-            if signals is None:
-                click.echo(run_id)
-                return EXIT_OK
-            progress = Progress(sys.stderr, live=sys.stderr.isatty())
-            progress.note(f"{run_id} ({plural(len(steps), 'step')}, agent {started.get('agent_id')})")
-
-            async def cancel() -> None:
-                await client.cancel_run(run_id)
-
-            outcome = await watch(
-                control,
-                signals,
-                from_seq=from_seq,
-                follow={"run_id": run_id},
-                is_end=lambda event: event.type in TERMINAL,
-                progress=progress,
-                what=run_id,
-                cancel=cancel,
-                on_interrupt=on_interrupt,
-            )
+    driven = await drive(control, wait=wait, on_interrupt=on_interrupt, start=start)
+    if driven is None:
+        return EXIT_OK
+    work, outcome = driven
     if outcome.end is None:
-        click.echo(f"{run_id} left running: `soma cancel {run_id}` cancels it", err=True)
         return EXIT_INTERRUPTED
+    run_id = work.id
     took = took_since(outcome.first, outcome.end)
     return _report(run_id, outcome.end, took, as_json, EXIT_INTERRUPTED if outcome.interrupted else None)
 
