@@ -1,8 +1,9 @@
 """``soma trace RUN_ID``: a run's events in order, from the database.
 
 A run may be named by any unique prefix of its id (``soma trace run-3f2a``), as ids are long
-and a terminal shows them cut. The events are read through a glance (no pydantic, no asyncio):
-a trace is a few rows.
+and a terminal shows them cut — or by any unique part of it (``soma trace b16``): the ids of
+one runtime share their start and differ at their end. The events are read through a
+glance (no pydantic, no asyncio): a trace is a few rows.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ _CANDIDATES: Final = 5
 @db_option
 @click.option("--full", is_flag=True, help="Print whole payloads instead of a preview.")
 def trace(run_id: str, db: str, full: bool) -> int:
-    """Print the events of the run RUN_ID (or of the one run whose id starts with it) in
-    order: time since the run was accepted, seq, type, step, and the payload.
+    """Print the events of the run RUN_ID (or of the one run whose id starts with it, or else
+    contains it) in order: time since the run was accepted, seq, type, step, and the payload.
 
     \b
     Examples:
       soma trace run-3f2a…
       soma trace run-3f2a --db agents.db --full
+      soma trace b16
       soma export --run run-3f2a…     # the same events as JSONL
     """
     with glance_db(db) as log:
@@ -47,17 +49,19 @@ def trace(run_id: str, db: str, full: bool) -> int:
 
 
 def resolve_run(log: Glance, given: str, db: str) -> str:
-    """The run ``given`` names: its id, or the one id it is a prefix of."""
+    """The run ``given`` names: its id, or the one id it starts (else contains)."""
     prefix = given.rstrip("…")  # pasted from a help text or a cut column
     if prefix == given and log.query(run_id=given, limit=1):
         return given
     found = log.ids_starting_with("run_id", prefix, _CANDIDATES + 1) if prefix else []
+    if not found and prefix:
+        found = log.ids_containing("run_id", prefix, _CANDIDATES + 1)
     if len(found) == 1:
         return found[0]
     if not found:
         raise CliError(f"no run {given!r} in {db}")
     shown = ", ".join(found[:_CANDIDATES]) + (", …" if len(found) > _CANDIDATES else "")
-    raise CliError(f"{given!r} is the start of several runs in {db}: {shown}")
+    raise CliError(f"{given!r} names several runs in {db}: {shown}")
 
 
 def _line(event: Row, t0: int, full: bool) -> str:

@@ -151,8 +151,7 @@ class Glance:
     def ids_starting_with(self, field: str, prefix: str, limit: int = 10) -> list[str]:
         """The distinct values of the id ``field`` (``run_id``, ``session_id``, ``task_id``…)
         that start with ``prefix``, in order, at most ``limit`` (an index range, not a scan)."""
-        if field not in _ID_COLUMNS:
-            raise ValueError(f"{field!r} is not an id field ({', '.join(_ID_COLUMNS)})")
+        _check_id_field(field)
         # Every id that starts with the prefix sorts between it and the prefix followed by the
         # highest code point.
         sql = (
@@ -160,6 +159,17 @@ class Glance:
             f"ORDER BY {field} LIMIT ?"
         )
         return [row[0] for row in self._rows(sql, (prefix, prefix + "\U0010ffff", limit))]
+
+    def ids_containing(self, field: str, part: str, limit: int = 10) -> list[str]:
+        """The distinct values of the id ``field`` that contain ``part`` (ids of one runtime
+        share their start and differ at their end), in order, at most ``limit``."""
+        _check_id_field(field)
+        pattern = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql = (
+            f"SELECT DISTINCT {field} FROM events WHERE {field} LIKE ? ESCAPE '\\' "
+            f"ORDER BY {field} LIMIT ?"
+        )
+        return [row[0] for row in self._rows(sql, (f"%{pattern}%", limit))]
 
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._rows(sql, params)
@@ -170,6 +180,11 @@ class Glance:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreReadError(self.path, str(exc)) from exc
+
+
+def _check_id_field(field: str) -> None:
+    if field not in _ID_COLUMNS:
+        raise ValueError(f"{field!r} is not an id field ({', '.join(_ID_COLUMNS)})")
 
 
 @contextmanager
