@@ -103,6 +103,9 @@ def one_line(exc: BaseException) -> str | None:
 
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, BaseExceptionGroup) and len(seen.exceptions) == 1:
+            seen = seen.exceptions[0]  # one failure out of a task group: it is the error
+            continue
         if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError):
             return str(seen)
         if isinstance(seen, OSError) and seen.filename is not None:

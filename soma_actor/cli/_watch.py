@@ -103,8 +103,11 @@ async def drive(
                 cancel=partial(work.cancel, client),
                 on_interrupt=on_interrupt,
             )
-    if outcome.end is None:
+    if outcome.detached:
         click.echo(f"{work.id} left running: `soma cancel {work.id}` cancels it", err=True)
+    elif outcome.end is None:
+        # The event stream ended without the work's end: the runtime went away.
+        raise CliError(f"the runtime on {control} stopped before {work.id} ended")
     return work, outcome
 
 
@@ -141,20 +144,23 @@ async def watch(
     ``ControlClient.follow`` filters; ``what``: the work, as a prompt names it; ``cancel``:
     cancels the work; ``answers``: where a prompt reads (default stdin).
     """
-    from soma_runtime.control import ControlClient
+    from soma_runtime.control import ControlClient, NoRuntimeListening
 
     outcome = Outcome()
     answers = answers if answers is not None else sys.stdin
     async with ControlClient.connect(control) as client, anyio.create_task_group() as tg:
 
         async def follow_events() -> None:
-            async with aclosing(client.follow(from_seq=from_seq, **follow)) as events:
-                async for event in events:
-                    outcome.first = outcome.first or event
-                    progress.event(event)
-                    if is_end(event):
-                        outcome.end = event
-                        break
+            try:
+                async with aclosing(client.follow(from_seq=from_seq, **follow)) as events:
+                    async for event in events:
+                        outcome.first = outcome.first or event
+                        progress.event(event)
+                        if is_end(event):
+                            outcome.end = event
+                            break
+            except NoRuntimeListening:
+                pass  # gone before the stream opened: as when it ends, the work's end unseen
             tg.cancel_scope.cancel()
 
         async def tick() -> None:

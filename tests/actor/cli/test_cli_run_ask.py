@@ -16,7 +16,8 @@ from pathlib import Path
 import anyio
 import pytest
 from _cli import SOMA, clean_env
-from _served import Served, served
+from _served import Served, served, write_project
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from soma_runtime import open_event_log
 from soma_runtime.control import ControlClient
@@ -155,6 +156,30 @@ async def test_on_a_terminal_ctrl_c_asks_and_a_yes_cancels(tmp_path: Path) -> No
         assert "interrupted: cancelling ponder's task" in screen.decode()
         types = await events(rt.db, agent_id="ponder")
         assert "actor.task.cancelled" in types and "llm.cancelled" in types
+
+
+async def test_a_runtime_that_dies_under_a_waiting_run_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    serve = [*SOMA, "--log-json", "serve", "--config", "soma.toml"]
+    async with await anyio.open_process(serve, env=clean_env(), cwd=tmp_path) as runtime:
+        assert runtime.stderr is not None
+        logs = BufferedByteReceiveStream(runtime.stderr)
+        with anyio.fail_after(30):
+            while b'"serving"' not in await logs.receive_until(b"\n", 1 << 16):
+                pass
+        waiting = [*SOMA, "run", "--wait", "--control", "served.sock", "--step", "sleep seconds=120"]
+        async with await anyio.open_process(waiting, env=clean_env(), cwd=tmp_path) as command:
+            rt = Served(tmp_path, tmp_path / "served.db", tmp_path / "served.sock", runtime, {})
+            await _live_run(rt)
+            runtime.kill()  # SIGKILL: no orderly shutdown, no end recorded
+            with anyio.fail_after(30):
+                assert await command.wait() == 1
+            assert command.stderr is not None
+            err = b""
+            async for chunk in command.stderr:
+                err += chunk
+        [line] = err.decode().splitlines()[1:]  # after the run's first line of progress
+        assert line.startswith("soma: error: the runtime on served.sock stopped before run-"), line
 
 
 async def _live_run(rt: Served) -> str:
