@@ -4,9 +4,13 @@ A verb's start-up is what a user waits for before it does anything: the interpre
 the imports it needs (``soma --help`` lists every verb without importing any). ``soma
 statusline`` is drawn at every shell prompt and ``soma --version`` is the smallest thing the
 command does, so both must cost little more than Python itself (≤ 150 ms); every other verb
-≤ 300 ms. Measured as real processes, the median
-of :data:`ROUNDS` runs, each round running the baseline and every verb once in turn so a
-busy machine slows them alike; the ratio is against ``python -c pass`` in the same rounds.
+≤ 300 ms. Measured as real processes, the median of :data:`ROUNDS` runs, each round running
+the baseline and every verb once in turn so a busy machine slows them alike.
+
+The targets are judged as ratios against ``python -c pass`` in the same rounds, like every
+other benchmark here: the absolute figures move with the machine's load (a shared 2-core
+machine under other test suites starts Python in 75 ms instead of 25 to 30), the ratio does
+not. 150 ms and 300 ms over the 30 ms an idle machine takes to start Python are 5x and 10x.
 
 The database verbs run for real on a small recorded database; the control verbs for real
 against a socket nobody listens on (they get as far as connecting: every import they need is
@@ -33,6 +37,7 @@ from ._table import Row
 
 PART = "startup"
 ROUNDS = 15
+PYTHON_MS = 30.0  # python -c pass on an idle machine: what the absolute targets assume
 QUICK_MS = 150.0  # soma --version, soma statusline
 VERB_MS = 300.0  # every other verb
 SERVE_ROUNDS = 3
@@ -95,7 +100,8 @@ def main() -> list[Row]:
         db = Path(tmp) / "soma.db"
         run_id = anyio.run(_record, db, backend="asyncio")
         soma = [sys.executable, "-m", "soma_actor.cli"]
-        subprocess.run([*soma, "export", "--db", str(db), "-o", str(db.with_suffix(".jsonl"))], check=True)
+        export = [*soma, "export", "--db", str(db), "-o", str(db.with_suffix(".jsonl"))]
+        subprocess.run(export, check=True, stderr=subprocess.DEVNULL)
         verbs = _invocations(db, run_id, Path(tmp) / "nobody.sock")
         baseline: list[float] = []
         times: dict[str, list[float]] = {name: [] for name in verbs}
@@ -108,10 +114,12 @@ def main() -> list[Row]:
     rows = []
     for name, (_, limit) in verbs.items():
         value = statistics.median(times[name])
-        rows.append(
-            Row(PART, name, value, "ms", python, f"<= {limit:.0f} ms", value <= limit, "")
-        )
-    rows[0].note = f"baseline: python -c pass, {python:.0f} ms (median of {ROUNDS})"
+        ratio = limit / PYTHON_MS
+        rows.append(Row(PART, name, value, "ms", python, f"<= {ratio:.0f}x", value / python <= ratio, ""))
+    rows[0].note = (
+        f"baseline: python -c pass, {python:.0f} ms (median of {ROUNDS}); targets: {QUICK_MS:.0f} ms "
+        f"and {VERB_MS:.0f} ms over a {PYTHON_MS:.0f} ms Python start"
+    )
     rows.append(Row(PART, "soma serve, until it serves", serve, "ms", python, "", None, SERVE_NOTE))
     return rows
 
