@@ -183,7 +183,7 @@ def load_config(path: str) -> VitalsConfig:
 
 
 def _from_file(file: str) -> Sequence[Recorded]:
-    from soma_runtime.store.log import read_jsonl
+    from soma_runtime.store import read_jsonl  # from the JSONL codec: no store, kernel or aiosqlite
 
     try:
         with open(file, "rb") as fh:

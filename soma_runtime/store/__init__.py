@@ -43,7 +43,7 @@ _EXPORTS = {
     "EventLog": ".log",
     "LogStats": ".log",
     "open_event_log": ".log",
-    "read_jsonl": ".log",
+    "read_jsonl": "._jsonl",
     "Payload": ".payloads",
     "EventStore": ".server",
     "EventStoreConfig": ".server",
@@ -87,6 +87,7 @@ assert set(__all__) == set(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._jsonl import read_jsonl
     from .errors import (
         BadRequest,
         DuplicateEvent,
@@ -108,6 +109,6 @@ if TYPE_CHECKING:
     from .events import Event, EventDraft, event_types, payload_model, register_event_type
     from .glance import Glance, glance
     from .ids import new_id
-    from .log import EventLog, LogStats, open_event_log, read_jsonl
+    from .log import EventLog, LogStats, open_event_log
     from .payloads import Payload
     from .server import EventStore, EventStoreConfig

@@ -10,6 +10,7 @@ assigns fresh ``seq`` numbers; ``event_id``, ``ts``, ids and payload are kept, a
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import InvalidEvent, JsonlLineError
-from .events import ID_FIELDS, Event, PreparedEvent, prepare_event
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, ID_FIELDS, Event, PreparedEvent, prepare_event
 
 MAX_REPORTED_ERRORS = 100
 """Bad lines collected before parsing stops (a wholly wrong file should fail fast)."""
@@ -96,6 +97,21 @@ def read_events(lines: Iterable[str], source: str, max_payload_bytes: int) -> li
         prepared.seq = seq
         events.append(prepared.event())
     return events
+
+
+def read_jsonl(source: str | os.PathLike[str] | Iterable[str]) -> list[Event]:
+    """Read a JSONL export back as the events it recorded, each with its original ``seq``,
+    without a store (``soma replay FILE``). Lines are checked as :meth:`EventLog.import_jsonl`
+    checks them; the first bad line raises :class:`JsonlLineError` (``source:line: problem``).
+
+    Here rather than with the store (``log`` re-exports it): reading a file needs the event
+    models, not the store's process, the kernel or aiosqlite.
+    """
+    if isinstance(source, str | os.PathLike):
+        name = os.fspath(source)
+        with open(source, "rb") as fh:
+            return read_events(utf8_lines(fh, name), name, DEFAULT_MAX_PAYLOAD_BYTES)
+    return read_events(source, str(getattr(source, "name", "<lines>")), DEFAULT_MAX_PAYLOAD_BYTES)
 
 
 class _LineProblem(Exception):
