@@ -8,14 +8,16 @@ import inspect
 import textwrap
 from pathlib import Path
 
+import anyio
 import pytest
 from _cli import soma_all
 from _served import write_project
 
+import soma_actor.cli.serve as serve_module
 from soma_actor.cli import main
 from soma_actor.cli.config import ConfigError, load
 from soma_actor.providers import ScriptedModel
-from soma_runtime import Runtime
+from soma_runtime import Runtime, Step
 from soma_runtime.vitals import VitalsConfig
 
 SCRIPTED = "[agents.a]\nprovider = 'scripted'\nscript = [{ reply = 'x' }]\n"
@@ -48,7 +50,6 @@ def test_a_good_config_gives_paths_tools_agents_and_vitals(tmp_path: Path) -> No
 def test_the_openai_provider_takes_a_base_url_and_a_key_from_the_named_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("openai")
     path = write(
         tmp_path,
         """
@@ -133,19 +134,39 @@ def test_each_mistake_is_one_line_naming_file_line_and_key(
     assert problem in err.value.problem, err.value.problem
 
 
-def test_secrets_reach_the_runtime_only_if_it_can_keep_them_out_of_events(
+def test_secrets_reach_the_runtime_or_it_refuses_to_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SOMA_TEST_SECRET", "hunter2-very-secret")
-    path = write(tmp_path, 'db = "s.db"\nsecrets = ["SOMA_TEST_SECRET"]\n')
-    assert load(path).secrets == ("hunter2-very-secret",)
-    if "secrets" in inspect.signature(Runtime.open).parameters:
-        pytest.skip("covered by the served runtime's own secrets test once Runtime.open takes secrets=")
-    # This runtime cannot keep them out: refusing to start beats starting as if it did.
-    assert main(["serve", "--config", str(path)]) == 1
-    [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"soma: error: {path}:2: secrets: this version of Soma's runtime cannot keep")
-    assert not (tmp_path / "s.db").exists()
+    secret = "hunter2-very-secret"
+    monkeypatch.setenv("SOMA_TEST_SECRET", secret)
+    (tmp_path / "leaky_tools.py").write_text(
+        "import os\nfrom soma_runtime import tool\n\n\n@tool\n"
+        "def leak() -> str:\n    return 'token ' + os.environ['SOMA_TEST_SECRET']\n"
+    )
+    path = write(tmp_path, 'db = "s.db"\nsecrets = ["SOMA_TEST_SECRET"]\ntools = ["leaky_tools"]\n')
+    config = load(path)
+    assert config.secrets == (secret,) and config.secret_names == ("SOMA_TEST_SECRET",)
+    if "secrets" not in inspect.signature(Runtime.open).parameters:
+        # This runtime cannot keep them out of events: refusing to start beats starting as if
+        # it did.
+        assert main(["serve", "--config", str(path)]) == 1
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"soma: error: {path}:2: secrets: this version of Soma's runtime cannot keep")
+        assert not (tmp_path / "s.db").exists()
+        return
+    # A runtime that takes them: the served one gets them, and what a tool returned with the
+    # secret in it is in no event.
+    options = serve_module._runtime_options(config)
+    assert options["secrets"] == [secret]
+
+    async def leak() -> str:
+        async with Runtime.open(db=tmp_path / "s.db", **options) as rt:
+            session = await rt.start_session("leaker")
+            await (await session.start_run([Step("s1", "leak")])).result()
+            return "\n".join(e.to_json() for e in await rt.events.query())
+
+    recorded = anyio.run(leak, backend="asyncio")
+    assert "step.succeeded" in recorded and secret not in recorded
 
 
 def test_a_failed_serve_is_one_line_and_leaves_no_database(tmp_path: Path) -> None:
