@@ -1,0 +1,248 @@
+"""The OpenTelemetry side: span records through the SDK, the exporters, the pressure gauges.
+
+Imported only when telemetry is turned on; a missing SDK is :class:`TelemetryUnavailable`.
+
+Records go through the SDK's own ``Tracer`` (``start_span(start_time=…)`` … ``end(end_time=…)``),
+not around it, so everything the SDK applies to spans applies here too (attribute limits from
+``OTEL_ATTRIBUTE_*``, the resource from ``OTEL_RESOURCE_ATTRIBUTES``). Only the ids come from
+Soma: the tracer provider's id generator hands out the ids derived from the log (see
+``spans``), primed before each span starts. The provider samples everything — a log export
+is complete by design; sample in the collector if you must.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .errors import TelemetryConfigError, TelemetryUnavailable
+
+try:
+    from opentelemetry import trace as trace_api
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        MetricReader,
+        PeriodicExportingMetricReader,
+    )
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+except ImportError as exc:  # pragma: no cover - exercised by the import-guard test in a subprocess
+    raise TelemetryUnavailable(exc.name or "opentelemetry-sdk") from exc
+
+from .._version import __version__
+from .semconv import INSTRUMENTATION_NAME, SCHEMA_URL
+from .spans import SpanContextRef, SpanRecord
+
+_KINDS = {"internal": SpanKind.INTERNAL, "client": SpanKind.CLIENT}
+
+
+def resource(service_name: str | None) -> Resource:
+    """``OTEL_RESOURCE_ATTRIBUTES`` / ``OTEL_SERVICE_NAME``, with ``service.name`` = ``soma``
+    (or ``service_name``) when neither names the service."""
+    detected = Resource.create({})
+    name = detected.attributes.get("service.name")
+    if service_name is not None or not isinstance(name, str) or name.startswith("unknown_service"):
+        detected = detected.merge(Resource({"service.name": service_name or "soma"}))
+    return detected
+
+
+# -- exporters from the standard variables -------------------------------------------------------
+
+
+def _choice(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, "").strip().lower() or default
+
+
+def _protocol(env: Mapping[str, str], signal: str) -> str:
+    return _choice(
+        env,
+        f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL",
+        _choice(env, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    )
+
+
+def span_exporter_from_env(
+    endpoint: str | None = None, environ: Mapping[str, str] | None = None
+) -> SpanExporter | None:
+    """The exporter ``OTEL_TRACES_EXPORTER`` names (``otlp`` by default; ``none``: None).
+    ``endpoint`` (``soma export --otlp URL``) is a base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+    env = os.environ if environ is None else environ
+    kind = _choice(env, "OTEL_TRACES_EXPORTER", "otlp") if endpoint is None else "otlp"
+    if kind == "none":
+        return None
+    if kind == "console":
+        return ConsoleSpanExporter()
+    if kind != "otlp":
+        raise TelemetryConfigError(f"OTEL_TRACES_EXPORTER={kind!r} is not supported (otlp, console or none)")
+    protocol = _protocol(env, "TRACES")
+    if protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError:
+            raise TelemetryUnavailable(
+                "the OTLP/gRPC exporter", "pip install opentelemetry-exporter-otlp-proto-grpc"
+            ) from None
+        exporter: SpanExporter = GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
+        return exporter
+    if protocol != "http/protobuf":
+        raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not supported (http/protobuf or grpc)")
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        raise TelemetryUnavailable("the OTLP/HTTP exporter") from None
+    if endpoint is None:
+        return OTLPSpanExporter()
+    url = endpoint.rstrip("/")
+    return OTLPSpanExporter(endpoint=url if url.endswith("/v1/traces") else f"{url}/v1/traces")
+
+
+def metric_reader_from_env(environ: Mapping[str, str] | None = None) -> MetricReader | None:
+    """A periodic reader for the exporter ``OTEL_METRICS_EXPORTER`` names (``none``: None);
+    its interval is ``OTEL_METRIC_EXPORT_INTERVAL``, read by the SDK."""
+    env = os.environ if environ is None else environ
+    kind = _choice(env, "OTEL_METRICS_EXPORTER", "otlp")
+    if kind == "none":
+        return None
+    if kind == "console":
+        return PeriodicExportingMetricReader(ConsoleMetricExporter())
+    if kind != "otlp":
+        raise TelemetryConfigError(f"OTEL_METRICS_EXPORTER={kind!r} is not supported (otlp, console or none)")
+    protocol = _protocol(env, "METRICS")
+    if protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPMetricExporter as Grpc,
+            )
+        except ImportError:
+            raise TelemetryUnavailable(
+                "the OTLP/gRPC exporter", "pip install opentelemetry-exporter-otlp-proto-grpc"
+            ) from None
+        return PeriodicExportingMetricReader(Grpc())
+    if protocol != "http/protobuf":
+        raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not supported (http/protobuf or grpc)")
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return PeriodicExportingMetricReader(OTLPMetricExporter())
+
+
+# -- spans ----------------------------------------------------------------------------------------
+
+
+class _PrimedIds(IdGenerator):
+    """Hands out the next ids Soma derived: the tracer asks for them as the span starts."""
+
+    def __init__(self) -> None:
+        self.trace_id = 1
+        self.span_id = 1
+
+    def generate_trace_id(self) -> int:
+        return self.trace_id
+
+    def generate_span_id(self) -> int:
+        return self.span_id
+
+    def is_trace_id_random(self) -> bool:
+        return False  # digests of ids, not W3C-random
+
+
+class SpanWriter:
+    """Writes finished span records through an SDK tracer into ``processor``."""
+
+    def __init__(self, resource: Resource, processor: Any) -> None:
+        self._ids = _PrimedIds()
+        self.provider = TracerProvider(
+            sampler=ALWAYS_ON, resource=resource, id_generator=self._ids, shutdown_on_exit=False
+        )
+        self.provider.add_span_processor(processor)
+        self._tracer = self.provider.get_tracer(INSTRUMENTATION_NAME, __version__, schema_url=SCHEMA_URL)
+
+    def write(self, records: Iterable[SpanRecord]) -> None:
+        for record in records:
+            self._write(record)
+
+    def _write(self, record: SpanRecord) -> None:
+        parent = record.parent
+        context = (
+            None
+            if parent is None
+            else trace_api.set_span_in_context(trace_api.NonRecordingSpan(_ctx(parent)))
+        )
+        self._ids.trace_id, self._ids.span_id = record.trace_id, record.span_id
+        span = self._tracer.start_span(
+            record.name,
+            context=context,
+            kind=_KINDS[record.kind],
+            attributes=dict(record.attributes),
+            links=[Link(_ctx(link)) for link in record.links],
+            start_time=record.start,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        for event in record.events:
+            span.add_event(event.name, dict(event.attributes), timestamp=event.ts)
+        if record.error is not None:
+            span.set_status(Status(StatusCode.ERROR, record.error))
+        span.end(end_time=record.end)
+
+
+def _ctx(ref: SpanContextRef) -> trace_api.SpanContext:
+    return trace_api.SpanContext(
+        ref.trace_id,
+        ref.span_id,
+        is_remote=False,
+        trace_flags=trace_api.TraceFlags(trace_api.TraceFlags.SAMPLED),
+    )
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+class VitalsGauges:
+    """``soma.pressure`` and ``soma.pressure.effective`` per agent (gauges, unit 1), and the
+    counters of spans telemetry could not deliver."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        self.provider = provider
+        meter = provider.get_meter(INSTRUMENTATION_NAME, __version__, schema_url=SCHEMA_URL)
+        self._pressure = meter.create_gauge(
+            "soma.pressure", unit="1", description="An agent's vitals pressure (0 to 1), as last recorded"
+        )
+        self._effective = meter.create_gauge(
+            "soma.pressure.effective",
+            unit="1",
+            description="An agent's pressure including what it picks up through the trust graph",
+        )
+        self._lost = meter.create_counter(
+            "soma.telemetry.spans.lost",
+            unit="{span}",
+            description="Spans not delivered: dropped from the full export queue, or in a failed export",
+        )
+
+    def record(self, payload: Mapping[str, Any]) -> None:
+        agent = payload.get("agent_id")
+        pressure = payload.get("pressure")
+        if not isinstance(agent, str) or not isinstance(pressure, int | float):
+            return
+        attributes = {"soma.agent.id": agent}
+        self._pressure.set(float(pressure), attributes)
+        effective = payload.get("effective_pressure")
+        if isinstance(effective, int | float):
+            self._effective.set(float(effective), attributes)
+
+    def lost(self, why: str, count: int) -> None:
+        self._lost.add(count, {"error.type": why})
+
+
+def meter_provider(resource: Resource, reader: MetricReader) -> MeterProvider:
+    return MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
+
+
+LossCallback = Callable[[str, int], None]
