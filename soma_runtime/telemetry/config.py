@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from .errors import TelemetryConfigError
 from .semconv import SemconvMode
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class TelemetryConfig:
 
     def resolved(self, environ: Mapping[str, str] | None = None) -> ResolvedTelemetry:
         """The settings in force: each field, else its ``OTEL_*`` variable, else the default.
-        A malformed variable is a ``ValueError`` naming it."""
+        A malformed variable is a :class:`TelemetryConfigError` naming it."""
         env = os.environ if environ is None else environ
         queue = self.max_queue_size or _env_int(env, "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE)
         batch = self.max_export_batch_size or _env_int(
@@ -112,7 +113,7 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+        raise TelemetryConfigError(f"{name} must be a positive integer, got {raw!r}") from None
     if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+        raise TelemetryConfigError(f"{name} must be a positive integer, got {raw!r}")
     return value

@@ -94,7 +94,7 @@ class Telemetry:
 
     Constructed by ``Runtime.open(telemetry=...)``, which fails at once — before anything
     starts — if the OpenTelemetry extra is missing (``TelemetryUnavailable``) or an ``OTEL_*``
-    variable is malformed (``ValueError``).
+    variable is malformed (``TelemetryConfigError``).
     """
 
     def __init__(self, config: TelemetryConfig, events: str) -> None:
