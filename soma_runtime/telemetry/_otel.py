@@ -12,11 +12,12 @@ is complete by design; sample in the collector if you must.
 
 from __future__ import annotations
 
-import os
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import TelemetryConfigError, TelemetryUnavailable
+from .config import ResolvedTelemetry
+from .errors import TelemetryUnavailable
 
 try:
     from opentelemetry import trace as trace_api
@@ -52,85 +53,65 @@ def resource(service_name: str | None) -> Resource:
     return detected
 
 
-# -- exporters from the standard variables -------------------------------------------------------
+# -- exporters, as the standard variables chose them (``config.resolved``) -----------------------
 
 
-def _choice(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(name, "").strip().lower() or default
+def require_exporters(settings: ResolvedTelemetry) -> None:
+    """Fail now — not when the pipeline starts — if a chosen exporter is not installed."""
+    needed = []
+    if settings.traces_exporter == "otlp":
+        needed.append(settings.traces_protocol)
+    if settings.metrics_exporter == "otlp":
+        needed.append(settings.metrics_protocol)
+    for protocol in needed:
+        _exporter_module(protocol, "trace_exporter")
 
 
-def _protocol(env: Mapping[str, str], signal: str) -> str:
-    return _choice(
-        env,
-        f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL",
-        _choice(env, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-    )
+_PACKAGES = {
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http",
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc",
+}
 
 
-def span_exporter_from_env(
-    endpoint: str | None = None, environ: Mapping[str, str] | None = None
-) -> SpanExporter | None:
-    """The exporter ``OTEL_TRACES_EXPORTER`` names (``otlp`` by default; ``none``: None).
-    ``endpoint`` (``soma export --otlp URL``) is a base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
-    env = os.environ if environ is None else environ
-    kind = _choice(env, "OTEL_TRACES_EXPORTER", "otlp") if endpoint is None else "otlp"
+def _exporter_module(protocol: str, signal: str) -> Any:
+    package = _PACKAGES[protocol]
+    try:
+        return importlib.import_module(f"{package}.{signal}")
+    except ImportError:
+        hint = f"pip install {package.replace('.', '-')}"
+        raise TelemetryUnavailable(f"the OTLP exporter ({protocol})", hint) from None
+
+
+def span_exporter(settings: ResolvedTelemetry, endpoint: str | None = None) -> SpanExporter | None:
+    """The exporter ``OTEL_TRACES_EXPORTER`` names (None for ``none``). ``endpoint``
+    (``soma export --otlp URL``) is a base URL, as ``OTEL_EXPORTER_OTLP_ENDPOINT`` is; without
+    it the exporter reads its endpoint, headers, timeout… from the ``OTEL_*`` variables."""
+    kind = "otlp" if endpoint is not None else settings.traces_exporter
     if kind == "none":
         return None
     if kind == "console":
         return ConsoleSpanExporter()
-    if kind != "otlp":
-        raise TelemetryConfigError(f"OTEL_TRACES_EXPORTER={kind!r} is not supported (otlp, console or none)")
-    protocol = _protocol(env, "TRACES")
-    if protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
-                OTLPSpanExporter as GrpcExporter,
-            )
-        except ImportError:
-            raise TelemetryUnavailable(
-                "the OTLP/gRPC exporter", "pip install opentelemetry-exporter-otlp-proto-grpc"
-            ) from None
-        exporter: SpanExporter = GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
-        return exporter
-    if protocol != "http/protobuf":
-        raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not supported (http/protobuf or grpc)")
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError:
-        raise TelemetryUnavailable("the OTLP/HTTP exporter") from None
-    if endpoint is None:
-        return OTLPSpanExporter()
-    url = endpoint.rstrip("/")
-    return OTLPSpanExporter(endpoint=url if url.endswith("/v1/traces") else f"{url}/v1/traces")
+    url = None
+    if endpoint is not None:
+        base = endpoint.rstrip("/")
+        url = (
+            base if base.endswith("/v1/traces") or settings.traces_protocol == "grpc" else f"{base}/v1/traces"
+        )
+    module = _exporter_module(settings.traces_protocol, "trace_exporter")
+    exporter: SpanExporter = module.OTLPSpanExporter(endpoint=url) if url else module.OTLPSpanExporter()
+    return exporter
 
 
-def metric_reader_from_env(environ: Mapping[str, str] | None = None) -> MetricReader | None:
-    """A periodic reader for the exporter ``OTEL_METRICS_EXPORTER`` names (``none``: None);
-    its interval is ``OTEL_METRIC_EXPORT_INTERVAL``, read by the SDK."""
-    env = os.environ if environ is None else environ
-    kind = _choice(env, "OTEL_METRICS_EXPORTER", "otlp")
+def metric_reader(settings: ResolvedTelemetry) -> MetricReader | None:
+    """A periodic reader (interval: ``OTEL_METRIC_EXPORT_INTERVAL``, read by the SDK) for the
+    exporter ``OTEL_METRICS_EXPORTER`` names; None for ``none``."""
+    kind = settings.metrics_exporter
     if kind == "none":
         return None
     if kind == "console":
         return PeriodicExportingMetricReader(ConsoleMetricExporter())
-    if kind != "otlp":
-        raise TelemetryConfigError(f"OTEL_METRICS_EXPORTER={kind!r} is not supported (otlp, console or none)")
-    protocol = _protocol(env, "METRICS")
-    if protocol == "grpc":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # type: ignore[import-not-found,unused-ignore]
-                OTLPMetricExporter as Grpc,
-            )
-        except ImportError:
-            raise TelemetryUnavailable(
-                "the OTLP/gRPC exporter", "pip install opentelemetry-exporter-otlp-proto-grpc"
-            ) from None
-        return PeriodicExportingMetricReader(Grpc())
-    if protocol != "http/protobuf":
-        raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not supported (http/protobuf or grpc)")
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-    return PeriodicExportingMetricReader(OTLPMetricExporter())
+    module = _exporter_module(settings.metrics_protocol, "metric_exporter")
+    return PeriodicExportingMetricReader(module.OTLPMetricExporter())
 
 
 # -- spans ----------------------------------------------------------------------------------------

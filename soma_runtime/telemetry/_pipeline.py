@@ -16,13 +16,19 @@ from ._otel import (
     SpanWriter,
     VitalsGauges,
     meter_provider,
-    metric_reader_from_env,
+    metric_reader,
+    require_exporters,
     resource,
-    span_exporter_from_env,
+    span_exporter,
 )
 from ._queue import QueueProcessor, QueueStats
 from .config import ResolvedTelemetry, TelemetryConfig
 from .spans import SpanRecord
+
+
+def check(settings: ResolvedTelemetry) -> None:
+    """Everything the settings need is installed (``TelemetryUnavailable`` otherwise)."""
+    require_exporters(settings)
 
 
 class Pipeline:
@@ -36,10 +42,10 @@ class Pipeline:
         metrics: bool = True,
     ) -> None:
         res = resource(config.service_name)
-        exporter = config.exporter if config.exporter is not None else span_exporter_from_env(endpoint)
+        exporter = config.exporter if config.exporter is not None else span_exporter(settings, endpoint)
         self.gauges: VitalsGauges | None = None
         if metrics and config.metrics:
-            reader = config.metric_reader if config.metric_reader is not None else metric_reader_from_env()
+            reader = config.metric_reader if config.metric_reader is not None else metric_reader(settings)
             if reader is not None:
                 self.gauges = VitalsGauges(meter_provider(res, reader))
         self.processor: QueueProcessor | None = None

@@ -75,33 +75,40 @@ class QueueProcessor(SpanProcessor):
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        dropped = 0
         with self._lock:
+            if self._block and not self._closing:
+                self._lock.wait_for(lambda: self._held() < self._capacity or self._closing)
             if self._closing:
-                dropped = 1
-            else:
-                if self._block:
-                    self._lock.wait_for(lambda: len(self._queue) < self._capacity or self._closing)
-                if len(self._queue) >= self._capacity:
-                    self._queue.popleft()
-                    dropped = 1
+                lost = 1
+            elif self._held() < self._capacity:
+                lost = 0
                 self._queue.append(span)
-                if len(self._queue) >= self._batch:
-                    self._lock.notify_all()
-            if dropped:
-                self._dropped += dropped
-                total, should_log = self._dropped, self._dropped >= self._next_drop_log
-                if should_log:
-                    self._next_drop_log *= 10
-        if dropped:
-            if should_log:
-                # A log line at 1, 10, 100… drops: visible, without flooding the log.
-                log.warning(
-                    "telemetry export queue full: %d span(s) dropped so far (collector slow or unreachable)",
-                    total,
-                )
-            if self._on_loss is not None:
-                self._on_loss("dropped", dropped)
+            elif self._queue:  # full: the oldest waiting span makes room
+                self._queue.popleft()
+                self._queue.append(span)
+                lost = 1
+            else:  # the whole capacity is in the exporter's hands
+                lost = 1
+            if len(self._queue) >= self._batch:
+                self._lock.notify_all()
+            if not lost:
+                return
+            self._dropped += lost
+            total, noteworthy = self._dropped, self._dropped >= self._next_drop_log
+            if noteworthy:
+                self._next_drop_log *= 10
+        if noteworthy:
+            # A log line at 1, 10, 100… drops: visible, without flooding the log.
+            log.warning(
+                "telemetry export queue full: %d span(s) dropped so far (collector slow or unreachable)",
+                total,
+            )
+        if self._on_loss is not None:
+            self._on_loss("dropped", lost)
+
+    def _held(self) -> int:
+        """Spans waiting plus spans being exported: what the capacity bounds."""
+        return len(self._queue) + self._in_flight
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything queued now; True if it was sent (or failed) within the timeout."""

@@ -50,7 +50,8 @@ class TelemetryConfig:
     capture_content: bool | None = None
     """Tool arguments and results on ``execute_tool`` spans (always redacted)."""
     max_queue_size: int | None = None
-    """Spans waiting for the exporter; past it the oldest are dropped, and counted."""
+    """Spans held for the exporter, waiting or being sent: the memory telemetry may take. Past
+    it the oldest waiting span is dropped, and counted."""
     max_export_batch_size: int | None = None
     schedule_delay: float | None = None
     """Seconds between exports when the queue is not full enough to send a batch at once."""
@@ -94,6 +95,16 @@ class TelemetryConfig:
             schedule_delay=delay,
             capture_content=capture,
             semconv=self.semconv or SemconvMode.from_env(env),
+            traces_exporter=_exporter(env, "OTEL_TRACES_EXPORTER") if self.exporter is None else "given",
+            metrics_exporter=(
+                "none"
+                if not self.metrics
+                else "given"
+                if self.metric_reader is not None
+                else _exporter(env, "OTEL_METRICS_EXPORTER")
+            ),
+            traces_protocol=_protocol(env, "TRACES"),
+            metrics_protocol=_protocol(env, "METRICS"),
         )
 
 
@@ -104,6 +115,39 @@ class ResolvedTelemetry:
     schedule_delay: float
     capture_content: bool
     semconv: SemconvMode
+    traces_exporter: str
+    """``otlp``, ``console``, ``none``, or ``given`` (``TelemetryConfig.exporter``)."""
+    metrics_exporter: str
+    traces_protocol: str
+    """``http/protobuf`` or ``grpc``."""
+    metrics_protocol: str
+
+
+EXPORTERS: Final = ("otlp", "console", "none")
+PROTOCOLS: Final = ("http/protobuf", "grpc")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, "").strip().lower() or default
+
+
+def _exporter(env: Mapping[str, str], name: str) -> str:
+    # The SDK allows a list ("otlp,console"); Soma sends to one exporter.
+    kind = _choice(env, name, "otlp")
+    if kind not in EXPORTERS:
+        raise TelemetryConfigError(f"{name}={kind!r} is not supported ({', '.join(EXPORTERS)})")
+    return kind
+
+
+def _protocol(env: Mapping[str, str], signal: str) -> str:
+    name = f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"
+    protocol = _choice(env, name, _choice(env, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
+    if protocol not in PROTOCOLS:
+        raise TelemetryConfigError(
+            f"OTLP protocol {protocol!r} ({name} or OTEL_EXPORTER_OTLP_PROTOCOL) is not supported "
+            f"({' or '.join(PROTOCOLS)})"
+        )
+    return protocol
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -100,7 +100,9 @@ class Telemetry:
     def __init__(self, config: TelemetryConfig, events: str) -> None:
         self.config = config
         self.settings = config.resolved()
-        from . import _pipeline  # noqa: F401  (the extra is there: TelemetryUnavailable otherwise)
+        from . import _pipeline  # the extra is there (TelemetryUnavailable otherwise) …
+
+        _pipeline.check(self.settings)  # … and the exporters the OTEL_* variables chose
 
         self.options = MappingOptions(
             semconv=self.settings.semconv,

@@ -172,3 +172,13 @@ def dead_endpoint() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def hanging_endpoint() -> Iterator[str]:
+    """A local URL that accepts connections and never answers: a collector that hangs (an
+    overloaded one, or a black-holed network path). Each export waits out its timeout."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)  # the kernel completes the handshakes; nobody ever reads
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
