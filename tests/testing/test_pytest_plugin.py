@@ -17,7 +17,8 @@ pytest_plugins = ["pytester"]
 
 # In-process runs share this interpreter's plugin modules; the snapshot plugin keeps a
 # session-wide temporary directory in a module global, which an inner session must not touch.
-QUIET = ("-q", "-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+# (Hypothesis's plugin is left out too: it costs an inner session seconds and is not used.)
+QUIET = ("-q", "-p", "no:cacheprovider", "-p", "no:textual-snapshot", "-p", "no:hypothesispytest")
 
 FLAKY = """
 from soma_actor.providers import reply, use_tools
@@ -278,3 +279,15 @@ def test_replay_session_turns_a_recording_into_a_regression_test(pytester: pytes
     result.stdout.fnmatch_lines(
         ["E *recorded.jsonl (replayed):", "E *agent 'flaky' did not stay below pressure 0.2: it reached *"]
     )
+
+
+def test_the_readme_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Testing agent behaviour with pytest", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len([line for line in example.splitlines() if line.strip()]) <= 10
+    (pytester.path / "tests" / "recordings").mkdir(parents=True)
+    record_flaky(pytester.path / "tests" / "recordings" / "research.jsonl")
+    pytester.makepyfile(test_readme=example)
+    result = pytester.runpytest(*QUIET)
+    result.assert_outcomes(passed=2)
