@@ -130,16 +130,15 @@ class SpanMapper:
     def lookups(self, event: Event) -> list[StartLookup]:
         """Start events ``event`` needs that this mapper has not seen (fetch, then observe
         them before ``event``). Each span is looked up once."""
-        wanted = _needs_start(event)
-        if wanted is None:
-            return []
-        key, query, match = wanted
-        if key in self._open or key in self._closed or key in self._looked_up:
-            return []
-        self._looked_up.add(key)
-        if len(self._looked_up) > _REMEMBERED:
-            self._looked_up.clear()
-        return [StartLookup(key, query, match)]
+        found = []
+        for key, query, match in _needs_start(event):
+            if key in self._open or key in self._closed or key in self._looked_up:
+                continue
+            self._looked_up.add(key)
+            if len(self._looked_up) > _REMEMBERED:
+                self._looked_up.clear()
+            found.append(StartLookup(key, query, match))
+        return found
 
     # -- spans ---------------------------------------------------------------------------------
 
@@ -255,12 +254,16 @@ class SpanMapper:
             return f"session:{event.session_id}", ("session", event.session_id)
         return f"run:{event.run_id}", None
 
-    def _agent_home(self, event: Event) -> tuple[str, SpanKey | None]:
-        """Trace and parent of a model call or a vitals span: its task, else its session."""
+    def _agent_home(self, event: Event, session_id: str | None = None) -> tuple[str, SpanKey | None]:
+        """Trace and parent of a model call or a vitals span: its task, else its session —
+        if the log has that session's span: a hook or a wrapped client may record calls in a
+        session it never started, and a parent that never comes would orphan the span."""
         if event.task_id:
             return self._task_trace(event), ("task", event.task_id)
-        if event.session_id:
-            return f"session:{event.session_id}", ("session", event.session_id)
+        session = session_id or event.session_id
+        if session:
+            key: SpanKey = ("session", session)
+            return f"session:{session}", key if key in self._open or key in self._closed else None
         return f"agent:{event.agent_id or 'unknown'}", None
 
     # -- sessions ------------------------------------------------------------------------------
@@ -349,14 +352,7 @@ class SpanMapper:
         span = self._touch(key, event)
         if span is None:
             return
-        error = None
-        if event.type == "step.failed":
-            error = at.text(event.payload, "error") or "step failed"
-            if at.cancelled(error):
-                span.attributes["soma.cancelled"] = True
-                error = None
-            else:
-                span.attributes[sc.ERROR_TYPE] = at.error_type(error)
+        error = _failure(span, event, "step failed") if event.type == "step.failed" else None
         self._close(key, event.ts, error)
 
     def _tool_attributes(self, event: Event) -> Attributes:
@@ -401,12 +397,7 @@ class SpanMapper:
                 limit = self.options.max_content_chars
                 span.attributes[sc.TOOL_CALL_RESULT] = at.content(event.payload["output"], limit)
         else:
-            error = at.text(event.payload, "error") or "tool failed"
-            if at.cancelled(error):
-                span.attributes["soma.cancelled"] = True
-                error = None
-            else:
-                span.attributes[sc.ERROR_TYPE] = at.error_type(error)
+            error = _failure(span, event, "tool failed")
         self._close(key, event.ts, error)
 
     def _tool_blocked(self, event: Event) -> None:
@@ -568,10 +559,7 @@ class SpanMapper:
             for span in reversed(self._open.values()):
                 if span.key[0] == kind and span.agent_id == agent:
                     return span
-        session = at.text(event.payload, "session_id") or event.session_id
-        trace_key, parent = (
-            (f"session:{session}", ("session", session)) if session else (f"agent:{agent or 'unknown'}", None)
-        )
+        trace_key, parent = self._agent_home(event, at.text(event.payload, "session_id"))
         attributes: Attributes = {}
         at.put(attributes, sc.SOMA_AGENT_ID, agent)
         name = f"vitals {agent}" if agent else "vitals"
@@ -617,50 +605,70 @@ class SpanMapper:
         )
 
 
-def _needs_start(event: Event) -> tuple[SpanKey, dict[str, Any], Callable[[Event], bool]] | None:
-    """For an event that continues or ends a span: (the span, a query for its start, how to
-    recognise the start among the results)."""
+def _failure(span: SpanRecord, event: Event, fallback: str) -> str | None:
+    """A step or tool call that did not succeed: its error (status ERROR, with ``error.type``),
+    or None when it was cancelled — someone asked for that, it is not an error."""
+    error = at.text(event.payload, "error") or fallback
+    if at.cancelled(error):
+        span.attributes["soma.cancelled"] = True
+        return None
+    span.attributes[sc.ERROR_TYPE] = at.error_type(error)
+    return error
+
+
+Wanted = tuple[SpanKey, dict[str, Any], Callable[[Event], bool]]
+
+
+def _needs_start(event: Event) -> list[Wanted]:
+    """For an event that continues or ends a span (or opens one under a session): each span it
+    needs, a query for that span's start, and how to recognise the start among the results —
+    parents first."""
     t = event.type
     if t == "session.stopped" and event.session_id:
-        return (
-            ("session", event.session_id),
-            {"session_id": event.session_id, "type": "session.started"},
-            _any,
-        )
+        return [_session(event.session_id)]
     if (t in RUN_ENDS or t in ("run.started", "run.resumed")) and event.run_id:
-        return ("run", event.run_id), {"run_id": event.run_id, "type": ["run.accepted", "run.started"]}, _any
+        return [
+            (("run", event.run_id), {"run_id": event.run_id, "type": ["run.accepted", "run.started"]}, _any)
+        ]
     if t in ("step.succeeded", "step.failed", "tool.blocked") and event.run_id and event.step_id:
         step = event.step_id
-        return (
-            ("step", event.run_id, step),
-            {"run_id": event.run_id, "type": "step.started"},
-            lambda e: e.step_id == step,
-        )
+        return [
+            (
+                ("step", event.run_id, step),
+                {"run_id": event.run_id, "type": "step.started"},
+                lambda e: e.step_id == step,
+            )
+        ]
     if t in ("tool.succeeded", "tool.failed") and event.run_id and event.tool_call_id:
         call = event.tool_call_id
-        return (
-            ("tool", call),
-            {"run_id": event.run_id, "type": "tool.started"},
-            lambda e: e.tool_call_id == call,
-        )
-    if t in LLM_ENDS:
-        key = SpanMapper._llm_key(event)
+        return [
+            (
+                ("tool", call),
+                {"run_id": event.run_id, "type": "tool.started"},
+                lambda e: e.tool_call_id == call,
+            )
+        ]
+    if t.startswith("llm."):
+        wanted = [_session(event.session_id)] if event.session_id and not event.task_id else []
         call_id = at.text(event.payload, "call_id")
         where = _by_chain(event)
-        if where is None or call_id is None:
-            return None
-        return key, {**where, "type": "llm.started"}, lambda e: e.payload.get("call_id") == call_id
-    if event.task_id and (
-        t.startswith("actor.task.") or t.startswith("proposal.") or t == "actor.message.sent"
-    ):
-        if t == "actor.task.received":
-            return None
+        if t in LLM_ENDS and where is not None and call_id is not None:
+            key = SpanMapper._llm_key(event)
+            wanted.append(
+                (key, {**where, "type": "llm.started"}, lambda e: e.payload.get("call_id") == call_id)
+            )
+        return wanted
+    if event.task_id and (t.startswith(("actor.task.", "proposal.")) or t == "actor.message.sent"):
         task = event.task_id
         where = _by_chain(event)
-        if where is None:
-            return None
-        return ("task", task), {**where, "type": "actor.task.received"}, lambda e: e.task_id == task
-    return None
+        if t == "actor.task.received" or where is None:
+            return []
+        return [(("task", task), {**where, "type": "actor.task.received"}, lambda e: e.task_id == task)]
+    return []
+
+
+def _session(session_id: str) -> Wanted:
+    return ("session", session_id), {"session_id": session_id, "type": "session.started"}, _any
 
 
 def _by_chain(event: Event) -> dict[str, Any] | None:

@@ -251,3 +251,17 @@ def test_error_types_are_low_cardinality(text: str, expected: str) -> None:
     ]
     [step] = feed(SpanMapper(), log)
     assert step.attributes["error.type"] == expected and step.error == text
+
+
+def test_calls_in_a_session_the_log_never_started_are_roots_of_its_trace() -> None:
+    # A hook records a Claude Code session's calls without a session.started: a parent that
+    # never comes would leave the span orphaned in a backend.
+    ids = {"session_id": "claude-123", "agent_id": "claude"}
+    log = [
+        ev(1, "llm.started", {"model": "claude-sonnet-4", "call_id": "c1"}, **ids),
+        ev(2, "llm.succeeded", {"model": "claude-sonnet-4", "call_id": "c1"}, **ids),
+    ]
+    mapper = SpanMapper()
+    assert [lookup.key for lookup in mapper.lookups(log[0])] == [("session", "claude-123")]
+    [chat] = feed(mapper, log)  # the lookup found nothing
+    assert chat.parent is None and chat.trace_id == trace_id_for("session:claude-123")
