@@ -49,7 +49,7 @@ from ..store.errors import StoreClosed
 from ..store.events import Event
 from ..store.log import EventLog
 from .config import TelemetryConfig
-from .mapping import MappingOptions, SpanMapper
+from .mapping import MappingOptions, SpanMapper, observe_looking_back
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -231,8 +231,6 @@ class TelemetryFollower(GenServer):
                     return self.telemetry.cursor
                 self.waiting.append((seq, caller))
                 return NOREPLY
-            case "open_spans":
-                return len(self.mapper.open_spans())
         raise ValueError(f"unknown telemetry request {request!r}")
 
     def _answer_waiting(self) -> None:
@@ -246,11 +244,7 @@ class TelemetryFollower(GenServer):
         self.waiting = still
 
     async def _take(self, event: Event) -> None:
-        for lookup in self.mapper.lookups(event):
-            for start in await self.events.query(**lookup.query, limit=None):
-                if start.seq < event.seq and lookup.match(start):
-                    self.pipeline.write(self.mapper.observe(start))
-        self.pipeline.write(self.mapper.observe(event))
+        self.pipeline.write(await observe_looking_back(self.mapper, event, self.events.query))
         if event.type == "vitals.updated":
             self.pipeline.record_vitals(event.payload)
 

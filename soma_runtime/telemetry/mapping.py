@@ -33,7 +33,7 @@ which start events to fetch, and feeding them to :meth:`observe` first opens tho
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -616,6 +616,20 @@ def _failure(span: SpanRecord, event: Event, fallback: str) -> str | None:
     return error
 
 
+async def observe_looking_back(
+    mapper: SpanMapper, event: Event, fetch: Callable[..., Awaitable[list[Event]]]
+) -> list[SpanRecord]:
+    """``mapper.observe(event)``, first fetching (``fetch(**query)``, an ``EventLog.query``)
+    and observing the earlier start events it needs: what a reader from the middle of a log
+    does for each event."""
+    spans: list[SpanRecord] = []
+    for lookup in mapper.lookups(event):
+        for start in await fetch(**lookup.query):
+            if start.seq < event.seq and lookup.match(start):
+                spans += mapper.observe(start)
+    return spans + mapper.observe(event)
+
+
 Wanted = tuple[SpanKey, dict[str, Any], Callable[[Event], bool]]
 
 
@@ -702,7 +716,6 @@ _HANDLERS: Final[dict[str, Callable[[SpanMapper, Event], None]]] = {
     "tool.blocked": SpanMapper._tool_blocked,
     "vitals.updated": SpanMapper._vitals_updated,
     "guidance.fired": SpanMapper._guidance_fired,
-    "actor.message.sent": SpanMapper._task_moment,
 }
 _FAMILY_HANDLERS: Final[dict[str, Callable[[SpanMapper, Event], None]]] = {
     "actor": SpanMapper._actor_event,

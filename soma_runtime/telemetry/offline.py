@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from ..store.log import EventLog
 from .config import TelemetryConfig
-from .mapping import MappingOptions, SpanMapper
+from .mapping import MappingOptions, SpanMapper, observe_looking_back
 from .spans import SpanRecord
 
 _PAGE: Final = 1000
@@ -84,11 +84,7 @@ async def export_log(
                 break
             records: list[SpanRecord] = []
             for event in page:
-                for lookup in mapper.lookups(event):
-                    for start in await log.query(**lookup.query):
-                        if start.seq < event.seq and lookup.match(start):
-                            records.extend(mapper.observe(start))
-                records.extend(mapper.observe(event))
+                records += await observe_looking_back(mapper, event, log.query)
             events += len(page)
             spans += len(records)
             await anyio.to_thread.run_sync(pipeline.write, records)
