@@ -106,7 +106,8 @@ def test_export_otlp_refusals_are_one_line(tmp_path: Path) -> None:
     refused = run_soma("export", "--db", str(recorded.db), "--otlp", dead, OTEL_EXPORTER_OTLP_TIMEOUT="0.5")
     assert refused.returncode == 1
     # The exporter's own log lines come first (the CLI logs warnings to stderr); the error last.
-    assert refused.stderr.strip().splitlines()[-1].startswith(f"soma: error: {dead} did not accept the spans: ")
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"soma: error: {dead} did not accept the spans: ")
     usage = run_soma("export", "--db", str(recorded.db), "--otlp", dead, "-o", str(tmp_path / "x.jsonl"))
     assert usage.returncode == 2 and "--otlp sends spans: it takes neither -o nor --type" in usage.stderr
 
