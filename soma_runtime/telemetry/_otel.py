@@ -2,12 +2,15 @@
 
 Imported only when telemetry is turned on; a missing SDK is :class:`TelemetryUnavailable`.
 
-Records go through the SDK's own ``Tracer`` (``start_span(start_time=…)`` … ``end(end_time=…)``),
-not around it, so everything the SDK applies to spans applies here too (attribute limits from
-``OTEL_ATTRIBUTE_*``, the resource from ``OTEL_RESOURCE_ATTRIBUTES``). Only the ids come from
-Soma: the tracer provider's id generator hands out the ids derived from the log (see
-``spans``), primed before each span starts. The provider samples everything — a log export
-is complete by design; sample in the collector if you must.
+A span record becomes the SDK's ``ReadableSpan`` — what span processors and exporters take —
+built directly rather than replayed through a ``Tracer``: a tracer is for live code that
+starts a span now and ends it later, and it validates every attribute value it is given
+(about ten times the cost of the rest, measured), while these spans are finished, with
+values the mapping typed itself and times and ids taken from the log. The SDK's span limits
+still hold (``OTEL_SPAN_EVENT_COUNT_LIMIT``, ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``,
+``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``…, read by its ``SpanLimits``), and so does the resource
+(``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``). Everything is exported — a log export is
+complete by design; sample in the collector (tail sampling) if you must.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ try:
         PeriodicExportingMetricReader,
     )
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
-    from opentelemetry.sdk.trace.id_generator import IdGenerator
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    from opentelemetry.sdk.util import BoundedList
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 except ImportError as exc:  # pragma: no cover - exercised by the import-guard test in a subprocess
     raise TelemetryUnavailable(exc.name or "opentelemetry-sdk") from exc
@@ -117,61 +120,64 @@ def metric_reader(settings: ResolvedTelemetry) -> MetricReader | None:
 # -- spans ----------------------------------------------------------------------------------------
 
 
-class _PrimedIds(IdGenerator):
-    """Hands out the next ids Soma derived: the tracer asks for them as the span starts."""
-
-    def __init__(self) -> None:
-        self.trace_id = 1
-        self.span_id = 1
-
-    def generate_trace_id(self) -> int:
-        return self.trace_id
-
-    def generate_span_id(self) -> int:
-        return self.span_id
-
-    def is_trace_id_random(self) -> bool:
-        return False  # digests of ids, not W3C-random
-
-
 class SpanWriter:
-    """Writes finished span records through an SDK tracer into ``processor``."""
+    """Turns finished span records into ``ReadableSpan`` s and hands them to ``processor``."""
 
-    def __init__(self, resource: Resource, processor: Any) -> None:
-        self._ids = _PrimedIds()
-        self.provider = TracerProvider(
-            sampler=ALWAYS_ON, resource=resource, id_generator=self._ids, shutdown_on_exit=False
-        )
-        self.provider.add_span_processor(processor)
-        self._tracer = self.provider.get_tracer(INSTRUMENTATION_NAME, __version__, schema_url=SCHEMA_URL)
+    def __init__(
+        self, resource: Resource, processor: SpanProcessor, limits: SpanLimits | None = None
+    ) -> None:
+        self._resource = resource
+        self._processor = processor
+        self._limits = limits or SpanLimits()
+        self._scope = InstrumentationScope(INSTRUMENTATION_NAME, __version__, SCHEMA_URL)
 
     def write(self, records: Iterable[SpanRecord]) -> None:
         for record in records:
-            self._write(record)
+            self._processor.on_end(self._span(record))
 
-    def _write(self, record: SpanRecord) -> None:
-        parent = record.parent
-        context = (
-            None
-            if parent is None
-            else trace_api.set_span_in_context(trace_api.NonRecordingSpan(_ctx(parent)))
+    def _span(self, record: SpanRecord) -> ReadableSpan:
+        limits = self._limits
+        events = BoundedList.from_seq(
+            limits.max_events,
+            [
+                Event(e.name, self._bounded(e.attributes, limits.max_event_attributes), e.ts)
+                for e in record.events
+            ],
         )
-        self._ids.trace_id, self._ids.span_id = record.trace_id, record.span_id
-        span = self._tracer.start_span(
+        links = BoundedList.from_seq(limits.max_links, [Link(_ctx(link)) for link in record.links])
+        status = (
+            Status(StatusCode.ERROR, record.error) if record.error is not None else Status(StatusCode.UNSET)
+        )
+        return ReadableSpan(
             record.name,
-            context=context,
+            context=_ctx(record.context),
+            parent=None if record.parent is None else _ctx(record.parent),
+            resource=self._resource,
+            attributes=self._bounded(record.attributes, limits.max_span_attributes),
+            events=events,
+            links=links,
             kind=_KINDS[record.kind],
-            attributes=dict(record.attributes),
-            links=[Link(_ctx(link)) for link in record.links],
+            status=status,
             start_time=record.start,
-            record_exception=False,
-            set_status_on_exception=False,
+            end_time=record.end,
+            instrumentation_scope=self._scope,
         )
-        for event in record.events:
-            span.add_event(event.name, dict(event.attributes), timestamp=event.ts)
-        if record.error is not None:
-            span.set_status(Status(StatusCode.ERROR, record.error))
-        span.end(end_time=record.end)
+
+    def _bounded(self, attributes: Mapping[str, Any], count: int | None) -> dict[str, Any]:
+        """``attributes`` within the count limit, strings within the length limit, and
+        sequences as tuples (immutable, as the SDK's own spans hold them)."""
+        items = list(attributes.items())
+        if count is not None:
+            items = items[:count]
+        length = self._limits.max_span_attribute_length
+        kept: dict[str, Any] = {}
+        for name, value in items:
+            if isinstance(value, list):
+                value = tuple(value)
+            elif length is not None and isinstance(value, str) and len(value) > length:
+                value = value[:length]
+            kept[name] = value
+        return kept
 
 
 def _ctx(ref: SpanContextRef) -> trace_api.SpanContext:

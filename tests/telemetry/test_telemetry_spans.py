@@ -366,3 +366,23 @@ async def test_spans_are_only_from_events_after_the_open(tmp_path: Path) -> None
     names = {s.name for s in exporter.get_finished_spans()}
     assert "session before" not in names and "run before" not in names
     assert {"session after", "run after", "execute_tool echo"} <= names
+
+
+async def test_the_sdk_span_limits_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SPAN_EVENT_COUNT_LIMIT", "3")
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "12")
+    exporter = InMemorySpanExporter()
+    async with Runtime.open(telemetry=config(exporter, capture_content=True)) as rt:
+        script = [use_tools(("echo", {"value": "a long value, longer than twelve"})) for _ in range(4)]
+        agent = await start_actor(
+            rt, "busy", ScriptedModel([*script, reply("ok")]), Policy(["echo"]), Budget()
+        )
+        assert await agent.ask("go") == "ok"
+        await rt.vitals.caught_up()
+        assert rt.telemetry is not None
+        await rt.telemetry.flush()
+    spans = list(exporter.get_finished_spans())
+    [task] = by_name(spans, "invoke_agent busy")
+    assert len(task.events) == 3 and task.dropped_events > 0, "the latest events are kept, the rest counted"
+    tool = by_name(spans, "execute_tool echo")[0]
+    assert tool.attributes["gen_ai.tool.call.result"] == "a long value"
