@@ -130,9 +130,7 @@ async def start(*args: Any, **kwargs: Any) -> Pid:
     return pid
 
 
-async def calling(
-    proc: Process, server: Pid, request: Any, timeout: float | None, out: list[Any]
-) -> None:
+async def calling(proc: Process, server: Pid, request: Any, timeout: float | None, out: list[Any]) -> None:
     """A caller process: records the reply; a raising call becomes its exit reason."""
     out.append(await server.call(request, timeout=timeout))
 
