@@ -100,13 +100,15 @@ def one_line(exc: BaseException) -> str | None:
     a bug. Follows start failures (``StartError.reason``) and causes to the error itself."""
     from soma_runtime.control.errors import ControlClientError, ControlSocketError
     from soma_runtime.store.errors import EventError
+    from soma_runtime.telemetry.errors import TelemetryConfigError, TelemetryUnavailable
 
+    telemetry = TelemetryUnavailable | TelemetryConfigError  # the extra missing, or an OTEL_* setting
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, BaseExceptionGroup) and len(seen.exceptions) == 1:
             seen = seen.exceptions[0]  # one failure out of a task group: it is the error
             continue
-        if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError):
+        if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError | telemetry):
             return str(seen)
         if isinstance(seen, OSError) and seen.filename is not None:
             return f"{seen.strerror or seen}: {os.fsdecode(seen.filename)}"

@@ -56,8 +56,20 @@ if TYPE_CHECKING:
     help="The directory the file tools are confined to.  [default: .]",
 )
 @click.option("--no-vitals", is_flag=True, help="Run without the vitals monitor.")
+@click.option(
+    "--otel",
+    is_flag=True,
+    help="Export the log to OpenTelemetry as it is written: spans and the soma.pressure gauges, "
+    "over OTLP configured by the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT…). "
+    "Needs soma-runtime[telemetry].",
+)
 def serve(
-    config_file: str | None, db: str | None, control: str | None, root: str | None, no_vitals: bool
+    config_file: str | None,
+    db: str | None,
+    control: str | None,
+    root: str | None,
+    no_vitals: bool,
+    otel: bool,
 ) -> int:
     """Run a Soma runtime until SIGINT or SIGTERM, then shut it down cleanly.
 
@@ -74,6 +86,7 @@ def serve(
       soma serve --config soma.toml
       soma serve --db agents.db --control /run/user/1000/soma.sock
       soma --log-json serve --no-vitals
+      OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 soma serve --otel
     """
     from .config import ServeConfig, load
 
@@ -81,6 +94,8 @@ def serve(
     options = _runtime_options(config)
     if no_vitals:
         options["vitals"] = False
+    if otel:
+        options["telemetry"] = True
     options["root"] = root or config.root or "."
     options["control"] = os.path.abspath(control or config.control or "soma.sock")
     plan = _Plan(
@@ -156,6 +171,7 @@ async def _serve(plan: _Plan) -> int:
                     os_pid=os.getpid(),
                     tools=sorted(spec.name for spec in plan.config.tools),
                     agents=[agent.actor_id for agent, _ in plan.models],
+                    otel=rt.telemetry is not None,
                 )
                 async for signum in signals:
                     log.info("stopping", signal=signal.Signals(signum).name)
@@ -163,6 +179,8 @@ async def _serve(plan: _Plan) -> int:
     finally:
         if plan.created and not serving:
             _remove_store(plan.db)
+    if rt.telemetry is not None:
+        log.info("telemetry", **rt.telemetry.stats().to_json())  # what was sent, and lost
     log.info("stopped")
     return EXIT_OK
 

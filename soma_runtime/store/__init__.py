@@ -47,6 +47,7 @@ _EXPORTS = {
     "Payload": ".payloads",
     "EventStore": ".server",
     "EventStoreConfig": ".server",
+    "redact": "._redaction",
 }
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "open_event_log",
     "payload_model",
     "read_jsonl",
+    "redact",
     "register_event_type",
 ]
 assert set(__all__) == set(_EXPORTS)
@@ -88,6 +90,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from ._jsonl import read_jsonl
+    from ._redaction import redact
     from .errors import (
         BadRequest,
         DuplicateEvent,
