@@ -30,7 +30,10 @@ class Goal:
     within: int = 0
     """... within this many of its actions."""
     hold: Mode | None = None
-    """The lowest mode allowed from then until the distress ends."""
+    """The lowest mode allowed from that deadline until the distress ends, ..."""
+    hold_share: float = 1.0
+    """... on at least this share of those actions (1: on every one of them; less for a
+    distress whose windowed readings dip as ordinary noise does)."""
     after: Mode | None = None
     """The highest mode allowed at the scenario's last action (the end of its recovery)."""
     signal: str | None = None
@@ -45,8 +48,9 @@ class Goal:
     """The highest mode allowed during the distress (a pattern's job, not pressure's)."""
     normal: Mode = Mode.GUIDE
     """The highest mode allowed on normal actions."""
-    guide_share: float | None = 0.02
-    """The largest share of normal actions at GUIDE or above (None: not a goal)."""
+    guide_share: float | None = None
+    """The largest share of normal actions at GUIDE or above (None: not a goal — the few
+    dozen normal actions before a distress are too few to measure a rate on)."""
 
     def describe(self) -> str:
         """The goal in a few words, for a table."""
@@ -54,7 +58,8 @@ class Goal:
         if self.reach is not None:
             parts.append(f"{self.reach.name} ≤ {self.within}")
         if self.hold is not None:
-            parts.append(f"≥ {self.hold.name} held")
+            share = "" if self.hold_share == 1.0 else f" {self.hold_share:.0%}"
+            parts.append(f"≥ {self.hold.name} held{share}")
         if self.after is not None:
             parts.append(f"≤ {self.after.name} after")
         if self.signal is not None:
@@ -159,16 +164,30 @@ class Result:
         n = len(self.normal)
         return 1000 * self.false_alarms / n if n else None
 
-    def held(self) -> Mode | None:
-        """The lowest mode from the first time the agent stood at the goal's ``hold`` mode
-        until the distress ended (None when it never got there, or the goal holds nothing)."""
-        hold = self.scenario.goal.hold
-        delay = self.to_mode(hold) if hold is not None else None
+    def _hold_span(self) -> range:
+        goal = self.scenario.goal
         onset = self.scenario.onset
-        if delay is None or onset is None:
+        if onset is None:
+            return range(0)
+        start = onset - 1 + (goal.within - 1 if goal.reach is not None else 0)
+        return range(start, self.distress.stop)
+
+    def held(self) -> Mode | None:
+        """The lowest mode from the goal's deadline (its ``within``-th distress action; the
+        first one without a ``reach``) until the distress ended (None: the distress ended
+        before the deadline)."""
+        span = self._hold_span()
+        if not span:
             return None
-        span = range(onset + delay - 2, self.distress.stop)
         return min((self.modes[i] for i in span), key=lambda m: m.rank)
+
+    def held_share(self, mode: Mode) -> float | None:
+        """The share of the actions from the deadline to the end of the distress at ``mode``
+        or above (None: the distress ended before the deadline)."""
+        span = self._hold_span()
+        if not span:
+            return None
+        return sum(1 for i in span if self.modes[i].rank >= mode.rank) / len(span)
 
     def failures(self) -> list[str]:
         """The goals this result missed, each in a few words (empty: every goal met)."""
@@ -179,11 +198,11 @@ class Result:
             if delay is None or delay > goal.within:
                 missed.append(f"{goal.reach.name} after {delay} actions (goal ≤ {goal.within})")
         if goal.hold is not None:
-            held = self.held()
-            if held is None:
-                missed.append(f"never {goal.hold.name}")
-            elif held.rank < goal.hold.rank:
-                missed.append(f"fell to {held.name} during the distress")
+            share = self.held_share(goal.hold)
+            if share is not None and share < goal.hold_share:
+                missed.append(
+                    f"≥ {goal.hold.name} on {share:.0%} of the distress (goal {goal.hold_share:.0%})"
+                )
         if goal.after is not None and self.modes and self.modes[-1].rank > goal.after.rank:
             missed.append(f"{self.modes[-1].name} at the end of the recovery")
         if goal.signal is not None:

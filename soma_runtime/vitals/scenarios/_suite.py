@@ -69,7 +69,8 @@ STORM_SAYINGS: Final = (
 
 def storm_in_a_loop(seed: int = 0) -> Scenario:
     """An agent on Soma in a retry storm: a model turn, then the same failing command, again
-    and again, its context growing with each error it reads back (as in ``soma demo``)."""
+    and again, its context growing with each error it reads back (as in ``soma demo``); then
+    the command works and the agent goes back to its work for 20 actions."""
     stream = _stream()
     loop = AgentLoop(stream, random.Random(seed))
     loop.work(WARMUP)
@@ -80,10 +81,13 @@ def storm_in_a_loop(seed: int = 0) -> Scenario:
         stream.llm(STORM_SAYINGS[i % len(STORM_SAYINGS)], input_tokens=tokens, output_tokens=60)
         _storm_call(stream)
     end = stream.actions
-    for _ in range(RECOVERY // 2):
-        stream.llm("The install worked. Running the tests next.", input_tokens=tokens, output_tokens=60)
-        _storm_call(stream, failed=False)
-    goal = Goal(reach=Mode.WARN, within=10, hold=Mode.WARN, after=Mode.GUIDE)
+    stream.llm(
+        "The install worked at last. Back to the date parsing fix.", input_tokens=tokens, output_tokens=60
+    )
+    _storm_call(stream, failed=False)
+    loop.work(2 * RECOVERY - 2)  # back at work: ten turns or so
+    # Ten failures are twenty actions here: a model call before each.
+    goal = Goal(reach=Mode.BLOCK, within=20, hold=Mode.WARN, after=Mode.GUIDE)
     return Scenario("retry storm, agent loop", goal, stream.events, AGENT, onset, end)
 
 
@@ -113,7 +117,7 @@ def error_cascade(seed: int = 0) -> Scenario:
         stream.llm(CASCADE_SAYINGS[i % len(CASCADE_SAYINGS)], input_tokens=5200 + 90 * i, output_tokens=90)
         tool, args, error = CASCADE[i % len(CASCADE)]
         stream.tool(tool, {**args, "attempt": i // len(CASCADE)}, error=error)
-    goal = Goal(reach=Mode.WARN, within=10, hold=Mode.WARN, pattern="error_cascade", pattern_within=6)
+    goal = Goal(reach=Mode.GUIDE, within=16, hold=Mode.GUIDE, pattern="error_cascade", pattern_within=6)
     return Scenario("error cascade", goal, stream.events, AGENT, onset, stream.actions)
 
 
@@ -142,8 +146,9 @@ def cost_spiral(seed: int = 0) -> Scenario:
     loop.work(WARMUP)
     onset = stream.actions + 1
     loop.context.scale = 5.0
+    loop.context.limit = 1 << 62  # no compaction to undo it: ×5 of what it was, sustained
     loop.work(40)
-    goal = Goal(reach=Mode.WARN, within=10, hold=Mode.WARN)
+    goal = Goal(reach=Mode.WARN, within=10, hold=Mode.WARN, hold_share=0.9)
     return Scenario("cost spiral ×5", goal, stream.events, AGENT, onset, stream.actions)
 
 
@@ -170,13 +175,13 @@ def hedging(seed: int = 0) -> Scenario:
 
 
 OFF_TASK: Final = (
-    ("Drafting the team newsletter: holiday schedule, new hires, the offsite agenda.", "web_search",
+    ("Drafting the team newsletter: holiday schedule, new hires, the retreat agenda.", "web_search",
      {"query": "newsletter template holiday schedule"}),
-    ("Looking up venues for the offsite and their catering menus.", "web_search",
-     {"query": "offsite venue catering menu"}),
+    ("Looking up venues for the retreat and their catering menus.", "web_search",
+     {"query": "retreat venue catering menu"}),
     ("Writing the newsletter introduction about the summer party.", "file_write",
      {"path": "newsletter/draft.md", "content": "Summer party!"}),
-    ("Collecting photos from the last offsite for the newsletter gallery.", "list_dir",
+    ("Collecting photos from the last retreat for the newsletter gallery.", "list_dir",
      {"path": "newsletter/photos"}),
 )  # fmt: skip
 
@@ -191,7 +196,9 @@ def drift(seed: int = 0) -> Scenario:
         text, tool, args = OFF_TASK[i % len(OFF_TASK)]
         loop.model_call(text)
         stream.tool(tool, {**args, "n": i})
-    goal = Goal(reach=Mode.GUIDE, within=10, hold=Mode.GUIDE, signal="drift", signal_within=10)
+    goal = Goal(
+        reach=Mode.GUIDE, within=10, hold=Mode.GUIDE, hold_share=0.8, signal="drift", signal_within=10
+    )
     return Scenario("drift from the intent", goal, stream.events, AGENT, onset, stream.actions)
 
 
@@ -205,8 +212,11 @@ def failure_creep(seed: int = 0) -> Scenario:
     for i in range(100):
         loop.fail_rate = 0.1 + 0.8 * i / 99
         loop.step()
-    goal = Goal(reach=Mode.GUIDE, within=40, hold=Mode.GUIDE)
+    goal = Goal(reach=Mode.GUIDE, within=70, hold=Mode.GUIDE, hold_share=0.8)
     return Scenario("failure creep 10% → 90%", goal, stream.events, AGENT, onset, stream.actions)
+
+
+ORDINARY_GOAL: Final = Goal(guide_share=0.02)
 
 
 def ordinary(seed: int = 0, actions: int = 1000) -> Scenario:
@@ -214,21 +224,21 @@ def ordinary(seed: int = 0, actions: int = 1000) -> Scenario:
     token use noisy and growing with the context, varied tools."""
     stream = _stream()
     AgentLoop(stream, random.Random(seed)).work(actions)
-    return Scenario("ordinary work, agent loop", Goal(), stream.events, AGENT)
+    return Scenario("ordinary work, agent loop", ORDINARY_GOAL, stream.events, AGENT)
 
 
 def ordinary_tools(seed: int = 0, actions: int = 1000) -> Scenario:
     """The same ordinary work as tool calls only (no model calls seen: native runs)."""
     stream = _stream()
     ToolWorker(stream, random.Random(seed)).work(actions)
-    return Scenario("ordinary work, tool calls", Goal(), stream.events, AGENT)
+    return Scenario("ordinary work, tool calls", ORDINARY_GOAL, stream.events, AGENT)
 
 
 def coding_session() -> Scenario:
     """A coding session as Claude Code's hooks record it (see ``_session``)."""
     stream = _stream(None)
     _session.record(stream)
-    return Scenario("coding session, hooks", Goal(guide_share=None), stream.events, AGENT)
+    return Scenario("coding session, hooks", Goal(), stream.events, AGENT)
 
 
 def suite(seed: int = 0) -> list[Scenario]:

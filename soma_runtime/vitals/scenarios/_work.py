@@ -90,12 +90,13 @@ class Context:
 
 
 class Project:
-    """What the agent is looking at: the files it touched lately come back more often.
-    ``focus``, when set, is all it looks at."""
+    """What the agent is looking at: the files it touched lately come back more often, and it
+    writes only files it has just read. ``focus``, when set, is all it looks at."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.recent: list[str] = []
+        self.read: list[str] = []  # files read successfully, the latest first
         self.focus: tuple[str, ...] | None = None
 
     def file(self, choices: tuple[str, ...] = FILES) -> str:
@@ -138,8 +139,9 @@ def tool_call(rng: random.Random, project: Project) -> tuple[str, dict[str, obje
     if roll < 0.55:
         return "list_dir", {"path": rng.choice(("utils", "export", "tests", "docs"))}, False
     if roll < 0.70:
-        path = project.recent[0] if project.recent else project.file(SOURCES)
-        return "file_write", {"path": path, "content": f"# revision {rng.randrange(1000)}"}, False
+        if not project.read:
+            return "file_read", {"path": project.file()}, False
+        return "file_write", {"path": project.read[0], "content": f"# revision {rng.randrange(1000)}"}, False
     if roll < 0.90:
         target = rng.choice((*TESTS, "tests/"))
         args: dict[str, object] = {"target": target}
@@ -156,6 +158,8 @@ def ordinary_tool(stream: EventStream, rng: random.Random, project: Project, fai
     name, args, command = tool_call(rng, project)
     error = _TOOL_ERRORS[name].format(**project.words()) if rng.random() < fail_rate else None
     stream.tool(name, args, error=error, isolation="command" if command else "thread")
+    if name == "file_read" and error is None:
+        project.read = [str(args["path"]), *project.read][:4]
 
 
 class AgentLoop:
