@@ -10,6 +10,7 @@ way 120 times, after some ordinary work on a small project written under the run
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -53,9 +54,18 @@ def _ordinary_step(rng: random.Random, i: int) -> Step:
     return Step(f"w{i}", "run_tests", {"target": rng.choice(("tests/", "tests/test_dates.py"))})
 
 
-async def record_storm(rt: Any, root: Path, *, seed: int = 0, warmup: int = 40) -> Scenario:
+async def record_storm(
+    rt: Any,
+    root: Path,
+    *,
+    seed: int = 0,
+    warmup: int = 40,
+    during: Callable[[Any], Awaitable[None]] | None = None,
+) -> Scenario:
     """Ordinary work, the storm, the recovery — each call a run of its own on ``rt``, whose
-    tools include :data:`TOOLS` and whose root is ``root``."""
+    tools include :data:`TOOLS` and whose root is ``root``. ``during(session)`` is awaited
+    once the storm's failures are all in, before the recovery (a test tries a destructive tool
+    there)."""
     for path in SOURCES:
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +77,8 @@ async def record_storm(rt: Any, root: Path, *, seed: int = 0, warmup: int = 40) 
         await (await session.start_run([_ordinary_step(rng, i)])).result()
     for _ in range(STORM_FAILURES):
         await (await session.start_run([Step("install", STORM_TOOL)])).result()
+    if during is not None:
+        await during(session)
     (root / INDEX_UP).touch()
     for _ in range(RECOVERY):
         await (await session.start_run([Step("install", STORM_TOOL)])).result()
