@@ -193,10 +193,13 @@ class Result:
         """The goals this result missed, each in a few words (empty: every goal met)."""
         goal = self.scenario.goal
         missed = []
+
+        def late(what: str, delay: int | None, within: int) -> None:
+            if delay is None or delay > within:
+                missed.append(f"{what} after {delay} actions (goal ≤ {within})")
+
         if goal.reach is not None:
-            delay = self.to_mode(goal.reach)
-            if delay is None or delay > goal.within:
-                missed.append(f"{goal.reach.name} after {delay} actions (goal ≤ {goal.within})")
+            late(goal.reach.name, self.to_mode(goal.reach), goal.within)
         if goal.hold is not None:
             share = self.held_share(goal.hold)
             if share is not None and share < goal.hold_share:
@@ -206,13 +209,9 @@ class Result:
         if goal.after is not None and self.modes and self.modes[-1].rank > goal.after.rank:
             missed.append(f"{self.modes[-1].name} at the end of the recovery")
         if goal.signal is not None:
-            delay = self.to_signal(goal.signal)
-            if delay is None or delay > goal.signal_within:
-                missed.append(f"{goal.signal} pressure 0.5 after {delay} actions")
+            late(f"{goal.signal} pressure 0.5", self.to_signal(goal.signal), goal.signal_within)
         if goal.pattern is not None:
-            delay = self.to_pattern(goal.pattern)
-            if delay is None or delay > goal.pattern_within:
-                missed.append(f"{goal.pattern} after {delay} actions")
+            late(goal.pattern, self.to_pattern(goal.pattern), goal.pattern_within)
         if goal.peak is not None and self.peak()[1].rank > goal.peak.rank:
             missed.append(f"peak {self.peak()[1].name}")
         normal_peak = max((self.modes[i].rank for i in self.normal), default=0)

@@ -162,14 +162,32 @@ def ordinary_tool(stream: EventStream, rng: random.Random, project: Project, fai
         project.read = [str(args["path"]), *project.read][:4]
 
 
-class AgentLoop:
-    """An agent on Soma doing ordinary work: model call, one or two tool calls, repeat."""
+class ToolWorker:
+    """Ordinary work as tool calls only (native runs, or what hooks see)."""
 
     def __init__(self, stream: EventStream, rng: random.Random, *, fail_rate: float = 0.1) -> None:
         self.stream = stream
         self.rng = rng
         self.fail_rate = fail_rate
         self.project = Project(rng)
+
+    def tool(self) -> None:
+        ordinary_tool(self.stream, self.rng, self.project, self.fail_rate)
+
+    def step(self) -> None:
+        """One action."""
+        self.tool()
+
+    def work(self, actions: int) -> None:
+        for _ in range(actions):
+            self.step()
+
+
+class AgentLoop(ToolWorker):
+    """An agent on Soma doing ordinary work: model call, one or two tool calls, repeat."""
+
+    def __init__(self, stream: EventStream, rng: random.Random, *, fail_rate: float = 0.1) -> None:
+        super().__init__(stream, rng, fail_rate=fail_rate)
         self.context = Context(rng)
         self.hedged_share = HEDGED_SHARE
         self._tools_left = 0  # tool calls left in the current turn
@@ -183,9 +201,6 @@ class AgentLoop:
         text = text if text is not None else saying(rng, self.project, self.hedged_share)
         self.stream.llm(text, input_tokens=input_tokens, output_tokens=output_tokens)
 
-    def tool(self) -> None:
-        ordinary_tool(self.stream, self.rng, self.project, self.fail_rate)
-
     def step(self) -> None:
         """One action: the model call that opens a turn, or one of the turn's tool calls."""
         if self._tools_left:
@@ -194,21 +209,3 @@ class AgentLoop:
         else:
             self._tools_left = 1 if self.rng.random() < 0.7 else 2
             self.model_call()
-
-    def work(self, actions: int) -> None:
-        for _ in range(actions):
-            self.step()
-
-
-class ToolWorker:
-    """The same ordinary work as tool calls only (native runs, or what hooks see)."""
-
-    def __init__(self, stream: EventStream, rng: random.Random, *, fail_rate: float = 0.1) -> None:
-        self.stream = stream
-        self.rng = rng
-        self.fail_rate = fail_rate
-        self.project = Project(rng)
-
-    def work(self, actions: int) -> None:
-        for _ in range(actions):
-            ordinary_tool(self.stream, self.rng, self.project, self.fail_rate)
