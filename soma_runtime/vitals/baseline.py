@@ -103,6 +103,7 @@ class BaselineParams:
         "prior_var",
         "relative",
         "relevel",
+        "rows",
         "scale",
         "sd_max",
         "sd_min",
@@ -138,6 +139,20 @@ class BaselineParams:
         # How far (in σ) an out-of-control value moves the mean: 0 for the distress signals.
         relevel = config.alpha * config.learn_floor * config.control_limit
         self.relevel = tuple(0.0 if d else relevel for d in distress)
+        # The same, one row per signal: the hot loop unpacks a row instead of indexing seven
+        # tuples.
+        self.rows = tuple(
+            zip(
+                self.scale,
+                self.mean_cap,
+                self.sd_min,
+                self.sd_max,
+                self.relative,
+                self.floor,
+                self.relevel,
+                strict=True,
+            )
+        )
 
 
 class Baseline:
@@ -169,13 +184,17 @@ class Baseline:
         means = self.mean
         variances = self.var
         counts = self.n
-        for i in range(_N):
+        alpha = params.alpha
+        prior_weight = params.cold_start + 1
+        limit = params.limit
+        clip = params.clip
+        for i, (scale, cap, sd_min, sd_max, relative, floor, relevel) in enumerate(params.rows):
             if not measured[i]:
                 continue
             x = values[i]
             n = counts[i]
             counts[i] = n + 1
-            if n == 0 and params.scale[i]:
+            if n == 0 and scale:
                 # The first reading sets the level and, through the prior's relative spread,
                 # σ: there is nothing to compare it with yet.
                 means[i] = x
@@ -183,36 +202,36 @@ class Baseline:
                 continue
             m = means[i]
             v = variances[i]
-            mu = m if m < params.mean_cap[i] else params.mean_cap[i]
+            mu = m if m < cap else cap
             sd = _sqrt(v)
-            if sd > params.sd_max[i]:
-                sd = params.sd_max[i]
-            bound = params.sd_min[i]
-            if sd < bound:
-                sd = bound
-            bound = params.relative[i] * (mu if mu > 0.0 else -mu)
-            if sd < bound:
-                sd = bound
-            if sd < params.floor[i]:
-                sd = params.floor[i]
+            if sd > sd_max:
+                sd = sd_max
+            if sd < sd_min:
+                sd = sd_min
+            if relative:
+                bound = relative * (mu if mu > 0.0 else -mu)
+                if sd < bound:
+                    sd = bound
+                if sd < floor:
+                    sd = floor
             z = (x - mu) / sd
             zs[i] = z
             # signal_pressure(z), inlined: this runs five times per action.
             ps[i] = 1.0 if z > 6.0 else 1.0 / (1.0 + _exp(3.0 - z)) if z > 0.0 else 0.0
             if stuck:
                 continue
-            if z >= params.limit:  # out of control: not learnt (module docstring)
-                means[i] = m + params.relevel[i] * sd
+            if z >= limit:  # out of control: not learnt (module docstring)
+                means[i] = m + relevel * sd
                 continue
-            a = 1.0 / (params.cold_start + n + 1)  # the prior weighs as cold_start readings
-            if a < params.alpha:
-                a = params.alpha
+            a = 1.0 / (prior_weight + n)  # the prior weighs as cold_start readings
+            if a < alpha:
+                a = alpha
             d = x - m
-            limit = params.clip * sd
-            if d > limit:
-                d = limit
-            elif d < -limit:
-                d = -limit
+            bound = clip * sd
+            if d > bound:
+                d = bound
+            elif d < -bound:
+                d = -bound
             step = a * d
             means[i] = m + step
             variances[i] = (1.0 - a) * (v + d * step)
