@@ -14,7 +14,9 @@ import pytest
 from _vitals_events import INTENT, Log, firings, healthy_cycles, pressures, run
 
 from soma_runtime.store.events import Event, prepare_event
+from soma_runtime.vitals.config import ADDED_IN_2
 from soma_runtime.vitals import (
+    DEFAULT_BASELINES,
     SIGNALS,
     AgentVitals,
     GuidanceFiring,
@@ -286,3 +288,17 @@ def test_nothing_is_learnt_while_the_agent_is_stuck() -> None:
 
     assert baseline_after(1) != baseline_after(0)  # the first failure is not a retry yet
     assert baseline_after(2) == baseline_after(10) == baseline_after(40)
+
+
+def test_config_json_round_trip_older_configs_and_unknown_fields() -> None:
+    config = VitalsConfig(control_limit=3.5, anchor=0.5, sigma_max=1.1, scale_floor=0.3)
+    assert VitalsConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    # A config saved before the learning rule of state version 2 loads, taking the new defaults.
+    older = {k: v for k, v in VitalsConfig().to_json().items() if k not in ADDED_IN_2}
+    assert VitalsConfig.from_json(older) == VitalsConfig()
+    with pytest.raises(ValueError, match="unknown field.*'cusum_h'"):
+        VitalsConfig.from_json({**VitalsConfig().to_json(), "cusum_h": 5})
+    with pytest.raises(ValueError, match="control_limit"):
+        VitalsConfig(control_limit=-1.0)
+    with pytest.raises(ValueError, match="token_usage"):
+        VitalsConfig(baselines={**DEFAULT_BASELINES, "token_usage": (0.0, 1.0)})

@@ -7,11 +7,11 @@ spiral, hedging, drift from the intent, failures creeping up — each with a :cl
 WARN / BLOCK), the peak, the hold and the recovery, and false alarms per 1,000 normal
 actions. ``make bench`` prints the table; ``tests/vitals`` asserts every goal.
 
-    from soma_runtime.vitals import VitalsConfig, VitalsEngine
+    from soma_runtime.vitals import Mode, VitalsConfig, VitalsEngine
     from soma_runtime.vitals.scenarios import measure, suite
 
-    for scenario in suite(seed=1):
-        result = measure(scenario, VitalsEngine(VitalsConfig(window=12)))
+    for scenario in suite(seed=1):  # your config against the suite
+        result = measure(scenario, VitalsEngine(VitalsConfig(control_limit=3.5)))
         print(scenario.name, result.to_mode(Mode.WARN), result.per_1000, result.failures())
 """
 

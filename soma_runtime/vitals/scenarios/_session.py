@@ -4,9 +4,9 @@ names and arguments, the user's prompt as the intent.
 The session is scripted after the shape of a typical one (not taken from a real recording):
 the agent explores the project, reproduces a failing test, fixes it — the first try at each
 fix fails about half the time, the second works —, runs the whole suite, fixes what lint and
-the type checker find, adds a test and a doc line for the change, and wraps up. About 150
-tool calls, 14 of them failing: test runs, an ``Edit`` whose ``old_string`` was not found, a
-command that was not installed.
+the type checker find, renames a function across the project, adds a test and a doc line,
+and wraps up: 117 tool calls, 11 of them failing — test runs, an ``Edit`` whose
+``old_string`` was not found, a command that was not installed.
 """
 
 from __future__ import annotations
