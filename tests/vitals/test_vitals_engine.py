@@ -14,7 +14,6 @@ import pytest
 from _vitals_events import INTENT, Log, firings, healthy_cycles, pressures, run
 
 from soma_runtime.store.events import Event, prepare_event
-from soma_runtime.vitals.config import ADDED_IN_2
 from soma_runtime.vitals import (
     DEFAULT_BASELINES,
     SIGNALS,
@@ -28,6 +27,7 @@ from soma_runtime.vitals import (
     VitalsEngine,
     aggregate,
 )
+from soma_runtime.vitals.config import ADDED_IN_2
 
 HERE = Path(__file__).parent
 
@@ -296,7 +296,7 @@ def test_config_json_round_trip_older_configs_and_unknown_fields() -> None:
     # A config saved before the learning rule of state version 2 loads, taking the new defaults.
     older = {k: v for k, v in VitalsConfig().to_json().items() if k not in ADDED_IN_2}
     assert VitalsConfig.from_json(older) == VitalsConfig()
-    with pytest.raises(ValueError, match="unknown field.*'cusum_h'"):
+    with pytest.raises(ValueError, match=r"unknown field.*'cusum_h'"):
         VitalsConfig.from_json({**VitalsConfig().to_json(), "cusum_h": 5})
     with pytest.raises(ValueError, match="control_limit"):
         VitalsConfig(control_limit=-1.0)
