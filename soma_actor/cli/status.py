@@ -91,10 +91,12 @@ def agent_line(status: AgentStatus, width: int) -> str:
     if status.mode is None or status.pressure is None:
         vitals = f"{'-':<7} (no vitals yet)"
     else:
+        # A signal without a reading (no intent, no model call seen…) shows as "-".
         signals = " ".join(
             f"{letter}={status.signal_pressures[name]:.2f}"
-            for name, letter in SIGNAL_LETTERS.items()
             if name in status.signal_pressures
+            else f"{letter}=-"
+            for name, letter in SIGNAL_LETTERS.items()
         )
         vitals = f"{status.mode.upper():<7} p={status.pressure:.2f} {signals}"
     return f"{status.agent_id:<{width}}  {vitals}  {budget_text(status)}"

@@ -27,7 +27,7 @@ def test_status_and_statusline(rec: Recorded) -> None:
     assert f" {len(events_of(rec.db))} events " in header
     rows = {row.split()[0]: row for row in agents}
     assert set(rows) == {"research", "writer"}
-    signals = " ".join(rf"{letter}=\d\.\d\d" for letter in "udetc")
+    signals = " ".join(rf"{letter}=(\d\.\d\d|-)" for letter in "udetc")  # "-": no reading
     pattern = re.compile(rf"^(\S+)\s+(OBSERVE|GUIDE|WARN|BLOCK)\s+p=(\d\.\d\d) {signals}  ")
     for agent, row in rows.items():
         match = pattern.match(row)
