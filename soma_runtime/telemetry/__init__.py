@@ -1,4 +1,4 @@
-"""OpenTelemetry export of the event log (DESIGN §10): agent vitals next to service vitals.
+"""OpenTelemetry export of the event log (docs/design.md §10): agent vitals next to service vitals.
 
 - ``mapping``: :class:`SpanMapper`, events → spans (pure: no OpenTelemetry import), with the
   GenAI semantic conventions (``semconv``: which version, and ``OTEL_SEMCONV_STABILITY_OPT_IN``).
