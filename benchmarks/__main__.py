@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.to_thread
 
-from . import core, kernel, store, telemetry, vitals
+from . import core, kernel, startup, store, telemetry, vitals
 from ._table import Row, print_table
 
 
@@ -29,6 +29,7 @@ PARTS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "core": core.run,
     "vitals": vitals.run,
     "telemetry": telemetry.run,
+    "startup": startup.run,
 }
 
 

@@ -1,6 +1,6 @@
 """Soma runtime: an OTP-style supervision tree for LLM-agent runs.
 
-The public embedding API (see DESIGN.md §3)::
+The public embedding API (see docs/design.md, "Public embedding API")::
 
     async with Runtime.open(db="soma.db", tools=[search]) as rt:
         session = await rt.start_session(agent_id="research")

@@ -273,7 +273,7 @@ class Runtime:
             children.insert(1, exporter.child_spec())
         if control is not None:
             path = str(_absolute(control))
-            view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path)
+            view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path, services)
             children.append(
                 ChildSpec(
                     "control",

@@ -1,4 +1,4 @@
-"""The layers of DESIGN §1, checked over the source: a lower module never imports a higher one.
+"""The layers of docs/design.md §1, checked over the source: a lower module never imports a higher one.
 
 Every import counts — module level, inside functions, and under ``TYPE_CHECKING`` — because
 each one is a dependency a reader has to hold in their head, and a cycle of them is how a

@@ -1,4 +1,4 @@
-"""OpenTelemetry export of the event log (DESIGN §10): agent vitals next to service vitals.
+"""OpenTelemetry export of the event log (docs/design.md §10): agent vitals next to service vitals.
 
 - ``mapping``: :class:`SpanMapper`, events → spans (pure: no OpenTelemetry import), with the
   GenAI semantic conventions (``semconv``: which version, and ``OTEL_SEMCONV_STABILITY_OPT_IN``).
@@ -7,7 +7,7 @@
 - ``offline``: :func:`export_log`, a recorded log after the fact (``soma export --otlp``).
 - ``config``: :class:`TelemetryConfig` and the ``OTEL_*`` variables it honours.
 
-OpenTelemetry is an optional extra (``pip install 'soma[telemetry]'``); without it, turning
+OpenTelemetry is an optional extra (``pip install 'soma-runtime[telemetry]'``); without it, turning
 telemetry on raises :class:`TelemetryUnavailable` and everything else works as before.
 """
 

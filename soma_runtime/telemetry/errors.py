@@ -7,7 +7,7 @@ class TelemetryUnavailable(ImportError):
     """OpenTelemetry (the optional ``telemetry`` extra) is not installed, or a part of it a
     setting asks for (the gRPC exporter, say) is not."""
 
-    def __init__(self, missing: str, hint: str = "pip install 'soma[telemetry]'") -> None:
+    def __init__(self, missing: str, hint: str = "pip install 'soma-runtime[telemetry]'") -> None:
         self.missing = missing
         super().__init__(f"OpenTelemetry export needs {missing}, which is not installed: {hint}")
 

@@ -1,4 +1,4 @@
-"""Testing agent behaviour (DESIGN §10): CI gates on vitals, and recorded sessions as tests.
+"""Testing agent behaviour (docs/design.md §10): CI gates on vitals, and recorded sessions as tests.
 
 - ``assertions``: :func:`assert_pressure_below`, :func:`assert_mode_at_most` (on a runtime or
   a log), and :func:`check_agents`, what the ``@pytest.mark.soma`` marker runs.

@@ -1,4 +1,4 @@
-"""Vitals: a pure, deterministic behavioural monitor for agents (DESIGN §5).
+"""Vitals: a pure, deterministic behavioural monitor for agents (docs/design.md §5).
 
 ``VitalsEngine.observe(event)`` turns the event stream into per-agent pressure updates and
 guidance firings; the same events give bit-identical numbers, so ``replay`` of a recorded log

@@ -1,4 +1,4 @@
-"""DynamicSupervisor (simple_one_for_one) conformance, against ``shared/otp-checklist.md``.
+"""DynamicSupervisor (simple_one_for_one) conformance, against ``docs/otp-checklist.md``.
 
 Lines proved here: the dynamic supervisor's parallel shutdown, count_children with 2,000
 temporary children, and "dynamic children are not restored when their supervisor is

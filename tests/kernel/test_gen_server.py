@@ -1,6 +1,6 @@
 """GenServer: calls, casts, infos, terminate, start semantics, the inactivity timeout.
 
-Checklist section "gen_server" (`shared/otp-checklist.md`) and DESIGN.md §2. Time moves only
+Checklist section "gen_server" (`docs/otp-checklist.md`) and docs/design.md §2. Time moves only
 through ``VirtualClock.advance``; "has the system reacted" is ``settle()``. Callers are
 processes, so a call that raises shows up as the calling process's exit reason.
 """

@@ -1,7 +1,7 @@
 """Processes: spawn and exit reasons, links, trap_exit, kill, monitors, the name registry and
 the Node's no-leak guarantee.
 
-Checklist section "Links, monitors, exits" (`shared/otp-checklist.md`), plus DESIGN.md §2.
+Checklist section "Links, monitors, exits" (`docs/otp-checklist.md`), plus docs/design.md §2.
 Every test watches processes (``is_alive``, ``exit_reason``, ``wait``, task ``done``); time
 moves only through ``VirtualClock`` and ``settle``.
 """

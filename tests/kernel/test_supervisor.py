@@ -1,4 +1,4 @@
-"""Supervisor conformance: one test per line of ``shared/otp-checklist.md``.
+"""Supervisor conformance: one test per line of ``docs/otp-checklist.md``.
 
 Sections covered: "Supervisor start and stop", "Restart types by exit reason", "Strategies
 and intensity", "Significant children (auto_shutdown)", "Child administration API" and the

@@ -123,7 +123,7 @@ def test_serve_otel_without_the_extra_says_so_in_one_line(tmp_path: Path) -> Non
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("soma: error: OpenTelemetry export needs opentelemetry")
-    assert "pip install 'soma[telemetry]'" in line
+    assert "pip install 'soma-runtime[telemetry]'" in line
 
 
 @pytest.mark.anyio

@@ -230,4 +230,4 @@ anyio.run(main)
     lines = out.stdout.splitlines()
     assert lines[0] == "completed"
     assert lines[1].startswith("refused: OpenTelemetry export needs opentelemetry")
-    assert "pip install 'soma[telemetry]'" in lines[1]
+    assert "pip install 'soma-runtime[telemetry]'" in lines[1]

@@ -40,7 +40,7 @@ def test_status_and_statusline(rec: Recorded) -> None:
     assert rows["research"].endswith(
         f"tokens {tokens}/{BUDGET['max_tokens']} $0.0035/0.50 calls 2/10 steps {steps}/20"
     )
-    assert rows["writer"].endswith("tokens 0 $0.0000")
+    assert rows["writer"].endswith("tokens 0 $0")
 
     assert line.code == 0, line.err
     [text] = line.out.splitlines()
