@@ -28,6 +28,8 @@ COMMANDS: Final = {
     "replay": "soma_actor.cli.replay:replay",
     "dashboard": "soma_actor.cli.dashboard.command:dashboard",
     "demo": "soma_actor.cli.demo:demo",
+    "init": "soma_actor.cli.init:init",
+    "hook": "soma_actor.cli.hook:hook",
 }
 
 SUMMARIES: Final = {
@@ -42,6 +44,8 @@ SUMMARIES: Final = {
     "replay": "Replay a log's vitals; does it match the record?",
     "dashboard": "A live TUI: agents, pressure, runs, the tree, events, guidance.",
     "demo": "The demo: scripted agents through every outcome, on a real runtime.",
+    "init": "Put Soma's hooks into Claude Code's settings (--remove: take them out).",
+    "hook": "Record a Claude Code hook event from stdin (run by Claude Code).",
 }
 """Each verb's ``short_help``, for ``soma --help``: listing the verbs must not import them all
 (the demo's module alone costs half a second). A test keeps it equal to each command's own."""

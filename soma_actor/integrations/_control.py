@@ -1,0 +1,93 @@
+"""A runtime's control socket, asked from a plain blocking socket.
+
+``soma hook`` asks a running ``soma serve`` to record for it, and must not pay for anyio (or
+``ControlClient``'s event envelopes) to do so: one Unix socket, one JSON line out, one back
+(protocol v1, ``soma_runtime.control.protocol``). A wrapped SDK client with ``control=`` asks
+the same way, from whatever thread it runs in.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import TYPE_CHECKING
+
+from ._ledger import Draft, Facts, Outcome
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+PROTOCOL_VERSION = 1
+MAX_REPLY = 16 * 1024 * 1024
+
+
+class Unreachable(Exception):
+    """No runtime answered on the socket (none there, a stale file, a timeout)."""
+
+
+class Refused(Exception):
+    """The runtime answered with an error (``code`` as in the control protocol)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def request(path: str, op: str, params: dict[str, Any], *, timeout: float) -> Any:
+    """Send one request and return its result."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            line = {"v": PROTOCOL_VERSION, "id": 1, "op": op, **params}
+            sock.sendall(json.dumps(line, separators=(",", ":"), allow_nan=False).encode() + b"\n")
+            reply = _read_line(sock)
+    except (OSError, ValueError) as exc:  # ValueError: a path too long for a Unix socket
+        raise Unreachable(f"{path}: {exc}") from None
+    try:
+        data = json.loads(reply)
+    except ValueError:
+        raise Unreachable(f"{path}: a reply that is not JSON: {reply[:80]!r}") from None
+    if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
+        raise Unreachable(f"{path}: not a Soma control socket of protocol v{PROTOCOL_VERSION}")
+    if data.get("ok") is True:
+        return data.get("result")
+    error = data.get("error")
+    if not isinstance(error, dict):
+        error = {}
+    raise Refused(str(error.get("code", "internal")), str(error.get("message", "")))
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise OSError("the runtime closed the connection")
+        end = chunk.find(b"\n")
+        if end >= 0:
+            chunks.append(chunk[:end])
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_REPLY:
+            raise OSError("a reply longer than the client accepts")
+
+
+class ControlLedger:
+    """A :class:`~soma_actor.integrations._ledger.Ledger` served by a runtime (``served``)."""
+
+    def __init__(self, path: str, *, timeout: float = 10.0) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def facts(self, agent_id: str, sessions: Sequence[str], task_agent: str | None) -> Facts:
+        params = {"agent_id": agent_id, "sessions": list(sessions), "task_agent": task_agent}
+        return Facts.from_json(request(self.path, "vitals_facts", params, timeout=self.timeout))
+
+    def exchange(self, drafts: Sequence[Draft], agent_id: str, channel: str | None) -> Outcome:
+        params = {"events": [d.to_json() for d in drafts], "agent_id": agent_id, "channel": channel}
+        return Outcome.from_json(request(self.path, "vitals_exchange", params, timeout=self.timeout))

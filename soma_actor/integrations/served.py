@@ -1,0 +1,150 @@
+"""The control ops that let agents running elsewhere record through a live runtime.
+
+``soma serve`` registers them (:func:`register`), so a Claude Code hook or a wrapped SDK
+client that finds a runtime on its control socket records through it instead of opening the
+database: the runtime's own store appends the events (one writer), its vitals monitor
+observes them like any others, and the answer is read once the monitor has caught up.
+
+==================== ================================================ ===================
+op                   parameters                                       result
+==================== ================================================ ===================
+``vitals_facts``     ``agent_id``, ``sessions``, ``task_agent``       ``Facts``
+``vitals_exchange``  ``events`` (``Draft.to_json``), ``agent_id``,    ``Outcome``
+                     ``channel`` (null: hand out no guidance)
+==================== ================================================ ===================
+
+One agent's exchanges take turns (a lock per agent), so a session's start is recorded once
+however many hooks race to it, and each guidance firing is handed out once.
+
+``idle_exit``: a runtime started for hooks (``soma init``'s ``--serve``) ends itself — by
+SIGTERM to its own process, so ``soma serve`` shuts down in order — when no exchange came
+for that many seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from soma_runtime import Runtime
+from soma_runtime.kernel import NoProc, Process
+from soma_runtime.store.events import EventDraft
+
+from .. import events as _actor_events  # noqa: F401  (the actor.task.* payloads hooks record)
+from ._ledger import ACTIONS, Draft, Facts, Firing, Outcome, Vitals, delivery, newest
+
+
+class _Recorder:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
+        self.last_request = time.monotonic()
+
+    async def facts(self, params: dict[str, Any]) -> dict[str, Any]:
+        agent_id = _agent(params)
+        sessions = params.get("sessions") or []
+        task_agent = params.get("task_agent")
+        if not isinstance(sessions, list) or not all(isinstance(s, str) for s in sessions):
+            raise ValueError(f"'sessions' must be a list of session ids, got {sessions!r:.80}")
+        if task_agent is not None and not isinstance(task_agent, str):
+            raise ValueError(f"'task_agent' must be an agent id, got {task_agent!r:.80}")
+        self.last_request = time.monotonic()
+        started = {s for s in sessions if await self._started(s)}
+        task = await self._open_task(task_agent) if task_agent else None
+        return Facts(started, task, await self._vitals(agent_id)).to_json()
+
+    async def exchange(self, params: dict[str, Any]) -> dict[str, Any]:
+        agent_id = _agent(params)
+        events = params.get("events")
+        channel = params.get("channel")
+        if not isinstance(events, list):
+            raise ValueError(f"'events' must be a list of events, got {events!r:.80}")
+        if channel is not None and (not isinstance(channel, str) or not channel):
+            raise ValueError(f"'channel' must be a non-empty string or null, got {channel!r:.80}")
+        drafts = [Draft.from_json(e) for e in events]
+        self.last_request = time.monotonic()
+        async with self.locks[agent_id]:
+            outcome = await self._exchange(drafts, agent_id, channel)
+        return outcome.to_json()
+
+    async def _exchange(self, drafts: Sequence[Draft], agent_id: str, channel: str | None) -> Outcome:
+        onces = {d.once for d in drafts if d.once is not None}
+        skip = {s for s in onces if await self._started(s)}
+        kept = [d for d in drafts if d.once is None or d.once not in skip]
+        recorded = await self.rt.events.append_many([_event(d) for d in kept])
+        if any(d.type in ACTIONS for d in kept):
+            with contextlib.suppress(NoProc):  # a runtime without vitals (--no-vitals): no wait
+                await self.rt.vitals.caught_up()
+        guidance: list[Firing] = []
+        if channel is not None:
+            guidance = newest(await self._pending(agent_id))
+            if guidance:
+                session = next((d.session_id for d in drafts if d.agent_id == agent_id), None)
+                await self.rt.events.append_many([_event(delivery(guidance, agent_id, session, channel))])
+        return Outcome(await self._vitals(agent_id), guidance, [e.seq for e in recorded])
+
+    async def _started(self, session_id: str) -> bool:
+        return bool(await self.rt.events.query(session_id=session_id, type="session.started", limit=1))
+
+    async def _open_task(self, agent_id: str) -> str | None:
+        found = await self.rt.events.query(agent_id=agent_id, type="actor.task.*", descending=True, limit=1)
+        return found[0].task_id if found and found[0].type == "actor.task.received" else None
+
+    async def _vitals(self, agent_id: str) -> Vitals | None:
+        found = await self.rt.events.query(agent_id=agent_id, type="vitals.updated", descending=True, limit=1)
+        return Vitals.from_payload(agent_id, found[0].payload) if found else None
+
+    async def _pending(self, agent_id: str) -> list[Firing]:
+        delivered = await self.rt.events.query(
+            agent_id=agent_id, type="guidance.delivered", descending=True, limit=1
+        )
+        after = int(delivered[0].payload.get("upto_seq", 0)) if delivered else 0
+        fired = await self.rt.events.query(agent_id=agent_id, type="guidance.fired", after_seq=after)
+        return [Firing.from_event(e.seq, e.payload) for e in fired]
+
+
+def _agent(params: dict[str, Any]) -> str:
+    agent_id = params.get("agent_id")
+    if not isinstance(agent_id, str) or not agent_id:
+        raise ValueError(f"'agent_id' must be a non-empty string, got {agent_id!r:.80}")
+    return agent_id
+
+
+def _event(draft: Draft) -> EventDraft:
+    return EventDraft(
+        draft.type,
+        draft.payload,
+        session_id=draft.session_id,
+        tool_call_id=draft.tool_call_id,
+        agent_id=draft.agent_id,
+        task_id=draft.task_id,
+        correlation_id=draft.correlation_id,
+    )
+
+
+def register(rt: Runtime, *, idle_exit: float | None = None) -> None:
+    """Serve ``vitals_facts`` and ``vitals_exchange`` on ``rt``'s control socket; with
+    ``idle_exit``, end the process (SIGTERM to itself) after that many idle seconds."""
+    recorder = _Recorder(rt)
+    rt.add_control_op("vitals_facts", recorder.facts)
+    rt.add_control_op("vitals_exchange", recorder.exchange)
+    if idle_exit is not None:
+        if not idle_exit > 0:
+            raise ValueError(f"idle_exit must be a positive number of seconds, got {idle_exit!r}")
+        rt.node.spawn(_idle_watch, recorder, float(idle_exit), name="soma.integrations.idle")
+
+
+async def _idle_watch(proc: Process, recorder: _Recorder, idle_exit: float) -> None:
+    while True:
+        idle = time.monotonic() - recorder.last_request
+        if idle >= idle_exit:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        await anyio.sleep(min(idle_exit - idle, 60.0))
