@@ -8,7 +8,8 @@
         answer = await actor.ask("say hi")
 
 Model providers are importable from here too: ``ScriptedModel``, ``AnthropicModel`` and
-``OpenAIModel`` (see :mod:`soma_actor.providers` for their arguments).
+``OpenAIModel`` (see :mod:`soma_actor.providers` for their arguments), and ``wrap`` — vitals
+for a script on the Anthropic or OpenAI SDK (:mod:`soma_actor.integrations`).
 
 Names are imported on first use (as in ``soma_runtime``): the ``soma`` command lives in this
 package, and ``soma --version`` or ``soma statusline`` must not pay for the actor, pydantic
@@ -55,6 +56,8 @@ _EXPORTS = {
     "TaskStatus": ".task",
     "TaskUsage": ".task",
     "UnknownTask": ".task",
+    "ToolBlocked": ".integrations",
+    "wrap": ".integrations",
 }
 
 __all__ = [
@@ -86,12 +89,14 @@ __all__ = [
     "TaskState",
     "TaskStatus",
     "TaskUsage",
+    "ToolBlocked",
     "ToolSchema",
     "ToolUse",
     "UnknownTask",
     "Usage",
     "actor_supervisor",
     "start_actor",
+    "wrap",
 ]
 assert set(__all__) == set(_EXPORTS)
 
@@ -102,6 +107,7 @@ if TYPE_CHECKING:
     from .actor import ACTOR_SUPERVISOR, ActorInfo, ActorOptions, ActorState, AgentActor
     from .budget import Budget
     from .handle import Actor, ActorNotRunning
+    from .integrations import ToolBlocked, wrap
     from .model import (
         Message,
         Model,

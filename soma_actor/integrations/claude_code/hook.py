@@ -36,9 +36,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from .._direct import DirectLedger
 from .._ledger import Draft
-from .._lock import LockBusy
 from .answer import main_agent, plan, render, sessions
 from .hook_input import BadHookInput, HookInput, parse
 from .policy import HookPolicy, PolicyError
@@ -170,6 +168,9 @@ def _record(hook: HookInput, policy: HookPolicy, options: Options) -> dict[str, 
             return run(hook, policy, ControlLedger(options.control, timeout=CONTROL_TIMEOUT))
         except (Unreachable, Refused):
             pass  # no runtime (or one that does not record for hooks): the database itself
+    from .._direct import DirectLedger
+    from .._lock import LockBusy
+
     ledger = DirectLedger(options.db, wait=LOCK_WAIT, config=policy.vitals_config())
     try:
         with ledger.transaction() as step:
@@ -244,6 +245,8 @@ def record_error(
 ) -> None:
     """Record what went wrong as ``hook.error``: in the database if it can be had at once,
     else in the spool, else on stderr. Never raises."""
+    from .._direct import DirectLedger
+    from .._lock import LockBusy
     from . import agent_of
 
     payload = {
