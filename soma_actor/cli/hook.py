@@ -29,8 +29,16 @@ import click
 @click.option(
     "--serve-idle", type=float, metavar="SECONDS", help="How long a runtime --serve started waits idle."
 )
+@click.option(
+    "--lock-wait", type=float, metavar="SECONDS", help="How long to wait for the database's writer lock."
+)
 def hook(
-    db: str | None, control: str | None, config: str | None, serve: bool, serve_idle: float | None
+    db: str | None,
+    control: str | None,
+    config: str | None,
+    serve: bool,
+    serve_idle: float | None,
+    lock_wait: float | None,
 ) -> int:
     """Read one Claude Code hook event (JSON) on stdin, record it in Soma's store with the
     vitals, and answer in Claude Code's JSON on stdout: guidance as additionalContext, and
@@ -52,5 +60,6 @@ def hook(
         *(["--config", config] if config else []),
         *(["--serve"] if serve else []),
         *(["--serve-idle", str(serve_idle)] if serve_idle is not None else []),
+        *(["--lock-wait", str(lock_wait)] if lock_wait is not None else []),
     ]
     return main(argv)

@@ -1,6 +1,7 @@
 """``soma hook``: one Claude Code hook event, recorded, vitals run, answered.
 
     soma hook [--db PATH] [--control PATH] [--config FILE.toml] [--serve] [--serve-idle SECONDS]
+              [--lock-wait SECONDS]
 
 Claude Code starts this process for every hook, with the event on stdin, and waits for it.
 So it starts like a shell builtin: the ``soma`` entry point sends ``hook`` here before
@@ -12,9 +13,9 @@ engine. Where it records (``_ledger``):
    requests over a plain socket;
 2. otherwise straight into ``--db`` (or ``SOMA_DB``, default ``./soma.db``), under the
    database's writer lock (``_direct``);
-3. when neither can be had within a few seconds (a runtime without a control socket holds the
-   database), the event waits in a spool beside the database (``<db>-spool.jsonl``) and is
-   recorded by the next hook that gets the lock — in order, once.
+3. when neither can be had within ``--lock-wait`` seconds (default 3; a runtime without a
+   control socket holds the database), the event waits in a spool beside the database
+   (``<db>-spool.jsonl``) and is recorded by the next hook that gets the lock — in order, once.
 
 ``--serve`` (what ``soma init --serve`` writes): at a session's start, if no runtime answers on
 the control socket, start ``soma serve`` for the database in the background; it ends itself
@@ -53,7 +54,7 @@ _EXCERPT = 500
 
 
 class Options:
-    __slots__ = ("config", "control", "db", "serve", "serve_idle")
+    __slots__ = ("config", "control", "db", "lock_wait", "serve", "serve_idle")
 
     def __init__(self) -> None:
         self.db = os.environ.get("SOMA_DB") or "soma.db"
@@ -61,6 +62,7 @@ class Options:
         self.config: str | None = None
         self.serve = False
         self.serve_idle = SERVE_IDLE
+        self.lock_wait = LOCK_WAIT
 
 
 class UsageError(Exception):
@@ -76,7 +78,7 @@ def parse_options(argv: list[str]) -> Options:
         if name == "--serve" and not eq:
             options.serve = True
             continue
-        if name not in ("--db", "--control", "--config", "--serve-idle"):
+        if name not in ("--db", "--control", "--config", "--serve-idle", "--lock-wait"):
             raise UsageError(f"no such option: {arg}")
         if eq:
             value = inline
@@ -84,13 +86,14 @@ def parse_options(argv: list[str]) -> Options:
             value = args.pop(0)
         else:
             raise UsageError(f"option {name} requires a value")
-        if name == "--serve-idle":
+        if name in ("--serve-idle", "--lock-wait"):
             try:
-                options.serve_idle = float(value)
+                seconds = float(value)
             except ValueError:
-                raise UsageError(f"--serve-idle must be a number of seconds, got {value!r}") from None
-            if not options.serve_idle > 0:
-                raise UsageError(f"--serve-idle must be positive, got {value!r}")
+                raise UsageError(f"{name} must be a number of seconds, got {value!r}") from None
+            if not seconds > 0:
+                raise UsageError(f"{name} must be positive, got {value!r}")
+            setattr(options, name[2:].replace("-", "_"), seconds)
         else:
             setattr(options, name[2:], value)
     options.db = os.path.abspath(options.db)
@@ -171,7 +174,7 @@ def _record(hook: HookInput, policy: HookPolicy, options: Options) -> dict[str, 
     from .._direct import DirectLedger
     from .._lock import LockBusy
 
-    ledger = DirectLedger(options.db, wait=LOCK_WAIT, config=policy.vitals_config())
+    ledger = DirectLedger(options.db, wait=options.lock_wait, config=policy.vitals_config())
     try:
         with ledger.transaction() as step:
             drain_spool(options, policy, step)
@@ -259,7 +262,7 @@ def record_error(
     agent = agent_of(session_id) if session_id else None
     try:
         try:
-            ledger = DirectLedger(options.db, wait=1.0)
+            ledger = DirectLedger(options.db, wait=min(1.0, options.lock_wait))
             ledger.exchange(
                 [Draft("hook.error", payload, agent_id=agent, session_id=session_id)], agent or "", None
             )
