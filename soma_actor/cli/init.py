@@ -41,9 +41,11 @@ MAX_SOCKET_PATH = 107
     help="The hooks' config: deny, destructive_commands, secret_files, subagent_trust.",
 )
 @click.option(
-    "--serve",
-    is_flag=True,
-    help="Hooks start `soma serve` at a session's start when none answers (it ends after 30 idle minutes).",
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="At a session's start a hook starts `soma serve` for the database when none answers on "
+    "--control; later hooks record through it, faster. It stops after 30 idle minutes.",
 )
 @click.option(
     "--timeout",
@@ -86,7 +88,7 @@ def init(
     Examples:
       soma init                      # this project: .claude/settings.json, ./soma.db
       soma init --user               # every project: ~/.claude/settings.json, ~/.soma/soma.db
-      soma init --serve --dry-run    # see what would be written
+      soma init --no-serve --dry-run # see what would be written (hooks that write the file)
       soma init --remove             # take Soma's hooks out again
     """
     from ..integrations.claude_code import settings as claude_settings
@@ -131,9 +133,8 @@ def init(
     if not dry_run:
         click.echo(f"Claude Code sessions started from now on record to {database}")
         click.echo(f"  soma status --db {shlex.quote(database)}      # each session: claude-<session id>")
-        if not serve:
-            serve_line = f"soma serve --db {shlex.quote(database)} --control {shlex.quote(socket)}"
-            click.echo(f"  {serve_line}   # optional: hooks go through it, faster")
+        if serve:
+            click.echo(f"  (a session's first hook starts `soma serve` on {socket}; it stops after 30 idle minutes)")
     return code
 
 

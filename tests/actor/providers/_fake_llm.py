@@ -257,17 +257,23 @@ def anthropic_stream(
         if block["type"] == "text":
             empty: dict[str, Any] = {"type": "text", "text": ""}
             half = len(block["text"]) // 2
-            deltas = [{"type": "text_delta", "text": part} for part in (block["text"][:half], block["text"][half:])]
+            deltas = [
+                {"type": "text_delta", "text": part} for part in (block["text"][:half], block["text"][half:])
+            ]
         else:
             empty = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             text = json.dumps(block["input"])
             half = len(text) // 2
-            deltas = [{"type": "input_json_delta", "partial_json": part} for part in (text[:half], text[half:])]
+            deltas = [
+                {"type": "input_json_delta", "partial_json": part} for part in (text[:half], text[half:])
+            ]
         events.append(
             ("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty})
         )
         for delta in deltas:
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            )
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
     if complete:
         delta = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}}
@@ -351,7 +357,9 @@ def openai_stream(
         head = {"index": index, "id": call["id"], "type": "function"}
         head["function"] = {"name": call["function"]["name"], "arguments": arguments[:half]}
         events.append((None, chunk({"tool_calls": [head]})))
-        events.append((None, chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]})))
+        events.append(
+            (None, chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}))
+        )
     if complete:
         events.append((None, chunk({}, finish_reason)))
         if usage:
