@@ -134,7 +134,7 @@ def init(
         click.echo(f"Claude Code sessions started from now on record to {database}")
         click.echo(f"  soma status --db {shlex.quote(database)}      # each session: claude-<session id>")
         if serve:
-            click.echo(f"  (a session's first hook starts `soma serve` on {socket}; it stops after 30 idle minutes)")
+            click.echo(f"  (a session's first hook starts `soma serve` on {socket}; idle 30 min, it stops)")
     return code
 
 

@@ -1,7 +1,7 @@
 """Vitals for agents that run elsewhere (docs/design.md §8).
 
 - ``claude_code``: Claude Code sessions through its hooks (``soma init``, ``soma hook``);
-- ``wrap``: a script's Anthropic or OpenAI SDK client (``from soma_actor import wrap``);
+- ``sdk``: ``wrap(client)``, a script's Anthropic or OpenAI SDK client (``from soma_actor import wrap``);
 - ``destructive``: which of an outside agent's actions BLOCK refuses;
 - ``served``: the control ops through which both record via a running ``soma serve``;
   ``_direct``: recording straight into the database when none runs.
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from soma_runtime._lazy import lazy_exports
 
 _EXPORTS = {
-    "wrap": ".wrap",
-    "ToolBlocked": ".wrap",
+    "wrap": ".sdk",
+    "ToolBlocked": ".sdk",
     "Rules": ".destructive",
     "destructive_action": ".destructive",
 }
@@ -27,4 +27,4 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from .destructive import Rules, destructive_action
-    from .wrap import ToolBlocked, wrap
+    from .sdk import ToolBlocked, wrap
