@@ -19,8 +19,6 @@ store when the actor module is first imported (an actor is what records them).
 
 from typing import TYPE_CHECKING
 
-from soma_runtime._lazy import lazy_exports
-
 _EXPORTS = {
     "ACTOR_SUPERVISOR": ".actor",
     "ActorInfo": ".actor",
@@ -100,7 +98,20 @@ __all__ = [
 ]
 assert set(__all__) == set(_EXPORTS)
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+# soma_runtime._lazy's table, looked up when a name is first read — not at import: importing
+# soma_runtime runs its package (logging's set-up), which `soma hook`, inside this package,
+# has no use for.
+def __getattr__(name: str) -> object:
+    from soma_runtime._lazy import lazy_exports
+
+    return lazy_exports(__name__, _EXPORTS)[0](name)
+
+
+def __dir__() -> list[str]:
+    from soma_runtime._lazy import lazy_exports
+
+    return lazy_exports(__name__, _EXPORTS)[1]()
 
 
 if TYPE_CHECKING:

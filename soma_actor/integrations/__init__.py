@@ -11,8 +11,6 @@ Names are imported on first use: ``soma hook`` must not pay for ``wrap``'s SDK h
 
 from typing import TYPE_CHECKING
 
-from soma_runtime._lazy import lazy_exports
-
 _EXPORTS = {
     "wrap": ".sdk",
     "ToolBlocked": ".sdk",
@@ -23,7 +21,17 @@ _EXPORTS = {
 __all__ = ["Rules", "ToolBlocked", "destructive_action", "wrap"]
 assert set(__all__) == set(_EXPORTS)
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+def __getattr__(name: str) -> object:  # as in soma_actor: soma_runtime only when a name is read
+    from soma_runtime._lazy import lazy_exports
+
+    return lazy_exports(__name__, _EXPORTS)[0](name)
+
+
+def __dir__() -> list[str]:
+    from soma_runtime._lazy import lazy_exports
+
+    return lazy_exports(__name__, _EXPORTS)[1]()
 
 if TYPE_CHECKING:
     from .destructive import Rules, destructive_action

@@ -9,7 +9,10 @@ the same way, from whatever thread it runs in.
 from __future__ import annotations
 
 import json
-import socket
+
+# The C module, not ``socket``: the wrapper imports ``selectors`` and friends, which cost a
+# hook more than the request it sends (a plain connect/send/recv needs none of them).
+from _socket import AF_UNIX, SOCK_STREAM, socket
 from typing import TYPE_CHECKING
 
 from ._ledger import Draft, Facts, Outcome
@@ -38,13 +41,16 @@ class Refused(Exception):
 def request(path: str, op: str, params: dict[str, Any], *, timeout: float) -> Any:
     """Send one request and return its result."""
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock = socket(AF_UNIX, SOCK_STREAM)
+        try:
             sock.settimeout(timeout)
             sock.connect(path)
             line = {"v": PROTOCOL_VERSION, "id": 1, "op": op, **params}
             sock.sendall(json.dumps(line, separators=(",", ":"), allow_nan=False).encode() + b"\n")
             reply = _read_line(sock)
-    except (OSError, ValueError) as exc:  # ValueError: a path too long for a Unix socket
+        finally:
+            sock.close()
+    except (OSError, ValueError) as exc:  # timeouts are OSErrors; ValueError: a path too long
         raise Unreachable(f"{path}: {exc}") from None
     try:
         data = json.loads(reply)
@@ -60,7 +66,7 @@ def request(path: str, op: str, params: dict[str, Any], *, timeout: float) -> An
     raise Refused(str(error.get("code", "internal")), str(error.get("message", "")))
 
 
-def _read_line(sock: socket.socket) -> bytes:
+def _read_line(sock: socket) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
