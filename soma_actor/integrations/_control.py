@@ -13,9 +13,10 @@ import json
 # The C module, not ``socket``: the wrapper imports ``selectors`` and friends, which cost a
 # hook more than the request it sends (a plain connect/send/recv needs none of them).
 from _socket import AF_UNIX, SOCK_STREAM, socket
-from typing import TYPE_CHECKING
 
 from ._ledger import Draft, Facts, Outcome
+
+TYPE_CHECKING = False  # not typing's: see _ledger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

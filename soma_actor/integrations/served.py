@@ -8,13 +8,21 @@ observes them like any others, and the answer is read once the monitor has caugh
 ==================== ================================================ ===================
 op                   parameters                                       result
 ==================== ================================================ ===================
+``claude_hook``      ``raw`` (a hook's stdin, as text), ``config``    ``{"answer": …}``
+                     (the hooks' TOML file, or null)
 ``vitals_facts``     ``agent_id``, ``sessions``, ``task_agent``       ``Facts``
 ``vitals_exchange``  ``events`` (``Draft.to_json``), ``agent_id``,    ``Outcome``
                      ``channel`` (null: hand out no guidance)
 ==================== ================================================ ===================
 
-One agent's exchanges take turns (a lock per agent), so a session's start is recorded once
-however many hooks race to it, and each guidance firing is handed out once.
+``claude_hook`` does for ``soma hook`` everything its process would do alone
+(``claude_code.recording``): parse, record, run the vitals, compose Claude Code's answer —
+so the hook's process sends one request and imports almost nothing. A stdin it cannot read is
+recorded as ``hook.error`` and answered with nothing, as the hook itself would.
+
+Recording steps take turns (one lock), each reading and writing as one step, so a session's
+start is recorded once however many hooks race to it, and each guidance firing is handed
+out once — what the database's writer lock gives hooks that record directly.
 
 ``idle_exit``: a runtime started for hooks (``soma init``'s ``--serve``) ends itself — by
 SIGTERM to its own process, so ``soma serve`` shuts down in order — when no exchange came
@@ -27,7 +35,6 @@ import contextlib
 import os
 import signal
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,13 +46,18 @@ from soma_runtime.store.events import EventDraft
 
 from .. import events as _actor_events  # noqa: F401  (the actor.task.* payloads hooks record)
 from ._ledger import ACTIONS, Draft, Facts, Firing, Outcome, Vitals, delivery, newest
+from .claude_code import agent_of
+from .claude_code.answer import main_agent, plan, render, sessions
+from .claude_code.hook_input import BadHookInput, HookInput, parse
+from .claude_code.policy import HookPolicy, PolicyError
 
 
 class _Recorder:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.locks: defaultdict[str, anyio.Lock] = defaultdict(anyio.Lock)
+        self.lock = anyio.Lock()
         self.last_request = time.monotonic()
+        self.policies: dict[str, tuple[float, HookPolicy]] = {}
 
     async def facts(self, params: dict[str, Any]) -> dict[str, Any]:
         agent_id = _agent(params)
@@ -56,9 +68,13 @@ class _Recorder:
         if task_agent is not None and not isinstance(task_agent, str):
             raise ValueError(f"'task_agent' must be an agent id, got {task_agent!r:.80}")
         self.last_request = time.monotonic()
+        async with self.lock:
+            return (await self._facts(agent_id, sessions, task_agent)).to_json()
+
+    async def _facts(self, agent_id: str, sessions: Sequence[str], task_agent: str | None) -> Facts:
         started = {s for s in sessions if await self._started(s)}
         task = await self._open_task(task_agent) if task_agent else None
-        return Facts(started, task, await self._vitals(agent_id)).to_json()
+        return Facts(started, task, await self._vitals(agent_id))
 
     async def exchange(self, params: dict[str, Any]) -> dict[str, Any]:
         agent_id = _agent(params)
@@ -70,9 +86,58 @@ class _Recorder:
             raise ValueError(f"'channel' must be a non-empty string or null, got {channel!r:.80}")
         drafts = [Draft.from_json(e) for e in events]
         self.last_request = time.monotonic()
-        async with self.locks[agent_id]:
+        async with self.lock:
             outcome = await self._exchange(drafts, agent_id, channel)
         return outcome.to_json()
+
+    async def claude_hook(self, params: dict[str, Any]) -> dict[str, Any]:
+        raw, config = params.get("raw"), params.get("config")
+        if not isinstance(raw, str):
+            raise ValueError(f"'raw' must be a hook's stdin as text, got {raw!r:.80}")
+        if config is not None and (not isinstance(config, str) or not config):
+            raise ValueError(f"'config' must be a path or null, got {config!r:.80}")
+        self.last_request = time.monotonic()
+        try:
+            hook = parse(raw.encode())
+        except BadHookInput as exc:
+            await self._error(exc.kind, exc.problem, exc.event, raw, None)
+            return {"answer": None}
+        policy = await self._policy(config, hook)
+        async with self.lock:
+            facts = await self._facts(
+                agent_of(hook.session_id, hook.subagent), sessions(hook), main_agent(hook)
+            )
+            the_plan = plan(hook, facts, policy)
+            outcome = await self._exchange(the_plan.drafts, the_plan.agent_id, the_plan.channel)
+        return {"answer": render(hook, the_plan, outcome)}
+
+    async def _policy(self, path: str | None, hook: HookInput) -> HookPolicy:
+        """The hooks' config (re-read when the file changed); its defaults, and the mistake
+        recorded, when it cannot be used."""
+        if path is None:
+            return HookPolicy()
+        try:
+            changed = os.stat(path).st_mtime
+            cached = self.policies.get(path)
+            if cached is None or cached[0] != changed:
+                cached = self.policies[path] = (changed, HookPolicy.load(path))
+            return cached[1]
+        except (OSError, PolicyError) as exc:
+            await self._error("config", str(exc), hook.event, "", hook.session_id)
+            return HookPolicy()
+
+    async def _error(self, kind: str, problem: str, event: str | None, raw: str, session: str | None) -> None:
+        payload = {
+            "kind": kind,
+            "problem": problem[:2000],
+            "event": event,
+            "excerpt": raw[:500],
+            "source": "hook",
+        }
+        agent = agent_of(session) if session else None
+        await self.rt.events.append_many(
+            [EventDraft("hook.error", payload, session_id=session, agent_id=agent)]
+        )
 
     async def _exchange(self, drafts: Sequence[Draft], agent_id: str, channel: str | None) -> Outcome:
         onces = {d.once for d in drafts if d.once is not None}
@@ -130,9 +195,10 @@ def _event(draft: Draft) -> EventDraft:
 
 
 def register(rt: Runtime, *, idle_exit: float | None = None) -> None:
-    """Serve ``vitals_facts`` and ``vitals_exchange`` on ``rt``'s control socket; with
+    """Serve ``claude_hook``, ``vitals_facts`` and ``vitals_exchange`` on ``rt``'s control socket; with
     ``idle_exit``, end the process (SIGTERM to itself) after that many idle seconds."""
     recorder = _Recorder(rt)
+    rt.add_control_op("claude_hook", recorder.claude_hook)
     rt.add_control_op("vitals_facts", recorder.facts)
     rt.add_control_op("vitals_exchange", recorder.exchange)
     if idle_exit is not None:

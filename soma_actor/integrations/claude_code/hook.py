@@ -7,10 +7,12 @@ Claude Code starts this process for every hook, with the event on stdin, and wai
 So it starts like a shell builtin: the ``soma`` entry point sends ``hook`` here before
 importing the command-line app, and the path imports only the standard library, the
 integration's own small modules and — when the event is an action to score — the vitals
-engine. Where it records (``_ledger``):
+engine. Where it records (``_ledger``; the recording itself is ``recording``):
 
-1. through a running runtime, when one answers on ``--control`` (or ``SOMA_CONTROL``): two
-   requests over a plain socket;
+1. through a running runtime, when one answers on ``--control`` (or ``SOMA_CONTROL``): one
+   request over a plain socket carrying stdin as it came — the runtime parses it, records,
+   runs the vitals and composes the answer (``served``), so this process imports little more
+   than ``json``;
 2. otherwise straight into ``--db`` (or ``SOMA_DB``, default ``./soma.db``), under the
    database's writer lock (``_direct``);
 3. when neither can be had within ``--lock-wait`` seconds (default 3; a runtime without a
@@ -29,23 +31,16 @@ debug log.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
 import sys
-import time
-from typing import TYPE_CHECKING
 
-from .._ledger import Draft
-from .answer import main_agent, plan, render, sessions
-from .hook_input import BadHookInput, HookInput, parse
-from .policy import HookPolicy, PolicyError
-
+# Not ``from typing import TYPE_CHECKING``: this module is the hook's hot path, and typing
+# costs a few milliseconds of its ~20 (type checkers read the name as typing's own).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-    from .._ledger import Ledger
 
 LOCK_WAIT = 3.0  # seconds a hook waits for the writer lock (Claude Code's limit is init's --timeout)
 CONTROL_TIMEOUT = 5.0
@@ -119,157 +114,31 @@ def main(argv: list[str]) -> int:
 
 
 def handle(raw: bytes, options: Options) -> dict[str, Any] | None:
-    """The answer to one hook's stdin (None: print nothing); never raises."""
-    hook: HookInput | None = None
+    """The answer to one hook's stdin (None: print nothing); never raises.
+
+    Through a runtime, the hook sends stdin as it came and prints what the runtime answers
+    (it parses, records, runs the vitals and composes the answer: ``served``); only when none
+    answers does this process do it all itself (``recording``).
+    """
     try:
-        hook = parse(raw)
-        policy = _policy(options, hook)
-        if options.serve and hook.event == "SessionStart" and options.control:
-            _ensure_server(options)
-        return _record(hook, policy, options)
-    except BadHookInput as exc:
-        record_error(options, exc.kind, exc.problem, exc.event, raw, None)
-    except Exception as exc:
-        event = hook.event if hook is not None else None
-        session = hook.session_id if hook is not None else None
-        record_error(options, "internal", f"{type(exc).__name__}: {exc}", event, raw, session)
-    return None
+        if options.control:
+            if options.serve and b"SessionStart" in raw:
+                _ensure_server(options)
+            from .._control import Refused, Unreachable, request
 
-
-def _policy(options: Options, hook: HookInput) -> HookPolicy:
-    if options.config is None:
-        return HookPolicy()
-    try:
-        return HookPolicy.load(options.config)
-    except PolicyError as exc:
-        # A bad config must not stop the recording: it is recorded, and the defaults apply.
-        record_error(options, "config", str(exc), hook.event, b"", hook.session_id)
-        return HookPolicy()
-
-
-def run(hook: HookInput, policy: HookPolicy, ledger: Ledger, *, answer: bool = True) -> dict[str, Any] | None:
-    """Record ``hook`` through ``ledger`` and compose the answer (``answer=False``: a spooled
-    event recorded late, whose guidance must not be marked delivered)."""
-    facts = ledger.facts(agent_id(hook), sessions(hook), main_agent(hook))
-    the_plan = plan(hook, facts, policy)
-    channel = the_plan.channel if answer else None
-    outcome = ledger.exchange(the_plan.drafts, the_plan.agent_id, channel)
-    return render(hook, the_plan, outcome) if answer else None
-
-
-def agent_id(hook: HookInput) -> str:
-    from . import agent_of
-
-    return agent_of(hook.session_id, hook.subagent)
-
-
-def _record(hook: HookInput, policy: HookPolicy, options: Options) -> dict[str, Any] | None:
-    if options.control:
-        from .._control import ControlLedger, Refused, Unreachable
-
-        try:
-            return run(hook, policy, ControlLedger(options.control, timeout=CONTROL_TIMEOUT))
-        except (Unreachable, Refused):
-            pass  # no runtime (or one that does not record for hooks): the database itself
-    from .._direct import DirectLedger
-    from .._lock import LockBusy
-
-    ledger = DirectLedger(options.db, wait=options.lock_wait, config=policy.vitals_config())
-    try:
-        with ledger.transaction() as step:
-            drain_spool(options, policy, step)
-            return run(hook, policy, step)
-    except LockBusy as exc:
-        spool(options, {"input": hook.data}, str(exc))
-        return None
-
-
-# --------------------------------------------------------------------------- the spool
-
-
-def spool_path(db: str) -> str:
-    return db + "-spool.jsonl"
-
-
-def spool(options: Options, entry: dict[str, Any], why: str) -> None:
-    """Keep a hook event (or an error) for the next hook that can write the database."""
-    entry = {"id": os.urandom(8).hex(), "at": time.time(), "why": why, **entry}
-    line = json.dumps(entry, ensure_ascii=False) + "\n"
-    fd = os.open(spool_path(options.db), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-
-
-def drain_spool(options: Options, policy: HookPolicy, step: Any) -> int:
-    """Record what waits in the spool, in order, inside ``step`` (the caller's transaction);
-    returns how many entries. Each entry's first event id is derived from the entry's id, so
-    an entry recorded by a hook that died before emptying the spool is not recorded twice."""
-    path = spool_path(options.db)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return 0
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        data = b""
-        while chunk := os.read(fd, 1 << 20):
-            data += chunk
-        count = 0
-        for line in data.splitlines():
+            params = {"raw": raw.decode("utf-8", errors="replace"), "config": options.config}
             try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn line from a hook killed mid-write
-            marker = f"ev-spool-{entry.get('id')}"
-            if step.has_event(marker):
-                continue
-            note = {"spooled_at": entry.get("at"), "why": entry.get("why"), "source": "hook"}
-            step.append([Draft("hook.spooled", note, event_id=marker)])
-            if "input" in entry:
-                with contextlib.suppress(BadHookInput):  # it was parsed once: it parses again
-                    run(HookInput(entry["input"]), policy, step, answer=False)
-            elif "error" in entry:
-                step.append([Draft("hook.error", dict(entry["error"]))])
-            count += 1
-        os.ftruncate(fd, 0)
-        return count
-    finally:
-        os.close(fd)
+                result = request(options.control, "claude_hook", params, timeout=CONTROL_TIMEOUT)
+            except (Unreachable, Refused):
+                pass  # no runtime (or one that does not record for hooks): the database itself
+            else:
+                answer = result.get("answer") if isinstance(result, dict) else None
+                return answer if isinstance(answer, dict) else None
+    except Exception:  # the runtime's side failed oddly: record here instead
+        pass
+    from .recording import record_here
 
-
-# --------------------------------------------------------------------------- errors
-
-
-def record_error(
-    options: Options, kind: str, problem: str, event: str | None, raw: bytes, session_id: str | None
-) -> None:
-    """Record what went wrong as ``hook.error``: in the database if it can be had at once,
-    else in the spool, else on stderr. Never raises."""
-    from .._direct import DirectLedger
-    from .._lock import LockBusy
-    from . import agent_of
-
-    payload = {
-        "kind": kind,
-        "problem": problem[:2000],
-        "event": event,
-        "excerpt": raw[:_EXCERPT].decode("utf-8", errors="replace"),
-        "source": "hook",
-    }
-    agent = agent_of(session_id) if session_id else None
-    try:
-        try:
-            ledger = DirectLedger(options.db, wait=min(1.0, options.lock_wait))
-            ledger.exchange(
-                [Draft("hook.error", payload, agent_id=agent, session_id=session_id)], agent or "", None
-            )
-        except LockBusy as exc:
-            spool(options, {"error": payload}, str(exc))
-    except Exception as exc:
-        sys.stderr.write(f"soma hook: {kind}: {problem} (and it could not be recorded: {exc})\n")
+    return record_here(raw, options)
 
 
 # --------------------------------------------------------------------------- --serve

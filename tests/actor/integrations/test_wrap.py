@@ -165,26 +165,31 @@ async def test_anthropic_sync_messages_stream(tmp_path: Path) -> None:
 async def test_anthropic_async_create(tmp_path: Path) -> None:
     db = tmp_path / "soma.db"
     first = [{"role": "user", "content": "What is here?"}]
-    async with FakeLLMServer(
-        Reply.json(anthropic_message([TEXT, TOOL_USE], stop_reason="tool_use")),
-        Reply.json(anthropic_message([{"type": "text", "text": "Two files."}])),
-    ) as server:
-        client = wrap(claude(server, is_async=True), agent_id="a", db=db)
+    async with (
+        FakeLLMServer(
+            Reply.json(anthropic_message([TEXT, TOOL_USE], stop_reason="tool_use")),
+            Reply.json(anthropic_message([{"type": "text", "text": "Two files."}])),
+        ) as server,
+        claude(server, is_async=True) as raw,
+    ):  # closed on this loop
+        client = wrap(raw, agent_id="a", db=db)
         assert isinstance(client, anthropic.AsyncAnthropic)
         await client.messages.create(model=CLAUDE, max_tokens=64, messages=first)
         await client.messages.create(model=CLAUDE, max_tokens=64, messages=tool_round(first))
-        await client.close()
     check_round(db, "a", "anthropic", CLAUDE)
 
 
 async def test_anthropic_async_create_stream(tmp_path: Path) -> None:
     db = tmp_path / "soma.db"
     first = [{"role": "user", "content": "What is here?"}]
-    async with FakeLLMServer(
-        Reply.sse(anthropic_stream([TEXT, TOOL_USE], stop_reason="tool_use")),
-        Reply.sse(anthropic_stream([{"type": "text", "text": "Two files."}])),
-    ) as server:
-        client = wrap(claude(server, is_async=True), agent_id="a", db=db)
+    async with (
+        FakeLLMServer(
+            Reply.sse(anthropic_stream([TEXT, TOOL_USE], stop_reason="tool_use")),
+            Reply.sse(anthropic_stream([{"type": "text", "text": "Two files."}])),
+        ) as server,
+        claude(server, is_async=True) as raw,
+    ):  # closed on this loop
+        client = wrap(raw, agent_id="a", db=db)
         async for _ in await client.messages.create(model=CLAUDE, max_tokens=64, messages=first, stream=True):
             pass
         stream = await client.messages.create(
@@ -197,11 +202,14 @@ async def test_anthropic_async_create_stream(tmp_path: Path) -> None:
 async def test_anthropic_async_messages_stream(tmp_path: Path) -> None:
     db = tmp_path / "soma.db"
     first = [{"role": "user", "content": "What is here?"}]
-    async with FakeLLMServer(
-        Reply.sse(anthropic_stream([TEXT, TOOL_USE], stop_reason="tool_use")),
-        Reply.sse(anthropic_stream([{"type": "text", "text": "Two files."}])),
-    ) as server:
-        client = wrap(claude(server, is_async=True), agent_id="a", db=db)
+    async with (
+        FakeLLMServer(
+            Reply.sse(anthropic_stream([TEXT, TOOL_USE], stop_reason="tool_use")),
+            Reply.sse(anthropic_stream([{"type": "text", "text": "Two files."}])),
+        ) as server,
+        claude(server, is_async=True) as raw,
+    ):  # closed on this loop
+        client = wrap(raw, agent_id="a", db=db)
         async with client.messages.stream(model=CLAUDE, max_tokens=64, messages=first) as stream:
             assert (await stream.get_final_message()).stop_reason == "tool_use"
         async with client.messages.stream(model=CLAUDE, max_tokens=64, messages=tool_round(first)) as stream:
@@ -271,11 +279,14 @@ async def test_openai_sync_create_stream(tmp_path: Path) -> None:
 async def test_openai_async_create(tmp_path: Path) -> None:
     db = tmp_path / "soma.db"
     first = [{"role": "user", "content": "What is here?"}]
-    async with FakeLLMServer(
-        Reply.json(openai_completion(tool_calls=[CALL], finish_reason="tool_calls")),
-        Reply.json(openai_completion(content="Two files.")),
-    ) as server:
-        client = wrap(gpt(server, is_async=True), agent_id="o", db=db)
+    async with (
+        FakeLLMServer(
+            Reply.json(openai_completion(tool_calls=[CALL], finish_reason="tool_calls")),
+            Reply.json(openai_completion(content="Two files.")),
+        ) as server,
+        gpt(server, is_async=True) as raw,
+    ):  # closed on this loop
+        client = wrap(raw, agent_id="o", db=db)
         assert isinstance(client, openai.AsyncOpenAI)
         await client.chat.completions.create(model="gpt-4o", messages=first)
         await client.chat.completions.create(model="gpt-4o", messages=gpt_round(first))
@@ -285,11 +296,14 @@ async def test_openai_async_create(tmp_path: Path) -> None:
 async def test_openai_async_create_stream(tmp_path: Path) -> None:
     db = tmp_path / "soma.db"
     first = [{"role": "user", "content": "What is here?"}]
-    async with FakeLLMServer(
-        Reply.sse(openai_stream(tool_calls=[CALL], finish_reason="tool_calls", usage=True)),
-        Reply.sse(openai_stream(content="Two files.", usage=True)),
-    ) as server:
-        client = wrap(gpt(server, is_async=True), agent_id="o", db=db)
+    async with (
+        FakeLLMServer(
+            Reply.sse(openai_stream(tool_calls=[CALL], finish_reason="tool_calls", usage=True)),
+            Reply.sse(openai_stream(content="Two files.", usage=True)),
+        ) as server,
+        gpt(server, is_async=True) as raw,
+    ):  # closed on this loop
+        client = wrap(raw, agent_id="o", db=db)
         usage = {"include_usage": True}
         async for _ in await client.chat.completions.create(
             model="gpt-4o", messages=first, stream=True, stream_options=usage
