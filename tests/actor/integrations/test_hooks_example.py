@@ -23,9 +23,11 @@ def test_the_example_replays_a_recorded_session(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr
     lines = done.stdout.splitlines()
     answers = [line for line in lines if line.startswith(("Session", "User", "Pre", "Post", "Stop"))]
     assert len(answers) == len((ROOT / "examples" / "claude_code_session.jsonl").read_text().splitlines())
+    assert done.stdout.count("Soma vitals") >= 3, done.stdout
     assert any('"additionalContext": "Soma vitals for this session: GUIDE' in line for line in answers)
     assert '"permissionDecision": "deny"' in answers[-2] and "rm -r" in answers[-2]
     assert answers[-1].endswith("(no answer)")
