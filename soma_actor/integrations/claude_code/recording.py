@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .._ledger import Ledger
-    from .hook import Options
+    from ._options import Options
 
 _EXCERPT = 500
 
