@@ -228,3 +228,26 @@ def test_the_status_line_shows_the_session(tmp_path: Path) -> None:
     )
     plain = soma("statusline", "--db", str(db), stdin="")  # not Claude Code: the usual line
     assert plain.stdout.startswith(f"soma BLOCK {AGENT} p=")
+
+
+def test_the_dashboard_shows_a_claude_session(tmp_path: Path) -> None:
+    import anyio
+
+    from soma_actor.cli.dashboard.state import DashboardState
+    from soma_runtime import open_event_log
+
+    db = tmp_path / "soma.db"
+    run(db, session_start(SESSION, tmp_path))
+    storm(db, tmp_path, 8)
+
+    async def fold() -> DashboardState:
+        state = DashboardState()
+        async with open_event_log(db, readonly=True) as log:
+            state.apply(await log.query())
+        return state
+
+    state = anyio.run(fold)
+    row = state.agents[AGENT]
+    assert row.mode == "block" and row.pressure is not None and row.pressure >= 0.75
+    assert {"bash_retry", "pressure"} <= {g.pattern for g in state.guidance if g.agent_id == AGENT}
+    assert row.guidance >= 2
