@@ -35,19 +35,18 @@ from .._wire import clean
 if TYPE_CHECKING:
     from typing import Any
 
-EVENTS = frozenset(
-    {
-        "SessionStart",
-        "UserPromptSubmit",
-        "PreToolUse",
-        "PostToolUse",
-        "PostToolUseFailure",
-        "Stop",
-        "SubagentStart",
-        "SubagentStop",
-        "SessionEnd",
-    }
+EVENTS = (
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "Stop",
+    "SubagentStart",
+    "SubagentStop",
+    "SessionEnd",
 )
+"""The events Soma records, in the order a session meets them (``soma init`` hooks each)."""
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
 
 

@@ -27,22 +27,11 @@ import shlex
 import tempfile
 from typing import TYPE_CHECKING
 
+from .hook_input import EVENTS as HOOK_EVENTS
+from .hook_input import TOOL_EVENTS as MATCHED  # groups of tool events take a matcher (``*``: all)
+
 if TYPE_CHECKING:
     from typing import Any
-
-HOOK_EVENTS = (
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PostToolUse",
-    "PostToolUseFailure",
-    "Stop",
-    "SubagentStart",
-    "SubagentStop",
-    "SessionEnd",
-)
-MATCHED = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
-"""Events whose groups take a tool-name matcher (``*``: every tool)."""
 
 
 class SettingsError(Exception):

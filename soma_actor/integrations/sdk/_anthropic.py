@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ...providers.anthropic_model import usage_of
+from ._calls import Proxy, acreate, create
 from ._observer import Answer, Call, Observer, ToolResult
 
 if TYPE_CHECKING:
@@ -131,79 +132,29 @@ class _Events:
         return Answer("".join(self.text), uses, self.stop_reason, self.model, usage)
 
 
-class _Proxy:
-    """Everything the wrapped object has, except what the subclass records."""
+class Wire:
+    """How the Messages API's requests and answers read (``_calls.Wire``)."""
 
-    def __init__(self, real: Any, observer: Observer) -> None:
-        self._real = real
-        self._observer = observer
+    UNFINISHED = "the stream ended before message_stop"
+    request_results = staticmethod(request_results)
+    with_guidance = staticmethod(with_guidance)
+    answer_of = staticmethod(answer_of)
+    accumulator = staticmethod(_Events)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+
+WIRE = Wire()
 
 
 # --------------------------------------------------------------------------- sync
 
 
-class Messages(_Proxy):
+class Messages(Proxy):
     def create(self, **kwargs: Any) -> Any:
-        call, guidance = self._observer.begin(kwargs.get("model"), request_results(kwargs))
-        try:
-            response = self._real.create(**with_guidance(kwargs, guidance))
-        except Exception as error:
-            call.failed(error)
-            raise
-        if kwargs.get("stream"):
-            return EventStream(response, call)
-        return call.succeeded(answer_of(response), response)
+        return create(self._observer, WIRE, self._real.create, kwargs)
 
     def stream(self, **kwargs: Any) -> Any:
         call, guidance = self._observer.begin(kwargs.get("model"), request_results(kwargs))
         return StreamManager(self._real.stream(**with_guidance(kwargs, guidance)), call)
-
-
-class EventStream:
-    """``messages.create(stream=True)``'s stream, recorded as it is read."""
-
-    def __init__(self, stream: Any, call: Call) -> None:
-        self._stream = stream
-        self._iterator = iter(stream)
-        self._call = call
-        self._events = _Events()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __iter__(self) -> EventStream:
-        return self
-
-    def __next__(self) -> Any:
-        try:
-            event = next(self._iterator)
-        except StopIteration:
-            self._end()
-            raise
-        except Exception as error:
-            self._call.failed(error)
-            raise
-        self._events.add(event)
-        return event
-
-    def _end(self) -> None:
-        if self._events.complete:
-            self._call.succeeded(self._events.answer(), self)
-        else:
-            self._call.abandoned("the stream ended before message_stop", self._events.answer())
-
-    def close(self) -> None:
-        self._stream.close()
-        self._call.abandoned("the caller closed the stream before its end", self._events.answer())
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class StreamManager:
@@ -260,66 +211,12 @@ def _api_error(exc: BaseException) -> bool:
 # --------------------------------------------------------------------------- async
 
 
-class AsyncMessages(_Proxy):
+class AsyncMessages(Proxy):
     async def create(self, **kwargs: Any) -> Any:
-        observer = self._observer
-        call, guidance = await anyio.to_thread.run_sync(
-            observer.begin, kwargs.get("model"), request_results(kwargs)
-        )
-        try:
-            response = await self._real.create(**with_guidance(kwargs, guidance))
-        except Exception as error:
-            await anyio.to_thread.run_sync(call.failed, error)
-            raise
-        if kwargs.get("stream"):
-            return AsyncEventStream(response, call)
-        return await anyio.to_thread.run_sync(call.succeeded, answer_of(response), response)
+        return await acreate(self._observer, WIRE, self._real.create, kwargs)
 
     def stream(self, **kwargs: Any) -> Any:
         return AsyncStreamManager(self._real, self._observer, kwargs)
-
-
-class AsyncEventStream:
-    def __init__(self, stream: Any, call: Call) -> None:
-        self._stream = stream
-        self._iterator = stream.__aiter__()
-        self._call = call
-        self._events = _Events()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __aiter__(self) -> AsyncEventStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            event = await self._iterator.__anext__()
-        except StopAsyncIteration:
-            if self._events.complete:
-                await anyio.to_thread.run_sync(self._call.succeeded, self._events.answer(), self)
-            else:
-                partial = self._events.answer()
-                await anyio.to_thread.run_sync(
-                    self._call.abandoned, "the stream ended before message_stop", partial
-                )
-            raise
-        except Exception as error:
-            await anyio.to_thread.run_sync(self._call.failed, error)
-            raise
-        self._events.add(event)
-        return event
-
-    async def close(self) -> None:
-        await self._stream.close()
-        reason = "the caller closed the stream before its end"
-        await anyio.to_thread.run_sync(self._call.abandoned, reason, self._events.answer())
-
-    async def __aenter__(self) -> AsyncEventStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 class AsyncStreamManager:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import anyio
-
 from ...providers.openai_model import usage_of
-from ._anthropic import _get, _Proxy
-from ._observer import Answer, Call, ToolResult
+from ._anthropic import _get
+from ._calls import Proxy, acreate, create
+from ._observer import Answer, ToolResult
 
 PROVIDER = "openai"
 _FAILED_PREFIXES = ("error", "Error", "ERROR")
@@ -110,129 +109,36 @@ class _Chunks:
         return Answer("".join(self.text), uses, self.finish, self.model, usage_of(self.usage))
 
 
-# --------------------------------------------------------------------------- sync
+class Wire:
+    """How Chat Completions' requests and answers read (``_calls.Wire``)."""
+
+    UNFINISHED = "the stream ended without a finish_reason"
+    request_results = staticmethod(request_results)
+    with_guidance = staticmethod(with_guidance)
+    answer_of = staticmethod(answer_of)
+    accumulator = staticmethod(_Chunks)
 
 
-class Chat(_Proxy):
+WIRE = Wire()
+
+
+class Chat(Proxy):
     @property
     def completions(self) -> Completions:
         return Completions(self._real.completions, self._observer)
 
 
-class Completions(_Proxy):
+class Completions(Proxy):
     def create(self, **kwargs: Any) -> Any:
-        call, guidance = self._observer.begin(kwargs.get("model"), request_results(kwargs))
-        try:
-            response = self._real.create(**with_guidance(kwargs, guidance))
-        except Exception as error:
-            call.failed(error)
-            raise
-        if kwargs.get("stream"):
-            return ChunkStream(response, call)
-        return call.succeeded(answer_of(response), response)
+        return create(self._observer, WIRE, self._real.create, kwargs)
 
 
-class ChunkStream:
-    def __init__(self, stream: Any, call: Call) -> None:
-        self._stream = stream
-        self._iterator = iter(stream)
-        self._call = call
-        self._chunks = _Chunks()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __iter__(self) -> ChunkStream:
-        return self
-
-    def __next__(self) -> Any:
-        try:
-            chunk = next(self._iterator)
-        except StopIteration:
-            if self._chunks.complete:
-                self._call.succeeded(self._chunks.answer(), self)
-            else:
-                self._call.abandoned("the stream ended without a finish_reason", self._chunks.answer())
-            raise
-        except Exception as error:
-            self._call.failed(error)
-            raise
-        self._chunks.add(chunk)
-        return chunk
-
-    def close(self) -> None:
-        self._stream.close()
-        self._call.abandoned("the caller closed the stream before its end", self._chunks.answer())
-
-    def __enter__(self) -> ChunkStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# --------------------------------------------------------------------------- async
-
-
-class AsyncChat(_Proxy):
+class AsyncChat(Proxy):
     @property
     def completions(self) -> AsyncCompletions:
         return AsyncCompletions(self._real.completions, self._observer)
 
 
-class AsyncCompletions(_Proxy):
+class AsyncCompletions(Proxy):
     async def create(self, **kwargs: Any) -> Any:
-        observer = self._observer
-        call, guidance = await anyio.to_thread.run_sync(
-            observer.begin, kwargs.get("model"), request_results(kwargs)
-        )
-        try:
-            response = await self._real.create(**with_guidance(kwargs, guidance))
-        except Exception as error:
-            await anyio.to_thread.run_sync(call.failed, error)
-            raise
-        if kwargs.get("stream"):
-            return AsyncChunkStream(response, call)
-        return await anyio.to_thread.run_sync(call.succeeded, answer_of(response), response)
-
-
-class AsyncChunkStream:
-    def __init__(self, stream: Any, call: Call) -> None:
-        self._stream = stream
-        self._iterator = stream.__aiter__()
-        self._call = call
-        self._chunks = _Chunks()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __aiter__(self) -> AsyncChunkStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            chunk = await self._iterator.__anext__()
-        except StopAsyncIteration:
-            answer = self._chunks.answer()
-            if self._chunks.complete:
-                await anyio.to_thread.run_sync(self._call.succeeded, answer, self)
-            else:
-                reason = "the stream ended without a finish_reason"
-                await anyio.to_thread.run_sync(self._call.abandoned, reason, answer)
-            raise
-        except Exception as error:
-            await anyio.to_thread.run_sync(self._call.failed, error)
-            raise
-        self._chunks.add(chunk)
-        return chunk
-
-    async def close(self) -> None:
-        await self._stream.close()
-        reason = "the caller closed the stream before its end"
-        await anyio.to_thread.run_sync(self._call.abandoned, reason, self._chunks.answer())
-
-    async def __aenter__(self) -> AsyncChunkStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        return await acreate(self._observer, WIRE, self._real.create, kwargs)
