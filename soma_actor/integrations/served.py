@@ -46,8 +46,8 @@ from soma_runtime.store.events import EventDraft
 
 from .. import events as _actor_events  # noqa: F401  (the actor.task.* payloads hooks record)
 from ._ledger import ACTIONS, Draft, Facts, Firing, Outcome, Vitals, delivery, newest
-from .claude_code import agent_of
-from .claude_code.answer import main_agent, plan, render, sessions
+from .claude_code import agent_of, spool
+from .claude_code.answer import Plan, main_agent, plan, render, sessions
 from .claude_code.hook_input import BadHookInput, HookInput, parse
 from .claude_code.policy import HookPolicy, PolicyError
 
@@ -58,6 +58,7 @@ class _Recorder:
         self.lock = anyio.Lock()
         self.last_request = time.monotonic()
         self.policies: dict[str, tuple[float, HookPolicy]] = {}
+        self.db: str | None = None  # the runtime's database (where its spool is)
 
     async def facts(self, params: dict[str, Any]) -> dict[str, Any]:
         agent_id = _agent(params)
@@ -104,12 +105,47 @@ class _Recorder:
             return {"answer": None}
         policy = await self._policy(config, hook)
         async with self.lock:
-            facts = await self._facts(
-                agent_of(hook.session_id, hook.subagent), sessions(hook), main_agent(hook)
-            )
-            the_plan = plan(hook, facts, policy)
-            outcome = await self._exchange(the_plan.drafts, the_plan.agent_id, the_plan.channel)
+            await self._drain_spool(policy)
+            the_plan, outcome = await self._record(hook, policy, answer=True)
         return {"answer": render(hook, the_plan, outcome)}
+
+    async def _record(self, hook: HookInput, policy: HookPolicy, *, answer: bool) -> tuple[Plan, Outcome]:
+        """One hook's steps (``claude_code.recording.run``), with this runtime's store."""
+        agent = agent_of(hook.session_id, hook.subagent)
+        facts = await self._facts(agent, sessions(hook), main_agent(hook))
+        the_plan = plan(hook, facts, policy)
+        channel = the_plan.channel if answer else None
+        return the_plan, await self._exchange(the_plan.drafts, the_plan.agent_id, channel)
+
+    async def _drain_spool(self, policy: HookPolicy) -> None:
+        """Record the hook events that waited in the spool while nothing could record them
+        (``claude_code.spool``), in order and once, before the hook at hand."""
+        if self.db is None:
+            self.db = (await self.rt.events.stats()).path
+        if not await anyio.Path(spool.spool_path(self.db)).exists():
+            return
+        fd = await anyio.to_thread.run_sync(spool.lock, self.db)
+        if fd is None:
+            return
+        try:
+            entries = await anyio.to_thread.run_sync(spool.read, fd)
+            await self._record_spooled(entries, policy)
+            await anyio.to_thread.run_sync(os.ftruncate, fd, 0)
+        finally:
+            os.close(fd)
+
+    async def _record_spooled(self, entries: list[dict[str, Any]], policy: HookPolicy) -> None:
+        if entries:
+            recorded = {e.payload.get("entry") for e in await self.rt.events.query(type="hook.spooled")}
+            for entry in entries:
+                if entry["id"] in recorded:
+                    continue
+                await self.rt.events.append_many([EventDraft("hook.spooled", spool.note(entry))])
+                if isinstance(entry.get("input"), dict):
+                    with contextlib.suppress(BadHookInput):  # it was parsed once: it parses again
+                        await self._record(HookInput(entry["input"]), policy, answer=False)
+                elif isinstance(entry.get("error"), dict):
+                    await self.rt.events.append_many([EventDraft("hook.error", dict(entry["error"]))])
 
     async def _policy(self, path: str | None, hook: HookInput) -> HookPolicy:
         """The hooks' config (re-read when the file changed); its defaults, and the mistake

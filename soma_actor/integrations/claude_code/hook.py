@@ -17,7 +17,8 @@ engine. Where it records (``_ledger``; the recording itself is ``recording``):
    database's writer lock (``_direct``);
 3. when neither can be had within ``--lock-wait`` seconds (default 3; a runtime without a
    control socket holds the database), the event waits in a spool beside the database
-   (``<db>-spool.jsonl``) and is recorded by the next hook that gets the lock — in order, once.
+   (``<db>-spool.jsonl``, ``spool``) and is recorded by the next hook that gets the lock, or by
+   a runtime serving hooks — in order, once.
 
 ``--serve`` (what ``soma init --serve`` writes): at a session's start, if no runtime answers on
 the control socket, start ``soma serve`` for the database in the background; it ends itself

@@ -9,15 +9,11 @@ runtime serving hooks does the same steps with its own store (``served``).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
 import sys
-import time
 from typing import TYPE_CHECKING
 
 from .._ledger import Draft
-from . import agent_of
+from . import agent_of, spool
 from .answer import main_agent, plan, render, sessions
 from .hook_input import BadHookInput, HookInput, parse
 from .policy import HookPolicy, PolicyError
@@ -82,64 +78,31 @@ def _record(hook: HookInput, policy: HookPolicy, options: Options) -> dict[str, 
             drain_spool(options, policy, step)
             return run(hook, policy, step)
     except LockBusy as exc:
-        spool(options, {"input": hook.data}, str(exc))
+        spool.keep(options.db, {"input": hook.data}, str(exc))
         return None
 
 
 # --------------------------------------------------------------------------- the spool
 
 
-def spool_path(db: str) -> str:
-    return db + "-spool.jsonl"
-
-
-def spool(options: Options, entry: dict[str, Any], why: str) -> None:
-    """Keep a hook event (or an error) for the next hook that can write the database."""
-    entry = {"id": os.urandom(8).hex(), "at": time.time(), "why": why, **entry}
-    line = json.dumps(entry, ensure_ascii=False) + "\n"
-    fd = os.open(spool_path(options.db), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-
-
 def drain_spool(options: Options, policy: HookPolicy, step: Any) -> int:
-    """Record what waits in the spool, in order, inside ``step`` (the caller's transaction);
-    returns how many entries. Each entry's first event id is derived from the entry's id, so
-    an entry recorded by a hook that died before emptying the spool is not recorded twice."""
-    path = spool_path(options.db)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return 0
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        data = b""
-        while chunk := os.read(fd, 1 << 20):
-            data += chunk
-        count = 0
-        for line in data.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn line from a hook killed mid-write
-            marker = f"ev-spool-{entry.get('id')}"
+    """Record what waits in the spool (``spool``), in order, inside ``step`` (the caller's
+    transaction); returns how many entries. An entry's ``hook.spooled`` event id is derived
+    from the entry's id: one already recorded is not recorded twice."""
+    count = 0
+    with spool.taken(options.db) as entries:
+        for entry in entries:
+            marker = f"ev-spool-{entry['id']}"
             if step.has_event(marker):
                 continue
-            note = {"spooled_at": entry.get("at"), "why": entry.get("why"), "source": "hook"}
-            step.append([Draft("hook.spooled", note, event_id=marker)])
-            if "input" in entry:
+            step.append([Draft("hook.spooled", spool.note(entry), event_id=marker)])
+            if isinstance(entry.get("input"), dict):
                 with contextlib.suppress(BadHookInput):  # it was parsed once: it parses again
                     run(HookInput(entry["input"]), policy, step, answer=False)
-            elif "error" in entry:
+            elif isinstance(entry.get("error"), dict):
                 step.append([Draft("hook.error", dict(entry["error"]))])
             count += 1
-        os.ftruncate(fd, 0)
-        return count
-    finally:
-        os.close(fd)
+    return count
 
 
 # --------------------------------------------------------------------------- errors
@@ -168,6 +131,6 @@ def record_error(
                 [Draft("hook.error", payload, agent_id=agent, session_id=session_id)], agent or "", None
             )
         except LockBusy as exc:
-            spool(options, {"error": payload}, str(exc))
+            spool.keep(options.db, {"error": payload}, str(exc))
     except Exception as exc:
         sys.stderr.write(f"soma hook: {kind}: {problem} (and it could not be recorded: {exc})\n")

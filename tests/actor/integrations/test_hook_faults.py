@@ -14,7 +14,7 @@ from pathlib import Path
 from _hooks import bash, clean_env, failure, hook, pre, session_start
 
 from soma_actor.integrations.claude_code.hook import handle, parse_options
-from soma_actor.integrations.claude_code.recording import spool_path
+from soma_actor.integrations.claude_code.spool import spool_path
 from soma_runtime.store.glance import glance
 
 SESSION = "0d0e0f10-1111-4222-8333-444455556666"

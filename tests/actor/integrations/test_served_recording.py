@@ -4,6 +4,7 @@ records the next hooks and stops by itself once idle."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -111,3 +112,29 @@ def test_serve_starts_a_runtime_that_records_and_stops_when_idle(tmp_path: Path)
     finally:
         if not _gone(pid):
             os.kill(pid, 9)
+
+
+async def test_a_runtime_serving_hooks_records_what_waited_in_the_spool(tmp_path: Path) -> None:
+    from soma_actor.integrations.claude_code import spool
+
+    db, socket = tmp_path / "soma.db", str(tmp_path / "soma.sock")
+    session = "8b8b8b8b-0000-4000-8000-000000000000"
+    waited = pre(session, tmp_path, "Bash", bash("make"), "toolu_waited")
+    spool.keep(str(db), {"input": waited}, "the writer lock was held")
+    async with Runtime.open(db=db, control=socket) as rt:
+        register(rt)
+        for use in ("toolu_now", "toolu_next"):  # the second finds the spool empty
+            now = json.dumps(pre(session, tmp_path, "Bash", bash("ls"), use))
+            answer = await anyio.to_thread.run_sync(
+                lambda raw=now: request(socket, "claude_hook", {"raw": raw, "config": None}, timeout=5)
+            )
+            assert answer == {"answer": None}
+        recorded = [(e.type, e.tool_call_id) for e in await rt.events.query() if e.type != "vitals.trust"]
+    assert recorded == [
+        ("hook.spooled", None),
+        ("session.started", None),
+        ("tool.started", "toolu_waited"),
+        ("tool.started", "toolu_now"),
+        ("tool.started", "toolu_next"),
+    ]
+    assert await anyio.Path(spool.spool_path(str(db))).read_text() == ""
