@@ -88,7 +88,8 @@ def cli(log_json: bool, log_level: str) -> None:
 
     Run a runtime with `soma serve` (its tools and agents from --config soma.toml); give it
     work from a shell with `soma run` and `soma ask`, steer it with `soma cancel`; look at it
-    with `soma status`, `soma trace` and `soma dashboard`. Every verb has --help.
+    with `soma status`, `soma trace` and `soma dashboard`; watch Claude Code sessions after
+    `soma init`. Every verb has --help.
 
     \b
     Examples:
@@ -97,5 +98,6 @@ def cli(log_json: bool, log_level: str) -> None:
       soma ask greeter "say hi"
       soma status
       soma trace run-3f2a
+      soma init                      # Claude Code's sessions, as agents
     """
     _logging.configure(json_logs=log_json, level=log_level)
