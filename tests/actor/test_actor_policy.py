@@ -1,0 +1,100 @@
+"""Policy as the actor enforces it, watched on what actually ran: a default actor runs no tool
+(no tool process, no run in the store), a message to an actor the policy does not name never
+reaches it, and a delegation that would come back round its own chain is refused before the
+second actor hears of it (which would otherwise deadlock both: each waits for the other)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from _actor_tools import TOOL_PROCESSES, where
+
+from soma_actor import Actor, Policy, ScriptedModel, TaskFailed, TaskState, start_actor
+from soma_actor.providers import message_actor, reply, use_tools
+from soma_runtime import Runtime
+from soma_runtime.store.events import Event
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def rt() -> AsyncIterator[Runtime]:
+    async with Runtime.open(tools=[where], vitals=False) as runtime:
+        yield runtime
+
+
+async def test_an_actor_started_without_a_policy_runs_no_tool(rt: Runtime) -> None:
+    TOOL_PROCESSES.clear()
+    model = ScriptedModel([use_tools(("where", {})), use_tools(("echo", {"value": 1})), reply("no")])
+    actor = await start_actor(rt, "plain", model)  # no policy given: deny by default
+    with pytest.raises(TaskFailed, match="may not use tool\\(s\\) 'where'") as refused:
+        await actor.ask("run where")
+    assert refused.value.result.state is TaskState.FAILED
+    assert TOOL_PROCESSES == [], "the tool ran in a process although no policy allowed it"
+    assert await rt.events.query(agent_id="plain", type=["run.*", "tool.*", "step.*"]) == []
+    # What the model was offered: only the way to decline — no tool, no delegation.
+    assert [t.name for t in model.requests[0].tools] == ["reject_task"]
+    [started] = await rt.events.query(agent_id="plain", type="actor.started")
+    assert started.payload["policy"] == {
+        "allowed_tools": [],
+        "allowed_actors": [],
+        "max_steps_per_proposal": None,
+    }
+
+
+async def test_a_message_to_an_actor_the_policy_does_not_name_never_reaches_it(rt: Runtime) -> None:
+    other_model = ScriptedModel([reply("I should never be asked")])
+    await start_actor(rt, "other", other_model, Policy.allow_all())
+    await start_actor(rt, "helper", ScriptedModel([reply("helping")]))
+    lead = await start_actor(
+        rt, "lead", ScriptedModel([message_actor("other", "do my work")]), Policy([], ["helper"])
+    )
+    with pytest.raises(TaskFailed, match="may not message actor 'other'"):
+        await lead.ask("delegate")
+    assert other_model.requests == [], "the disallowed actor's model was called"
+    assert await rt.events.query(agent_id="other", type="actor.task.*") == []
+    assert await rt.events.query(agent_id="lead", type="actor.message.sent") == []
+    [rejected] = await rt.events.query(agent_id="lead", type="proposal.rejected")
+    assert rejected.payload["stage"] == "policy"
+
+
+async def _first(rt: Runtime, agent_id: str, types: tuple[str, ...]) -> Event:
+    """The first event of ``agent_id`` among ``types``, as it is recorded."""
+    async for event in rt.events.subscribe(0, agent_id=agent_id, type=types):
+        return event
+    raise AssertionError("the log ended")
+
+
+async def test_a_delegation_back_into_its_own_chain_is_refused(rt: Runtime) -> None:
+    """a → b → a: b's proposal to message a is refused as a cycle. Without the check b would
+    send a task to a, which is busy waiting for b: both would wait for ever."""
+    a_model = ScriptedModel([message_actor("b", "ask a back"), reply("b could not help")])
+    b_model = ScriptedModel([message_actor("a", "back to you")])
+    a = await start_actor(rt, "a", a_model, Policy([], ["b"]))
+    await start_actor(rt, "b", b_model, Policy([], ["a"]))
+    task_id = await a.send("start the chain")
+    # Whatever b decided is recorded before anything else happens: refused, or sent on.
+    decided = await _first(rt, "b", ("proposal.rejected", "actor.message.sent"))
+    assert decided.type == "proposal.rejected", f"b delegated back to a: {decided.payload}"
+    assert decided.payload["stage"] == "policy"
+    assert decided.payload["reason"] == "delegation cycle: a → b → a"
+    result = await a.task_result(task_id)
+    assert result.state is TaskState.COMPLETED and result.reply == "b could not help"
+    heard = a_model.requests[1].messages[-1]
+    assert heard.is_error and "delegation cycle" in heard.content
+    received = await rt.events.query(agent_id="a", type="actor.task.received")
+    assert [e.task_id for e in received] == [task_id], "a was handed a task from its own chain"
+
+
+async def test_a_longer_cycle_is_refused_where_it_closes(rt: Runtime) -> None:
+    """a → b → c → a: refused at c, the actor whose message would close the loop."""
+    await start_actor(rt, "a", ScriptedModel([message_actor("b", "1"), reply("done")]), Policy([], ["*"]))
+    await start_actor(rt, "b", ScriptedModel([message_actor("c", "2"), reply("c failed")]), Policy([], ["*"]))
+    await start_actor(rt, "c", ScriptedModel([message_actor("a", "3")]), Policy([], ["*"]))
+    task_id = await Actor("a", rt).send("go round")
+    decided = await _first(rt, "c", ("proposal.rejected", "actor.message.sent"))
+    assert decided.type == "proposal.rejected"
+    assert decided.payload["reason"] == "delegation cycle: a → b → c → a"
+    assert (await Actor("a", rt).task_result(task_id)).reply == "done"
+    assert len(await rt.events.query(agent_id="a", type="actor.task.received")) == 1
