@@ -134,3 +134,52 @@ def test_state_round_trip_is_exact() -> None:
     again = Baseline.from_json(baseline.to_json(), PARAMS)
     probe = values(token_usage=1500.0, drift=0.9)
     assert again.observe(probe, PARAMS) == baseline.observe(probe, PARAMS)
+
+
+
+def test_a_steady_agent_that_changes_level_is_absorbed_not_frozen() -> None:
+    """A perfectly steady signal has σ = 0: its deviations are learnt up to clip·floor, not
+    clip·σ = 0 — which would freeze the baseline, so the new level would alarm for ever."""
+    baseline = Baseline(PARAMS)
+    for _ in range(60):
+        baseline.observe(values(token_usage=2000.0), PARAMS)
+    assert baseline.var[TOKENS] == 0.0
+    pressures = [baseline.observe(values(token_usage=2000.2), PARAMS)[1][TOKENS] for _ in range(120)]
+    assert pressures[0] == 1.0  # ten floors away
+    assert baseline.mean[TOKENS] > 2000.1, "the baseline never moved toward the new level"
+    assert max(pressures[-20:]) < 0.25
+
+
+def test_a_learning_step_is_clipped_at_clip_times_the_floored_sigma() -> None:
+    """One step after cold start, computed here from the docstring's formulas: σ under the
+    floor (a quiet absolute signal), an alarming value, learnt at α·max(0.1, 1 − p) with its
+    deviation clipped at 3·max(σ, 0.02)."""
+    baseline = Baseline(PARAMS)
+    for _ in range(60):
+        baseline.observe(values(error_rate=0.0), PARAMS)
+    m, v = baseline.mean[ERRORS], baseline.var[ERRORS]
+    assert 0.0 < math.sqrt(v) < 0.02
+    x = 0.3
+    scale = max(math.sqrt(v), 0.02)
+    z = (x - m) / scale
+    a = ALPHA * max(0.1, 1 - signal_pressure(z))
+    d = max(-3.0 * scale, min(3.0 * scale, x - m))
+    zs, _ = baseline.observe(values(error_rate=x), PARAMS)
+    assert zs[ERRORS] == pytest.approx(z, rel=1e-12)
+    assert baseline.mean[ERRORS] == pytest.approx(m + a * d, rel=1e-12)
+    assert baseline.var[ERRORS] == pytest.approx((1 - a) * (v + d * a * d), rel=1e-12)
+
+
+def test_a_cold_start_step_is_clipped_at_clip_times_the_floored_sigma() -> None:
+    """During cold start too: a prior narrower than the floor (σ₀ = 0.005) scores and clips
+    against the floor. First action, w = 0: μ = μ₀, σ = σ₀."""
+    config = VitalsConfig(baselines={**DEFAULT_BASELINES, "error_rate": (0.1, 0.005)})
+    params = BaselineParams(config)
+    baseline = Baseline(params)
+    x, m0 = 0.3, 0.1
+    zs, ps = baseline.observe(values(error_rate=x), params)
+    z = (x - m0) / 0.02
+    assert zs[ERRORS] == pytest.approx(z) and ps[ERRORS] == 1.0
+    a, d = ALPHA * 0.1, 3.0 * 0.02  # alarming: learnt at a tenth of α, as if 3 floors away
+    assert baseline.mean[ERRORS] == pytest.approx(m0 + a * d, rel=1e-12)
+    assert baseline.var[ERRORS] == pytest.approx((1 - a) * (0.005**2 + d * a * d), rel=1e-12)
