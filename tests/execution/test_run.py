@@ -8,10 +8,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from _stubborn import Stubborn, quiesce, stubborn, stubborn_probe
 
-from soma_runtime import FromStep, RunState, Runtime, Step, tool
-from soma_runtime.kernel import Pid, current_process
+from soma_runtime import FromStep, RunHandle, RunState, Runtime, Step, tool
+from soma_runtime.kernel import Pid, VirtualClock, current_process
 
 pytestmark = pytest.mark.anyio
 
@@ -170,49 +172,92 @@ async def test_proof_7_a_crashed_tool_does_not_kill_the_session() -> None:
 
 
 async def test_proof_8_a_hanging_tool_times_out() -> None:
-    async with Runtime.open(tools=TOOLS) as rt:
+    clock = VirtualClock()
+    async with Runtime.open(tools=TOOLS, clock=clock, vitals=False) as rt:
         session = await rt.start_session("a")
-        run = await session.start_run([Step("s1", "hang", timeout=0.2)])
+        run = await session.start_run([Step("s1", "hang", timeout=30.0)])
+        await probe.started.wait()
+        await clock.advance(29.9)
+        await quiesce(rt.events)
+        [task] = probe.tasks
+        assert not task.done() and run.pid.is_alive(), "timed out early"
+        await clock.advance(0.1)
         result = await run.result()
         assert result.state is RunState.TIMEOUT
-        assert "timed out" in (result.error or "")
-        [task] = probe.tasks
+        assert result.error is not None and "timed out after 30.0s" in result.error
         assert task.done(), "the hanging tool's task is gone after the timeout"
         assert not probe.pids[0].is_alive()
 
 
 async def test_proof_8b_the_whole_run_times_out() -> None:
-    async with Runtime.open(tools=TOOLS) as rt:
+    clock = VirtualClock()
+    async with Runtime.open(tools=TOOLS, clock=clock, vitals=False) as rt:
         session = await rt.start_session("a")
-        run = await session.start_run([Step("s1", "echo", {"value": 1}), Step("s2", "hang")], timeout=0.2)
+        run = await session.start_run([Step("s1", "echo", {"value": 1}), Step("s2", "hang")], timeout=30.0)
+        await probe.started.wait()
+        await clock.advance(30.0)
         result = await run.result()
         assert result.state is RunState.TIMEOUT and result.outputs == {"s1": 1}
-        assert probe.tasks[0].done()
+        assert probe.tasks[0].done() and not probe.pids[0].is_alive()
         assert [e.type for e in await rt.events.query(run_id=run.run_id)][-1] == "run.timeout"
 
 
-async def test_proof_9_cancelling_a_run_stops_the_active_task_tool() -> None:
-    async with Runtime.open(tools=TOOLS) as rt:
+async def _cancel_and_look(run: RunHandle, tool: Stubborn, seen: list[tuple[RunState, bool, bool]]) -> None:
+    """Cancel, and note at the very moment cancel returns whether the tool had stopped."""
+    result = await run.cancel()
+    seen.append((result.state, tool.task.done(), tool.cleaned.is_set()))
+
+
+async def test_proof_9_cancel_returns_only_after_the_tools_task_has_finished() -> None:
+    tool = stubborn_probe("proof9")
+    async with Runtime.open(tools=[stubborn], vitals=False) as rt:
         session = await rt.start_session("a")
-        run = await session.start_run([Step("s1", "hang")])
-        await probe.started.wait()
-        [tool_task] = probe.tasks
-        assert not tool_task.done()
-        result = await run.cancel()
-        assert result.state is RunState.CANCELLED
-        assert tool_task.done(), "the tool's task is gone when cancel returns"
-        assert not probe.pids[0].is_alive() and not run.pid.is_alive()
+        run = await session.start_run([Step("s1", "stubborn", {"name": "proof9"})])
+        await tool.started.wait()
+        seen: list[tuple[RunState, bool, bool]] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_and_look, run, tool, seen)
+            await tool.stopping.wait()  # told to stop; its cleanup lasts until released
+            await quiesce(rt.events)
+            assert seen == [], "cancel returned while the tool's task was still running"
+            assert run.pid.is_alive() and not tool.task.done()
+            assert await rt.events.query(run_id=run.run_id, type="run.cancelled") == []
+            tool.release.set()
+        assert seen == [(RunState.CANCELLED, True, True)]
+        assert not tool.pids[0].is_alive() and not run.pid.is_alive()
         assert (await run.result()).state is RunState.CANCELLED
         types = [e.type for e in await rt.events.query(run_id=run.run_id)]
         assert types[-3:] == ["tool.failed", "step.failed", "run.cancelled"]
 
 
+async def test_proof_9b_a_tool_that_will_not_stop_is_killed_at_the_grace_and_cancel_waits_for_it() -> None:
+    tool = stubborn_probe("proof9b")
+    clock = VirtualClock()
+    async with Runtime.open(tools=[stubborn], clock=clock, cancel_grace=2.0, vitals=False) as rt:
+        session = await rt.start_session("a")
+        run = await session.start_run([Step("s1", "stubborn", {"name": "proof9b"})])
+        await tool.started.wait()
+        seen: list[tuple[RunState, bool, bool]] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_and_look, run, tool, seen)
+            await tool.stopping.wait()
+            await clock.advance(1.9)  # within the grace: the tool may still clean up
+            await quiesce(rt.events)
+            assert seen == [] and run.pid.is_alive() and not tool.task.done()
+            await clock.advance(0.1)  # the grace is over: the ToolCall is killed
+        assert seen == [(RunState.CANCELLED, True, False)], "killed, its cleanup cut short"
+        assert not tool.pids[0].is_alive()
+
+
 async def test_proof_10_the_session_runs_again_after_failure_timeout_and_cancel() -> None:
-    async with Runtime.open(tools=TOOLS) as rt:
+    clock = VirtualClock()
+    async with Runtime.open(tools=TOOLS, clock=clock, vitals=False) as rt:
         session = await rt.start_session("a")
         failed = await session.start_run([Step("s1", "fail", {})])
-        timed_out = await session.start_run([Step("s1", "hang", timeout=0.1)])
+        timed_out = await session.start_run([Step("s1", "hang", timeout=30.0)])
         assert (await failed.result()).state is RunState.FAILED
+        await probe.started.wait()
+        await clock.advance(30.0)
         assert (await timed_out.result()).state is RunState.TIMEOUT
         cancelled = await session.start_run([Step("s1", "hang")])
         assert (await cancelled.cancel()).state is RunState.CANCELLED
