@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 
 import anyio
@@ -19,7 +19,6 @@ from soma_runtime.store.errors import (
     PayloadTooLarge,
     SchemaVersionError,
     StoreOpenError,
-    StoreReadOnly,
     StoreWriteError,
     UnknownEventType,
 )
@@ -75,39 +74,57 @@ async def test_readonly_open_needs_an_existing_file(tmp_path: Path) -> None:
     assert not (tmp_path / "absent.db").exists()
 
 
-@pytest.fixture
-def readonly_file(tmp_path: Path) -> Iterator[Path]:
-    """A database file this process cannot write (chmod, or chattr +i when running as root)."""
-    db = tmp_path / "ro.db"
+READONLY_CHILD = Path(__file__).with_name("_readonly_child.py")
+NOBODY = 65534
+
+
+def test_readonly_database_file(tmp_path: Path) -> None:
+    """A database file this process cannot write: a clear error for a read-write open, and a
+    read-only open that reads it and refuses appends.
+
+    The checks run in a child process as a user who cannot write the file. For root, whom
+    file modes do not stop, that child runs as ``nobody`` (a real permission fault wherever
+    root may drop privileges, as in any default container); where it may not, the file is made
+    immutable (``chattr +i``) instead; and where neither can be done the test fails, saying so —
+    it never skips."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "ro.db"
 
     async def create() -> None:
         async with open_event_log(db) as log:
             await log.append("session.started", {}, session_id="s")
 
     anyio.run(create)
+    db.chmod(0o444)
+    child = [sys.executable, str(READONLY_CHILD), str(db)]
     if os.geteuid() != 0:
-        db.chmod(0o444)
-        yield db
-        db.chmod(0o644)
-        return
-    made = subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False)
+        done = subprocess.run(child, capture_output=True, text=True, timeout=60, check=False)
+    else:
+        # nobody reads the file and keeps SQLite's shared-memory file beside it (a read-only
+        # open of a WAL database creates one); the file itself stays root's, mode 0444.
+        tmp_path.chmod(0o755)
+        os.chown(folder, NOBODY, NOBODY)
+        try:
+            done = subprocess.run(
+                child, capture_output=True, text=True, timeout=60, check=False, user=NOBODY, group=NOBODY
+            )
+        except PermissionError:  # no CAP_SETUID here: make the file immutable instead
+            done = _as_root_on_an_immutable_file(child, db)
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+def _as_root_on_an_immutable_file(child: list[str], db: Path) -> subprocess.CompletedProcess[str]:
+    made = subprocess.run(["chattr", "+i", str(db)], capture_output=True, text=True, check=False)
     if made.returncode != 0 or os.access(db, os.W_OK):
-        pytest.skip("cannot make a file read-only for root here (no chattr +i)")
+        pytest.fail(
+            "cannot make a file root cannot write here: neither a setuid to nobody nor "
+            f"chattr +i works ({made.stderr.strip()})"
+        )
     try:
-        yield db
+        return subprocess.run(child, capture_output=True, text=True, timeout=60, check=False)
     finally:
         subprocess.run(["chattr", "-i", str(db)], check=False)
-
-
-async def test_readonly_database_file(readonly_file: Path) -> None:
-    with pytest.raises(StoreOpenError, match="not writable"):
-        async with open_event_log(readonly_file):
-            pass
-    async with open_event_log(readonly_file, readonly=True) as log:
-        assert [e.session_id for e in await log.query()] == ["s"]
-        with pytest.raises(StoreReadOnly):
-            await log.append("session.stopped", {})
-        assert (await log.stats()).readonly
 
 
 async def test_locked_database_fails_the_batch_and_recovers(tmp_path: Path) -> None:
