@@ -72,3 +72,39 @@ async def quiesce(events: EventLog) -> None:
         if seq == last:
             return
         last = seq
+
+
+@dataclass
+class Defiant(Stubborn):
+    """A tool that ignores its stop, and cleans up after its kill until released (as a
+    process tool's reaping of its OS process takes a moment after the SIGKILL)."""
+
+    killed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+DEFIANT: dict[str, Defiant] = {}
+
+
+def defiant_probe(name: str) -> Defiant:
+    probe = DEFIANT[name] = Defiant()
+    return probe
+
+
+@tool
+async def defiant(name: str) -> str:
+    probe = DEFIANT[name]
+    task = asyncio.current_task()
+    assert task is not None
+    probe.tasks.append(task)
+    probe.started.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        probe.stopping.set()
+        try:
+            await asyncio.Event().wait()  # deaf to the stop: only the kill ends this
+        finally:
+            probe.killed.set()
+            await probe.release.wait()
+            probe.cleaned.set()
+    return "never"

@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _stubborn import Stubborn, quiesce, stubborn, stubborn_probe
+from _stubborn import Stubborn, defiant, defiant_probe, quiesce, stubborn, stubborn_probe
 
 from soma_runtime import FromStep, RunHandle, RunState, Runtime, Step, tool
 from soma_runtime.kernel import Pid, VirtualClock, current_process
@@ -247,6 +247,52 @@ async def test_proof_9b_a_tool_that_will_not_stop_is_killed_at_the_grace_and_can
             await clock.advance(0.1)  # the grace is over: the ToolCall is killed
         assert seen == [(RunState.CANCELLED, True, False)], "killed, its cleanup cut short"
         assert not tool.pids[0].is_alive()
+
+
+async def test_proof_9c_after_the_kill_cancel_waits_for_the_tools_task_to_finish() -> None:
+    """Killed at the grace, the tool still needs a moment to finish (a process tool: reaping
+    its OS process). Cancel waits for that too, up to one more grace period."""
+    tool = defiant_probe("proof9c")
+    clock = VirtualClock()
+    async with Runtime.open(tools=[defiant], clock=clock, cancel_grace=2.0, vitals=False) as rt:
+        session = await rt.start_session("a")
+        run = await session.start_run([Step("s1", "defiant", {"name": "proof9c"})])
+        await tool.started.wait()
+        seen: list[tuple[RunState, bool, bool]] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_and_look, run, tool, seen)
+            await tool.stopping.wait()
+            await clock.advance(2.0)  # the grace is over: killed
+            await tool.killed.wait()
+            await quiesce(rt.events)
+            assert seen == [], "cancel returned while the killed tool's task was still finishing"
+            tool.release.set()
+        assert seen == [(RunState.CANCELLED, True, True)]
+
+
+async def test_proof_9d_a_tool_that_survives_its_kill_is_abandoned_after_one_more_grace() -> None:
+    """A task that outlives its kill too (Python cannot pre-empt it) is abandoned after one more
+    grace period — on the node's clock, like every other deadline of the run."""
+    tool = defiant_probe("proof9d")
+    clock = VirtualClock()
+    async with Runtime.open(tools=[defiant], clock=clock, cancel_grace=2.0, vitals=False) as rt:
+        session = await rt.start_session("a")
+        run = await session.start_run([Step("s1", "defiant", {"name": "proof9d"})])
+        await tool.started.wait()
+        seen: list[tuple[RunState, bool, bool]] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_cancel_and_look, run, tool, seen)
+            await tool.stopping.wait()
+            await clock.advance(2.0)
+            await tool.killed.wait()
+            await clock.advance(1.9)
+            await quiesce(rt.events)
+            assert seen == []
+            await clock.advance(0.1)
+            await quiesce(rt.events)
+            assert seen == [(RunState.CANCELLED, False, False)], "abandoned, still running"
+            tool.release.set()  # let it end before the runtime closes
+        await tool.cleaned.wait()
 
 
 async def test_proof_10_the_session_runs_again_after_failure_timeout_and_cancel() -> None:
