@@ -1,0 +1,30 @@
+"""``make mutate``'s tally: read ``mutmut results --all true`` on stdin, keep the mutants of
+the functions named by the glob patterns given as arguments, print each one that was not
+killed (to look at, or to kill with a test), then the count per status and the survival rate.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from fnmatch import fnmatchcase
+
+
+def main(patterns: list[str]) -> None:
+    statuses: Counter[str] = Counter()
+    for line in sys.stdin:
+        name, sep, status = line.strip().rpartition(": ")
+        if not sep or not any(fnmatchcase(name, p) for p in patterns):
+            continue
+        statuses[status] += 1
+        if status != "killed":
+            print(f"{status:>12}  {name}")
+    total = sum(statuses.values())
+    for status, count in statuses.most_common():
+        print(f"{status}: {count}")
+    survived = total - statuses["killed"]
+    print(f"survival: {survived} of {total} mutants ({100 * survived / max(total, 1):.1f}%)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
