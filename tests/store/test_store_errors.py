@@ -311,3 +311,21 @@ async def test_failed_migration_is_rolled_back(tmp_path: Path) -> None:
         assert "extra" not in tables
     finally:
         conn.close()
+
+
+async def test_a_duplicate_is_named_whether_it_is_stored_or_repeated_in_the_same_request() -> None:
+    async with Node.open():
+        pid = await EventStore.start(EventStoreConfig())
+        assert pid is not None
+        log = EventLog(pid)
+        first = await log.append("session.started", {})
+        fresh, again = prepare_event("run.accepted", {}), prepare_event("run.accepted", {})
+        stored_dup = prepare_event("run.accepted", {}, event_id=first.event_id)
+        with pytest.raises(DuplicateEvent) as already:
+            await pid.call(Append([fresh, stored_dup]))  # the second one is in the store
+        assert already.value.event_id == first.event_id
+        twice = prepare_event("run.accepted", {}, event_id=again.event_id)
+        with pytest.raises(DuplicateEvent) as repeated:
+            await pid.call(Append([prepare_event("run.accepted", {}), again, twice]))
+        assert repeated.value.event_id == again.event_id
+        assert [e.event_id for e in await log.query()] == [first.event_id]  # nothing else landed

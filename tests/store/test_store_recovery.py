@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -190,3 +191,21 @@ async def test_a_successor_continues_the_seqs_after_rows_its_killed_predecessor_
     assert [seq for seq, _ in rows] == list(range(1, 9)), "seq has a gap or a duplicate"
     assert (event.seq, event.event_id) == rows[5] and [(e.seq, e.event_id) for e in more] == rows[6:]
     assert not any(event_id.startswith("uncommitted-") for _, event_id in rows)
+
+
+def _connection_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
+async def test_a_killed_store_leaves_no_connection_thread_behind(tmp_path: Path) -> None:
+    """Killed, the store runs none of its own code: its connections (the writer and the
+    reader, one thread each) are stopped by the kernel's exit watch, not leaked."""
+    already = _connection_threads()
+    async with Node.open():
+        pid = await EventStore.start(EventStoreConfig(path=tmp_path / "events.db"))
+        assert pid is not None
+        await EventLog(pid).append("session.started", {})
+        threads = _connection_threads() - already
+        assert len(threads) == 2
+        pid.kill()
+        await until(lambda: not any(t.is_alive() for t in threads), "a connection thread outlived its store")
