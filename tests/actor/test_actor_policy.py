@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 from _actor_tools import TOOL_PROCESSES, where
 
 from soma_actor import Actor, Policy, ScriptedModel, TaskFailed, TaskState, start_actor
-from soma_actor.providers import message_actor, reply, use_tools
+from soma_actor.providers import after, message_actor, reply, use_tools
 from soma_runtime import Runtime
 from soma_runtime.store.events import Event
 
@@ -98,3 +99,35 @@ async def test_a_longer_cycle_is_refused_where_it_closes(rt: Runtime) -> None:
     assert decided.payload["reason"] == "delegation cycle: a → b → c → a"
     assert (await Actor("a", rt).task_result(task_id)).reply == "done"
     assert len(await rt.events.query(agent_id="a", type="actor.task.received")) == 1
+
+
+async def test_a_message_to_no_running_actor_or_to_itself_goes_back_to_the_model(rt: Runtime) -> None:
+    proposals = [message_actor("ghost", "hello?"), message_actor("me", "talk to myself"), reply("gave up")]
+    model = ScriptedModel(proposals)
+    me = await start_actor(rt, "me", model, Policy([], ["*"]))
+    assert await me.ask("delegate") == "gave up"
+    ghost, itself = model.requests[1].messages[-1], model.requests[2].messages[-1]
+    assert (ghost.is_error, ghost.content) == (True, "invalid: no actor 'ghost' is running")
+    assert ghost.tool_use_id == proposals[0].tool_uses[0].id
+    assert (itself.is_error, itself.content) == (True, "invalid: an actor cannot delegate to itself")
+    assert len(await rt.events.query(agent_id="me", type="actor.task.received")) == 1
+
+
+async def test_a_delegate_that_dies_does_not_leave_its_delegator_waiting(rt: Runtime) -> None:
+    """The delegator monitors its delegate: killed mid-task (no answer will ever come), the
+    delegator's model hears that it exited, and the task goes on."""
+    helper_model = ScriptedModel([after(anyio.Event(), reply("never")), reply("restarted")])
+    helper = await start_actor(rt, "helper", helper_model)
+    delegation = message_actor("helper", "work on this")
+    lead_model = ScriptedModel([delegation, reply("helper died")])
+    lead = await start_actor(rt, "lead", lead_model, Policy([], ["helper"]))
+    task_id = await lead.send("delegate")
+    await _first(rt, "helper", ("llm.started",))  # the helper is working on it
+    first = helper.pid
+    first.kill()
+    result = await lead.task_result(task_id)
+    assert result.state is TaskState.COMPLETED and result.reply == "helper died"
+    heard = lead_model.requests[1].messages[-1]
+    assert heard.is_error and heard.content == "actor 'helper' exited: killed"
+    assert heard.tool_use_id == delegation.tool_uses[0].id
+    assert not first.is_alive()
