@@ -8,6 +8,9 @@
     ├── RunSupervisor       dynamic → Run → ToolCall
     └── ControlServer       the control socket (only with ``control=PATH``)
 
+With ``telemetry=``, a TelemetrySupervisor (the log's OpenTelemetry export) starts right
+after the event store, so that it stops right before it, having seen every last event.
+
 Children start in that order and stop in reverse: runs stop (and stop their tools) before
 sessions record that they stopped, and the event store, which every other child writes to,
 stops last. The control server, started last, stops first: clients are disconnected before
@@ -53,6 +56,8 @@ from .kernel.introspection import ProcessInfo, tree
 from .store.ids import new_id
 from .store.log import EventLog
 from .store.server import EventStore, EventStoreConfig
+from .telemetry.config import TelemetryConfig
+from .telemetry.follower import Telemetry
 from .tools.builtin import BUILTIN_TOOLS
 from .tools.registry import NAME as TOOL_REGISTRY
 from .tools.registry import ToolRegistry
@@ -159,6 +164,9 @@ class Session:
 class Runtime:
     """A running Soma tree. Open it with ``async with Runtime.open(...) as rt:``."""
 
+    telemetry: Telemetry | None = None
+    """The OpenTelemetry export (``Runtime.open(telemetry=...)``); None when off."""
+
     def __init__(
         self,
         node: Node,
@@ -187,17 +195,20 @@ class Runtime:
         vitals: VitalsConfig | Literal[False] | None = None,
         clock: Clock | None = None,
         control: str | os.PathLike[str] | None = None,
+        telemetry: TelemetryConfig | bool | None = None,
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
 
         ``root`` confines the file tools. ``vitals`` configures the behavioural monitor
         (``False``: run without one). ``control`` serves the control API on a Unix socket at
         that path (owner-only; see ``soma_runtime.control``); a live runtime already there
-        is refused with ``ControlSocketError``. Inside an existing kernel node the runtime
-        starts there; otherwise it opens its own. On exit the tree stops in reverse start
-        order.
+        is refused with ``ControlSocketError``. ``telemetry`` (``True`` or a
+        ``TelemetryConfig``) exports the log to OpenTelemetry as it is written (see
+        ``soma_runtime.telemetry``; needs the ``telemetry`` extra). Inside an existing kernel
+        node the runtime starts there; otherwise it opens its own. On exit the tree stops in
+        reverse start order.
         """
-        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control)
+        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry)
         try:
             node: Node | None = current_node()
         except RuntimeError:
@@ -221,8 +232,10 @@ class Runtime:
         cancel_grace: float,
         vitals: VitalsConfig | Literal[False] | None,
         control: str | os.PathLike[str] | None,
+        telemetry: TelemetryConfig | bool | None = None,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
+        exporter = _telemetry(telemetry)
         control_ops = ControlOps()
         services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace)
         specs = [*(BUILTIN_TOOLS if builtin_tools else ()), *tools]
@@ -256,6 +269,8 @@ class Runtime:
                 kind=SUPERVISOR,
             ),
         ]
+        if exporter is not None:
+            children.insert(1, exporter.child_spec())
         if control is not None:
             path = str(_absolute(control))
             view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path)
@@ -275,10 +290,15 @@ class Runtime:
                 raise problem from None
             raise
         rt = cls(node, sup, events, services, control_ops)
+        if exporter is not None:
+            rt.telemetry = exporter
+            rt.add_control_op("telemetry", exporter.control_op)
         try:
             yield rt
         finally:
             await node.stop(sup, timeout=None)
+            if exporter is not None:
+                await exporter.aclose()  # a no-op unless the follower could not close it
 
     async def start_session(
         self,
@@ -321,6 +341,15 @@ def _control_problem(exc: BaseException) -> ControlSocketError | None:
         reason = getattr(seen, "reason", None)
         seen = reason if isinstance(reason, BaseException) else seen.__cause__
     return None
+
+
+def _telemetry(setting: TelemetryConfig | bool | None) -> Telemetry | None:
+    if setting is None or setting is False:
+        return None
+    config = TelemetryConfig() if setting is True else setting
+    if not isinstance(config, TelemetryConfig):
+        raise TypeError(f"telemetry must be True, False, None or a TelemetryConfig, got {setting!r}")
+    return Telemetry(config, EVENT_STORE)
 
 
 def _absolute(root: str | os.PathLike[str]) -> Path:

@@ -29,8 +29,10 @@ RANKS = {
     "soma_runtime.execution": 3,
     "soma_runtime.vitals": 4,
     "soma_runtime.control": 4,
+    "soma_runtime.telemetry": 4,
     "soma_runtime.runtime": 5,
-    "soma_runtime": 6,  # the package root only re-exports
+    "soma_runtime.testing": 6,  # the pytest plugin, over the runtime
+    "soma_runtime": 7,  # the package root only re-exports
 }
 
 

@@ -74,10 +74,12 @@ def one_line(exc: BaseException) -> str | None:
     a bug. Follows start failures (``StartError.reason``) and causes to the error itself."""
     from soma_runtime.control.errors import ControlClientError, ControlSocketError
     from soma_runtime.store.errors import EventError
+    from soma_runtime.telemetry.errors import TelemetryConfigError, TelemetryUnavailable
 
+    telemetry = TelemetryUnavailable | TelemetryConfigError  # the extra missing, or an OTEL_* setting
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError):
+        if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError | telemetry):
             return str(seen)
         if isinstance(seen, OSError) and seen.filename is not None:
             return f"{seen.strerror or seen}: {os.fsdecode(seen.filename)}"

@@ -45,6 +45,7 @@ _EXPORTS = {
     "Payload": ".payloads",
     "EventStore": ".server",
     "EventStoreConfig": ".server",
+    "redact": "._redaction",
 }
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "open_event_log",
     "payload_model",
     "read_jsonl",
+    "redact",
     "register_event_type",
 ]
 assert set(__all__) == set(_EXPORTS)
@@ -83,6 +85,7 @@ assert set(__all__) == set(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._redaction import redact
     from .errors import (
         BadRequest,
         DuplicateEvent,
