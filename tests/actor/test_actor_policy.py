@@ -12,8 +12,9 @@ import pytest
 from _actor_tools import TOOL_PROCESSES, where
 
 from soma_actor import Actor, Policy, ScriptedModel, TaskFailed, TaskState, start_actor
-from soma_actor.providers import after, message_actor, reply, use_tools
+from soma_actor.providers import after, message_actor, reject, reply, use_tools
 from soma_runtime import Runtime
+from soma_runtime.kernel import current_node
 from soma_runtime.store.events import Event
 
 pytestmark = pytest.mark.anyio
@@ -29,9 +30,10 @@ async def test_an_actor_started_without_a_policy_runs_no_tool(rt: Runtime) -> No
     TOOL_PROCESSES.clear()
     model = ScriptedModel([use_tools(("where", {})), use_tools(("echo", {"value": 1})), reply("no")])
     actor = await start_actor(rt, "plain", model)  # no policy given: deny by default
-    with pytest.raises(TaskFailed, match="may not use tool\\(s\\) 'where'") as refused:
+    with pytest.raises(TaskFailed) as refused:
         await actor.ask("run where")
     assert refused.value.result.state is TaskState.FAILED
+    assert refused.value.result.error == "policy: actor 'plain' may not use tool(s) 'where'"
     assert TOOL_PROCESSES == [], "the tool ran in a process although no policy allowed it"
     assert await rt.events.query(agent_id="plain", type=["run.*", "tool.*", "step.*"]) == []
     # What the model was offered: only the way to decline — no tool, no delegation.
@@ -51,8 +53,9 @@ async def test_a_message_to_an_actor_the_policy_does_not_name_never_reaches_it(r
     lead = await start_actor(
         rt, "lead", ScriptedModel([message_actor("other", "do my work")]), Policy([], ["helper"])
     )
-    with pytest.raises(TaskFailed, match="may not message actor 'other'"):
+    with pytest.raises(TaskFailed) as refused:
         await lead.ask("delegate")
+    assert refused.value.result.error == "policy: actor 'lead' may not message actor 'other'"
     assert other_model.requests == [], "the disallowed actor's model was called"
     assert await rt.events.query(agent_id="other", type="actor.task.*") == []
     assert await rt.events.query(agent_id="lead", type="actor.message.sent") == []
@@ -131,3 +134,56 @@ async def test_a_delegate_that_dies_does_not_leave_its_delegator_waiting(rt: Run
     assert heard.is_error and heard.content == "actor 'helper' exited: killed"
     assert heard.tool_use_id == delegation.tool_uses[0].id
     assert not first.is_alive()
+
+
+async def test_a_delegation_is_recorded_under_the_delegators_task_and_answers_its_tool_call(
+    rt: Runtime,
+) -> None:
+    """The message is an event of the delegator's task, naming the child task the delegate
+    records; the answer (an empty reply too) goes back under the delegation's tool call id;
+    the vitals trust edge delegate → delegator is recorded once, however many delegations."""
+    helper = await start_actor(rt, "helper", ScriptedModel([reply(""), reply("second")]))
+    first, second = message_actor("helper", "one"), message_actor("helper", "two")
+    lead_model = ScriptedModel([first, second, reply("done")])
+    lead = await start_actor(rt, "lead", lead_model, Policy([], ["helper"]), delegation_trust=0.5)
+    result = await lead.task_result(await lead.send("delegate twice"))
+    assert result.reply == "done"
+    answers = [lead_model.requests[i].messages[-1] for i in (1, 2)]
+    assert [(m.tool_use_id, m.content, m.is_error) for m in answers] == [
+        (first.tool_uses[0].id, "", False),
+        (second.tool_uses[0].id, "second", False),
+    ]
+    sent = await rt.events.query(agent_id="lead", type="actor.message.sent")
+    assert [(e.task_id, e.correlation_id) for e in sent] == [(result.task_id, result.correlation_id)] * 2
+    received = await rt.events.query(agent_id="helper", type="actor.task.received")
+    assert [e.payload["child_task_id"] for e in sent] == [e.task_id for e in received]
+    assert all(e.correlation_id == result.correlation_id for e in received)
+    assert [(await helper.task_result(e.task_id or "")).reply for e in received] == ["", "second"]
+    [trust] = await rt.events.query(type="vitals.trust")
+    assert trust.payload == {"src": "helper", "dst": "lead", "trust": 0.5}
+
+
+async def test_a_failed_delegation_answers_its_tool_call_as_an_error(rt: Runtime) -> None:
+    await start_actor(rt, "helper", ScriptedModel([reject("not my job")]))
+    delegation = message_actor("helper", "do it")
+    lead_model = ScriptedModel([delegation, reply("helper declined")])
+    lead = await start_actor(rt, "lead", lead_model, Policy([], ["helper"]))
+    assert await lead.ask("delegate") == "helper declined"
+    heard = lead_model.requests[1].messages[-1]
+    assert (heard.tool_use_id, heard.content, heard.is_error) == (
+        delegation.tool_uses[0].id,
+        "rejected: not my job",
+        True,
+    )
+
+
+async def test_cancelling_a_delegating_task_cancels_the_delegated_one(rt: Runtime) -> None:
+    helper = await start_actor(rt, "helper", ScriptedModel([after(anyio.Event(), reply("never"))]))
+    lead = await start_actor(rt, "lead", ScriptedModel([message_actor("helper", "think")]), Policy([], ["*"]))
+    task_id = await lead.send("delegate")
+    started = await _first(rt, "helper", ("llm.started",))
+    [model_call] = [p for p in current_node().processes() if p.parent == helper.pid and p.alive]
+    assert (await lead.cancel(task_id)).state is TaskState.CANCELLED
+    child = await helper.task_result(started.task_id or "")
+    assert child.state is TaskState.CANCELLED
+    assert not model_call.alive and model_call.task is not None and model_call.task.done()
