@@ -5,6 +5,8 @@ a crashing tool leaves the session's pid alive and able to run again."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +186,7 @@ async def test_proof_8_a_hanging_tool_times_out() -> None:
         await clock.advance(0.1)
         result = await run.result()
         assert result.state is RunState.TIMEOUT
-        assert result.error is not None and "timed out after 30.0s" in result.error
+        assert result.error == "step 's1' (hang): timed out after 30.0s"
         assert task.done(), "the hanging tool's task is gone after the timeout"
         assert not probe.pids[0].is_alive()
 
@@ -293,6 +295,72 @@ async def test_proof_9d_a_tool_that_survives_its_kill_is_abandoned_after_one_mor
             assert seen == [(RunState.CANCELLED, False, False)], "abandoned, still running"
             tool.release.set()  # let it end before the runtime closes
         await tool.cleaned.wait()
+
+
+@tool
+async def works_then_fails(ms: float) -> None:
+    """Busy for ``ms`` milliseconds of real time (a lower bound the test can rely on), then fails."""
+    started = time.perf_counter()
+    while (time.perf_counter() - started) * 1000 < ms:
+        pass
+    raise RuntimeError("failed after working")
+
+
+async def test_a_failed_step_is_recorded_with_its_step_its_tool_call_and_its_duration() -> None:
+    async with Runtime.open(tools=[works_then_fails], vitals=False) as rt:
+        session = await rt.start_session("a")
+        before = time.perf_counter()
+        run = await session.start_run(
+            [Step("s1", "echo", {"value": 1}), Step("s2", "works_then_fails", {"ms": 20.0})]
+        )
+        result = await run.result()
+        elapsed_ms = (time.perf_counter() - before) * 1000
+        why = "ToolFailed: tool 'works_then_fails' failed: RuntimeError: failed after working"
+        assert result.error == f"step 's2' (works_then_fails): {why}"
+        events = await rt.events.query(run_id=run.run_id)
+        [started] = [e for e in events if e.type == "tool.started" and e.step_id == "s2"]
+        [tool_failed] = [e for e in events if e.type == "tool.failed"]
+        [step_failed] = [e for e in events if e.type == "step.failed"]
+        assert started.tool_call_id is not None
+        assert (tool_failed.step_id, tool_failed.tool_call_id) == ("s2", started.tool_call_id)
+        assert 20.0 <= tool_failed.payload["duration_ms"] <= elapsed_ms
+        assert step_failed.step_id == "s2" and step_failed.tool_call_id is None
+        assert tool_failed.payload["error"] == step_failed.payload["error"] == why
+
+
+THREAD_GATE = threading.Event()
+
+
+@tool
+def stuck_in_a_thread() -> str:
+    """A sync tool (thread isolation) that nothing can stop until the test lets it return."""
+    THREAD_GATE.wait()
+    return "late"
+
+
+@tool
+def fails_in_a_thread() -> None:
+    raise ValueError("bad input")
+
+
+async def test_a_timed_out_thread_tool_is_reported_abandoned_a_failed_one_is_not() -> None:
+    THREAD_GATE.clear()
+    clock = VirtualClock()
+    async with Runtime.open(tools=[stuck_in_a_thread, fails_in_a_thread], clock=clock, vitals=False) as rt:
+        session = await rt.start_session("a")
+        try:
+            run = await session.start_run([Step("s1", "stuck_in_a_thread", timeout=5.0)])
+            await quiesce(rt.events)
+            await clock.advance(5.0)
+            result = await run.result()
+        finally:
+            THREAD_GATE.set()  # the abandoned thread may end now
+        note = " (thread tool abandoned: its thread may still be running)"
+        assert result.state is RunState.TIMEOUT
+        assert result.error == f"step 's1' (stuck_in_a_thread): timed out after 5.0s{note}"
+        failed = await session.start_run([Step("s1", "fails_in_a_thread")])
+        why = "ToolFailed: tool 'fails_in_a_thread' failed: ValueError: bad input"
+        assert (await failed.result()).error == f"step 's1' (fails_in_a_thread): {why}"
 
 
 async def test_proof_10_the_session_runs_again_after_failure_timeout_and_cancel() -> None:
