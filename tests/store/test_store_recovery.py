@@ -87,8 +87,9 @@ def in_flight(pid: Pid) -> bool:
     return pid.process.behaviour._inflight is not None  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("callers", [1, 5])
 async def test_a_batch_interrupted_by_a_graceful_stop_is_acknowledged_as_it_was_committed(
-    tmp_path: Path,
+    tmp_path: Path, callers: int
 ) -> None:
     db = tmp_path / "events.db"
     outcomes: list[Event | BaseException] = []
@@ -106,9 +107,9 @@ async def test_a_batch_interrupted_by_a_graceful_stop_is_acknowledged_as_it_was_
                     outcomes.append(exc)
 
             async with anyio.create_task_group() as tg:
-                for i in range(5):
+                for i in range(callers):
                     tg.start_soon(produce, i)
-                # The five appends are one batch, handed to SQLite, waiting for the lock.
+                # The appends are one batch, handed to SQLite, waiting for the lock.
                 await until(lambda: in_flight(pid), "the batch never reached the writer")
                 tg.start_soon(partial(node.stop, pid, timeout=None))
                 # The stop cancelled the wait; terminate took the batch over and is settling
@@ -119,7 +120,7 @@ async def test_a_batch_interrupted_by_a_graceful_stop_is_acknowledged_as_it_was_
     assert not pid.is_alive()
     assert all(isinstance(o, Event) for o in outcomes), outcomes
     rows = stored(db)
-    assert [seq for seq, _ in rows] == [1, 2, 3, 4, 5, 6], "seq has a gap, or the batch is in twice"
+    assert [seq for seq, _ in rows] == list(range(1, callers + 2)), "seq has a gap, or the batch is in twice"
     acked = {o.seq: o.event_id for o in outcomes if isinstance(o, Event)}
     assert acked == dict(rows[1:]), "an acknowledgement names another row than the one stored"
     assert not any(event_id.startswith("uncommitted-") for _, event_id in rows)
