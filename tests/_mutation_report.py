@@ -1,6 +1,9 @@
 """``make mutate``'s tally: read ``mutmut results --all true`` on stdin, keep the mutants of
-the functions named by the glob patterns given as arguments, print each one that was not
-killed (to look at, or to kill with a test), then the count per status and the survival rate.
+the functions named by the glob patterns given as arguments, print each one the tests did not
+detect (to look at, or to kill with a test), then the count per status and the survival rate.
+
+Detected: ``killed`` (a test failed) and ``timeout`` (the mutant made a test hang: it did not
+pass either). Survived: ``survived`` and ``no tests`` (no selected test runs the function).
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from fnmatch import fnmatchcase
+
+DETECTED = frozenset({"killed", "timeout", "caught by type check", "segfault"})
 
 
 def main(patterns: list[str]) -> None:
@@ -17,12 +22,12 @@ def main(patterns: list[str]) -> None:
         if not sep or not any(fnmatchcase(name, p) for p in patterns):
             continue
         statuses[status] += 1
-        if status != "killed":
+        if status not in DETECTED:
             print(f"{status:>12}  {name}")
     total = sum(statuses.values())
     for status, count in statuses.most_common():
         print(f"{status}: {count}")
-    survived = total - statuses["killed"]
+    survived = total - sum(statuses[s] for s in DETECTED)
     print(f"survival: {survived} of {total} mutants ({100 * survived / max(total, 1):.1f}%)")
 
 
