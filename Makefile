@@ -68,7 +68,7 @@ $(MUTATE_STAMP): $(STAMP)
 
 mutate: $(MUTATE_STAMP)
 	rm -rf mutants
-	$(BIN)/mutmut run --max-children 2 $(MUTATE_ONLY) > mutants.log 2>&1 || (tail -40 mutants.log; false)
+	$(BIN)/mutmut run --max-children 3 $(MUTATE_ONLY) > mutants.log 2>&1 || (tail -40 mutants.log; false)
 	$(BIN)/mutmut results --all true | $(BIN)/python tests/_mutation_report.py $(MUTATE_ONLY)
 
 clean:
