@@ -130,8 +130,9 @@ async def test_a_batch_interrupted_and_not_committed_is_never_acknowledged(tmp_p
     db = tmp_path / "events.db"
     outcomes: list[Event | BaseException] = []
     async with Node.open() as node:
-        # A short busy timeout: the interrupted insert gives up while the lock is held.
-        pid = await EventStore.start(EventStoreConfig(path=db, busy_timeout=0.1))
+        # A short busy timeout: the interrupted insert gives up while the lock is held (long
+        # enough for the stop to land first, which follows the batch at once).
+        pid = await EventStore.start(EventStoreConfig(path=db, busy_timeout=0.5))
         assert pid is not None
         log = EventLog(pid)
         await log.append("session.started", {})
