@@ -15,7 +15,7 @@ import pytest
 from _stubborn import Stubborn, defiant, defiant_probe, quiesce, stubborn, stubborn_probe
 
 from soma_runtime import FromStep, RunHandle, RunState, Runtime, Step, tool
-from soma_runtime.kernel import Pid, VirtualClock, current_process
+from soma_runtime.kernel import Pid, Shutdown, VirtualClock, current_process
 
 pytestmark = pytest.mark.anyio
 
@@ -188,6 +188,8 @@ async def test_proof_8_a_hanging_tool_times_out() -> None:
         assert result.state is RunState.TIMEOUT
         assert result.error == "step 's1' (hang): timed out after 30.0s"
         assert task.done(), "the hanging tool's task is gone after the timeout"
+        [timed_out] = await rt.events.query(run_id=run.run_id, type="run.timeout")
+        assert timed_out.payload == {"timeout": None, "error": result.error}
         assert not probe.pids[0].is_alive()
 
 
@@ -202,6 +204,8 @@ async def test_proof_8b_the_whole_run_times_out() -> None:
         assert result.state is RunState.TIMEOUT and result.outputs == {"s1": 1}
         assert probe.tasks[0].done() and not probe.pids[0].is_alive()
         assert [e.type for e in await rt.events.query(run_id=run.run_id)][-1] == "run.timeout"
+        [timed_out] = await rt.events.query(run_id=run.run_id, type="run.timeout")
+        assert timed_out.payload == {"timeout": 30.0, "error": "step 's2' (hang): run timed out after 30.0s"}
 
 
 async def _cancel_and_look(run: RunHandle, tool: Stubborn, seen: list[tuple[RunState, bool, bool]]) -> None:
@@ -227,9 +231,12 @@ async def test_proof_9_cancel_returns_only_after_the_tools_task_has_finished() -
             tool.release.set()
         assert seen == [(RunState.CANCELLED, True, True)]
         assert not tool.pids[0].is_alive() and not run.pid.is_alive()
+        assert tool.pids[0].exit_reason == Shutdown("cancelled"), "stopped in order, not killed"
         assert (await run.result()).state is RunState.CANCELLED
         types = [e.type for e in await rt.events.query(run_id=run.run_id)]
         assert types[-3:] == ["tool.failed", "step.failed", "run.cancelled"]
+        [cancelled] = await rt.events.query(run_id=run.run_id, type="run.cancelled")
+        assert cancelled.payload == {"reason": "step 's1' (stubborn): cancelled"}
 
 
 async def test_proof_9b_a_tool_that_will_not_stop_is_killed_at_the_grace_and_cancel_waits_for_it() -> None:
@@ -326,6 +333,8 @@ async def test_a_failed_step_is_recorded_with_its_step_its_tool_call_and_its_dur
         assert 20.0 <= tool_failed.payload["duration_ms"] <= elapsed_ms
         assert step_failed.step_id == "s2" and step_failed.tool_call_id is None
         assert tool_failed.payload["error"] == step_failed.payload["error"] == why
+        [run_failed] = [e for e in events if e.type == "run.failed"]
+        assert run_failed.payload == {"error": result.error}
 
 
 THREAD_GATE = threading.Event()
