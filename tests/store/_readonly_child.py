@@ -21,7 +21,8 @@ async def main(db: str) -> None:
         async with open_event_log(db):
             raise AssertionError("a read-write open of an unwritable file succeeded")
     except StoreOpenError as exc:
-        assert "not writable" in str(exc), exc
+        expected = (db, "the file is not writable (open it read-only to read it)")
+        assert (exc.path, exc.problem) == expected, exc
     async with open_event_log(db, readonly=True) as log:
         assert [e.session_id for e in await log.query()] == ["s"]
         try:

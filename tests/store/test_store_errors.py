@@ -43,9 +43,10 @@ async def test_missing_directory(tmp_path: Path) -> None:
 
 
 async def test_path_is_a_directory_or_not_a_database(tmp_path: Path) -> None:
-    with pytest.raises(StoreOpenError, match="it is a directory"):
+    with pytest.raises(StoreOpenError) as directory:
         async with open_event_log(tmp_path):
             pass
+    assert str(directory.value) == f"cannot open event store {str(tmp_path)!r}: it is a directory"
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreOpenError, match="not a database"):
@@ -65,9 +66,14 @@ async def test_foreign_database_is_refused(tmp_path: Path) -> None:
 
 
 async def test_readonly_open_needs_an_existing_file(tmp_path: Path) -> None:
-    with pytest.raises(StoreOpenError, match="no such file"):
-        async with open_event_log(tmp_path / "absent.db", readonly=True):
+    absent = tmp_path / "absent.db"
+    with pytest.raises(StoreOpenError) as missing:
+        async with open_event_log(absent, readonly=True):
             pass
+    assert (missing.value.path, missing.value.problem) == (
+        str(absent),
+        "no such file (a read-only open never creates one)",
+    )
     with pytest.raises(StoreOpenError, match="in-memory"):
         async with open_event_log(":memory:", readonly=True):
             pass
@@ -329,3 +335,18 @@ async def test_a_duplicate_is_named_whether_it_is_stored_or_repeated_in_the_same
             await pid.call(Append([prepare_event("run.accepted", {}), again, twice]))
         assert repeated.value.event_id == again.event_id
         assert [e.event_id for e in await log.query()] == [first.event_id]  # nothing else landed
+
+
+async def test_a_read_only_open_cannot_write_even_through_its_own_connection(tmp_path: Path) -> None:
+    """Read-only is SQLite's ``mode=ro``, not only the facade refusing appends: the connection
+    itself cannot write, whatever runs on it."""
+    db = tmp_path / "e.db"
+    async with open_event_log(db) as log:
+        await log.append("session.started", {})
+    ro = await SqliteLog.open(db, readonly=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+            await ro._reader.execute("DELETE FROM events")
+        assert await ro.last_seq() == 1
+    finally:
+        await ro.close()
