@@ -183,3 +183,60 @@ def test_a_cold_start_step_is_clipped_at_clip_times_the_floored_sigma() -> None:
     a, d = ALPHA * 0.1, 3.0 * 0.02  # alarming: learnt at a tenth of α, as if 3 floors away
     assert baseline.mean[ERRORS] == pytest.approx(m0 + a * d, rel=1e-12)
     assert baseline.var[ERRORS] == pytest.approx((1 - a) * (0.005**2 + d * a * d), rel=1e-12)
+
+
+def _steady(signal: int, level: float, actions: int = 40) -> list[object]:
+    """A baseline's state after ``actions`` identical actions (σ = 0 for a scale signal)."""
+    baseline = Baseline(PARAMS)
+    for _ in range(actions):
+        baseline.observe(values(**{SIGNALS[signal]: level}), PARAMS)
+    return baseline.to_json()
+
+
+@pytest.mark.parametrize(
+    ("z", "pressure"), [(-1.0, 0.0), (0.0, 0.0), (0.5, 1 / (1 + math.exp(2.5))), (6.5, 1.0)]
+)
+def test_pressure_of_a_value_scored_after_cold_start_follows_the_formula(z: float, pressure: float) -> None:
+    """σ_clamp(z): 0 at or below 0, 1/(1+e^(3−z)) up to 6, 1 above — here on the hot path,
+    which inlines it; σ = 0 so the floor scales: x = 2000 + z·0.02."""
+    baseline = Baseline.from_json(_steady(TOKENS, 2000.0), PARAMS)
+    zs, ps = baseline.observe(values(token_usage=2000.0 + z * 0.02), PARAMS)
+    assert zs[TOKENS] == pytest.approx(z, abs=1e-6)
+    assert ps[TOKENS] == pytest.approx(pressure, abs=1e-6)
+    assert ps[TOKENS] == signal_pressure(zs[TOKENS])
+
+
+def test_the_first_action_after_cold_start_is_learnt_robustly() -> None:
+    """Action 11 is scored and learnt by the EMA alone: a tenth of α, deviation clipped at
+    3·floor — not at the full α of a scale signal's cold start."""
+    baseline = Baseline.from_json(_steady(TOKENS, 2000.0, actions=10), PARAMS)
+    baseline.observe(values(token_usage=2500.0), PARAMS)
+    assert baseline.mean[TOKENS] == pytest.approx(2000.0 + ALPHA * 0.1 * 3 * 0.02, rel=1e-12)
+
+
+def test_a_fall_is_clipped_downwards() -> None:
+    """A fall is not alarming (p = 0): learnt at the full α, its deviation clipped at −3·floor."""
+    baseline = Baseline.from_json(_steady(TOKENS, 2000.0), PARAMS)
+    baseline.observe(values(token_usage=500.0), PARAMS)
+    assert baseline.mean[TOKENS] == pytest.approx(2000.0 - ALPHA * 3 * 0.02, rel=1e-12)
+
+
+@pytest.mark.parametrize("x", [0.25, -2.0])
+def test_cold_start_learning_of_an_absolute_signal_follows_the_formula(x: float) -> None:
+    """Second action of ``uncertainty`` (prior 0.2 ± 0.15): an ordinary value is learnt at
+    α·max(0.1, 1 − p), a far fall (below the prior) is clipped at 3σ of the blend."""
+    index = SIGNALS.index("uncertainty")
+    baseline = Baseline(PARAMS)
+    baseline.observe(values(), PARAMS)  # first action at the prior's mean: nothing moves
+    m, v = baseline.mean[index], baseline.var[index]
+    mu0, sd0 = DEFAULT_BASELINES["uncertainty"]
+    assert (m, v) == pytest.approx((mu0, sd0**2 * (1 - ALPHA)))
+    w = 0.1
+    mu = w * m + (1 - w) * mu0
+    sd = math.sqrt(w * v + (1 - w) * sd0**2 + w * (1 - w) * (m - mu0) ** 2)
+    z = (x - mu) / max(sd, 0.02)
+    a = ALPHA * max(0.1, 1 - signal_pressure(z))
+    d = max(-3 * max(sd, 0.02), min(3 * max(sd, 0.02), x - m))
+    baseline.observe(values(uncertainty=x), PARAMS)
+    assert baseline.mean[index] == pytest.approx(m + a * d, rel=1e-12)
+    assert baseline.var[index] == pytest.approx((1 - a) * (v + d * a * d), rel=1e-12)
