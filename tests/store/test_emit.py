@@ -66,6 +66,9 @@ async def test_an_emit_that_failed_to_commit_fails_the_senders_next_acknowledged
             await log.emit("step.started", {"tool": "echo"}, run_id="r1")
             emitted.set()
             await lock_released.wait()
+            # Another emit in between does not use up the failure: only an acknowledged
+            # append can report it (an emit has nobody to tell).
+            await log.emit("step.started", {"tool": "again"}, run_id="r1")
             for _ in range(2):
                 try:
                     outcomes.append((await log.append("run.completed", {}, run_id="r1")).seq)
@@ -88,5 +91,8 @@ async def test_an_emit_that_failed_to_commit_fails_the_senders_next_acknowledged
         await pid.wait()
         first, second = outcomes
         assert isinstance(first, StoreWriteError) and "earlier emitted event was not stored" in str(first)
-        assert second == 2  # reported once; the store keeps serving that sender
-        assert [e.type for e in await log.query()] == ["session.started", "run.completed"]
+        assert first.path == str(db)
+        assert second == 3  # reported once; the store keeps serving that sender
+        stored = await log.query()
+        assert [e.type for e in stored] == ["session.started", "step.started", "run.completed"]
+        assert stored[1].payload["tool"] == "again"

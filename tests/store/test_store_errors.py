@@ -170,6 +170,7 @@ async def test_bad_input_fails_only_its_caller() -> None:
         with pytest.raises(BadRequest):
             await pid.call(Append(["not a prepared event"]))  # type: ignore[list-item]
         assert await pid.call(Append([])) == []
+        assert await pid.call(Append([], want_events=False)) == 0
         await pid.cast("noise")
         await pid.send("more noise")
         assert pid.is_alive()
