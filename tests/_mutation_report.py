@@ -4,6 +4,7 @@ detect (to look at, or to kill with a test), then the count per status and the s
 
 Detected: ``killed`` (a test failed) and ``timeout`` (the mutant made a test hang: it did not
 pass either). Survived: ``survived`` and ``no tests`` (no selected test runs the function).
+``not checked`` (a run stopped early) counts in neither, and is reported as such.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ def main(patterns: list[str]) -> None:
         if not sep or not any(fnmatchcase(name, p) for p in patterns):
             continue
         statuses[status] += 1
-        if status not in DETECTED:
+        if status not in DETECTED and status != "not checked":
             print(f"{status:>12}  {name}")
-    total = sum(statuses.values())
     for status, count in statuses.most_common():
         print(f"{status}: {count}")
+    total = sum(statuses.values()) - statuses["not checked"]
     survived = total - sum(statuses[s] for s in DETECTED)
-    print(f"survival: {survived} of {total} mutants ({100 * survived / max(total, 1):.1f}%)")
+    print(f"survival: {survived} of {total} mutants checked ({100 * survived / max(total, 1):.1f}%)")
 
 
 if __name__ == "__main__":
