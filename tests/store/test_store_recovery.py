@@ -31,7 +31,7 @@ import pytest
 from soma_runtime.kernel import Node, Pid
 from soma_runtime.store.errors import StoreWriteError
 from soma_runtime.store.events import Event
-from soma_runtime.store.log import EventLog
+from soma_runtime.store.log import EventLog, open_event_log
 from soma_runtime.store.server import EventStore, EventStoreConfig
 
 pytestmark = pytest.mark.anyio
@@ -211,3 +211,14 @@ async def test_a_killed_store_leaves_no_connection_thread_behind(tmp_path: Path)
         assert len(threads) == 2
         pid.kill()
         await until(lambda: not any(t.is_alive() for t in threads), "a connection thread outlived its store")
+
+
+async def test_a_closed_store_leaves_no_connection_thread_behind(tmp_path: Path) -> None:
+    already = _connection_threads()
+    async with open_event_log(tmp_path / "events.db") as log:
+        await log.append("session.started", {})
+        threads = _connection_threads() - already
+        assert len(threads) == 2
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in threads), "a connection thread outlived the closed store"
