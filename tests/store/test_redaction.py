@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
+from collections import OrderedDict, deque
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import given
@@ -368,3 +370,35 @@ async def test_a_secret_in_a_failing_tools_error_never_reaches_the_file(tmp_path
     raw = _file_bytes(db)
     for secret in (key, token):
         assert secret.encode() not in raw and secret[-12:].encode() not in raw
+
+
+class _Label(str):
+    """A str subclass (a StrEnum member is one too)."""
+
+
+class _Pair(NamedTuple):
+    name: str
+    value: str
+
+
+def test_secrets_inside_subclasses_sets_and_deques_are_redacted() -> None:
+    """Everything pydantic serializes as a string, an object or an array is looked into."""
+    key = CREDENTIALS["anthropic key"]
+    out = redact(
+        {
+            "label": _Label(f"key {key}"),
+            "ordered": OrderedDict(note=f"key {key}", api_key=key),
+            "proxy": MappingProxyType({"note": f"key {key}"}),
+            "queued": deque([f"key {key}"]),
+            "set": {f"key {key}"},
+            "frozen": frozenset([f"key {key}"]),
+            "pair": _Pair("k", f"key {key}"),
+        }
+    )
+    assert out["label"] == f"key {REDACTED}"
+    assert dict(out["ordered"]) == {"note": f"key {REDACTED}", "api_key": REDACTED}
+    assert dict(out["proxy"]) == {"note": f"key {REDACTED}"}
+    assert out["queued"] == out["set"] == out["frozen"] == [f"key {REDACTED}"]
+    assert redact(frozenset(["plain"])) == frozenset(["plain"])
+    assert tuple(out["pair"]) == ("k", f"key {REDACTED}")
+    assert key not in repr(out)
