@@ -17,7 +17,9 @@ need) are kept while ``token``/``access_token``/``x-auth-token`` are redacted.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final
@@ -122,6 +124,11 @@ def redact(value: Any) -> Any:
     if isinstance(value, BaseModel):
         # A model nested in a payload is serialized later; look inside it now.
         return _redact_mapping(value.model_dump())
+    if isinstance(value, AbstractSet | deque):
+        # Serialized as JSON arrays too: a secret inside one would reach the log.
+        items = list(value)
+        new = _redact_sequence(items)
+        return value if new is items else new
     return value
 
 
