@@ -7,8 +7,12 @@ import asyncio
 import os
 import random
 import sys
+from pathlib import Path
 
+import anyio
+import anyio.to_thread
 import pytest
+from _stubborn import quiesce
 
 from soma_runtime import CommandTool, RunState, Runtime, Step, tool
 from soma_runtime.kernel import current_node
@@ -35,8 +39,9 @@ sleeper = CommandTool("sleeper", [sys.executable, "-c", "import time; time.sleep
 
 
 @tool
-async def quick(n: int) -> int:
-    await asyncio.sleep(0)
+async def quick(n: int, spins: int = 1) -> int:
+    for _ in range(spins):  # scheduler rounds before it returns: where the race with cancel lies
+        await asyncio.sleep(0)
     return n
 
 
@@ -63,6 +68,46 @@ async def test_cancel_kills_the_tools_os_process(tool_name: str) -> None:
         assert os_process_gone(os_pid), "the OS process is gone (killed and reaped) when cancel returns"
 
 
+@tool(isolation="process", kill_grace=60.0)
+def stops_when_released(gate: str) -> None:
+    """An OS process that ignores SIGTERM and ends once the test writes to its FIFO ``gate``
+    (opening the FIFO tells the test it is ready: the handler is set by then)."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    fd = os.open(gate, os.O_RDONLY)
+    os.read(fd, 1)
+
+
+async def test_cancel_returns_only_after_the_tools_os_process_is_reaped(tmp_path: Path) -> None:
+    """The tool ignores SIGTERM and ends when the test lets it: until then cancel must not
+    return. A cancel that stopped waiting for the process returns during ``quiesce``."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    async with Runtime.open(tools=[stops_when_released], vitals=False) as rt:
+        session = await rt.start_session("a")
+        run = await session.start_run([Step("s1", "stops_when_released", {"gate": str(gate)})])
+        writer = await anyio.to_thread.run_sync(os.open, str(gate), os.O_WRONLY)  # the child is ready
+        try:
+            os_pid = await os_pid_of(run)
+            seen: list[tuple[RunState, bool]] = []
+
+            async def cancel() -> None:
+                result = await run.cancel()
+                seen.append((result.state, os_process_gone(os_pid)))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel)
+                await quiesce(rt.events)  # SIGTERM sent (and ignored); nothing else can happen
+                assert seen == [], "cancel returned while the tool's OS process was alive"
+                assert run.pid.is_alive() and not os_process_gone(os_pid)
+                os.write(writer, b"x")  # the tool's process may end now
+        finally:
+            os.close(writer)
+        assert seen == [(RunState.CANCELLED, True)]
+
+
 @pytest.mark.parametrize("tool_name", ["block_in_child", "sleeper"])
 async def test_a_timeout_kills_the_tools_os_process(tool_name: str) -> None:
     async with Runtime.open(tools=[block_in_child, sleeper]) as rt:
@@ -74,23 +119,27 @@ async def test_a_timeout_kills_the_tools_os_process(tool_name: str) -> None:
 
 
 async def test_cancel_racing_completion_gives_exactly_one_terminal_state() -> None:
-    async with Runtime.open(tools=[quick]) as rt:
+    """Cancel sent the moment the run starts, against a tool that returns after 0 to 7 scheduler
+    rounds: the early returns beat the cancel, the late ones lose to it, and the rounds in
+    between are the real race. Each run has exactly one terminal state, in its result and in
+    the store — and both outcomes happen (a cancel that never wins proves nothing)."""
+    async with Runtime.open(tools=[quick], vitals=False) as rt:
         session = await rt.start_session("a")
-        outcomes = set()
+        outcomes = []
         for i in range(40):
-            run = await session.start_run([Step("s1", "quick", {"n": i})])
-            for _ in range(i % 4):
-                await asyncio.sleep(0)
+            run = await session.start_run([Step("s1", "quick", {"n": i, "spins": i % 8})])
             cancelled, result = await asyncio.gather(run.cancel(), run.result())
             assert cancelled == result
-            outcomes.add(result.state)
+            outcomes.append(result.state)
             terminal = [
                 e.type
                 for e in await rt.events.query(run_id=run.run_id)
                 if e.type in ("run.completed", "run.cancelled", "run.failed", "run.timeout")
             ]
             assert len(terminal) == 1 and terminal[0] == f"run.{result.state}"
-        assert outcomes <= {RunState.COMPLETED, RunState.CANCELLED}
+            assert not run.pid.is_alive()
+        assert set(outcomes) == {RunState.COMPLETED, RunState.CANCELLED}
+        assert outcomes[0] is RunState.COMPLETED and outcomes[7] is RunState.CANCELLED
 
 
 async def test_a_thousand_concurrent_runs_in_one_session_with_random_cancels() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from ..kernel import (
     NORMAL,
     Call,
+    Clock,
     Down,
     ExitSignal,
     Pid,
@@ -364,10 +365,13 @@ class Run(GenStatem):
         proc = active.pid.process
         self._proc.unlink(active.pid)
         grace = self.options.cancel_grace
-        await shutdown_process(proc, Shutdown("cancelled"), grace, current_node().clock)
+        clock = current_node().clock
+        await shutdown_process(proc, Shutdown("cancelled"), grace, clock)
         task = proc.task
         if task is not None and not task.done():
-            await asyncio.wait({task}, timeout=grace)
+            # Killed: the task may still be finishing (a process tool reaps its OS process).
+            # One more grace at most, read from the node's clock like every other deadline.
+            await _finished(task, grace, clock)
 
     # -- the end -------------------------------------------------------------------------------
 
@@ -424,6 +428,23 @@ class Run(GenStatem):
             correlation_id=o.correlation_id,
             **ids,
         )
+
+
+async def _finished(task: asyncio.Task[Any], timeout: float, clock: Clock) -> None:
+    """Wait until ``task`` is done or ``timeout`` seconds of ``clock`` time have passed."""
+    done = asyncio.get_running_loop().create_future()
+
+    def wake(_: object = None) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = clock.call_at(clock.now() + timeout, wake)
+    try:
+        await done
+    finally:
+        timer.cancel()
+        task.remove_done_callback(wake)
 
 
 def _outcome(active: _Active) -> dict[str, Any]:

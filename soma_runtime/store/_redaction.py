@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import deque
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final
@@ -123,6 +125,11 @@ def redact(value: Any) -> Any:
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(value, pydantic.BaseModel):
         return _redact_mapping(value.model_dump())
+    if isinstance(value, AbstractSet | deque):
+        # Serialized as JSON arrays too: a secret inside one would reach the log.
+        items = list(value)
+        new = _redact_sequence(items)
+        return value if new is items else new
     return value
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 from _actor_tools import GATE, TOOL_PROCESSES, crash, wait_gate, where
+from _stubborn import quiesce, stubborn, stubborn_probe
 
 from soma_actor import (
     ActorAlreadyRunning,
@@ -27,7 +28,7 @@ from soma_runtime.kernel.introspection import tree
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = [crash, wait_gate, where]
+TOOLS = [crash, wait_gate, where, stubborn]
 ALL = Policy.allow_all()
 
 
@@ -165,20 +166,32 @@ async def test_the_actor_survives_a_tool_that_crashes_its_os_process(rt: Runtime
 
 # 10
 async def test_cancel_stops_the_active_run_and_its_tool(rt: Runtime) -> None:
-    GATE["never"] = anyio.Event()
-    TOOL_PROCESSES.clear()
-    actor = await start_actor(rt, "a", ScriptedModel([use_tools(("wait_gate", {"name": "never"}))]), ALL)
+    """The task ends only once its run has stopped the tool: the tool's cleanup is held open
+    until the test releases it, and the cancel must not be answered before."""
+    tool = stubborn_probe("actor-cancel")
+    actor = await start_actor(
+        rt, "a", ScriptedModel([use_tools(("stubborn", {"name": "actor-cancel"}))]), ALL
+    )
     task_id = await actor.send("block")
-    while not TOOL_PROCESSES:  # the tool reports itself from inside the run
-        await anyio.wait_all_tasks_blocked()
+    await tool.started.wait()
     status = await actor.task_status(task_id)
     assert status.state is TaskState.RUNNING
     [run_pid] = [info.pid for root in tree(current_node()) for info in root.walk() if info.module == "Run"]
-    result = await actor.cancel(task_id)
-    assert result.state is TaskState.CANCELLED
-    [tool_proc] = TOOL_PROCESSES
-    assert not tool_proc.alive  # type: ignore[attr-defined]
-    assert not run_pid.is_alive()
+    seen: list[tuple[TaskState, bool, bool]] = []
+
+    async def cancel() -> None:
+        result = await actor.cancel(task_id)
+        seen.append((result.state, tool.task.done(), run_pid.is_alive()))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cancel)
+        await tool.stopping.wait()
+        await quiesce(rt.events)
+        assert seen == [], "the task ended while its tool was still running"
+        assert run_pid.is_alive() and (await actor.task_status(task_id)).state is TaskState.RUNNING
+        tool.release.set()
+    assert seen == [(TaskState.CANCELLED, True, False)]
+    assert not tool.pids[0].is_alive()
     [cancelled] = await rt.events.query(type="run.cancelled")
     assert cancelled.run_id == status.runs[0] and cancelled.task_id == task_id
     assert (await actor.cancel(task_id)).state is TaskState.CANCELLED  # idempotent

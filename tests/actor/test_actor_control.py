@@ -12,6 +12,7 @@ from soma_actor import ScriptedModel, TaskState, start_actor
 from soma_actor.providers import after, reply
 from soma_runtime import Runtime
 from soma_runtime.control import ControlClient, ControlError
+from soma_runtime.kernel import current_node
 
 pytestmark = pytest.mark.anyio
 
@@ -28,6 +29,7 @@ async def test_actors_and_cancel_task_over_the_control_socket(tmp_path: Path) ->
         await start_actor(rt, "idle", ScriptedModel())
         task_id = await busy.send("think forever")
         assert (await busy.task_status(task_id)).state is TaskState.THINKING
+        [model_call] = [p for p in current_node().processes() if p.parent == busy.pid and p.alive]
         async with ControlClient.connect(sock) as client:
             listed = {a["actor_id"]: a for a in await client.actors()}
             assert set(listed) == {"busy", "idle"}
@@ -36,6 +38,8 @@ async def test_actors_and_cancel_task_over_the_control_socket(tmp_path: Path) ->
             assert listed["idle"]["state"] == "idle" and listed["idle"]["tasks"] == []
             cancelled = await client.cancel_task(task_id)
             assert cancelled["state"] == "cancelled" and cancelled["task_id"] == task_id
+            # Answered once the model call in flight is gone: its process and its task.
+            assert not model_call.alive and model_call.task is not None and model_call.task.done()
             with pytest.raises(ControlError) as unknown:
                 await client.cancel_task("task-nope")
             assert unknown.value.code == "not_found" and "task-nope" in str(unknown.value)

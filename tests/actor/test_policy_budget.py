@@ -72,3 +72,43 @@ def test_the_budget_stops_model_calls_tokens_cost_and_steps() -> None:
 def test_bad_budgets_are_refused_with_a_clear_error(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="Budget\\."):
         Budget(**kwargs)  # type: ignore[arg-type]
+
+
+def test_policy_errors_name_the_field_and_the_bad_value() -> None:
+    with pytest.raises(TypeError) as tools_str:
+        Policy("echo")
+    assert str(tools_str.value) == "Policy.allowed_tools must be a collection of names, not the string 'echo'"
+    with pytest.raises(ValueError) as actors_empty:
+        Policy([], [""])
+    assert str(actors_empty.value) == "Policy.allowed_actors holds ''; names are non-empty strings"
+    with pytest.raises(TypeError, match=r"^Policy\.allowed_actors must be a collection"):
+        Policy([], "helper")
+    with pytest.raises(ValueError, match=r"^Policy\.allowed_tools holds 3;"):
+        Policy([3])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, 2.0, True, "2"])
+def test_max_steps_per_proposal_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(ValueError) as refused:
+        Policy(["echo"], max_steps_per_proposal=bad)  # type: ignore[arg-type]
+    assert str(refused.value) == f"max_steps_per_proposal must be a positive int or None, got {bad!r}"
+
+
+def test_the_smallest_step_cap_is_one_step() -> None:
+    policy = Policy(["echo"], max_steps_per_proposal=1)
+    assert policy.check_tools("a", ["echo"]) is None
+    assert policy.check_tools("a", ["echo", "echo"]) == (
+        "policy: 2 steps in one proposal exceeds max_steps_per_proposal=1"
+    )
+
+
+def test_every_denied_tool_is_named_once_in_order() -> None:
+    policy = Policy(["echo"])
+    assert policy.check_tools("a", ["rm", "echo", "curl", "rm"]) == (
+        "policy: actor 'a' may not use tool(s) 'curl', 'rm'"
+    )
+    assert Policy.allow_all().to_json() == {
+        "allowed_tools": ["*"],
+        "allowed_actors": ["*"],
+        "max_steps_per_proposal": None,
+    }

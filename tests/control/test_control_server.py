@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 from _control import raw_client
+from _stubborn import quiesce, stubborn, stubborn_probe
 
 from soma_runtime import RunState, Runtime, Step
 from soma_runtime.control import (
@@ -130,11 +131,27 @@ async def test_views_show_sessions_live_and_finished_runs_and_the_tree(sock: Pat
 
 
 async def test_cancel_a_live_run(sock: Path) -> None:
-    async with Runtime.open(control=sock) as rt:
+    tool = stubborn_probe("control")
+    async with Runtime.open(control=sock, tools=[stubborn], vitals=False) as rt:
         session = await rt.start_session("a")
-        run = await session.start_run([Step("s1", "sleep", {"seconds": 60})])
+        run = await session.start_run([Step("s1", "stubborn", {"name": "control"})])
+        await tool.started.wait()
         async with ControlClient.connect(sock) as client:
-            result = await client.cancel_run(run.run_id)
+            replies: list[tuple[dict[str, object], bool]] = []
+
+            async def cancel() -> None:
+                reply = await client.cancel_run(run.run_id)
+                replies.append((reply, tool.task.done()))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel)
+                await tool.stopping.wait()  # the request reached the run: the tool is stopping
+                await quiesce(rt.events)
+                assert replies == [] and run.pid.is_alive(), "answered before the tool stopped"
+                tool.release.set()
+            [(result, tool_stopped)] = replies
+            assert tool_stopped, "the reply came while the tool's task was still running"
+            assert not tool.pids[0].is_alive() and not run.pid.is_alive()
             assert result["run_id"] == run.run_id
             assert result["state"] == "cancelled"
             assert result["session_id"] == session.session_id

@@ -8,16 +8,20 @@ import asyncio
 import pytest
 
 from soma_runtime import FromStep, InvalidRun, RunState, Runtime, Step, tool
-from soma_runtime.kernel import current_process
+from soma_runtime.kernel import current_process, settle
 
 pytestmark = pytest.mark.anyio
 
 seen_by_tools: list[object] = []
+hanging_tasks: list[asyncio.Task[object]] = []
 
 
 @tool
 async def hang() -> None:
     seen_by_tools.append(current_process())
+    task = asyncio.current_task()
+    assert task is not None
+    hanging_tasks.append(task)
     await asyncio.Event().wait()
 
 
@@ -89,10 +93,14 @@ async def test_a_session_never_executes_tools() -> None:
 
 async def test_stop_cancels_live_runs_and_records_session_stopped() -> None:
     seen_by_tools.clear()
+    hanging_tasks.clear()
     async with Runtime.open(tools=[hang]) as rt:
         session = await rt.start_session("a")
         runs = [await session.start_run([Step("s1", "hang")]) for _ in range(3)]
+        while len(hanging_tasks) < 3:  # every tool is running
+            await settle()
         await session.stop()
+        assert all(task.done() for task in hanging_tasks), "a tool's task outlived the session's stop"
         assert not session.pid.is_alive()
         for run in runs:
             assert not run.pid.is_alive()
@@ -108,12 +116,16 @@ async def test_status_tracks_every_run_of_the_session() -> None:
         session = await rt.start_session("a")
         done = await session.start_run([Step("s1", "echo", {"value": 1})])
         await done.result()
+        hanging_tasks.clear()
         live = await session.start_run([Step("s1", "hang")])
         status = await session.status()
         assert (status.session_id, status.agent_id) == (session.session_id, "a")
         assert (status.runs[0].run_id, status.runs[0].state) == (done.run_id, RunState.COMPLETED)
         assert [r.run_id for r in status.live_runs] == [live.run_id]
+        while not hanging_tasks:
+            await settle()
         await live.cancel()
+        assert hanging_tasks[0].done() and not live.pid.is_alive()
         assert (await session.status()).live_runs == []
 
 

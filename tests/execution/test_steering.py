@@ -4,12 +4,13 @@ call, and — under BLOCK — their runs refuse destructive tools, as data."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from soma_runtime import RunState, Runtime, Step
+from soma_runtime import RunSnapshot, RunState, Runtime, Step, tool
 from soma_runtime.execution.steering import STEERING_NAME, DestructiveBlock, Guidance, SteerMe
 from soma_runtime.kernel import Call, GenServer, Pid
 
@@ -73,16 +74,33 @@ async def test_under_block_a_destructive_tool_is_refused_and_allowed_again_after
         assert (tmp_path / "x.txt").read_text() == "hi"
 
 
+GATES: dict[str, asyncio.Event] = {}
+
+
+@tool
+async def gated(name: str) -> str:
+    """A step that lasts until the test opens its gate."""
+    await GATES[name].wait()
+    return name
+
+
 async def test_a_block_reaches_runs_that_are_already_live(tmp_path: Path) -> None:
-    async with Runtime.open(root=tmp_path, vitals=False) as rt:
+    GATES["live"] = asyncio.Event()
+    async with Runtime.open(root=tmp_path, tools=[gated], vitals=False) as rt:
         session = await rt.start_session("coder")
         run = await session.start_run(
             [
-                Step("wait", "sleep", {"seconds": 0.2}),
+                Step("wait", "gated", {"name": "live"}),
                 Step("write", "file_write", {"path": "y.txt", "content": "x"}),
             ]
         )
         await session.pid.send(BLOCK)
+        # Mailbox order: once these answer, the session forwarded the block and the run took it.
+        await session.status()
+        snapshot = await run.status()
+        assert isinstance(snapshot, RunSnapshot) and snapshot.step_id == "wait"
+        GATES["live"].set()
         result = await run.result()
         assert result.state is RunState.FAILED and "destructive" in (result.error or "")
+        assert result.outputs == {"wait": "live"}
         assert not (tmp_path / "y.txt").exists()

@@ -12,6 +12,7 @@ import pytest
 
 from soma_runtime.kernel import Process, current_node
 from soma_runtime.store.errors import StoreWriteError
+from soma_runtime.store.events import EventDraft
 from soma_runtime.store.log import EventLog, open_event_log
 from soma_runtime.store.server import EventStoreConfig
 
@@ -53,8 +54,9 @@ async def test_emitted_events_commit_in_order_before_a_later_acknowledged_append
         assert len(await again.query(run_id="r1")) == 51
 
 
+@pytest.mark.parametrize("many", [False, True])
 async def test_an_emit_that_failed_to_commit_fails_the_senders_next_acknowledged_append(
-    tmp_path: Path,
+    tmp_path: Path, many: bool
 ) -> None:
     db = tmp_path / "e.db"
     async with open_event_log(config=EventStoreConfig(path=db, busy_timeout=0.05)) as log:
@@ -63,9 +65,15 @@ async def test_an_emit_that_failed_to_commit_fails_the_senders_next_acknowledged
         outcomes: list[object] = []
 
         async def sender(proc: Process) -> None:
-            await log.emit("step.started", {"tool": "echo"}, run_id="r1")
+            if many:
+                await log.emit_many([EventDraft("step.started", {"tool": "echo"}, run_id="r1")])
+            else:
+                await log.emit("step.started", {"tool": "echo"}, run_id="r1")
             emitted.set()
             await lock_released.wait()
+            # Another emit in between does not use up the failure: only an acknowledged
+            # append can report it (an emit has nobody to tell).
+            await log.emit("step.started", {"tool": "again"}, run_id="r1")
             for _ in range(2):
                 try:
                     outcomes.append((await log.append("run.completed", {}, run_id="r1")).seq)
@@ -88,5 +96,8 @@ async def test_an_emit_that_failed_to_commit_fails_the_senders_next_acknowledged
         await pid.wait()
         first, second = outcomes
         assert isinstance(first, StoreWriteError) and "earlier emitted event was not stored" in str(first)
-        assert second == 2  # reported once; the store keeps serving that sender
-        assert [e.type for e in await log.query()] == ["session.started", "run.completed"]
+        assert first.path == str(db)
+        assert second == 3  # reported once; the store keeps serving that sender
+        stored = await log.query()
+        assert [e.type for e in stored] == ["session.started", "step.started", "run.completed"]
+        assert stored[1].payload["tool"] == "again"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from soma_runtime.store import events as events_module
 from soma_runtime.store.errors import (
     EventTypeConflict,
     InvalidEvent,
@@ -26,6 +28,18 @@ from soma_runtime.store.events import (
     register_event_type,
 )
 from soma_runtime.store.payloads import LlmSucceeded, Payload, ToolStarted
+
+
+@pytest.fixture(autouse=True)
+def _registrations_end_with_the_test() -> Iterator[None]:
+    """Event types a test registers do not outlive it: the registry is process-wide, and a
+    test run twice in one process (as ``make mutate`` does) would meet its own leftovers."""
+    tables = (events_module._EXACT, events_module._FAMILIES)
+    saved = [dict(table) for table in tables]
+    yield
+    for table, before in zip(tables, saved, strict=True):
+        table.clear()
+        table.update(before)
 
 
 def committed(prepared: PreparedEvent, seq: int) -> Event:

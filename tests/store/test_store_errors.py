@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 
 import anyio
@@ -19,7 +19,6 @@ from soma_runtime.store.errors import (
     PayloadTooLarge,
     SchemaVersionError,
     StoreOpenError,
-    StoreReadOnly,
     StoreWriteError,
     UnknownEventType,
 )
@@ -44,9 +43,10 @@ async def test_missing_directory(tmp_path: Path) -> None:
 
 
 async def test_path_is_a_directory_or_not_a_database(tmp_path: Path) -> None:
-    with pytest.raises(StoreOpenError, match="it is a directory"):
+    with pytest.raises(StoreOpenError) as directory:
         async with open_event_log(tmp_path):
             pass
+    assert str(directory.value) == f"cannot open event store {str(tmp_path)!r}: it is a directory"
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreOpenError, match="not a database"):
@@ -66,48 +66,71 @@ async def test_foreign_database_is_refused(tmp_path: Path) -> None:
 
 
 async def test_readonly_open_needs_an_existing_file(tmp_path: Path) -> None:
-    with pytest.raises(StoreOpenError, match="no such file"):
-        async with open_event_log(tmp_path / "absent.db", readonly=True):
+    absent = tmp_path / "absent.db"
+    with pytest.raises(StoreOpenError) as missing:
+        async with open_event_log(absent, readonly=True):
             pass
+    assert (missing.value.path, missing.value.problem) == (
+        str(absent),
+        "no such file (a read-only open never creates one)",
+    )
     with pytest.raises(StoreOpenError, match="in-memory"):
         async with open_event_log(":memory:", readonly=True):
             pass
     assert not (tmp_path / "absent.db").exists()
 
 
-@pytest.fixture
-def readonly_file(tmp_path: Path) -> Iterator[Path]:
-    """A database file this process cannot write (chmod, or chattr +i when running as root)."""
-    db = tmp_path / "ro.db"
+READONLY_CHILD = Path(__file__).with_name("_readonly_child.py")
+NOBODY = 65534
+
+
+def test_readonly_database_file(tmp_path: Path) -> None:
+    """A database file this process cannot write: a clear error for a read-write open, and a
+    read-only open that reads it and refuses appends.
+
+    The checks run in a child process as a user who cannot write the file. For root, whom
+    file modes do not stop, that child runs as ``nobody`` (a real permission fault wherever
+    root may drop privileges, as in any default container); where it may not, the file is made
+    immutable (``chattr +i``) instead; and where neither can be done the test fails, saying so —
+    it never skips."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "ro.db"
 
     async def create() -> None:
         async with open_event_log(db) as log:
             await log.append("session.started", {}, session_id="s")
 
     anyio.run(create)
+    db.chmod(0o444)
+    child = [sys.executable, str(READONLY_CHILD), str(db)]
     if os.geteuid() != 0:
-        db.chmod(0o444)
-        yield db
-        db.chmod(0o644)
-        return
-    made = subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False)
+        done = subprocess.run(child, capture_output=True, text=True, timeout=60, check=False)
+    else:
+        # nobody reads the file and keeps SQLite's shared-memory file beside it (a read-only
+        # open of a WAL database creates one); the file itself stays root's, mode 0444.
+        tmp_path.chmod(0o755)
+        os.chown(folder, NOBODY, NOBODY)
+        try:
+            done = subprocess.run(
+                child, capture_output=True, text=True, timeout=60, check=False, user=NOBODY, group=NOBODY
+            )
+        except PermissionError:  # no CAP_SETUID here: make the file immutable instead
+            done = _as_root_on_an_immutable_file(child, db)
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+def _as_root_on_an_immutable_file(child: list[str], db: Path) -> subprocess.CompletedProcess[str]:
+    made = subprocess.run(["chattr", "+i", str(db)], capture_output=True, text=True, check=False)
     if made.returncode != 0 or os.access(db, os.W_OK):
-        pytest.skip("cannot make a file read-only for root here (no chattr +i)")
+        pytest.fail(
+            "cannot make a file root cannot write here: neither a setuid to nobody nor "
+            f"chattr +i works ({made.stderr.strip()})"
+        )
     try:
-        yield db
+        return subprocess.run(child, capture_output=True, text=True, timeout=60, check=False)
     finally:
         subprocess.run(["chattr", "-i", str(db)], check=False)
-
-
-async def test_readonly_database_file(readonly_file: Path) -> None:
-    with pytest.raises(StoreOpenError, match="not writable"):
-        async with open_event_log(readonly_file):
-            pass
-    async with open_event_log(readonly_file, readonly=True) as log:
-        assert [e.session_id for e in await log.query()] == ["s"]
-        with pytest.raises(StoreReadOnly):
-            await log.append("session.stopped", {})
-        assert (await log.stats()).readonly
 
 
 async def test_locked_database_fails_the_batch_and_recovers(tmp_path: Path) -> None:
@@ -147,6 +170,7 @@ async def test_bad_input_fails_only_its_caller() -> None:
         with pytest.raises(BadRequest):
             await pid.call(Append(["not a prepared event"]))  # type: ignore[list-item]
         assert await pid.call(Append([])) == []
+        assert await pid.call(Append([], want_events=False)) == 0
         await pid.cast("noise")
         await pid.send("more noise")
         assert pid.is_alive()
@@ -294,3 +318,36 @@ async def test_failed_migration_is_rolled_back(tmp_path: Path) -> None:
         assert "extra" not in tables
     finally:
         conn.close()
+
+
+async def test_a_duplicate_is_named_whether_it_is_stored_or_repeated_in_the_same_request() -> None:
+    async with Node.open():
+        pid = await EventStore.start(EventStoreConfig())
+        assert pid is not None
+        log = EventLog(pid)
+        first = await log.append("session.started", {})
+        fresh, again = prepare_event("run.accepted", {}), prepare_event("run.accepted", {})
+        stored_dup = prepare_event("run.accepted", {}, event_id=first.event_id)
+        with pytest.raises(DuplicateEvent) as already:
+            await pid.call(Append([fresh, stored_dup]))  # the second one is in the store
+        assert already.value.event_id == first.event_id
+        twice = prepare_event("run.accepted", {}, event_id=again.event_id)
+        with pytest.raises(DuplicateEvent) as repeated:
+            await pid.call(Append([prepare_event("run.accepted", {}), again, twice]))
+        assert repeated.value.event_id == again.event_id
+        assert [e.event_id for e in await log.query()] == [first.event_id]  # nothing else landed
+
+
+async def test_a_read_only_open_cannot_write_even_through_its_own_connection(tmp_path: Path) -> None:
+    """Read-only is SQLite's ``mode=ro``, not only the facade refusing appends: the connection
+    itself cannot write, whatever runs on it."""
+    db = tmp_path / "e.db"
+    async with open_event_log(db) as log:
+        await log.append("session.started", {})
+    ro = await SqliteLog.open(db, readonly=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly database"):
+            await ro._reader.execute("DELETE FROM events")
+        assert await ro.last_seq() == 1
+    finally:
+        await ro.close()

@@ -189,3 +189,25 @@ def test_state_round_trip_is_exact() -> None:
     probe = values(token_usage=1500.0, drift=0.9)
     assert again.observe(probe, ALL, False, PARAMS) == baseline.observe(probe, ALL, False, PARAMS)
     assert again.to_json() == baseline.to_json()
+
+
+def test_a_fall_is_learnt_with_its_step_clipped_at_clip_times_the_floored_sigma() -> None:
+    """A steady signal's σ shrinks under its floor; a fall far below it is in control (z < 0)
+    and learnt, its deviation clipped at clip·max(σ, floor) — not at clip·σ, which would let
+    a steady agent's baseline never move again (issue 22's mutation). Computed here from the
+    docstring's formulas, for ``drift`` (σ floor 0.05, no anchors)."""
+    baseline = Baseline(PARAMS)
+    for _ in range(60):
+        observe(baseline, drift=0.5)
+    m, v, n = baseline.mean[DRIFT], baseline.var[DRIFT], baseline.n[DRIFT]
+    assert math.sqrt(v) < 0.05  # the floor binds
+    sd = 0.05
+    x = 0.0
+    z = (x - m) / sd
+    a = max(ALPHA, 1 / (CONFIG.cold_start + 1 + n))
+    d = max(-CONFIG.clip * sd, x - m)
+    assert d == -CONFIG.clip * sd  # the clip binds too
+    zs = observe(baseline, drift=x)
+    assert zs[DRIFT] == pytest.approx(z, rel=1e-12)
+    assert baseline.mean[DRIFT] == pytest.approx(m + a * d, rel=1e-12)
+    assert baseline.var[DRIFT] == pytest.approx((1 - a) * (v + d * a * d), rel=1e-12)

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import pytest
 from _cli import SOMA, clean_env
+from _stubborn import quiesce, stubborn, stubborn_probe
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from soma_runtime import RunState, Runtime, Step, open_event_log
@@ -72,9 +73,11 @@ async def test_serve_runs_until_sigterm_and_refuses_a_second_runtime_on_its_sock
 
 async def test_cancel_a_live_run_an_unknown_run_and_no_runtime_listening(tmp_path: Path) -> None:
     sock, nowhere = tmp_path / "soma.sock", tmp_path / "none.sock"
-    async with Runtime.open(db=tmp_path / "soma.db", control=sock) as rt:
+    tool = stubborn_probe("cli")
+    async with Runtime.open(db=tmp_path / "soma.db", control=sock, tools=[stubborn], vitals=False) as rt:
         session = await rt.start_session("a")
-        run = await session.start_run([Step("s1", "sleep", {"seconds": 60})])
+        run = await session.start_run([Step("s1", "stubborn", {"name": "cli"})])
+        await tool.started.wait()
         results: dict[str, tuple[int, str, str]] = {}
 
         async def invoke(key: str, *args: str) -> None:
@@ -84,8 +87,13 @@ async def test_cancel_a_live_run_an_unknown_run_and_no_runtime_listening(tmp_pat
             tg.start_soon(invoke, "live", "cancel", run.run_id, "--control", str(sock))
             tg.start_soon(invoke, "unknown", "cancel", "run-nope", "--control", str(sock))
             tg.start_soon(invoke, "nowhere", "cancel", run.run_id, "--control", str(nowhere))
+            await tool.stopping.wait()  # `soma cancel` reached the run: its tool is stopping
+            await quiesce(rt.events)
+            assert "live" not in results and run.pid.is_alive(), "cancelled before the tool stopped"
+            tool.release.set()
 
         assert results["live"] == (0, f"{run.run_id} cancelled\n", "")
+        assert tool.task.done() and not tool.pids[0].is_alive() and not run.pid.is_alive()
         assert (await run.result()).state is RunState.CANCELLED
         assert [e.type for e in await rt.events.query(run_id=run.run_id)][-1] == "run.cancelled"
 
