@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.to_thread
 
-from . import core, kernel, startup, store, telemetry, vitals
+from . import core, hooks, kernel, startup, store, telemetry, vitals
 from ._table import Row, print_table
 
 
@@ -30,6 +30,7 @@ PARTS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "vitals": vitals.run,
     "telemetry": telemetry.run,
     "startup": startup.run,
+    "hooks": hooks.run,
 }
 
 

@@ -8,7 +8,8 @@
         answer = await actor.ask("say hi")
 
 Model providers are importable from here too: ``ScriptedModel``, ``AnthropicModel`` and
-``OpenAIModel`` (see :mod:`soma_actor.providers` for their arguments).
+``OpenAIModel`` (see :mod:`soma_actor.providers` for their arguments), and ``wrap`` — vitals
+for a script on the Anthropic or OpenAI SDK (:mod:`soma_actor.integrations`).
 
 Names are imported on first use (as in ``soma_runtime``): the ``soma`` command lives in this
 package, and ``soma --version`` or ``soma statusline`` must not pay for the actor, pydantic
@@ -16,9 +17,9 @@ and the runtime they never touch. The actor layer's event types are registered w
 store when the actor module is first imported (an actor is what records them).
 """
 
-from typing import TYPE_CHECKING
-
-from soma_runtime._lazy import lazy_exports
+# typing is not imported at run time on `soma hook`'s path (a few ms of its ~20); type
+# checkers read TYPE_CHECKING as typing's own.
+TYPE_CHECKING = False
 
 _EXPORTS = {
     "ACTOR_SUPERVISOR": ".actor",
@@ -55,6 +56,8 @@ _EXPORTS = {
     "TaskStatus": ".task",
     "TaskUsage": ".task",
     "UnknownTask": ".task",
+    "ToolBlocked": ".integrations",
+    "wrap": ".integrations",
 }
 
 __all__ = [
@@ -86,22 +89,38 @@ __all__ = [
     "TaskState",
     "TaskStatus",
     "TaskUsage",
+    "ToolBlocked",
     "ToolSchema",
     "ToolUse",
     "UnknownTask",
     "Usage",
     "actor_supervisor",
     "start_actor",
+    "wrap",
 ]
 assert set(__all__) == set(_EXPORTS)
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+# soma_runtime._lazy's table, looked up when a name is first read — not at import: importing
+# soma_runtime runs its package (logging's set-up), which `soma hook`, inside this package,
+# has no use for.
+def __getattr__(name: str) -> object:
+    from soma_runtime._lazy import lazy_exports
+
+    return lazy_exports(__name__, _EXPORTS)[0](name)
+
+
+def __dir__() -> list[str]:
+    from soma_runtime._lazy import lazy_exports
+
+    return lazy_exports(__name__, _EXPORTS)[1]()
 
 
 if TYPE_CHECKING:
     from .actor import ACTOR_SUPERVISOR, ActorInfo, ActorOptions, ActorState, AgentActor
     from .budget import Budget
     from .handle import Actor, ActorNotRunning
+    from .integrations import ToolBlocked, wrap
     from .model import (
         Message,
         Model,

@@ -5,6 +5,7 @@ lies outside the repository."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -13,6 +14,8 @@ import signal
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,10 +23,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SOMA = [sys.executable, "-m", "soma_actor.cli"]
+FAKE_ANTHROPIC = "<!-- runs against a fake Anthropic API in tests/test_readme_snippets.py -->\n"
+"""Marks a snippet that calls the Anthropic API: it runs against the tests' fake of it, with
+ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY pointing there, and the reply its ``# ->`` promises."""
 
 
 def blocks(language: str) -> list[str]:
     return re.findall(rf"^```{language}\n(.*?)^```", README, re.S | re.M)
+
+
+def fake_anthropic(snippet: str) -> bool:
+    return f"{FAKE_ANTHROPIC}```python\n{snippet}```" in README
+
+
+@contextmanager
+def anthropic_api(reply: str) -> Iterator[dict[str, str]]:
+    """The fake Messages API (tests/actor/providers/_fake_llm.py), answering ``reply``."""
+    from anyio.from_thread import start_blocking_portal
+
+    sys.path.insert(0, str(ROOT / "tests" / "actor" / "providers"))
+    from _fake_llm import FakeLLMServer, Reply, anthropic_message
+
+    server = FakeLLMServer(Reply.json(anthropic_message([{"type": "text", "text": reply}])))
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(server) as running:
+        yield {"ANTHROPIC_BASE_URL": running.base_url, "ANTHROPIC_API_KEY": "sk-ant-readme-0123456789abcdef"}
 
 
 def clean_env() -> dict[str, str]:
@@ -39,14 +62,20 @@ def test_the_readme_has_its_snippets() -> None:
 
 @pytest.mark.parametrize("index", range(len(PYTHON)), ids=lambda i: PYTHON[i].splitlines()[0][:40])
 def test_each_python_snippet_runs_as_written(index: int, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PYTHON[index]],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    snippet = PYTHON[index]
+    promises = re.findall(r"print\(.*\)\s+# -> (.+)$", snippet, re.M)
+    with contextlib.ExitStack() as stack:
+        env = clean_env()
+        if fake_anthropic(snippet):
+            env.update(stack.enter_context(anthropic_api(promises[0] if promises else "ok")))
+        done = subprocess.run(
+            [sys.executable, "-c", snippet],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     # What a snippet says it prints (``print(…)  # -> said hi``) is what it prints.

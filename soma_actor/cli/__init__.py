@@ -9,16 +9,28 @@ corrupt file, an unknown run, no runtime listening, a bad config file…); 2 bad
 
 from __future__ import annotations
 
-import logging
-
-import click
-
-from ._common import EXIT_ERROR, one_line
+import sys
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["hook"] and not {"-h", "--help"} & set(args):
+        # Claude Code runs `soma hook` for every tool call and waits for it: it goes straight
+        # to the hook, without the command-line app and its imports (click, logging setup).
+        from ..integrations.claude_code.hook import main as hook
+
+        return hook(args[1:])
+    return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
+    import logging
+
+    import click
+
     from ._app import cli
+    from ._common import EXIT_ERROR, one_line
 
     try:
         code = cli.main(args=argv, prog_name="soma", standalone_mode=False)

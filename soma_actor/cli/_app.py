@@ -28,6 +28,8 @@ COMMANDS: Final = {
     "replay": "soma_actor.cli.replay:replay",
     "dashboard": "soma_actor.cli.dashboard.command:dashboard",
     "demo": "soma_actor.cli.demo:demo",
+    "init": "soma_actor.cli.init:init",
+    "hook": "soma_actor.cli.hook:hook",
 }
 
 SUMMARIES: Final = {
@@ -42,6 +44,8 @@ SUMMARIES: Final = {
     "replay": "Replay a log's vitals; does it match the record?",
     "dashboard": "A live TUI: agents, pressure, runs, the tree, events, guidance.",
     "demo": "The demo: scripted agents through every outcome, on a real runtime.",
+    "init": "Put Soma's hooks into Claude Code's settings (--remove: take them out).",
+    "hook": "Record a Claude Code hook event from stdin (run by Claude Code).",
 }
 """Each verb's ``short_help``, for ``soma --help``: listing the verbs must not import them all
 (the demo's module alone costs half a second). A test keeps it equal to each command's own."""
@@ -84,7 +88,8 @@ def cli(log_json: bool, log_level: str) -> None:
 
     Run a runtime with `soma serve` (its tools and agents from --config soma.toml); give it
     work from a shell with `soma run` and `soma ask`, steer it with `soma cancel`; look at it
-    with `soma status`, `soma trace` and `soma dashboard`. Every verb has --help.
+    with `soma status`, `soma trace` and `soma dashboard`; watch Claude Code sessions after
+    `soma init`. Every verb has --help.
 
     \b
     Examples:
@@ -93,5 +98,6 @@ def cli(log_json: bool, log_level: str) -> None:
       soma ask greeter "say hi"
       soma status
       soma trace run-3f2a
+      soma init                      # Claude Code's sessions, as agents
     """
     _logging.configure(json_logs=log_json, level=log_level)

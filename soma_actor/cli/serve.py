@@ -63,6 +63,13 @@ if TYPE_CHECKING:
     "over OTLP configured by the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT…). "
     "Needs soma-runtime[telemetry].",
 )
+@click.option(
+    "--idle-exit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop after this many seconds without a Claude Code hook or wrapped client recording "
+    "through it (what `soma hook --serve` starts it with).",
+)
 def serve(
     config_file: str | None,
     db: str | None,
@@ -70,6 +77,7 @@ def serve(
     root: str | None,
     no_vitals: bool,
     otel: bool,
+    idle_exit: float | None,
 ) -> int:
     """Run a Soma runtime until SIGINT or SIGTERM, then shut it down cleanly.
 
@@ -87,6 +95,7 @@ def serve(
       soma serve --db agents.db --control /run/user/1000/soma.sock
       soma --log-json serve --no-vitals
       OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 soma serve --otel
+      soma serve --db soma.db --control soma.sock --idle-exit 1800   # for Claude Code hooks
     """
     from .config import ServeConfig, load
 
@@ -103,6 +112,7 @@ def serve(
         [(agent, agent.build_model(config)) for agent in config.agents],  # a key missing: now
         os.path.abspath(db or config.db or "soma.db"),
         options,
+        idle_exit,
     )
     return run(_serve, plan)
 
@@ -116,6 +126,8 @@ class _Plan:
     db: str
     options: dict[str, Any]
     """``Runtime.open`` keyword arguments besides ``db``."""
+    idle_exit: float | None = None
+    """Seconds without a hook or wrapped client recording before the runtime stops itself."""
     created: bool = field(init=False)
     """No database was there: one the runtime creates and then fails with is removed."""
 
@@ -147,6 +159,7 @@ async def _serve(plan: _Plan) -> int:
 
     from soma_runtime import Runtime
 
+    from ..integrations.served import register as register_integrations
     from ..supervisor import start_actor
 
     log = _logging.get_logger("soma.cli.serve")
@@ -161,6 +174,8 @@ async def _serve(plan: _Plan) -> int:
                     if close is not None:
                         stack.push_async_callback(close)  # after the runtime: its actors use them
                 rt = await stack.enter_async_context(Runtime.open(db=plan.db, **plan.options))
+                # Claude Code hooks and wrapped SDK clients record through this runtime.
+                register_integrations(rt, idle_exit=plan.idle_exit)
                 for agent, model in plan.models:
                     await start_actor(rt, agent.actor_id, model, agent.policy, agent.budget, **agent.options)
                 serving = True

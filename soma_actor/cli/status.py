@@ -134,6 +134,31 @@ def dollars(amount: float) -> str:
     return f"${amount:.{decimals}f}"
 
 
+def _claude_status_input() -> dict[str, Any] | None:
+    """Claude Code's status-line JSON when stdin brings one (a pipe, not a terminal), else None.
+
+    Claude Code writes it at once and closes the pipe; a caller whose stdin is an open pipe
+    with nothing in it (a shell prompt in some terminals) is not kept waiting past a moment.
+    """
+    import json
+    import select
+    import sys
+
+    stdin = sys.stdin
+    if stdin is None or stdin.isatty():
+        return None
+    try:
+        ready, _, _ = select.select([stdin], [], [], 0.25)
+        raw = stdin.read() if ready else ""
+    except (OSError, ValueError):
+        return None
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("session_id"), str) else None
+
+
 def mode_counts(statuses: list[AgentStatus]) -> str:
     counts = Counter(s.mode or "no vitals" for s in statuses)
     order = [*MODES, "no vitals"]
@@ -180,11 +205,23 @@ def statusline(db: str) -> int:
     """One short line for a shell prompt or a status bar: the most pressured agent, its
     mode and pressure, and how many agents are in each mode.
 
+    As Claude Code's status line (`soma init` sets it), it reads the JSON Claude Code sends
+    on stdin and shows that session's mode, pressure, the signals driving it, and what the
+    session cost.
+
     \b
     Examples:
       soma statusline
       PS1='$(soma statusline 2>/dev/null) \\$ '
+      echo '{"session_id": "6f1c…", "cost": {"total_cost_usd": 0.42}}' | soma statusline
     """
+    claude = _claude_status_input()
+    if claude is not None:
+        from ..integrations.claude_code.statusline import claude_line
+
+        with glance_db(db) as log:
+            click.echo(claude_line(log, claude))
+        return EXIT_OK
     with glance_db(db) as log:
         statuses = agent_statuses(log)
     if not statuses:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
         ToolResultBlockParam,
         ToolUseBlockParam,
     )
+    from anthropic.types import (
+        Usage as AnthropicUsage,
+    )
 
     Block = TextBlockParam | ToolUseBlockParam | ToolResultBlockParam
 
@@ -133,17 +136,8 @@ class AnthropicModel(SdkModel["_Call", "AnthropicMessage"]):
             elif block.type == "tool_use":
                 tool_uses.append(ToolUse(block.id, block.name, self._arguments(block.name, block.input)))
             # Other blocks (thinking, server tools) answer features this provider never asks for.
-        usage = answer.usage
-        cache_write = usage.cache_creation_input_tokens or 0
-        cache_read = usage.cache_read_input_tokens or 0
-        counted = Usage(
-            input_tokens=_count(usage.input_tokens) + _count(cache_write) + _count(cache_read),
-            output_tokens=_count(usage.output_tokens),
-            cache_read_tokens=cache_read,
-            cache_write_tokens=cache_write,
-        )
         stop = _STOP_REASONS.get(answer.stop_reason or "", StopReason.END)
-        return self._response("".join(texts), tool_uses, stop, counted, answer.model)
+        return self._response("".join(texts), tool_uses, stop, usage_of(answer.usage), answer.model)
 
 
 def _messages(messages: tuple[Message, ...]) -> list[MessageParam]:
@@ -185,6 +179,19 @@ def _blocks(message: Message) -> list[Block]:
     for use in message.tool_uses:
         blocks.append({"type": "tool_use", "id": use.id, "name": use.name, "input": use.arguments})
     return blocks
+
+
+def usage_of(usage: AnthropicUsage) -> Usage:
+    """A Messages API ``usage`` as Soma counts it: ``input_tokens`` with the cached parts in
+    (the API reports cache reads and writes apart from it). Also what ``wrap`` records."""
+    cache_write = usage.cache_creation_input_tokens or 0
+    cache_read = usage.cache_read_input_tokens or 0
+    return Usage(
+        input_tokens=_count(usage.input_tokens) + _count(cache_write) + _count(cache_read),
+        output_tokens=_count(usage.output_tokens),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+    )
 
 
 def _count(value: int) -> int:

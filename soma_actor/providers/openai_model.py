@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ChatCompletionFunctionToolParam,
         ChatCompletionMessageParam,
     )
+    from openai.types.completion_usage import CompletionUsage
 
 MaxTokensParam = Literal["max_completion_tokens", "max_tokens"]
 
@@ -163,7 +164,7 @@ class OpenAIModel(SdkModel["_Call", "ChatCompletion"]):
         stop = _FINISH_REASONS.get(choice.finish_reason or "", StopReason.END)
         if message.refusal:
             text, stop = text or message.refusal, StopReason.REFUSAL
-        return self._response(text, tool_uses, stop, _usage(answer), answer.model)
+        return self._response(text, tool_uses, stop, usage_of(answer.usage), answer.model)
 
 
 def _message(message: Message) -> ChatCompletionMessageParam:
@@ -191,8 +192,9 @@ def _message(message: Message) -> ChatCompletionMessageParam:
     return assistant
 
 
-def _usage(answer: ChatCompletion) -> Usage:
-    usage = answer.usage
+def usage_of(usage: CompletionUsage | None) -> Usage:
+    """A Chat Completions ``usage`` as Soma counts it (cached tokens are part of the input).
+    Also what ``wrap`` records."""
     if usage is None:
         return Usage()  # some compatible servers report none: nothing to count or charge
     details = usage.prompt_tokens_details

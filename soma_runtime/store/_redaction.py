@@ -17,14 +17,13 @@ need) are kept while ``token``/``access_token``/``x-auth-token`` are redacted.
 from __future__ import annotations
 
 import re
+import sys
 from collections import deque
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final
-
-from pydantic import BaseModel
 
 REDACTED = "[REDACTED]"
 
@@ -121,8 +120,10 @@ def redact(value: Any) -> Any:
         return _redact_mapping(value)
     if isinstance(value, list | tuple):
         return _redact_sequence(value)
-    if isinstance(value, BaseModel):
-        # A model nested in a payload is serialized later; look inside it now.
+    # A model nested in a payload is serialized later; look inside it now. (Without pydantic
+    # imported there can be no model: ``soma hook`` redacts what it writes without it.)
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(value, pydantic.BaseModel):
         return _redact_mapping(value.model_dump())
     if isinstance(value, AbstractSet | deque):
         # Serialized as JSON arrays too: a secret inside one would reach the log.

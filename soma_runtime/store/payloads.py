@@ -164,6 +164,16 @@ class GuidanceFired(Payload):
     pressure: float | None = None
 
 
+class GuidanceDelivered(Payload):
+    """Guidance handed to an agent outside a session's own model calls (a Claude Code hook's
+    answer, a wrapped SDK client's system prompt): which firings, through which channel, and
+    the seq of the newest of them (what a later delivery starts after)."""
+
+    firing_ids: list[str] = Field(min_length=1)
+    channel: str
+    upto_seq: int = Field(ge=1)
+
+
 class TrustEdge(Payload):
     """A trust edge of the vitals graph (recorded, so replay and a restarted monitor see it)."""
 
@@ -208,8 +218,11 @@ CORE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     # The actor layer owns these families and may register exact types inside them.
     "actor.*": Payload,
     "proposal.*": Payload,
+    # Vitals for agents that run elsewhere (soma_actor.integrations): what a hook could not do.
+    "hook.*": Payload,
     "vitals.updated": VitalsUpdated,
     "guidance.fired": GuidanceFired,
+    "guidance.delivered": GuidanceDelivered,
     "vitals.trust": TrustEdge,
     "supervisor.child_restarted": ChildRestarted,
     "supervisor.shutdown": SupervisorShutdown,

@@ -42,7 +42,8 @@ from . import text
 from ._agent import Agent, CallInfo, Context
 from .baseline import BaselineParams
 from .config import SIGNALS, VitalsConfig
-from .patterns import Budget, classify, detect, escalation
+from .harness import harness_shape, identity_args
+from .patterns import Budget, classify, detect, escalation, shaped_access
 from .pressure import Mode
 from .signals import Action, Intent
 from .state import EngineState, export_state, import_state
@@ -461,10 +462,16 @@ def _call_info(payload: Mapping[str, Any]) -> CallInfo:
     args = payload.get("args")
     if not isinstance(args, dict):
         args = {}
-    encoded = _CANONICAL.encode(args)
+    shape = harness_shape(tool, payload)
+    if shape is None:
+        command = payload.get("isolation") == "command"
+        path, access = classify(tool, args, payload.get("effect"), payload.get("destructive"))
+        encoded = _CANONICAL.encode(args)
+    else:  # a harness's call (Claude Code's Bash, Edit…): see ``harness``
+        command = shape.command
+        path, access = shaped_access(shape.access, args.get(shape.path_arg) if shape.path_arg else None)
+        encoded = _CANONICAL.encode(identity_args(shape, args))
     key = "t:" + blake2b(f"{tool}\x00{encoded}".encode(), digest_size=8).hexdigest()
-    command = payload.get("isolation") == "command"
-    path, access = classify(tool, args, payload.get("effect"), payload.get("destructive"))
     return (
         tool,
         key,

@@ -7,7 +7,10 @@ Patterns are judged on every action of an agent, after its signals. Vocabulary:
 * a *write* is a call of a state-changing tool with a ``path`` argument — the payload says
   ``effect: "state"`` or ``destructive: true``, or, when it does not say, the tool's name has a
   writing verb (write, edit, patch, delete, …); a *read* likewise, with ``effect: "read"`` or a
-  reading verb (read, cat, view, head, grep, …). Paths are compared after ``normpath``;
+  reading verb (read, cat, view, head, grep, …). Paths are compared after ``normpath``. A
+  harness's calls (Claude Code's ``Bash``, ``Edit``, ``Read``… with their ``command`` and
+  ``file_path``) are read as ``harness`` describes: ``Bash`` is a command tool, ``Edit`` a
+  write of its ``file_path``;
 * the *cooldown*: after a pattern fires for an agent it stays silent for that agent's next
   ``COOLDOWN`` (5) actions — unless a firing is more severe than its last one (a budget going
   critical, pressure escalating from GUIDE to WARN), which is never held back.
@@ -115,6 +118,13 @@ def classify(tool: str, args: dict[str, Any], effect: Any, destructive: Any) -> 
     if effect is None:
         return path, _verb(tool)
     return path, None
+
+
+def shaped_access(access: str | None, path: Any) -> tuple[str | None, str | None]:
+    """(path, access) of a harness's call (``harness``): its path argument, normalized."""
+    if access is None or not isinstance(path, str) or not path:
+        return None, None
+    return _normpath(path), access
 
 
 _verbs: dict[str, str | None] = {}

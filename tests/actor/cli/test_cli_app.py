@@ -25,7 +25,7 @@ from soma_runtime.vitals import DEFAULT_BASELINES, VitalsConfig
 
 VERBS = [
     *("serve", "status", "statusline", "replay", "trace", "export"),
-    *("cancel", "run", "ask", "demo", "dashboard"),
+    *("cancel", "run", "ask", "demo", "dashboard", "init", "hook"),
 ]
 
 

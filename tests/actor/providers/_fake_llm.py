@@ -8,6 +8,8 @@ body), and answers each one from the test's script, in order:
 - ``Reply.error(status, body)``: an error status with the provider's error JSON
   (``anthropic_error`` / ``openai_error``);
 - ``Reply.raw(text)``: a body that is not JSON, for unreadable answers;
+- ``Reply.sse(events)``: a streamed answer, as server-sent events (``anthropic_stream`` /
+  ``openai_stream`` build one from the same content as the JSON builders);
 - ``Reply.stall()``: never answers. The server sets ``stalled`` once it holds such a request,
   and ``closed_mid_request`` when the client then closes the connection — the proof that a
   timed-out or cancelled SDK call really closed its HTTP request.
@@ -49,6 +51,15 @@ class Reply:
     @classmethod
     def raw(cls, text: str, *, content_type: str = "application/json") -> Reply:
         return cls(body=text.encode(), content_type=content_type)
+
+    @classmethod
+    def sse(cls, events: list[tuple[str | None, Any]]) -> Reply:
+        """``(event name or None, data)`` pairs; data that is not a string is sent as JSON."""
+        lines = []
+        for name, data in events:
+            head = f"event: {name}\n" if name else ""
+            lines.append(f"{head}data: {data if isinstance(data, str) else json.dumps(data)}\n\n")
+        return cls(body="".join(lines).encode(), content_type="text/event-stream")
 
     @classmethod
     def stalled(cls) -> Reply:
@@ -227,6 +238,51 @@ def anthropic_message(
     }
 
 
+def anthropic_stream(
+    content: list[dict[str, Any]],
+    *,
+    model: str = "claude-sonnet-4-6",
+    stop_reason: str = "end_turn",
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    complete: bool = True,
+) -> list[tuple[str | None, Any]]:
+    """The Messages API's stream of ``anthropic_message(content, …)``: text in two deltas,
+    a tool call's input as JSON in two pieces. ``complete=False``: it stops before
+    ``message_delta`` (a stream cut short)."""
+    start = anthropic_message([], model=model, input_tokens=input_tokens, output_tokens=1)
+    start["stop_reason"] = None
+    events: list[tuple[str | None, Any]] = [("message_start", {"type": "message_start", "message": start})]
+    for index, block in enumerate(content):
+        if block["type"] == "text":
+            empty: dict[str, Any] = {"type": "text", "text": ""}
+            half = len(block["text"]) // 2
+            deltas = [
+                {"type": "text_delta", "text": part} for part in (block["text"][:half], block["text"][half:])
+            ]
+        else:
+            empty = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            text = json.dumps(block["input"])
+            half = len(text) // 2
+            deltas = [
+                {"type": "input_json_delta", "partial_json": part} for part in (text[:half], text[half:])
+            ]
+        events.append(
+            ("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty})
+        )
+        for delta in deltas:
+            events.append(
+                ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            )
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    if complete:
+        delta = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}}
+        delta["usage"] = {"output_tokens": output_tokens}
+        events.append(("message_delta", delta))
+        events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
 def anthropic_error(error_type: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
@@ -265,6 +321,56 @@ def openai_completion(
         if cached_tokens is not None:
             body["usage"]["prompt_tokens_details"] = {"cached_tokens": cached_tokens}
     return body
+
+
+def openai_stream(
+    *,
+    content: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+    finish_reason: str = "stop",
+    model: str = "gpt-4o-2024-08-06",
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+    usage: bool = False,
+    complete: bool = True,
+) -> list[tuple[str | None, Any]]:
+    """Chat Completions' stream of ``openai_completion(…)``: content in two chunks, each tool
+    call's arguments in two; the usage chunk (``usage=True``) as with ``include_usage``."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return {
+            "id": "chatcmpl-fake-1",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [choice],
+        }
+
+    events: list[tuple[str | None, Any]] = [(None, chunk({"role": "assistant", "content": ""}))]
+    if content:
+        half = len(content) // 2
+        events += [(None, chunk({"content": part})) for part in (content[:half], content[half:])]
+    for index, call in enumerate(tool_calls or ()):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        head = {"index": index, "id": call["id"], "type": "function"}
+        head["function"] = {"name": call["function"]["name"], "arguments": arguments[:half]}
+        events.append((None, chunk({"tool_calls": [head]})))
+        events.append(
+            (None, chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}))
+        )
+    if complete:
+        events.append((None, chunk({}, finish_reason)))
+        if usage:
+            counts = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+            counts["total_tokens"] = prompt_tokens + completion_tokens
+            last = chunk({})
+            last["choices"] = []
+            last["usage"] = counts
+            events.append((None, last))
+        events.append((None, "[DONE]"))
+    return events
 
 
 def openai_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
