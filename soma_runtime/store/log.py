@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
 
@@ -42,7 +42,7 @@ from .errors import (
     StoreReadOnly,
 )
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent, prepare_values
-from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig
+from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig, SetMetadata
 from .sqlite import MEMORY, EventQuery, SqliteLog
 
 Server = Pid | str | Callable[[], Pid | None]
@@ -173,7 +173,7 @@ class EventLog:
     async def query(
         self,
         *,
-        run_id: str | None = None,
+        run_id: str | Sequence[str] | None = None,
         session_id: str | None = None,
         agent_id: str | None = None,
         correlation_id: str | None = None,
@@ -184,11 +184,42 @@ class EventLog:
     ) -> list[Event]:
         """Events matching every given filter, in seq order (newest first if ``descending``).
 
-        ``type`` is a type (``"run.failed"``), a family (``"run.*"``) or a list of those.
+        ``type`` is a type (``"run.failed"``), a family (``"run.*"``) or a list of those;
+        ``run_id`` one run or a list of runs (the events of all of them, interleaved by seq).
         """
         q = make_query(run_id, session_id, agent_id, correlation_id, type, after_seq, limit, descending)
         feed = await self._attach()
         return await feed.read(q, feed.visible_seq())
+
+    async def unfinished(self, kind: Literal["run", "session", "task"]) -> list[Event]:
+        """The runs, sessions or (actor) tasks that have begun and not ended, oldest first:
+        for each, an event that opened it (``run.accepted`` or ``run.started``,
+        ``session.started`` or ``session.resumed``, ``actor.task.received``).
+
+        Answered from an index the store keeps as it writes, so it costs what is unfinished,
+        not the size of the log. With a live writer, that is what runs now; at open, before
+        any, what the previous writer left (resume reads it).
+        """
+        feed = await self._attach()
+        return await feed.log.unfinished(kind, upto_seq=feed.visible_seq())
+
+    async def metadata(self) -> dict[str, str]:
+        """The database's labels: a few strings about the file itself, not events (which
+        program created it, for one: ``soma demo`` replaces only a database it made)."""
+        feed = await self._attach()
+        return await feed.log.metadata()
+
+    async def set_metadata(self, key: str, value: str) -> None:
+        """Set the label ``key`` to ``value`` (durable on return)."""
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise TypeError(f"a label is a non-empty str key and a str value, got {key!r}: {value!r:.60}")
+        await self._writable()
+        pid = self._pid
+        assert pid is not None
+        try:
+            await pid.call(SetMetadata(key, value), timeout=self.call_timeout)
+        except (NoProc, ProcessDied) as exc:
+            raise StoreClosed(f"{exc}; the label may or may not have been set") from exc
 
     async def last_seq(self) -> int:
         """The seq of the newest committed event (0 for an empty log)."""
@@ -383,7 +414,7 @@ def read_jsonl(source: str | os.PathLike[str] | Iterable[str]) -> list[Event]:
 
 
 def make_query(
-    run_id: str | None,
+    run_id: str | Sequence[str] | None,
     session_id: str | None,
     agent_id: str | None,
     correlation_id: str | None,
@@ -393,8 +424,15 @@ def make_query(
     descending: bool,
 ) -> EventQuery:
     """Check query arguments (a clear ``ValueError``/``TypeError`` naming the bad one)."""
+    runs: str | tuple[str, ...] | None
+    if run_id is None or isinstance(run_id, str):
+        runs = run_id
+    elif isinstance(run_id, Sequence) and all(isinstance(r, str) for r in run_id):
+        runs = tuple(run_id)
+    else:
+        raise TypeError(f"run_id must be a str or a sequence of str, got {run_id!r:.80}")
     for name, value in (
-        ("run_id", run_id),
+        ("run_id", runs if isinstance(runs, str) else None),
         ("session_id", session_id),
         ("agent_id", agent_id),
         ("correlation_id", correlation_id),
@@ -412,7 +450,7 @@ def make_query(
         raise ValueError(f"after_seq must be an int >= 0, got {after_seq!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-    return EventQuery(run_id, session_id, agent_id, correlation_id, types, after_seq, limit, bool(descending))
+    return EventQuery(runs, session_id, agent_id, correlation_id, types, after_seq, limit, bool(descending))
 
 
 async def _export_pages(

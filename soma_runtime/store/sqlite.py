@@ -27,6 +27,7 @@ import anyio
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
+from ._lock import WriterLock
 from .errors import (
     SchemaVersionError,
     StoreClosed,
@@ -60,6 +61,55 @@ _AS_JSON: Final = (
 )
 _EVENTS: Final = TypeAdapter(list[Event])
 _IDS: Final = TypeAdapter(list[str])
+_LABELS: Final = TypeAdapter(dict[str, str])
+
+# Which events open and end a run, a session and a task (see migration 1 -> 2).
+LIFECYCLES: Final = {
+    "run": (
+        "run_id",
+        ("run.accepted", "run.started"),
+        ("run.completed", "run.failed", "run.timeout", "run.cancelled"),
+    ),
+    "session": ("session_id", ("session.started", "session.resumed"), ("session.stopped",)),
+    "task": (
+        "task_id",
+        ("actor.task.received",),
+        tuple(f"actor.task.{end}" for end in ("completed", "rejected", "failed", "cancelled", "timeout")),
+    ),
+}
+
+
+def _sql_list(types: Sequence[str]) -> str:
+    return ", ".join(f"'{t}'" for t in types)
+
+
+def _unfinished_schema() -> str:
+    parts = [
+        "CREATE TABLE unfinished (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " PRIMARY KEY (kind, id)) WITHOUT ROWID;"
+    ]
+    for kind, (column, opens, ends) in LIFECYCLES.items():
+        # The backfill: for each id, the last of its opening and ending events decides.
+        parts.append(
+            f"INSERT INTO unfinished (kind, id, seq) SELECT '{kind}', {column}, seq FROM ("
+            f"SELECT {column}, type, max(seq) AS seq FROM events"
+            f" WHERE {column} IS NOT NULL AND type IN ({_sql_list((*opens, *ends))}) GROUP BY {column})"
+            f" WHERE type IN ({_sql_list(opens)});"
+        )
+        # One trigger per kind: its WHEN is all most events cost (one IN test).
+        parts.append(
+            f"CREATE TRIGGER unfinished_{kind} AFTER INSERT ON events"
+            f" WHEN NEW.{column} IS NOT NULL AND NEW.type IN ({_sql_list((*opens, *ends))}) BEGIN"
+            f" INSERT OR IGNORE INTO unfinished (kind, id, seq) SELECT '{kind}', NEW.{column}, NEW.seq"
+            f" WHERE NEW.type IN ({_sql_list(opens)});"
+            f" DELETE FROM unfinished WHERE kind = '{kind}' AND id = NEW.{column}"
+            f" AND NEW.type IN ({_sql_list(ends)});"
+            " END;"
+        )
+    return "\n".join(parts)
+
+
+_UNFINISHED: Final = _unfinished_schema()
 
 # MIGRATIONS[i] moves a database from schema version i to i + 1. Only ever append to it: a
 # database records the version it is at, and each step runs once, in its own transaction.
@@ -90,6 +140,21 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
     CREATE INDEX events_type ON events (type);
     """,
+    # 1 -> 2: what resume looks for at open, found without reading the log (DESIGN §5b), and
+    # the database's own labels (``meta``: who created it, e.g. ``soma demo``).
+    #
+    # ``unfinished`` holds one row per run, session and actor task that was opened and has
+    # not ended, keyed by the event that opened it. Triggers keep it in the same transaction
+    # as the events, so recovery costs what was interrupted, not the size of the log. A run
+    # opens with run.accepted (or run.started) and ends with its terminal event (run.resumed
+    # and run.suspended leave it open); a session opens with session.started or
+    # session.resumed and ends with session.stopped; a task (the actor layer's, which owns
+    # the reserved ``actor.*`` family) opens with actor.task.received and ends with its
+    # terminal event. The backfill makes the same rows for a log written before.
+    _UNFINISHED
+    + """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -100,10 +165,11 @@ Synchronous = Literal["NORMAL", "FULL"]
 class EventQuery:
     """Filters of a query; ``None`` means "any". All given filters must match (AND).
 
-    ``type`` is an exact type, a family pattern ``"run.*"``, or a tuple of those (OR).
+    ``type`` is an exact type, a family pattern ``"run.*"``, or a tuple of those (OR);
+    ``run_id`` one id or a tuple of them (OR).
     """
 
-    run_id: str | None = None
+    run_id: str | tuple[str, ...] | None = None
     session_id: str | None = None
     agent_id: str | None = None
     correlation_id: str | None = None
@@ -114,7 +180,9 @@ class EventQuery:
 
     def matches(self, event: Event) -> bool:
         """The same predicate as the SQL, for events already in memory (seq bounds aside)."""
-        if self.run_id is not None and event.run_id != self.run_id:
+        if self.run_id is not None and (
+            event.run_id != self.run_id if isinstance(self.run_id, str) else event.run_id not in self.run_id
+        ):
             return False
         if self.session_id is not None and event.session_id != self.session_id:
             return False
@@ -140,9 +208,12 @@ def _where(query: EventQuery, upto_seq: int | None) -> tuple[str, list[Any]]:
     if upto_seq is not None:
         conds.append("seq <= ?")
         params.append(upto_seq)
+    if isinstance(query.run_id, tuple):
+        conds.append("run_id IN (SELECT value FROM json_each(?))")
+        params.append(to_json(list(query.run_id)).decode())
     for column in ("run_id", "session_id", "agent_id", "correlation_id"):
         value = getattr(query, column)
-        if value is not None:
+        if isinstance(value, str):
             conds.append(f"{column} = ?")
             params.append(value)
     if query.type is not None:
@@ -169,11 +240,13 @@ class SqliteLog:
         readonly: bool,
         writer: aiosqlite.Connection | None,
         reader: aiosqlite.Connection,
+        lock: WriterLock | None = None,
     ) -> None:
         self.path = path
         self.readonly = readonly
         self._writer = writer
         self._reader = reader
+        self._lock = lock  # a file's writer holds it until close (or its process dies)
 
     @classmethod
     async def open(
@@ -185,7 +258,11 @@ class SqliteLog:
         busy_timeout: float = 5.0,
         migrations: Sequence[str] = MIGRATIONS,
     ) -> SqliteLog:
-        """Open (creating and migrating if needed) the log at ``path`` or ``":memory:"``."""
+        """Open (creating and migrating if needed) the log at ``path`` or ``":memory:"``.
+
+        A writer of a file first takes its writer lock (see ``_lock``): a second writer gets
+        :class:`StoreLocked` at once. Read-only opens take no lock and work beside a writer.
+        """
         name = os.fspath(path)
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
@@ -205,29 +282,42 @@ class SqliteLog:
             await _prepare(conn, name, readonly=True, synchronous=synchronous, migrations=migrations)
             return cls(name, True, None, conn)
 
-        writer = await _connect(name, name, busy_timeout, uri=False)
+        lock = WriterLock.acquire(name)
         try:
-            await _prepare(writer, name, readonly=False, synchronous=synchronous, migrations=migrations)
-            reader = await _connect(name, name, busy_timeout, uri=False)
-            await reader.execute("PRAGMA query_only = ON")
+            writer = await _connect(name, name, busy_timeout, uri=False)
+            try:
+                await _prepare(writer, name, readonly=False, synchronous=synchronous, migrations=migrations)
+                reader = await _connect(name, name, busy_timeout, uri=False)
+                await reader.execute("PRAGMA query_only = ON")
+            except BaseException:
+                await writer.close()
+                raise
         except BaseException:
-            await writer.close()
+            lock.release()
             raise
-        return cls(name, False, writer, reader)
+        return cls(name, False, writer, reader, lock)
 
     async def close(self) -> None:
-        """Close both connections (an open transaction is rolled back by SQLite)."""
-        if self._writer is not None and self._writer is not self._reader:
-            await self._writer.close()
-        await self._reader.close()
+        """Close both connections (an open transaction is rolled back by SQLite), then let
+        go of the writer lock."""
+        try:
+            if self._writer is not None and self._writer is not self._reader:
+                await self._writer.close()
+            await self._reader.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def abandon(self) -> None:
         """Close without awaiting, for an owner that was killed: stop the connection threads.
 
-        Anything not committed is rolled back when SQLite closes the connection.
+        Anything not committed is rolled back when SQLite closes the connection. The writer
+        lock goes at once, so the owner's successor (a restart by its supervisor) can open.
         """
         for conn in {id(c): c for c in (self._writer, self._reader) if c is not None}.values():
             conn.stop()
+        if self._lock is not None:
+            self._lock.release()
 
     async def stored_by_writer(self, event_id: str) -> bool:
         """Whether ``event_id`` is stored, asked after every statement the writer has queued."""
@@ -284,6 +374,42 @@ class SqliteLog:
         if seqs != sorted(seqs, reverse=query.descending):
             events.sort(key=lambda e: e.seq, reverse=query.descending)
         return events
+
+    async def unfinished(self, kind: str, *, upto_seq: int | None = None) -> list[Event]:
+        """An opening event of every ``kind`` (``"run"``, ``"session"``, ``"task"``) that has
+        no end in the log, oldest first: one read of the ``unfinished`` table, whatever the
+        size of the log."""
+        if kind not in LIFECYCLES:
+            raise ValueError(f"kind must be one of {sorted(LIFECYCLES)}, got {kind!r}")
+        bound = "" if upto_seq is None else " AND u.seq <= ?"
+        inner = (
+            "SELECT e.* FROM unfinished AS u JOIN events AS e ON e.seq = u.seq"
+            f" WHERE u.kind = ?{bound} ORDER BY u.seq"
+        )
+        params: list[Any] = [kind] if upto_seq is None else [kind, upto_seq]
+        return _EVENTS.validate_json(
+            await self._scalar(f"SELECT json_group_array({_AS_JSON}) FROM ({inner})", params)
+        )
+
+    async def metadata(self) -> dict[str, str]:
+        """The database's labels (``set_metadata``)."""
+        text = await self._scalar("SELECT json_group_object(key, value) FROM meta")
+        labels: dict[str, str] = _LABELS.validate_json(text)
+        return labels
+
+    async def set_metadata(self, key: str, value: str) -> None:
+        """Set one label, on the writer's connection (in order with its inserts)."""
+        conn = self._writer
+        if conn is None:
+            raise StoreWriteError(self.path, "opened read-only")
+        try:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        except sqlite3.Error as exc:
+            raise StoreWriteError(self.path, str(exc)) from exc
 
     async def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         """Which of ``event_ids`` are already stored."""
