@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..kernel import Pid, Process
+from ._proc import ProcessIdentity, identify
 from .spec import ToolContext, ToolSpec
 
 
@@ -28,15 +29,20 @@ class ToolReturned:
 
 @dataclass(frozen=True, slots=True)
 class ToolSpawned:
-    """Message from a ToolCall to its run: a process/command tool's OS process started."""
+    """Message from a ToolCall to its run: a process/command tool's OS process started.
+
+    ``identity`` tells it apart from any later process given the same pid (the run
+    journals it, so the next open can kill the process if the runtime died first)."""
 
     tool_call_id: str
     os_pid: int
+    identity: ProcessIdentity | None = None
 
 
 async def tool_call(proc: Process, run: Pid, spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> None:
     def spawned(os_pid: int) -> None:
-        run.send_nowait(ToolSpawned(ctx.tool_call_id, os_pid))
+        # Read now, while the child is certainly there: it is reaped only after we return.
+        run.send_nowait(ToolSpawned(ctx.tool_call_id, os_pid, identify(os_pid)))
 
     output = await spec.invoke(args, ctx, on_spawn=spawned)
     await run.send(ToolReturned(ctx.tool_call_id, output))
