@@ -14,6 +14,14 @@ Every transition is an event. A terminal state is reached exactly once: the firs
 completion, failure, timeout or cancel to be handled wins, later ones find the run gone.
 The terminal event is appended *durably* before any waiter gets the result, so a caller
 that saw ``run.result()`` return can find the same outcome in the store after a crash.
+
+The events are also the run's journal (DESIGN §5b): ``run.started`` holds the plan and
+options, ``tool.started`` the tool's ``effect`` and ``idempotent`` as they were, ``tool.spawned``
+the identity of a tool's OS process, ``step.failed`` the outcome it ends the run in. From
+them, ``resume`` rebuilds a run its runtime did not finish, and the run continues from a
+:class:`ResumePoint` under its own id. Stopped from outside while live (an orderly shutdown,
+or its own crash), the run still records its end: ``run.cancelled`` (reason ``shutdown``),
+``run.suspended`` when the runtime suspends its runs, ``run.failed`` (kind ``crashed``).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from ..kernel import (
     NORMAL,
@@ -52,7 +60,7 @@ from ..kernel.gen_statem import (
     Transition,
 )
 from ..kernel.node import shutdown_process
-from ..kernel.reasons import ExitReason, describe
+from ..kernel.reasons import ExitReason, describe, is_orderly
 from ..store.errors import InvalidEvent
 from ..store.events import EventDraft
 from ..store.ids import new_id
@@ -80,6 +88,14 @@ class RunState(enum.StrEnum):
 
 _TERMINAL = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED, RunState.TIMEOUT})
 
+TERMINAL_TYPES: Final = {
+    RunState.COMPLETED: "run.completed",
+    RunState.FAILED: "run.failed",
+    RunState.CANCELLED: "run.cancelled",
+    RunState.TIMEOUT: "run.timeout",
+}
+"""The event that ends a run in each terminal state: every run gets exactly one of them."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -102,9 +118,27 @@ class RunOptions:
     root: Path = Path(".")
     cancel_grace: float = 2.0  # how long a cancelled ToolCall may clean up before it is killed
     destructive_block: DestructiveBlock | None = None  # vitals' BLOCK when the run started
+    on_shutdown: OnShutdown = "cancel"  # what an orderly shutdown records (the runtime's choice)
 
     def journal(self) -> dict[str, Any]:
         return {"timeout": self.timeout, "root": str(self.root), "cancel_grace": self.cancel_grace}
+
+
+OnShutdown = Literal["cancel", "suspend"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where a resumed run continues (built from the store by ``resume``)."""
+
+    outputs: dict[str, Any]
+    """The committed outputs, by step id: reused, never re-run."""
+    cursor: int
+    """The index of the next step to run."""
+    rerun: bool = False
+    """That step was in flight when the runtime stopped (and is safe to run again)."""
+    timeout: float | None = None
+    """What is left of the run's timeout (measured on the wall clock from ``run.started``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +146,13 @@ class RunFinished:
     """Message from a run to its session: the run reached ``result.state`` (durably)."""
 
     result: RunResult
+
+
+@dataclass(frozen=True, slots=True)
+class RunSuspended:
+    """Message from a run to its session: it stopped with ``run.suspended`` (not an end)."""
+
+    run_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +169,13 @@ class RunSnapshot:
 CANCEL = "cancel"
 RESULT = "result"
 STATUS = "status"
+SESSION = "session"  # the run's session process (or None)
 _NEXT = "next_step"
+
+
+def run_name(run_id: str) -> str:
+    """The registered name of a live run's process (``Runtime.run`` finds it by id)."""
+    return f"soma.run.{run_id}"
 
 
 class _Active:
@@ -158,6 +205,7 @@ class Run(GenStatem):
         tools: Mapping[str, ToolSpec],
         options: RunOptions,
         events: EventLog,
+        resume: ResumePoint | None = None,
     ) -> Any:
         self.run_id = run_id
         self.session = session
@@ -165,19 +213,33 @@ class Run(GenStatem):
         self.tools = dict(tools)
         self.options = options
         self.events = events
-        self.outputs: dict[str, Any] = {}
-        self.cursor = 0
+        self.outputs: dict[str, Any] = dict(resume.outputs) if resume is not None else {}
+        self.cursor = resume.cursor if resume is not None else 0
         self.active: _Active | None = None
         self.waiters: list[Call] = []
+        self.finished = False  # the terminal event is recorded
+        self._ending: tuple[str, dict[str, Any], RunResult] | None = None  # ... or being written
         self.block = options.destructive_block
         self._session_ref = self._proc.monitor(session) if session is not None else None
-        await self._emit(
-            "run.started",
-            {"steps": [s.to_json() for s in self.steps], "options": options.journal()},
-        )
+        current_node().register(run_name(run_id), self.pid)
+        timeout = options.timeout
+        if resume is None:
+            await self._emit(
+                "run.started",
+                {"steps": [s.to_json() for s in self.steps], "options": options.journal()},
+            )
+        else:
+            timeout = resume.timeout
+            step = self.steps[self.cursor] if self.cursor < len(self.steps) else None
+            resumed = {
+                "next_step": step.id if step is not None else None,
+                "completed_steps": list(self.outputs),
+                "rerun": resume.rerun,
+            }
+            await self._emit("run.resumed", resumed)
         actions: list[Any] = [NextEvent(_NEXT)]
-        if options.timeout is not None:
-            actions.append(GenericTimeout("run", options.timeout))
+        if timeout is not None:
+            actions.append(GenericTimeout("run", timeout))
         return NextState(RunState.EXECUTING, actions)
 
     # -- events ------------------------------------------------------------------------------
@@ -193,6 +255,7 @@ class Run(GenStatem):
             case RunState.WAITING_TOOL, InfoEvent(message=ToolSpawned() as spawned):
                 if self.active is not None and spawned.tool_call_id == self.active.tool_call_id:
                     self.active.os_pid = spawned.os_pid
+                    await self._spawned(self.active, spawned)
                 return None
             case _, InfoEvent(message=DestructiveBlock() as block):
                 self.block = block if block.blocked else None
@@ -215,6 +278,9 @@ class Run(GenStatem):
                 return None
             case _, CallEvent(request="status", caller=caller):
                 caller.reply(self.snapshot())
+                return None
+            case _, CallEvent(request="session", caller=caller):
+                caller.reply(self.session)
                 return None
             case _, InfoEvent(message=Down(ref=ref)) if ref is self._session_ref:
                 return await self._interrupt(RunState.CANCELLED, "its session exited")
@@ -250,7 +316,8 @@ class Run(GenStatem):
             args = spec.validate_args(substitute(step.args, self.outputs))
         except (StepArgumentError, ValueError) as e:
             # Bad arguments never reach the tool: the step fails with the reason as data.
-            await self.events.emit_many([started, self._draft("step.failed", {"error": str(e)}, step.id)])
+            failed = {"error": str(e), "outcome": "failed"}
+            await self.events.emit_many([started, self._draft("step.failed", failed, step.id)])
             return await self._finish(RunState.FAILED, f"step {step.id!r}: {e}")
         tool_call_id = new_id("tc")
         node = current_node()
@@ -268,16 +335,9 @@ class Run(GenStatem):
         pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
         json_args = args.model_dump(mode="json")
         self.active = _Active(step, spec, tool_call_id, pid, json_args)
-        tool_started = {
-            "tool": spec.name,
-            "args": json_args,
-            "effect": str(spec.effect),
-            "destructive": spec.destructive,
-            "isolation": str(spec.isolation),
-        }
         # One batch per transition: a step costs the store two messages, not four.
         await self.events.emit_many(
-            [started, self._draft("tool.started", tool_started, step.id, tool_call_id)]
+            [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
         )
         return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
 
@@ -294,7 +354,7 @@ class Run(GenStatem):
             [
                 started,
                 self._draft("tool.blocked", blocked, step.id),
-                self._draft("step.failed", {"error": reason}, step.id),
+                self._draft("step.failed", {"error": reason, "outcome": "failed"}, step.id),
             ]
         )
         return await self._finish(RunState.FAILED, f"step {step.id!r}: {reason}")
@@ -326,7 +386,7 @@ class Run(GenStatem):
         self.cursor += 1
         return NextState(RunState.EXECUTING, [NextEvent(_NEXT)])
 
-    async def _step_failed(self, error: str, outcome: RunState) -> Transition:
+    async def _step_failed(self, error: str, outcome: RunState, kind: str | None = None) -> Transition:
         active = self.active
         assert active is not None
         await self._stop_active()
@@ -343,17 +403,18 @@ class Run(GenStatem):
                     step.id,
                     active.tool_call_id,
                 ),
-                self._draft("step.failed", {"error": error}, step.id),
+                self._draft("step.failed", {"error": error, "outcome": str(outcome)}, step.id),
             ]
         )
-        return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}")
+        return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}", kind)
 
-    async def _interrupt(self, outcome: RunState, why: str) -> Transition:
-        """Cancel or run timeout: stop the active tool (if any), then end the run."""
+    async def _interrupt(self, outcome: RunState, why: str, kind: str | None = None) -> Transition:
+        """Cancel or run timeout (or a stop from outside): stop the active tool (if any),
+        then end the run."""
         active = self.active
         if active is not None:
-            return await self._step_failed(why, outcome)
-        return await self._finish(outcome, why)
+            return await self._step_failed(why, outcome, kind)
+        return await self._finish(outcome, why, kind)
 
     async def _stop_active(self) -> None:
         """Stop the ToolCall and wait until its task has really finished (for a process tool:
@@ -371,7 +432,7 @@ class Run(GenStatem):
 
     # -- the end -------------------------------------------------------------------------------
 
-    async def _finish(self, outcome: RunState, error: str | None) -> Transition:
+    async def _finish(self, outcome: RunState, error: str | None, kind: str | None = None) -> Transition:
         result = RunResult(self.run_id, outcome, dict(self.outputs), error, self.options.session_id)
         payload: dict[str, Any]
         if outcome is RunState.COMPLETED:
@@ -381,17 +442,89 @@ class Run(GenStatem):
         elif outcome is RunState.TIMEOUT:
             payload = {"timeout": self.options.timeout, "error": error}
         else:
-            payload = {"error": error or "failed"}
-        event_type = {"completed": "run.completed", "failed": "run.failed"}.get(outcome, f"run.{outcome}")
+            payload = {"error": error or "failed"} if kind is None else {"error": error, "kind": kind}
+        event_type = TERMINAL_TYPES[outcome]
+        self._ending = (event_type, payload, result)
         await self._emit(event_type, payload, durable=True)  # before anyone hears the result
+        self.finished = True
         if self.session is not None:
             await self.session.send(RunFinished(result))
         return StopState(NORMAL, [Reply(c, result) for c in self.waiters])
 
     async def terminate(self, reason: ExitReason, state: Any) -> None:
-        # Stopped from outside (shutdown) while live: never leave a tool running.
-        if self.active is not None:
+        """Stopped from outside while live — never leave a tool running, nor a run without
+        its end: an orderly shutdown cancels the run (reason ``shutdown``) or suspends it;
+        a crash of the run itself fails it (kind ``crashed``)."""
+        if self.finished:
+            return
+        if self._ending is not None:
+            await self._settle_end(*self._ending)
+            return
+        if self.options.on_shutdown == "suspend" and is_orderly(reason):
+            await self._suspend()
+            return
+        if is_orderly(reason):
+            end = await self._interrupt(RunState.CANCELLED, "shutdown")
+        else:
+            end = await self._interrupt(
+                RunState.FAILED, f"run process crashed: {describe(reason)}", "crashed"
+            )
+        assert isinstance(end, StopState)
+        for reply in end.replies:  # the waiters' (a stop from outside would drop them)
+            reply.caller.reply(reply.value)
+
+    async def _settle_end(self, event_type: str, payload: dict[str, Any], result: RunResult) -> None:
+        """Stopped while the terminal event was being written: it may or may not have reached
+        the store. Once the store has committed everything sent to it, look, and write it
+        only if it is not there — a run has exactly one end."""
+        await self.events.sync()
+        if not await self.events.query(run_id=self.run_id, type=list(TERMINAL_TYPES.values()), limit=1):
+            await self._emit(event_type, payload, durable=True)
+        self.finished = True
+        if self.session is not None:
+            await self.session.send(RunFinished(result))
+        for caller in self.waiters:
+            caller.reply(result)
+
+    async def _suspend(self) -> None:
+        """Stop the active tool and leave the run to the next open (``resume``), which runs
+        the stopped step again only if it is safe to."""
+        active = self.active
+        drafts = []
+        if active is not None:
             await self._stop_active()
+            interrupted = {
+                **_outcome(active),
+                "error": "interrupted: the runtime suspended its runs",
+                "interrupted": True,
+                "idempotent": active.spec.idempotent,
+            }
+            drafts.append(self._draft("tool.failed", interrupted, active.step.id, active.tool_call_id))
+        step_id = active.step.id if active is not None else None
+        drafts.append(self._draft("run.suspended", {"reason": "shutdown", "step_id": step_id}))
+        await self.events.append_many(drafts)
+        if self.session is not None:
+            await self.session.send(RunSuspended(self.run_id))
+
+    async def _spawned(self, active: _Active, spawned: ToolSpawned) -> None:
+        """Journal the OS process, so the next open can make sure it is gone."""
+        identity = spawned.identity
+        payload = {
+            "os_pid": spawned.os_pid,
+            "start_time": identity.start_time if identity is not None else None,
+            "boot_id": identity.boot_id if identity is not None else None,
+        }
+        await self.events.emit(
+            "tool.spawned",
+            payload,
+            run_id=self.run_id,
+            session_id=self.options.session_id,
+            step_id=active.step.id,
+            tool_call_id=active.tool_call_id,
+            agent_id=self.options.agent_id,
+            task_id=self.options.task_id,
+            correlation_id=self.options.correlation_id,
+        )
 
     def _draft(
         self, type: str, payload: dict[str, Any], step_id: str | None = None, tool_call_id: str | None = None
@@ -424,6 +557,19 @@ class Run(GenStatem):
             correlation_id=o.correlation_id,
             **ids,
         )
+
+
+def tool_journal(spec: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:
+    """The ``tool.started`` payload: the call, and what resume must know of the tool as it
+    was when the call started (``effect``, ``idempotent``), not as it is registered later."""
+    return {
+        "tool": spec.name,
+        "args": args,
+        "effect": str(spec.effect),
+        "idempotent": spec.idempotent,
+        "destructive": spec.destructive,
+        "isolation": str(spec.isolation),
+    }
 
 
 def _outcome(active: _Active) -> dict[str, Any]:
