@@ -8,6 +8,7 @@
         answer = await actor.ask("say hi")
 """
 
+from . import _recovery as _recovery
 from . import events as _events  # noqa: F401  (registers the actor event types)
 from .actor import ACTOR_SUPERVISOR, ActorInfo, ActorOptions, ActorState, AgentActor
 from .budget import Budget

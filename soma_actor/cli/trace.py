@@ -39,7 +39,13 @@ async def _trace(run_id: str, db: str, full: bool) -> int:
     if not events:
         raise CliError(f"no run {run_id!r} in {db}")
     first = events[0]
-    ended = next((e.type.removeprefix("run.") for e in events if e.type in _TERMINAL), "still running")
+    pauses = [e.type for e in events if e.type in ("run.suspended", "run.resumed")]
+    unended = (
+        "suspended (the next runtime to open the store resumes it)"
+        if pauses[-1:] == ["run.suspended"]
+        else "still running"
+    )
+    ended = next((e.type.removeprefix("run.") for e in events if e.type in _TERMINAL), unended)
     click.echo(f"run {run_id}  session {first.session_id}  agent {first.agent_id}  {ended}")
     for event in events:
         click.echo(_line(event, first.ts, full))

@@ -16,7 +16,8 @@ The terminal event is appended *durably* before any waiter gets the result, so a
 that saw ``run.result()`` return can find the same outcome in the store after a crash.
 
 The events are also the run's journal (DESIGN §5b): ``run.started`` holds the plan and
-options, ``tool.started`` the tool's ``effect`` and ``idempotent`` as they were, ``tool.spawned``
+options, ``tool.started`` the tool's ``effect`` and ``idempotent`` as they were — durable
+*before* the call starts when the tool is neither (write-ahead), ``tool.spawned``
 the identity of a tool's OS process, ``step.failed`` the outcome it ends the run in. From
 them, ``resume`` rebuilds a run its runtime did not finish, and the run continues from a
 :class:`ResumePoint` under its own id. Stopped from outside while live (an orderly shutdown,
@@ -65,7 +66,7 @@ from ..store.errors import InvalidEvent
 from ..store.events import EventDraft
 from ..store.ids import new_id
 from ..store.log import EventLog
-from ..tools.spec import Isolation, ToolContext, ToolSpec
+from ..tools.spec import Effect, Isolation, ToolContext, ToolSpec
 from ..tools.tool_call import ToolReturned, ToolSpawned, tool_call
 from .steering import DestructiveBlock
 from .steps import Step, StepArgumentError, substitute, to_json
@@ -320,6 +321,15 @@ class Run(GenStatem):
             await self.events.emit_many([started, self._draft("step.failed", failed, step.id)])
             return await self._finish(RunState.FAILED, f"step {step.id!r}: {e}")
         tool_call_id = new_id("tc")
+        json_args = args.model_dump(mode="json")
+        # One batch per transition: a step costs the store two messages, not four.
+        journal = [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
+        if spec.effect is Effect.PURE or spec.idempotent:
+            await self.events.emit_many(journal)
+        else:
+            # Write-ahead: a call that must not run twice is in the log before it runs, or a
+            # runtime killed meanwhile would leave no trace of it and resume would repeat it.
+            await self.events.append_many(journal)
         node = current_node()
         timeout = self._step_timeout(step, spec)
         ctx = ToolContext(
@@ -333,12 +343,7 @@ class Run(GenStatem):
             root=self.options.root,
         )
         pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
-        json_args = args.model_dump(mode="json")
         self.active = _Active(step, spec, tool_call_id, pid, json_args)
-        # One batch per transition: a step costs the store two messages, not four.
-        await self.events.emit_many(
-            [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
-        )
         return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
 
     async def _refuse(
@@ -386,7 +391,7 @@ class Run(GenStatem):
         self.cursor += 1
         return NextState(RunState.EXECUTING, [NextEvent(_NEXT)])
 
-    async def _step_failed(self, error: str, outcome: RunState, kind: str | None = None) -> Transition:
+    async def _step_failed(self, error: str, outcome: RunState, cause: str | None = None) -> Transition:
         active = self.active
         assert active is not None
         await self._stop_active()
@@ -406,15 +411,15 @@ class Run(GenStatem):
                 self._draft("step.failed", {"error": error, "outcome": str(outcome)}, step.id),
             ]
         )
-        return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}", kind)
+        return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}", cause)
 
     async def _interrupt(self, outcome: RunState, why: str, kind: str | None = None) -> Transition:
         """Cancel or run timeout (or a stop from outside): stop the active tool (if any),
-        then end the run."""
-        active = self.active
-        if active is not None:
-            return await self._step_failed(why, outcome, kind)
-        return await self._finish(outcome, why, kind)
+        then end the run. A cancel records ``why`` as its reason; a failure ``kind``."""
+        cause = why if outcome is RunState.CANCELLED else kind
+        if self.active is not None:
+            return await self._step_failed(why, outcome, cause)
+        return await self._finish(outcome, why, cause)
 
     async def _stop_active(self) -> None:
         """Stop the ToolCall and wait until its task has really finished (for a process tool:
@@ -432,17 +437,19 @@ class Run(GenStatem):
 
     # -- the end -------------------------------------------------------------------------------
 
-    async def _finish(self, outcome: RunState, error: str | None, kind: str | None = None) -> Transition:
+    async def _finish(self, outcome: RunState, error: str | None, cause: str | None = None) -> Transition:
+        """Record the end (durably) and stop. ``cause``: a cancel's short reason
+        (``cancelled``, ``shutdown``…), a failure's kind (``crashed``)."""
         result = RunResult(self.run_id, outcome, dict(self.outputs), error, self.options.session_id)
         payload: dict[str, Any]
         if outcome is RunState.COMPLETED:
             payload = {"outputs": self.outputs}
         elif outcome is RunState.CANCELLED:
-            payload = {"reason": error}
+            payload = {"reason": error} if cause in (None, error) else {"reason": cause, "error": error}
         elif outcome is RunState.TIMEOUT:
             payload = {"timeout": self.options.timeout, "error": error}
         else:
-            payload = {"error": error or "failed"} if kind is None else {"error": error, "kind": kind}
+            payload = {"error": error or "failed"} if cause is None else {"error": error, "kind": cause}
         event_type = TERMINAL_TYPES[outcome]
         self._ending = (event_type, payload, result)
         await self._emit(event_type, payload, durable=True)  # before anyone hears the result

@@ -7,6 +7,7 @@
   subscribe, JSONL export and import.
 - ``sqlite``: the SQLite backend (schema, migrations, batch insert, queries).
 - ``errors``: the typed errors of all of the above. ``ids``: the runtime's id scheme.
+- ``_lock``: :class:`WriterLock`, one writer per database file (``StoreLocked`` for a second).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _EXPORTS = {
     "SchemaVersionError": ".errors",
     "StoreClosed": ".errors",
     "StoreError": ".errors",
+    "StoreLocked": ".errors",
     "StoreOpenError": ".errors",
     "StoreReadError": ".errors",
     "StoreReadOnly": ".errors",
@@ -45,6 +47,7 @@ _EXPORTS = {
     "Payload": ".payloads",
     "EventStore": ".server",
     "EventStoreConfig": ".server",
+    "WriterLock": "._lock",
 }
 
 __all__ = [
@@ -66,11 +69,13 @@ __all__ = [
     "SchemaVersionError",
     "StoreClosed",
     "StoreError",
+    "StoreLocked",
     "StoreOpenError",
     "StoreReadError",
     "StoreReadOnly",
     "StoreWriteError",
     "UnknownEventType",
+    "WriterLock",
     "event_types",
     "new_id",
     "open_event_log",
@@ -83,6 +88,7 @@ assert set(__all__) == set(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._lock import WriterLock
     from .errors import (
         BadRequest,
         DuplicateEvent,
@@ -95,6 +101,7 @@ if TYPE_CHECKING:
         SchemaVersionError,
         StoreClosed,
         StoreError,
+        StoreLocked,
         StoreOpenError,
         StoreReadError,
         StoreReadOnly,
