@@ -253,10 +253,11 @@ class Run(GenStatem):
                 if self.active is None or returned.tool_call_id != self.active.tool_call_id:
                     return None  # a late message from a ToolCall that was already stopped
                 return await self._step_succeeded(returned.output)
-            case RunState.WAITING_TOOL, InfoEvent(message=ToolSpawned() as spawned):
+            case _, CallEvent(request=ToolSpawned() as spawned, caller=caller):
                 if self.active is not None and spawned.tool_call_id == self.active.tool_call_id:
                     self.active.os_pid = spawned.os_pid
                     await self._spawned(self.active, spawned)
+                caller.reply(None)  # the tool gets its input now
                 return None
             case _, InfoEvent(message=DestructiveBlock() as block):
                 self.block = block if block.blocked else None
@@ -514,14 +515,14 @@ class Run(GenStatem):
             await self.session.send(RunSuspended(self.run_id))
 
     async def _spawned(self, active: _Active, spawned: ToolSpawned) -> None:
-        """Journal the OS process, so the next open can make sure it is gone."""
+        """Journal the OS process, durably, so the next open can make sure it is gone."""
         identity = spawned.identity
         payload = {
             "os_pid": spawned.os_pid,
             "start_time": identity.start_time if identity is not None else None,
             "boot_id": identity.boot_id if identity is not None else None,
         }
-        await self.events.emit(
+        await self.events.append(
             "tool.spawned",
             payload,
             run_id=self.run_id,

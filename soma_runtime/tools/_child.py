@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import inspect
 import logging
 import os
 import signal
@@ -76,13 +77,18 @@ async def run_child(
     on_spawn: Callable[[int], object] | None,
 ) -> Outcome:
     """Start ``argv``, feed it ``stdin_data``, collect its output and exit; stop it (see
-    the module docstring) if anything interrupts that. ``OSError`` if it cannot start."""
+    the module docstring) if anything interrupts that. ``OSError`` if it cannot start.
+
+    ``on_spawn(pid)`` is called once the child exists; if it returns an awaitable, the
+    child's input waits for it (a ``process`` tool's worker does nothing before its input)."""
     transport, pipes = await _spawn(argv, stdin_data is not None, cwd, env, max_stdout, log)
     pid = transport.get_pid()
     try:
         try:
             if on_spawn is not None:
-                on_spawn(pid)
+                pending = on_spawn(pid)
+                if inspect.isawaitable(pending):
+                    await pending
             stdin = transport.get_pipe_transport(0)
             if stdin_data is not None and isinstance(stdin, asyncio.WriteTransport):
                 stdin.write(stdin_data)

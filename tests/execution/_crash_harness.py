@@ -5,6 +5,7 @@ Kill points:
   ``accepted``        the first ``run.accepted`` is committed (its ``run.started`` may not be)
   ``between_steps``   a run's s1 is committed and the write of its s2's start is in flight
   ``in_<kind>``       a ``<kind>`` tool (task, thread, process, command) is executing its s2
+                      (and the journal has every tool process started so far)
   ``terminal_write``  a batch holding a run's end is being written
   ``random``          after a seeded random number of committed events
 """
@@ -67,13 +68,14 @@ def kill_at(db: Path, side: Path, point: str, seed: int, seconds: float | None =
     reader.start()
     acked: dict[int, str] = {}
     events_seen = 0
+    spawned = 0  # tool.spawned committed: OS processes the journal knows
     limit = random.Random(seed).randint(5, 140)
     deadline = time.monotonic() + _DEADLINE
     try:
         while True:
             if time.monotonic() > deadline:
                 raise AssertionError(f"kill point {point!r} never came; stderr: {_stderr(child)}")
-            if point.startswith("in_") and _executing(side, point.removeprefix("in_")):
+            if point.startswith("in_") and _executing(side, point.removeprefix("in_"), spawned):
                 break
             try:
                 line = lines.get(timeout=0.002)
@@ -89,6 +91,7 @@ def kill_at(db: Path, side: Path, point: str, seed: int, seconds: float | None =
             acked[int(parts[1])] = parts[2]
             events_seen += 1
             kind = parts[3]
+            spawned += kind == "tool.spawned"
             if (point == "accepted" and kind == "run.accepted") or (
                 point == "random" and events_seen >= limit
             ):
@@ -121,12 +124,17 @@ def _stderr(child: subprocess.Popen[str]) -> str:
     return err[-2000:]
 
 
-def _executing(side: Path, kind: str) -> bool:
+def _executing(side: Path, kind: str, spawned: int) -> bool:
+    """A ``kind`` tool is executing some s2 — and, for a tool in an OS process, every such
+    process is in the journal already (a process started a moment before the kill, before
+    the journal has it, is left to the parent-death signal alone: see ``_child``)."""
     try:
-        text = side.read_text()
+        lines = [line.split() for line in side.read_text().splitlines()]
     except FileNotFoundError:
         return False
-    return any(line.split()[1:2] == [kind] and line.split()[0].endswith("/s2") for line in text.splitlines())
+    if not any(line[1] == kind and line[0].endswith("/s2") for line in lines):
+        return False
+    return spawned >= sum(1 for line in lines if line[1] in ("process", "command"))
 
 
 def _describe(db: Path, side: Path, point: str, seed: int, acked: dict[int, str]) -> Killed:
