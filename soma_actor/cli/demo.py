@@ -21,8 +21,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from soma_runtime import CommandTool, Runtime, open_event_log, tool
-from soma_runtime.store import SchemaVersionError, StoreLocked, StoreOpenError, WriterLock
+from soma_runtime import CommandTool, Runtime, tool
+from soma_runtime.store import StoreLocked, StoreOpenError, WriterLock
+from soma_runtime.store.sqlite import read_labels
 from soma_runtime.vitals import Mode
 from soma_runtime.vitals.updates import AgentVitals
 
@@ -359,12 +360,9 @@ async def _replace_previous(db: str) -> None:
 
 
 async def _labels(db: str) -> dict[str, str] | None:
-    """The database's labels (read-only: the file is not touched); None if it is not a Soma
+    """The database's labels, read without touching the file; None if it is not a Soma
     database at all. One from before labels existed has none."""
     try:
-        async with open_event_log(db, readonly=True) as log:
-            return await log.metadata()
-    except SchemaVersionError:
-        return {}
+        return await anyio.to_thread.run_sync(read_labels, db)
     except StoreOpenError:
         return None

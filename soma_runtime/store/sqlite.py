@@ -15,6 +15,7 @@ commit is what keeps that affordable).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -429,6 +430,28 @@ class SqliteLog:
         except ValueError as exc:  # aiosqlite: the connection is closed
             raise StoreClosed(f"{self.path!r}: {exc}") from exc
         return rows[0][0] if rows else None
+
+
+def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A database's labels (``meta``), read without opening it as a log: no lock, no
+    migration, no ``-wal``/``-shm`` left beside it — the file stays byte for byte as it was
+    (SQLite's ``immutable``). For a tool deciding whether it may touch a file at all.
+
+    :class:`StoreOpenError` if it is not a Soma database; ``{}`` for one from before labels.
+    Labels still in an uncheckpointed WAL (a writer is live, or was killed) are not seen.
+    """
+    name = os.fspath(path)
+    uri = Path(name).resolve().as_uri() + "?mode=ro&immutable=1"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "schema_version" not in tables:
+                raise StoreOpenError(name, "not a Soma event store")
+            if "meta" not in tables:
+                return {}
+            return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    except sqlite3.Error as exc:
+        raise StoreOpenError(name, str(exc)) from exc
 
 
 def _file_target(name: str, readonly: bool) -> str:

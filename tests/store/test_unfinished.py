@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from soma_runtime import open_event_log
-from soma_runtime.store.errors import StoreReadOnly
+from soma_runtime.store.errors import StoreOpenError, StoreReadOnly
 from soma_runtime.store.events import EventDraft, prepare_event
-from soma_runtime.store.sqlite import MIGRATIONS, SqliteLog
+from soma_runtime.store.sqlite import MIGRATIONS, SqliteLog, read_labels
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +90,9 @@ async def test_labels_are_set_by_the_writer_and_read_by_anyone(tmp_path: Path) -
         assert await reader.metadata() == {"created_by": "a test"}
         with pytest.raises(StoreReadOnly):
             await reader.set_metadata("k", "v")
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert read_labels(db) == {"created_by": "a test"}  # without opening it as a log
+    assert sorted(p.name for p in tmp_path.iterdir()) == files, "nothing left beside it"
+    (tmp_path / "other.db").write_bytes(b"not a database at all")
+    with pytest.raises(StoreOpenError):
+        read_labels(tmp_path / "other.db")
