@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from soma_runtime import open_event_log
@@ -90,9 +91,19 @@ async def test_labels_are_set_by_the_writer_and_read_by_anyone(tmp_path: Path) -
         assert await reader.metadata() == {"created_by": "a test"}
         with pytest.raises(StoreReadOnly):
             await reader.set_metadata("k", "v")
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert read_labels(db) == {"created_by": "a test"}  # without opening it as a log
-    assert sorted(p.name for p in tmp_path.iterdir()) == files, "nothing left beside it"
+
+
+def test_labels_are_read_without_touching_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "soma.db"
+
+    async def label() -> None:
+        async with open_event_log(db) as log:
+            await log.set_metadata("created_by", "soma demo")
+
+    anyio.run(label)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert read_labels(db) == {"created_by": "soma demo"}
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before, "no -wal, no -shm, no change"
     (tmp_path / "other.db").write_bytes(b"not a database at all")
     with pytest.raises(StoreOpenError):
         read_labels(tmp_path / "other.db")
