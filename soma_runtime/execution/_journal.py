@@ -27,9 +27,10 @@ and ``step.failed``), so the log never leaves a tool call or a step open either.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ..store.events import Event, EventDraft
 from ..tools.spec import Effect, ToolSpec
@@ -66,7 +67,7 @@ class Call:
         return p.get("effect") == Effect.PURE.value or p.get("idempotent") is True
 
 
-@dataclass(slots=True)
+@dataclass
 class RunJournal:
     run_id: str
     ids: dict[str, str | None] = field(default_factory=dict)  # the envelope's correlation ids
@@ -76,8 +77,9 @@ class RunJournal:
     failed: Event | None = None  # the step failure that decided the run's outcome
     calls: dict[str, Call] = field(default_factory=dict)  # by tool_call_id, in start order
 
-    @property
+    @functools.cached_property
     def steps(self) -> list[Step]:
+        """The plan (read once all events are in: ``read_journals`` returns complete ones)."""
         plan = self.started or self.accepted
         return [] if plan is None else [Step.from_json(s) for s in plan.payload.get("steps") or []]
 
@@ -128,6 +130,19 @@ class RunJournal:
         )
 
 
+JOURNAL_TYPES: Final = (
+    "run.accepted",
+    "run.started",
+    "step.succeeded",
+    "step.failed",
+    "tool.started",
+    "tool.spawned",
+    "tool.failed",
+)
+"""What a journal is read from (``tool.succeeded`` and ``step.started`` add nothing to it: a
+step's success is ``step.succeeded``, written with its tool's in one batch)."""
+
+
 def read_journals(events: Iterable[Event]) -> dict[str, RunJournal]:
     """The journal of each run among ``events`` (in seq order)."""
     journals: dict[str, RunJournal] = {}
@@ -148,6 +163,9 @@ def read_journals(events: Iterable[Event]) -> dict[str, RunJournal]:
                 j.started = e
             case "step.succeeded" if e.step_id is not None:
                 j.outputs[e.step_id] = e.payload.get("output")
+                for call in j.calls.values():  # its tool.succeeded is in the same batch
+                    if call.started.step_id == e.step_id and call.ended is None:
+                        call.ended = e
             case "step.failed":
                 j.failed = e
             case "tool.started" if e.tool_call_id is not None:

@@ -4,8 +4,8 @@ ends now or goes on, before the new runtime serves anything.
 ``Runtime.open`` calls :func:`recover` once its tree is up. What it does, in order:
 
 1. Finds what was left unfinished — runs, sessions — through the store's index of them
-   (``EventLog.unfinished``), then reads those runs' events and nothing else: the cost is
-   the interrupted work, not the size of the log.
+   (``EventLog.unfinished``, ``unfinished_runs``), and reads those runs' events and nothing
+   else: the cost is the interrupted work, not the size of the log.
 2. Kills the tool processes their journals say may still run (``tool.spawned`` without an
    outcome), checked by pid *and* start time, so a process that reused a pid is never hit;
    before any step runs again.
@@ -15,8 +15,10 @@ ends now or goes on, before the new runtime serves anything.
    batches, every end and every closed tool call, ``session.stopped`` (reason
    ``interrupted``) for each session left with nothing to run and ``session.resumed`` for
    each session restarted.
-5. Restarts those sessions under their own ids and hands each its runs, which record
-   ``run.resumed`` (or, accepted and never started, their first ``run.started``).
+   With them, each run that goes on gets ``run.resumed`` (or, accepted and never started,
+   its first ``run.started``).
+5. Restarts those sessions under their own ids and hands each its runs, rebuilt but held;
+   once every one is there, lets them all carry on (``GO``).
 
 Nothing here is SQLite's: the store is read through ``EventLog``. A store shared by several
 runtimes would run the same steps over the runs one runtime owns.
@@ -28,26 +30,25 @@ final, a call already closed as interrupted is judged again by the same journal.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import anyio.to_thread
 
-from ..kernel import DynamicSupervisor
+from ..kernel import DynamicSupervisor, Pid
 from ..store.events import Event, EventDraft
 from ..store.log import EventLog
 from ..tools._proc import ProcessIdentity, kill_leftovers
 from ..tools.registry import lookup
-from ._journal import Continue, End, RunJournal, decide, read_journals
-from .run import RunOptions
+from ._journal import JOURNAL_TYPES, Continue, End, RunJournal, decide, read_journals
+from .run import GO, ResumePoint, RunOptions
 from .session import ResumeRuns, RunPlan, Services
 
 RecoveryHook = Callable[[EventLog], Awaitable[Collection[str]]]
 
 _HOOKS: dict[str, RecoveryHook] = {}
-_READ_CHUNK: Final = 500  # runs whose events are read per query
 _WRITE_CHUNK: Final = 2000  # events per batch of recorded ends
 
 
@@ -84,9 +85,8 @@ class Recovery:
 async def recover(events: EventLog, services: Services, session_supervisor: str, *, resume: bool) -> Recovery:
     """Resume or end every unfinished run (see the module docstring)."""
     report = Recovery()
-    open_runs = await events.unfinished("run")
     open_sessions = {e.session_id: e for e in await events.unfinished("session") if e.session_id}
-    journals = await _journals(events, [e.run_id for e in open_runs if e.run_id is not None])
+    journals = list(read_journals(await events.unfinished_runs(JOURNAL_TYPES)).values())
     leftovers = [_identity(s) for j in journals for s in j.leftover_processes()]
     if leftovers:
         report.killed_os_pids = await anyio.to_thread.run_sync(kill_leftovers, leftovers)
@@ -106,9 +106,11 @@ async def recover(events: EventLog, services: Services, session_supervisor: str,
             drafts.extend(decision.drafts)
             report.ended[j.run_id] = decision.kind
             continue
+        plan = _plan(j, decision, tools, services)
         drafts.extend(decision.drafts)
+        drafts.append(_continues(j, plan, decision))
         session_id = j.ids.get("session_id")
-        plans.setdefault(session_id, []).append(_plan(j, decision, tools, services))
+        plans.setdefault(session_id, []).append(plan)
         (report.resumed if decision.point is not None else report.started).append(j.run_id)
         if session_id is not None:
             owners.setdefault(session_id, j)
@@ -136,14 +138,15 @@ async def recover(events: EventLog, services: Services, session_supervisor: str,
     for batch in _batches(drafts):
         await events.append_many(batch)
 
+    runs: list[Pid] = []
     for session_id, agent_id, resumed in starts:
         pid = await DynamicSupervisor.start_child(
             session_supervisor, session_id, agent_id, services, resumed["intent"], resumed["metadata"], True
         )
         assert pid is not None
-        await pid.call(ResumeRuns(plans[session_id]), timeout=None)
+        runs.extend(await pid.call(ResumeRuns(plans[session_id]), timeout=None))
     for plan in plans.get(None, []):  # a run with no session (started outside of one)
-        await DynamicSupervisor.start_child(
+        pid = await DynamicSupervisor.start_child(
             services.run_supervisor,
             plan.run_id,
             None,
@@ -153,16 +156,24 @@ async def recover(events: EventLog, services: Services, session_supervisor: str,
             events,
             plan.point,
         )
+        assert pid is not None
+        runs.append(pid)
+    for pid in runs:  # every run is rebuilt: now they carry on
+        pid.send_nowait(GO)
     return report
 
 
-async def _journals(events: EventLog, run_ids: Sequence[str]) -> list[RunJournal]:
-    journals: list[RunJournal] = []
-    for start in range(0, len(run_ids), _READ_CHUNK):
-        chunk = run_ids[start : start + _READ_CHUNK]
-        found = read_journals(await events.query(run_id=chunk))
-        journals.extend(found[run_id] for run_id in chunk if run_id in found)
-    return journals
+def _continues(j: RunJournal, plan: RunPlan, decision: Continue) -> EventDraft:
+    """The journal entry of a run recovery rebuilds: ``run.resumed``, or ``run.started`` for
+    one that never started (with the plan and options, as a run's own start records them)."""
+    if decision.point is None:
+        started = {"steps": [s.to_json() for s in plan.steps], "options": plan.options.journal()}
+        return j.draft("run.started", started)
+    point = decision.point
+    step = plan.steps[point.cursor]
+    return j.draft(
+        "run.resumed", {"next_step": step.id, "completed_steps": list(point.outputs), "rerun": point.rerun}
+    )
 
 
 def _plan(j: RunJournal, decision: Continue, tools: dict[str, Any], services: Services) -> RunPlan:
@@ -180,7 +191,8 @@ def _plan(j: RunJournal, decision: Continue, tools: dict[str, Any], services: Se
         on_shutdown=services.on_shutdown,
     )
     needed = {s.tool: tools[s.tool] for s in decision.steps if s.tool in tools}
-    return RunPlan(j.run_id, decision.steps, needed, options, decision.point)
+    point = decision.point if decision.point is not None else ResumePoint({}, 0, False, options.timeout)
+    return RunPlan(j.run_id, decision.steps, needed, options, point)
 
 
 async def _last_start(events: EventLog, session_id: str) -> Event | None:

@@ -130,7 +130,8 @@ OnShutdown = Literal["cancel", "suspend"]
 
 @dataclass(frozen=True, slots=True)
 class ResumePoint:
-    """Where a resumed run continues (built from the store by ``resume``)."""
+    """Where a run rebuilt by recovery continues (built from the store by ``resume``): at
+    the start, for a run that was accepted and never started."""
 
     outputs: dict[str, Any]
     """The committed outputs, by step id: reused, never re-run."""
@@ -172,6 +173,7 @@ RESULT = "result"
 STATUS = "status"
 SESSION = "session"  # the run's session process (or None)
 _NEXT = "next_step"
+GO = "resume.go"  # recovery → a run it rebuilt: carry on (once recovery is done)
 
 
 def run_name(run_id: str) -> str:
@@ -223,22 +225,18 @@ class Run(GenStatem):
         self.block = options.destructive_block
         self._session_ref = self._proc.monitor(session) if session is not None else None
         current_node().register(run_name(run_id), self.pid)
-        timeout = options.timeout
-        if resume is None:
+        if resume is not None:
+            # Rebuilt by recovery, which journalled it (run.resumed, or run.started) with the
+            # others in a few batches: it waits for recovery's go before its next step.
+            timeout = resume.timeout
+            actions: list[Any] = []
+        else:
+            timeout = options.timeout
             await self._emit(
                 "run.started",
                 {"steps": [s.to_json() for s in self.steps], "options": options.journal()},
             )
-        else:
-            timeout = resume.timeout
-            step = self.steps[self.cursor] if self.cursor < len(self.steps) else None
-            resumed = {
-                "next_step": step.id if step is not None else None,
-                "completed_steps": list(self.outputs),
-                "rerun": resume.rerun,
-            }
-            await self._emit("run.resumed", resumed)
-        actions: list[Any] = [NextEvent(_NEXT)]
+            actions = [NextEvent(_NEXT)]
         if timeout is not None:
             actions.append(GenericTimeout("run", timeout))
         return NextState(RunState.EXECUTING, actions)
@@ -247,7 +245,7 @@ class Run(GenStatem):
 
     async def handle_event(self, state: Any, event: Event) -> Transition | None:
         match state, event:
-            case RunState.EXECUTING, InternalEvent(content="next_step"):
+            case RunState.EXECUTING, InternalEvent(content="next_step") | InfoEvent(message="resume.go"):
                 return await self._start_step()
             case RunState.WAITING_TOOL, InfoEvent(message=ToolReturned() as returned):
                 if self.active is None or returned.tool_call_id != self.active.tool_call_id:

@@ -92,7 +92,8 @@ class RunPlan:
 
 @dataclass(frozen=True, slots=True)
 class ResumeRuns:
-    """Call: start these runs in this session (resume at open)."""
+    """Call: start these runs in this session (resume at open); the reply is their pids.
+    They wait for recovery's ``GO`` before their next step."""
 
     plans: Sequence[RunPlan]
 
@@ -194,9 +195,12 @@ class AgentSession(GenServer):
                 record = self.runs.get(run_id)
                 return None if record is None else record.result
             case ResumeRuns(plans=plans):
+                started = []
                 for plan in plans:
-                    self._track(plan.run_id, await self._start(plan))
-                return None
+                    pid = await self._start(plan)
+                    self._track(plan.run_id, pid)
+                    started.append(pid)
+                return started
             case "stop":
                 await self._cancel_live_runs()
                 raise Stop(NORMAL, reply=None)

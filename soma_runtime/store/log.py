@@ -191,6 +191,13 @@ class EventLog:
         feed = await self._attach()
         return await feed.read(q, feed.visible_seq())
 
+    async def unfinished_runs(self, types: Sequence[str]) -> list[Event]:
+        """The events of ``types`` of every run that has begun and not ended, in seq order —
+        decoded without being validated again (the store did on their way in): the bulk read
+        with which recovery rebuilds the runs a stopped runtime left."""
+        feed = await self._attach()
+        return await feed.log.unfinished_runs(list(types), upto_seq=feed.visible_seq())
+
     async def unfinished(self, kind: Literal["run", "session", "task"]) -> list[Event]:
         """The runs, sessions or (actor) tasks that have begun and not ended, oldest first:
         for each, an event that opened it (``run.accepted`` or ``run.started``,

@@ -4,6 +4,7 @@ records its end, and no traceback is printed."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from anyio.abc import Process
 
 from soma_runtime import Runtime, Step, open_event_log
 from soma_runtime.execution.run_records import TERMINAL_EVENTS
+from soma_runtime.store import StoreError
 from soma_runtime.store.events import Event
 
 pytestmark = pytest.mark.anyio
@@ -31,11 +33,11 @@ async def until_logged(db: Path, event_type: str) -> Event:
     """The first ``event_type`` event, once the runtime in another process has written it."""
     with anyio.fail_after(30):
         while True:
-            if await anyio.Path(db).exists():
+            with contextlib.suppress(StoreError):  # not there yet, or still being created
                 found = [e for e in await logged(db) if e.type == event_type]
                 if found:
                     return found[0]
-            await anyio.sleep(0.02)
+            await anyio.sleep(0.02)  # another process writes it: there is no event to await
 
 
 async def finish(proc: Process) -> tuple[str, str]:
