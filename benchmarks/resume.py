@@ -75,22 +75,24 @@ _SPECS = {spec.name: spec for spec in (*BUILTIN_TOOLS, *TOOLS)}
 
 
 class _Events:
-    """Rows in the store's encoding, with consecutive seqs, written in batches."""
+    """Rows in the store's encoding (``PreparedEvent.row_json``: the payload JSON as the
+    store prepares it, once per distinct payload), consecutive seqs, written in batches."""
 
     def __init__(self) -> None:
         self.seq = 0
         self.rows: list[str] = []
-        self.templates: dict[str, str] = {}
+        self.payloads: dict[tuple[str, str], str] = {}
+        self.ts = time.time_ns()
 
-    def add(self, type: str, payload: dict[str, Any], **ids: str | None) -> None:
-        key = f"{type}{payload}"
-        payload_json = self.templates.get(key)
+    def add(self, type: str, key: str, payload: dict[str, Any], **ids: str | None) -> None:
+        payload_json = self.payloads.get((type, key))
         if payload_json is None:
-            payload_json = self.templates[key] = prepare_values(type, payload, (None,) * 7).payload_json
+            payload_json = prepare_values(type, payload, (None,) * 7).payload_json
+            self.payloads[type, key] = payload_json
         values = tuple(ids.get(n) for n in ("session_id", "run_id", "step_id", "tool_call_id", "agent_id"))
         self.seq += 1
         event = PreparedEvent(
-            f"ev-bench-{self.seq}", time.time_ns(), type, (*values, None, None), None, payload_json
+            f"ev-bench-{self.seq}", self.ts, type, (*values, None, None), None, payload_json
         )
         self.rows.append(event.row_json(self.seq))
 
@@ -114,53 +116,45 @@ def _run(out: _Events, run_id: str, session_id: str, agent: str, upto: str, seco
     """One run's events, as far as ``upto``: ``accepted``, ``between``, ``in_flight``, ``ended``."""
     ids = {"session_id": session_id, "run_id": run_id, "agent_id": agent}
     plan = _plan(second)
-    out.add("run.accepted", {"steps": plan, "timeout": None}, **ids)
+    out.add("run.accepted", second, {"steps": plan, "timeout": None}, **ids)
     if upto == "accepted":
         return
-    out.add(
-        "run.started", {"steps": plan, "options": {"timeout": None, "root": "/", "cancel_grace": 2.0}}, **ids
-    )
+    options = {"timeout": None, "root": "/", "cancel_grace": 2.0}
+    out.add("run.started", second, {"steps": plan, "options": options}, **ids)
     steps = [
         ("s1", "echo", {"value": 1}),
         ("s2", second, {"seconds": 3600.0} if second == "sleep" else {"amount": 1}),
     ]
     for index, (step, name, args) in enumerate(steps):
         call = f"tc-{run_id}-{step}"
-        out.add("step.started", {"tool": name, "args": args}, step_id=step, **ids)
-        out.add(
-            "tool.started",
-            run_module.tool_journal(_SPECS[name], args),
-            step_id=step,
-            tool_call_id=call,
-            **ids,
-        )
+        out.add("step.started", name, {"tool": name, "args": args}, step_id=step, **ids)
+        journal = run_module.tool_journal(_SPECS[name], args)
+        out.add("tool.started", name, journal, step_id=step, tool_call_id=call, **ids)
         if upto == "in_flight" and index == 1:
             return
-        out.add(
-            "tool.succeeded",
-            {"tool": name, "output": 1, "duration_ms": 0.1},
-            step_id=step,
-            tool_call_id=call,
-            **ids,
-        )
-        out.add("step.succeeded", {"output": 1}, step_id=step, **ids)
+        succeeded = {"tool": name, "output": 1, "duration_ms": 0.1}
+        out.add("tool.succeeded", name, succeeded, step_id=step, tool_call_id=call, **ids)
+        out.add("step.succeeded", "", {"output": 1}, step_id=step, **ids)
         if upto == "between":
             return
-    out.add("run.completed", {"outputs": {"s1": 1, "s2": 1}}, **ids)
+    out.add("run.completed", "", {"outputs": {"s1": 1, "s2": 1}}, **ids)
 
 
 async def _write(path: Path, events: int, interrupted: int) -> None:
     log = await SqliteLog.open(path)
+    try:
+        await _fill(log, events, interrupted)
+    finally:
+        await log.close()
+
+
+async def _fill(log: SqliteLog, events: int, interrupted: int) -> None:
     out = _Events()
     kinds = ("accepted", "between", "in_flight")
     gap = max(1, (events // 12) // max(1, interrupted))  # completed runs between two interrupted ones
     for s in range(SESSIONS):
-        out.add(
-            "session.started",
-            {"intent": None, "metadata": {}},
-            session_id=f"sess-{s}",
-            agent_id=f"agent-{s % 50}",
-        )
+        started = {"intent": None, "metadata": {}}
+        out.add("session.started", "", started, session_id=f"sess-{s}", agent_id=f"agent-{s % 50}")
     done = left = 0
     while out.seq < events - SESSIONS or left < interrupted:
         if left < interrupted and done % gap == 0:
@@ -176,10 +170,10 @@ async def _write(path: Path, events: int, interrupted: int) -> None:
         for batch in out.flush():
             await log.insert(batch)
     for s in range(SESSIONS // 2 if interrupted else 0, SESSIONS):
-        out.add("session.stopped", {"reason": "shutdown"}, session_id=f"sess-{s}", agent_id=f"agent-{s % 50}")
+        stopped = {"reason": "shutdown"}
+        out.add("session.stopped", "", stopped, session_id=f"sess-{s}", agent_id=f"agent-{s % 50}")
     for batch in out.rest():
         await log.insert(batch)
-    await log.close()
 
 
 # --------------------------------------------------------------------------- measures
@@ -197,7 +191,7 @@ async def _open_time(fixture: Path, work: Path, *, resume: bool = True) -> tuple
         start = time.perf_counter()
     stopped = time.perf_counter() - start
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+        await anyio.Path(f"{db}{suffix}").unlink(missing_ok=True)
     return opened, stopped, handled
 
 
@@ -317,7 +311,7 @@ async def run() -> list[Row]:
                 "s",
                 None,
                 "report",
-                note="every resumed run records run.cancelled (reason shutdown), every session session.stopped",
+                note="each resumed run records run.cancelled (reason shutdown), each session session.stopped",
             ),
         ]
     with tempfile.TemporaryDirectory() as tmp:

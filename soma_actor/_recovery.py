@@ -39,7 +39,7 @@ async def end_open_tasks(
         for e in opened
     ]
     if drafts:
-        await events.append_many(drafts)
+        await events.write_many(drafts)
     return [e.task_id for e in opened if e.task_id is not None]
 
 

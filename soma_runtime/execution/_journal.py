@@ -151,11 +151,9 @@ def read_journals(events: Iterable[Event]) -> dict[str, RunJournal]:
             continue
         j = journals.get(e.run_id)
         if j is None:
-            j = journals[e.run_id] = RunJournal(e.run_id)
-        for name in ("session_id", "agent_id", "task_id", "correlation_id"):
-            value = getattr(e, name)
-            if value is not None:
-                j.ids[name] = value
+            # A run's events share its correlation ids (the run stamps each one with them).
+            ids = {"session_id": e.session_id, "agent_id": e.agent_id, "task_id": e.task_id}
+            j = journals[e.run_id] = RunJournal(e.run_id, {**ids, "correlation_id": e.correlation_id})
         match e.type:
             case "run.accepted":
                 j.accepted = e
@@ -254,9 +252,10 @@ def _close(j: RunJournal, call: Call | None, outcome: str | None, error: str | N
         return drafts
     step_id, tool_call_id = call.started.step_id, call.started.tool_call_id
     if call.in_flight:
+        # What the next recovery judges the call by (its args are on its tool.started).
         p = call.started.payload
         interrupted = {
-            **{k: p.get(k) for k in ("tool", "args", "isolation", "effect", "idempotent", "destructive")},
+            **{k: p.get(k) for k in ("tool", "isolation", "effect", "idempotent", "destructive")},
             "error": "interrupted: the runtime stopped while the tool ran",
             "interrupted": True,
         }

@@ -168,6 +168,15 @@ class EventLog:
         await self._call(Append(prepared))
         return [p.event() for p in prepared]
 
+    async def write_many(self, drafts: Iterable[EventDraft]) -> int:
+        """:meth:`append_many` for a bulk writer that does not read the events back: the
+        same atomic, durable-on-return batch, answered with its size rather than envelopes."""
+        prepared = await self._prepare(drafts)
+        if not prepared:
+            return 0
+        count: int = await self._call(Append(prepared, want_events=False))
+        return count
+
     # -- reading ------------------------------------------------------------------------------
 
     async def query(
