@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from ..store.events import Event, EventDraft
 from ..tools.spec import Effect, ToolSpec
-from .run import ResumePoint
+from .run_types import ResumePoint
 from .steps import Step
 
 

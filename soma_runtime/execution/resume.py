@@ -45,7 +45,7 @@ from ..store.log import EventLog
 from ..tools._proc import ProcessIdentity, kill_leftovers
 from ..tools.registry import lookup
 from ._journal import JOURNAL_TYPES, Continue, End, RunJournal, decide, read_journals
-from .run import GO, ResumePoint, RunOptions
+from .run_types import GO, ResumePoint, RunOptions
 from .session import ResumeRuns, RunPlan, Services
 
 RecoveryHook = Callable[[EventLog], Awaitable[Collection[str]]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ..store.log import EventLog
-from .run import TERMINAL_TYPES, RunResult, RunState
+from .run_types import TERMINAL_TYPES, RunResult, RunState
 
 TERMINAL_EVENTS: Final = {event_type: state for state, event_type in TERMINAL_TYPES.items()}
 

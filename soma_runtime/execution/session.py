@@ -40,7 +40,7 @@ from ..store.ids import new_id
 from ..store.log import EventLog
 from ..tools.registry import lookup
 from ..tools.spec import ToolSpec
-from .run import (
+from .run_types import (
     CANCEL,
     TERMINAL_TYPES,
     OnShutdown,

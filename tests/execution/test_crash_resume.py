@@ -11,7 +11,7 @@ After each kill, and the recovery at open:
 - no tool process is left: every OS process a tool ran in (by pid) is gone;
 - once the recovering runtime stops in order, every session has stopped.
 
-Seeded: each point runs with ``SOMA_CRASH_SEEDS`` seeds (default 1; ``random`` gets three
+Seeded: each point runs with ``SOMA_CRASH_SEEDS`` seeds (default 2; ``random`` gets three
 times as many), which vary when runs start, how long their tools take and where ``random``
 kills. ``SOMA_CRASH_MATRIX=FILE`` appends what each run went through to FILE (JSON lines).
 """
@@ -33,7 +33,7 @@ from soma_runtime.execution.run_records import TERMINAL_EVENTS
 
 pytestmark = pytest.mark.anyio
 
-SEEDS = int(os.environ.get("SOMA_CRASH_SEEDS", "1"))
+SEEDS = int(os.environ.get("SOMA_CRASH_SEEDS", "2"))
 CASES = [(point, seed) for point in POINTS for seed in range(SEEDS * (3 if point == "random" else 1))]
 
 
