@@ -13,6 +13,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# The distribution was called `soma` before it became soma-runtime: drop that old
+	@# editable install from an existing .venv, so one distribution owns the packages.
+	@$(BIN)/python -m pip uninstall --quiet --yes soma 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.to_thread
 
-from . import core, kernel, resume, store, vitals
+from . import core, kernel, resume, startup, store, telemetry, vitals
 from ._table import Row, print_table
 
 
@@ -28,6 +28,8 @@ PARTS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "store": store_rows,
     "core": core.run,
     "vitals": vitals.run,
+    "telemetry": telemetry.run,
+    "startup": startup.run,
     "resume": resume.run,
 }
 

@@ -1,4 +1,7 @@
-"""Vitals benchmarks (issue 5): the pure engine's throughput on a recorded 1M-event log.
+"""Vitals benchmarks: the pure engine's throughput on a recorded 1M-event log (issue 5), and
+how good a detector it is on the scenario suite (issue 21).
+
+Throughput.
 
 The log is synthetic but shaped like what a Soma store records, and held in memory as real
 ``Event`` envelopes (a store subscription hands the monitor the same objects; they are made
@@ -14,17 +17,31 @@ command tools with varied arguments, token counts grow along each session.
 
 Rows: events per second and actions per second of a fresh engine replaying the whole log.
 The monitor's lag behind the store under load belongs to the monitor's benchmark.
+
+Detection. Every scenario of ``soma_runtime.vitals.scenarios`` for ``SEEDS`` seeds, and the
+retry storm once through a live runtime (real runs, a real failing ``sh`` command): actions
+from the onset of the distress to GUIDE / WARN / BLOCK (the range over the seeds; ``-``
+never), the peak pressure during the distress (of the whole run for normal work), false
+alarms — normal actions at GUIDE or above — per 1,000 normal actions (over all seeds), how
+many runs met every goal, and the goal beside it. The table is printed before the summary table, which gets
+one row: the scenarios that met every goal on every seed.
 """
 
 from __future__ import annotations
 
 import gc
 import random
+import tempfile
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from soma_runtime import Runtime
 from soma_runtime.store.events import Event
-from soma_runtime.vitals import VitalsEngine
+from soma_runtime.vitals import Mode, VitalsEngine, first_divergence
+from soma_runtime.vitals.scenarios import Result, measure, record_storm, suite
+from soma_runtime.vitals.scenarios._live import TOOLS as LIVE_TOOLS
 
 from ._table import Row
 
@@ -143,7 +160,82 @@ def replay(events: list[Event]) -> tuple[float, int]:
     return time.perf_counter() - start, updates
 
 
+SEEDS = range(20)
+
+
+async def live_storm() -> Result:
+    """The storm through a live runtime; its log must replay to what the monitor recorded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with Runtime.open(db=str(Path(tmp) / "soma.db"), tools=list(LIVE_TOOLS), root=tmp) as rt:
+            scenario = await record_storm(rt, Path(tmp))
+    if first_divergence(scenario.events) is not None:
+        raise AssertionError("the live storm's log does not replay to its recorded trajectory")
+    return measure(scenario)
+
+
+def _span(values: Sequence[int | None]) -> str:
+    """The range of a delay over seeds: ``3``, ``3-5``, ``7-never``, ``-`` (never)."""
+    seen = sorted(v for v in values if v is not None)
+    if not seen:
+        return "-"
+    low, high = seen[0], ("never" if len(seen) < len(values) else seen[-1])
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def scenario_table(results: dict[str, list[Result]]) -> str:
+    """The detection table: one line per scenario, its figures over the seeds it ran."""
+    modes = " ".join(f"{mode:>7}" for mode in ("GUIDE", "WARN", "BLOCK"))
+    head = f"{'scenario':27} {modes}  {'peak':>9} {'FA/1k':>6}  {'met':>5}  goal"
+    lines = [head, "-" * (len(head) + 40)]
+    for name, runs in results.items():
+        delays = [_span([r.to_mode(m) for r in runs]) for m in (Mode.GUIDE, Mode.WARN, Mode.BLOCK)]
+        peaks = [r.peak()[0] for r in runs]
+        low, high = min(peaks), max(peaks)
+        peak = f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
+        normal = sum(len(r.normal) for r in runs)
+        alarms = f"{1000 * sum(r.false_alarms for r in runs) / normal:.1f}" if normal else "-"
+        met = f"{sum(r.ok for r in runs)}/{len(runs)}"
+        goal = runs[0].scenario.goal.describe()
+        lines.append(
+            f"{name:27} {delays[0]:>7} {delays[1]:>7} {delays[2]:>7}  {peak:>9} {alarms:>6}  {met:>5}  {goal}"
+        )
+        for r in runs:
+            if not r.ok:
+                lines.append(f"{'':29}missed: {'; '.join(r.failures())}")
+                break
+    return "\n".join(lines)
+
+
+async def scenarios(engine: Callable[[], Any] = VitalsEngine) -> dict[str, list[Result]]:
+    results: dict[str, list[Result]] = {}
+    for seed in SEEDS:
+        for scenario in suite(seed):
+            results.setdefault(scenario.name, []).append(measure(scenario, engine()))
+    results["retry storm, live runtime"] = [await live_storm()]
+    return results
+
+
 async def run() -> list[Row]:
+    start = time.perf_counter()
+    results = await scenarios()
+    elapsed = time.perf_counter() - start
+    print(f"vitals scenarios, seeds {SEEDS.start}-{SEEDS.stop - 1} (delays in actions from the onset)")
+    print(scenario_table(results))
+    print()
+    met = sum(all(r.ok for r in runs) for runs in results.values())
+    detection = Row(
+        PART,
+        "scenario suite: goals met on every seed",
+        met,
+        "scenarios",
+        target=f"{len(results)} of {len(results)}",
+        ok=met == len(results),
+        note=f"{sum(map(len, results.values()))} runs in {elapsed:.1f} s (the table above)",
+    )
+    return [*await throughput(), detection]
+
+
+async def throughput() -> list[Row]:
     # Building a million objects with the collector on spends half the time in collections
     # that find nothing; the built log is then frozen out of the collector's sight (a real
     # replay streams its events from the store instead of holding them all).

@@ -1,5 +1,6 @@
 """What the two live-model examples share: one agent with file tools answers a question about
-this repository, through a real provider. Without a key they say so and exit cleanly."""
+this repository, through a real provider. Without a key (or the provider's SDK) they say
+what is missing on stderr and exit with status 1: nothing was run."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ def run(make_model: Callable[[], AnthropicModel | OpenAIModel], provider: str) -
     try:
         model = make_model()
     except (MissingApiKey, MissingSdk) as e:
-        print(f"{provider}: {e}\nNothing to run without it; exiting.")
-        return 0
+        print(f"{provider}: {e}\nNothing was run.", file=sys.stderr)
+        return 1
     return anyio.run(_ask, model)
 
 

@@ -1,7 +1,7 @@
 """One agent on Anthropic's Messages API (the official SDK), reading this repository.
 
 Needs ANTHROPIC_API_KEY (and, optionally, SOMA_ANTHROPIC_MODEL); without a key it says so
-and exits cleanly.
+on stderr and exits with status 1.
 
 python examples/agent_anthropic.py
 """

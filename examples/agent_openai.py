@@ -1,8 +1,8 @@
 """One agent on OpenAI's Chat Completions API (the official SDK), reading this repository.
 Any OpenAI-compatible endpoint works: set OPENAI_BASE_URL.
 
-Needs OPENAI_API_KEY (and, optionally, SOMA_OPENAI_MODEL); without a key it says so and
-exits cleanly.
+Needs OPENAI_API_KEY (and, optionally, SOMA_OPENAI_MODEL); without a key it says so on
+stderr and exits with status 1.
 
 python examples/agent_openai.py
 """

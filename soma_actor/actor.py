@@ -59,6 +59,7 @@ from soma_runtime.tools.registry import NAME as TOOL_REGISTRY
 from soma_runtime.tools.registry import lookup
 
 from . import _ids
+from . import events as _events  # noqa: F401  (registers the actor event types with the store)
 from ._protocol import (
     ActiveCall,
     ActiveDelegation,

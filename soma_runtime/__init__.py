@@ -1,6 +1,6 @@
 """Soma runtime: an OTP-style supervision tree for LLM-agent runs.
 
-The public embedding API (see DESIGN.md §3)::
+The public embedding API (see docs/design.md, "Public embedding API")::
 
     async with Runtime.open(db="soma.db", tools=[search]) as rt:
         session = await rt.start_session(agent_id="research")
@@ -46,6 +46,7 @@ _EXPORTS = {
     "ToolSpec": ".tools.spec",
     "tool": ".tools.spec",
     "new_id": ".store.ids",
+    "TelemetryConfig": ".telemetry.config",
 }
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "Session",
     "SessionStatus",
     "Step",
+    "TelemetryConfig",
     "ToolContext",
     "ToolSpec",
     "__version__",
@@ -85,4 +87,5 @@ if TYPE_CHECKING:
     from .store.events import Event
     from .store.ids import new_id
     from .store.log import EventLog, open_event_log
+    from .telemetry.config import TelemetryConfig
     from .tools.spec import CommandTool, Effect, Isolation, ToolContext, ToolSpec, tool

@@ -8,6 +8,9 @@
     ├── RunSupervisor       dynamic → Run → ToolCall
     └── ControlServer       the control socket (only with ``control=PATH``)
 
+With ``telemetry=``, a TelemetrySupervisor (the log's OpenTelemetry export) starts right
+after the event store, so that it stops right before it, having seen every last event.
+
 Children start in that order and stop in reverse: runs stop (and stop their tools) before
 sessions record that they stopped, and the event store, which every other child writes to,
 stops last. The control server, started last, stops first: clients are disconnected before
@@ -65,6 +68,8 @@ from .store.errors import StoreError
 from .store.ids import new_id
 from .store.log import EventLog
 from .store.server import EventStore, EventStoreConfig
+from .telemetry.config import TelemetryConfig
+from .telemetry.follower import Telemetry
 from .tools.builtin import BUILTIN_TOOLS
 from .tools.registry import NAME as TOOL_REGISTRY
 from .tools.registry import ToolRegistry
@@ -179,6 +184,9 @@ class Session:
 class Runtime:
     """A running Soma tree. Open it with ``async with Runtime.open(...) as rt:``."""
 
+    telemetry: Telemetry | None = None
+    """The OpenTelemetry export (``Runtime.open(telemetry=...)``); None when off."""
+
     def __init__(
         self,
         node: Node,
@@ -210,6 +218,7 @@ class Runtime:
         vitals: VitalsConfig | Literal[False] | None = None,
         clock: Clock | None = None,
         control: str | os.PathLike[str] | None = None,
+        telemetry: TelemetryConfig | bool | None = None,
         resume: bool = True,
         on_shutdown: OnShutdown = "cancel",
     ) -> AsyncIterator[Runtime]:
@@ -218,8 +227,10 @@ class Runtime:
         ``root`` confines the file tools. ``vitals`` configures the behavioural monitor
         (``False``: run without one). ``control`` serves the control API on a Unix socket at
         that path (owner-only; see ``soma_runtime.control``); a live runtime already there
-        is refused with ``ControlSocketError``. Inside an existing kernel node the runtime
-        starts there; otherwise it opens its own.
+        is refused with ``ControlSocketError``. ``telemetry`` (``True`` or a
+        ``TelemetryConfig``) exports the log to OpenTelemetry as it is written (see
+        ``soma_runtime.telemetry``; needs the ``telemetry`` extra). Inside an existing kernel
+        node the runtime starts there; otherwise it opens its own.
 
         A database has one writer: if another runtime has it open, this raises
         ``StoreLocked`` (naming its pid) at once. Runs a previous runtime left without an end
@@ -235,7 +246,7 @@ class Runtime:
             raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
         if not isinstance(resume, bool):
             raise TypeError(f"resume must be a bool, got {resume!r}")
-        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, resume, on_shutdown)
+        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown)
         try:
             node: Node | None = current_node()
         except RuntimeError:
@@ -259,10 +270,12 @@ class Runtime:
         cancel_grace: float,
         vitals: VitalsConfig | Literal[False] | None,
         control: str | os.PathLike[str] | None,
+        telemetry: TelemetryConfig | bool | None,
         resume: bool,
         on_shutdown: OnShutdown,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
+        exporter = _telemetry(telemetry)
         control_ops = ControlOps()
         services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace, on_shutdown)
         specs = [*(BUILTIN_TOOLS if builtin_tools else ()), *tools]
@@ -296,6 +309,8 @@ class Runtime:
                 kind=SUPERVISOR,
             ),
         ]
+        if exporter is not None:
+            children.insert(1, exporter.child_spec())
         try:
             sup = await Supervisor.start_link(children, intensity=3, period=5.0, name=ROOT)
         except StartError as exc:
@@ -305,20 +320,27 @@ class Runtime:
             if control is not None:
                 # Last, once recovery is done: nobody outside sees the runtime half resumed.
                 path = str(_absolute(control))
-                view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path)
+                view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path, services)
                 server = partial(ControlServer.start_link, name=CONTROL_NAME)
                 try:
                     await Supervisor.start_child(sup, ChildSpec("control", server, (path, view, control_ops)))
                 except StartError as exc:
                     raise _start_problem(exc) from None
             rt = cls(node, sup, events, services, control_ops, recovery)
+            if exporter is not None:
+                rt.telemetry = exporter
+                rt.add_control_op("telemetry", exporter.control_op)
         except BaseException:
             await node.stop(sup, timeout=None)
+            if exporter is not None:
+                await exporter.aclose()
             raise
         try:
             yield rt
         finally:
             await node.stop(sup, timeout=None)
+            if exporter is not None:
+                await exporter.aclose()  # a no-op unless the follower could not close it
 
     async def start_session(
         self,
@@ -407,6 +429,15 @@ def _start_problem(exc: StartError) -> BaseException:
         reason = getattr(seen, "reason", None)
         seen = reason if isinstance(reason, BaseException) else seen.__cause__
     return exc
+
+
+def _telemetry(setting: TelemetryConfig | bool | None) -> Telemetry | None:
+    if setting is None or setting is False:
+        return None
+    config = TelemetryConfig() if setting is True else setting
+    if not isinstance(config, TelemetryConfig):
+        raise TypeError(f"telemetry must be True, False, None or a TelemetryConfig, got {setting!r}")
+    return Telemetry(config, EVENT_STORE)
 
 
 def _absolute(root: str | os.PathLike[str]) -> Path:

@@ -1,4 +1,4 @@
-"""The layers of DESIGN §1, checked over the source: a lower module never imports a higher one.
+"""The layers of docs/design.md §1, checked over the source: a lower module never imports a higher one.
 
 Every import counts — module level, inside functions, and under ``TYPE_CHECKING`` — because
 each one is a dependency a reader has to hold in their head, and a cycle of them is how a
@@ -29,8 +29,10 @@ RANKS = {
     "soma_runtime.execution": 3,
     "soma_runtime.vitals": 4,
     "soma_runtime.control": 4,
+    "soma_runtime.telemetry": 4,
     "soma_runtime.runtime": 5,
-    "soma_runtime": 6,  # the package root only re-exports
+    "soma_runtime.testing": 6,  # the pytest plugin, over the runtime
+    "soma_runtime": 7,  # the package root only re-exports
 }
 
 

@@ -1,8 +1,10 @@
 """The ``soma`` command (``soma = "soma_actor.cli:main"``; also ``python -m soma_actor.cli``).
 
 Exit codes: 0 success; 1 an error, reported as one line on stderr (a missing database, a
-corrupt file, an unknown run, no runtime listening…); 2 bad usage; 3 ``soma replay`` found
-the replayed trajectory different from the recorded one.
+corrupt file, an unknown run, no runtime listening, a bad config file…); 2 bad usage; 3
+``soma replay`` found the replayed trajectory different from the recorded one. ``soma run
+--wait`` and ``soma ask`` exit by how the work ended: 0 completed, 3 failed (or declined),
+4 timed out, 5 cancelled, 130 interrupted by Ctrl-C.
 """
 
 from __future__ import annotations

@@ -18,22 +18,40 @@ from . import _logging
 
 COMMANDS: Final = {
     "serve": "soma_actor.cli.serve:serve",
+    "run": "soma_actor.cli.run:run_command",
+    "ask": "soma_actor.cli.ask:ask",
+    "cancel": "soma_actor.cli.control_verbs:cancel",
     "status": "soma_actor.cli.status:status",
     "statusline": "soma_actor.cli.status:statusline",
-    "replay": "soma_actor.cli.replay:replay",
     "trace": "soma_actor.cli.trace:trace",
     "export": "soma_actor.cli.export:export",
-    "cancel": "soma_actor.cli.control_verbs:cancel",
-    "demo": "soma_actor.cli.demo:demo",
+    "replay": "soma_actor.cli.replay:replay",
     "dashboard": "soma_actor.cli.dashboard.command:dashboard",
+    "demo": "soma_actor.cli.demo:demo",
 }
+
+SUMMARIES: Final = {
+    "serve": "Run a runtime until SIGINT or SIGTERM.",
+    "run": "Start a run of steps; --wait to see it through.",
+    "ask": "Give an agent a task and wait for its reply.",
+    "cancel": "Cancel a run or an agent's task in a live runtime.",
+    "status": "Each agent's vitals and budget.",
+    "statusline": "One short line for a shell prompt.",
+    "trace": "A run's events, in order.",
+    "export": "Export events as JSONL.",
+    "replay": "Replay a log's vitals; does it match the record?",
+    "dashboard": "A live TUI: agents, pressure, runs, the tree, events, guidance.",
+    "demo": "The demo: scripted agents through every outcome, on a real runtime.",
+}
+"""Each verb's ``short_help``, for ``soma --help``: listing the verbs must not import them all
+(the demo's module alone costs half a second). A test keeps it equal to each command's own."""
 
 
 class VerbGroup(click.Group):
     """A group whose commands are the entries of :data:`COMMANDS`, imported on demand."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*COMMANDS, *super().list_commands(ctx)})
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
@@ -44,6 +62,11 @@ class VerbGroup(click.Group):
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUMMARIES[name]) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=VerbGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,14 +82,16 @@ class VerbGroup(click.Group):
 def cli(log_json: bool, log_level: str) -> None:
     """Soma: an OTP-style runtime for LLM agents.
 
-    Run a runtime with `soma serve`; look at it with `soma status` (from its database) or
-    steer it through its control socket (`soma cancel`). Every verb has --help.
+    Run a runtime with `soma serve` (its tools and agents from --config soma.toml); give it
+    work from a shell with `soma run` and `soma ask`, steer it with `soma cancel`; look at it
+    with `soma status`, `soma trace` and `soma dashboard`. Every verb has --help.
 
     \b
     Examples:
-      soma serve --db soma.db --control soma.sock
-      soma status --db soma.db
-      soma replay --db soma.db
-      soma trace run-3f2a… --db soma.db
+      soma serve --config soma.toml
+      soma run --wait --step 'echo value=hi'
+      soma ask greeter "say hi"
+      soma status
+      soma trace run-3f2a
     """
     _logging.configure(json_logs=log_json, level=log_level)

@@ -1,19 +1,23 @@
 """What the verbs share: exit codes, the ``--db`` / ``--control`` options, opening a database
-read-only, running a coroutine, and turning errors into one clear line."""
+read-only, running a coroutine, and turning errors into one clear line.
+
+Only click is imported at module level: a verb imports what it uses when it runs, so each
+pays for its own dependencies and ``soma statusline`` pays for almost none.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import anyio
 import click
 
 if TYPE_CHECKING:
     from soma_runtime import EventLog
+    from soma_runtime.store.glance import Glance
 
 T = TypeVar("T")
 
@@ -55,7 +59,14 @@ class CliError(Exception):
 
 def run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run ``main(*args)`` on anyio's asyncio backend (what Soma runs on)."""
+    import anyio
+
     return anyio.run(partial(main, *args), backend="asyncio")
+
+
+def _check_db(path: str) -> None:
+    if not os.path.isfile(path):
+        raise CliError(f"no database at {path} (give one with --db PATH or SOMA_DB)")
 
 
 @asynccontextmanager
@@ -63,10 +74,25 @@ async def open_db(path: str) -> AsyncIterator[EventLog]:
     """The event log at ``path``, read-only (safe beside a runtime writing to it)."""
     from soma_runtime import open_event_log
 
-    if not await anyio.Path(path).is_file():
-        raise CliError(f"no database at {path} (give one with --db PATH or SOMA_DB)")
+    _check_db(path)
     async with open_event_log(path, readonly=True) as log:
         yield log
+
+
+@contextmanager
+def glance_db(path: str) -> Iterator[Glance]:
+    """A quick read-only look at the database at ``path`` (no asyncio, no pydantic): for
+    verbs that read a few rows and must start fast."""
+    from soma_runtime.store.glance import glance
+
+    _check_db(path)
+    with glance(path) as db:
+        yield db
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 agent``, ``2 agents``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def one_line(exc: BaseException) -> str | None:
@@ -74,10 +100,15 @@ def one_line(exc: BaseException) -> str | None:
     a bug. Follows start failures (``StartError.reason``) and causes to the error itself."""
     from soma_runtime.control.errors import ControlClientError, ControlSocketError
     from soma_runtime.store.errors import EventError
+    from soma_runtime.telemetry.errors import TelemetryConfigError, TelemetryUnavailable
 
+    telemetry = TelemetryUnavailable | TelemetryConfigError  # the extra missing, or an OTEL_* setting
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError):
+        if isinstance(seen, BaseExceptionGroup) and len(seen.exceptions) == 1:
+            seen = seen.exceptions[0]  # one failure out of a task group: it is the error
+            continue
+        if isinstance(seen, CliError | EventError | ControlClientError | ControlSocketError | telemetry):
             return str(seen)
         if isinstance(seen, OSError) and seen.filename is not None:
             return f"{seen.strerror or seen}: {os.fsdecode(seen.filename)}"

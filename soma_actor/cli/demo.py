@@ -37,7 +37,8 @@ from ..task import TaskResult, TaskState
 from ._common import DEFAULT_DB, CliError, run
 
 THINK = 0.02  # seconds of scripted "thinking" per model turn: enough to watch, quick to run
-STORM = 5  # retries: BLOCK comes at the third, and the fifth is its peak (baselines then adapt)
+STORM = 5  # retries: BLOCK comes at the third (~0.79) and climbs (~0.95 at the wipe): nothing the
+# agent does while it is stuck retrying is learnt as its normal, so it holds while the storm lasts
 
 
 @tool(effect="read", idempotent=True, timeout=5.0)

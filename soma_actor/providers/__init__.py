@@ -7,8 +7,8 @@
   any compatible endpoint) on the official SDKs' async clients.
 
 Importing this package does not import the SDKs; building a model does, and without its SDK
-it raises :class:`MissingSdk` naming the extra to install (``soma[anthropic]``,
-``soma[openai]``).
+it raises :class:`MissingSdk` naming the extra to install (``soma-runtime[anthropic]``,
+``soma-runtime[openai]``).
 """
 
 from ._errors import MissingApiKey, MissingSdk, ProviderConfigError

@@ -46,7 +46,7 @@ class MissingSdk(ProviderConfigError):
         self.module = module
         super().__init__(
             f"the {provider} provider needs the {module!r} SDK, which is not installed: "
-            f"pip install 'soma[{module}]'"
+            f"pip install 'soma-runtime[{module}]'"
         )
 
 

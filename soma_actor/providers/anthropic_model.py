@@ -1,7 +1,7 @@
 """Anthropic's Messages API through the official SDK's async client (``anthropic.AsyncAnthropic``).
 
 The SDK is imported when a model is built, not with this module, so ``soma_actor`` imports
-without it (it is the ``soma[anthropic]`` extra).
+without it (it is the ``soma-runtime[anthropic]`` extra).
 """
 
 from __future__ import annotations
@@ -54,12 +54,23 @@ class _Call:
 class AnthropicModel(SdkModel["_Call", "AnthropicMessage"]):
     """Claude through the Messages API.
 
-    The key is ``api_key`` or ``ANTHROPIC_API_KEY``; without either, building the model
-    raises :class:`~soma_actor.providers.MissingApiKey`. ``base_url`` points the client at
-    another host (a proxy, a gateway); unset, the SDK's default applies
-    (``ANTHROPIC_BASE_URL``, else Anthropic's API). ``client`` passes a ready
-    ``AsyncAnthropic`` instead (then neither ``api_key`` nor ``base_url``). Cost comes from
-    ``prices`` (default ``DEFAULT_PRICES``, the table the vitals use).
+    Arguments:
+
+    - ``model``: the model name (default ``claude-sonnet-4-6``); its price is looked up in
+      ``prices`` by the longest matching prefix.
+    - ``api_key``: the key; default ``ANTHROPIC_API_KEY``. Without either, building the model
+      raises :class:`~soma_actor.providers.MissingApiKey`.
+    - ``base_url``: another host for the API (a proxy, a gateway); default the SDK's
+      (``ANTHROPIC_BASE_URL``, else Anthropic's API).
+    - ``timeout``: seconds per call (default 60); ``max_retries``: the SDK's retries
+      (default 0: the actor decides whether to try again).
+    - ``prices``: USD per million tokens by model-name prefix (default ``DEFAULT_PRICES``,
+      the table the vitals use).
+    - ``client``: a ready ``AsyncAnthropic`` to use instead (then neither ``api_key`` nor
+      ``base_url``).
+
+    The system prompt is the actor's, not the model's: ``start_actor(..., system="…")``
+    (``ActorOptions.system``); each call sends it, followed by any pending guidance.
 
     Usage follows the runtime's convention: ``input_tokens`` is every input token — the API
     reports uncached input, cache writes and cache reads separately, and they are added up

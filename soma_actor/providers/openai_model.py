@@ -2,7 +2,7 @@
 against OpenAI or any OpenAI-compatible endpoint (``base_url``).
 
 The SDK is imported when a model is built, not with this module, so ``soma_actor`` imports
-without it (it is the ``soma[openai]`` extra).
+without it (it is the ``soma-runtime[openai]`` extra).
 """
 
 from __future__ import annotations
@@ -53,17 +53,27 @@ class _Call:
 class OpenAIModel(SdkModel["_Call", "ChatCompletion"]):
     """A model behind the Chat Completions API: OpenAI's, or any compatible server's.
 
-    The key is ``api_key`` or ``OPENAI_API_KEY``; without either, building the model raises
-    :class:`~soma_actor.providers.MissingApiKey` (a local server that checks no key still
-    needs one set: any placeholder). ``base_url`` is the endpoint's API root, e.g.
-    ``http://localhost:8000/v1``; unset, the SDK's default applies (``OPENAI_BASE_URL``, else
-    OpenAI's API). ``client`` passes a ready ``AsyncOpenAI`` instead (then
-    neither ``api_key`` nor ``base_url``). Cost comes from ``prices`` (default
-    ``DEFAULT_PRICES``, the table the vitals use).
+    Arguments:
 
-    ``max_tokens_param`` names the output limit on the wire: OpenAI's current
-    ``max_completion_tokens`` (required by its reasoning models), or the older ``max_tokens``
-    for compatible servers that know only that.
+    - ``model``: the model name (default ``gpt-4.1``); its price is looked up in ``prices`` by
+      the longest matching prefix.
+    - ``api_key``: the key; default ``OPENAI_API_KEY``. Without either, building the model
+      raises :class:`~soma_actor.providers.MissingApiKey` (a local server that checks no key
+      still needs one set: any placeholder).
+    - ``base_url``: the endpoint's API root, e.g. ``http://localhost:8000/v1``; default the
+      SDK's (``OPENAI_BASE_URL``, else OpenAI's API).
+    - ``timeout``: seconds per call (default 60); ``max_retries``: the SDK's retries
+      (default 0: the actor decides whether to try again).
+    - ``prices``: USD per million tokens by model-name prefix (default ``DEFAULT_PRICES``,
+      the table the vitals use).
+    - ``client``: a ready ``AsyncOpenAI`` to use instead (then neither ``api_key`` nor
+      ``base_url``).
+    - ``max_tokens_param``: how the output limit is named on the wire: OpenAI's current
+      ``max_completion_tokens`` (required by its reasoning models), or the older
+      ``max_tokens`` for compatible servers that know only that.
+
+    The system prompt is the actor's, not the model's: ``start_actor(..., system="…")``
+    (``ActorOptions.system``); each call sends it first, followed by any pending guidance.
 
     Usage: ``prompt_tokens`` already includes the cached part (``cached_tokens``), which is
     recorded as the cache reads. A failed tool step reaches the model as its text prefixed

@@ -35,7 +35,15 @@ _ids = itertools.count(1)
 
 
 class ScriptedModel:
-    """Plays ``script`` in order; a call past its end fails with a clear ``ModelError``."""
+    """Plays ``script`` in order; a call past its end fails with a clear ``ModelError`` —
+    or, with ``repeat=True``, starts the script over (an agent that serves forever, as
+    ``soma serve --config`` runs one).
+
+    Arguments: ``script`` (the turns: ``reply``, ``use_tools``, ``message_actor``,
+    ``reject``, ``fail``, ``after``, ``delayed``, ``responding``), ``name`` (the model name
+    recorded on ``llm.*`` events), ``price_per_mtok`` (USD per million input and output
+    tokens, for the cost signal), ``repeat``.
+    """
 
     provider = "scripted"
 
@@ -45,10 +53,12 @@ class ScriptedModel:
         *,
         name: str = "scripted",
         price_per_mtok: tuple[float, float] = (0.0, 0.0),
+        repeat: bool = False,
     ) -> None:
         self._name = name
         self._script = list(script)
         self._next = 0
+        self._repeat = repeat
         self._price = price_per_mtok
         self.requests: list[ModelRequest] = []
 
@@ -69,6 +79,8 @@ class ScriptedModel:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         self.requests.append(request)
+        if self._repeat and self._script and self._next >= len(self._script):
+            self._next = 0
         if self._next >= len(self._script):
             raise ModelError(
                 ModelErrorKind.INVALID_RESPONSE,

@@ -6,6 +6,8 @@
             print(run["run_id"], run["state"])
         async for event in client.follow(from_seq=1, types=["run.*"]):
             print(event.seq, event.type)
+        started = await client.start_run([Step("s1", "echo", {"value": "hi"})], agent_id="ops")
+        print((await client.run_result(started["run_id"]))["outputs"])
 
 Requests on one client are sent one at a time (concurrent callers take turns). ``follow``
 opens a connection of its own, so a client can follow events and keep asking at once.
@@ -18,14 +20,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from anyio.abc import SocketStream
 
-from ..store.events import Event
 from .errors import ControlError, NoRuntimeListening
 from .protocol import (
     INTERNAL,
@@ -39,8 +40,13 @@ from .protocol import (
     RunResultView,
     RunView,
     SessionView,
+    StartedRunView,
     request_line,
 )
+
+if TYPE_CHECKING:
+    from ..execution.steps import Step
+    from ..store.events import Event
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to connect, or to wait for one reply (``cancel_run`` waits for the run to end)."""
@@ -99,12 +105,55 @@ class ControlClient:
         """Cancel an actor task (served by the actor layer when one runs)."""
         return await self.request("cancel_task", task_id=task_id)
 
+    async def start_run(
+        self,
+        steps: Sequence[Step | Mapping[str, Any]],
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        timeout: float | None = None,
+        wait: bool = False,
+    ) -> StartedRunView | RunResultView:
+        """Start a run of ``steps`` in the session kept for ``agent_id`` (or in the live
+        session ``session_id``); ``timeout`` bounds the run. Returns where it started, or
+        with ``wait`` its result once it ended (this request then waits as long as the run).
+        A run the runtime refuses raises ``ControlError`` (code ``bad_request``)."""
+        params: dict[str, Any] = {
+            "steps": [dict(s) if isinstance(s, Mapping) else s.to_json() for s in steps],
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "timeout": timeout,
+            "wait": wait,
+        }
+        params = {k: v for k, v in params.items() if v is not None}
+        return cast(StartedRunView | RunResultView, await self._request("start_run", params, not wait))
+
+    async def run_result(self, run_id: str) -> RunResultView:
+        """Wait for the run to end (however long it takes) and return its result."""
+        return cast(RunResultView, await self._request("run_result", {"run_id": run_id}, False))
+
+    async def send_task(
+        self, actor_id: str, message: str, *, timeout: float | None = None, wait: bool = False
+    ) -> Any:
+        """Give the actor ``actor_id`` a task (served by the actor layer): its
+        ``TaskStartedView``, or with ``wait`` the task's result once it ended."""
+        params: dict[str, Any] = {"actor_id": actor_id, "message": message, "wait": wait}
+        if timeout is not None:
+            params["timeout"] = timeout
+        return await self._request("send_task", params, not wait)
+
     async def request(self, op: str, **params: Any) -> Any:
         """Send any op (those a layer registered, too) and return its result."""
+        return await self._request(op, params, True)
+
+    async def _request(self, op: str, params: dict[str, Any], bounded: bool) -> Any:
+        """``bounded``: the reply must come within :attr:`timeout` (ops that wait for work
+        to end are not)."""
+        limit = self.timeout if bounded else None
         async with self._lock:
             request_id = next(self._ids)
             try:
-                with anyio.fail_after(self.timeout):
+                with anyio.fail_after(limit):
                     await self._stream.send(request_line(request_id, op, params))
                     reply = await _reply(self._reader, self.path)
             except _UNREACHABLE:
@@ -113,20 +162,37 @@ class ControlClient:
                 # A late reply would be read as the answer to the next request: this
                 # connection is done.
                 await self._stream.aclose()
-                raise NoRuntimeListening(self.path, f"no reply to {op!r} within {self.timeout}s") from None
+                raise NoRuntimeListening(self.path, f"no reply to {op!r} within {limit}s") from None
         return _result(reply, request_id)
 
     # -- events ---------------------------------------------------------------------------------
 
-    async def follow(self, from_seq: int = 0, types: Sequence[str] | None = None) -> AsyncIterator[Event]:
-        """Every event from ``from_seq`` on (``types``: names or families like ``"run.*"``),
-        history first, then live, until the caller stops iterating or the runtime stops."""
+    async def follow(
+        self,
+        from_seq: int = 0,
+        types: Sequence[str] | None = None,
+        *,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """Every event from ``from_seq`` on (``types``: names or families like ``"run.*"``;
+        the ids: only events that carry them), history first, then live, until the caller
+        stops iterating or the runtime stops."""
+        # Imported here: a client that only asks and cancels never builds an event, and a
+        # command like `soma cancel` must not pay for the envelope's pydantic model.
+        from ..store.events import Event
+
         stream = await _open(self.path, self.timeout)
         async with stream:
             reader = LineReader(stream, MAX_REPLY_BYTES)
             params: dict[str, Any] = {"from_seq": from_seq}
             if types is not None:
                 params["types"] = [types] if isinstance(types, str) else list(types)
+            ids = {"run_id": run_id, "session_id": session_id, "agent_id": agent_id}
+            ids["correlation_id"] = correlation_id
+            params.update({name: value for name, value in ids.items() if value is not None})
             try:
                 with anyio.fail_after(self.timeout):
                     await stream.send(request_line(0, "follow", params))

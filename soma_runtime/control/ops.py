@@ -6,8 +6,10 @@ through the public kernel API — the supervisors' ``which_children`` and the pr
 status calls, in parallel and each bounded by :data:`STATUS_TIMEOUT`, so a stuck session shows
 as ``unresponsive`` instead of stalling the answer — and the event store for what has ended.
 
-The actor layer lives above ``soma_runtime`` (which never imports it), so ``actors`` and
-``cancel_task`` have defaults here that say no actor layer runs, until one registers its own.
+The ops that give the runtime work, ``start_run`` and ``run_result``, are in ``_work``.
+The actor layer lives above ``soma_runtime`` (which never imports it), so ``actors``,
+``cancel_task`` and ``send_task`` have defaults here that say no actor layer runs, until one
+registers its own.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pydantic_core import to_jsonable_python
-
 from .._version import __version__
 from ..execution.run import CANCEL, STATUS, RunResult, RunSnapshot, run_name
 from ..execution.run_records import TERMINAL_EVENTS, result_from_store
-from ..execution.session import SessionStatus
-from ..kernel import CallTimeout, DynamicSupervisor, NoProc, Pid, ProcessDied, current_node
+from ..execution.session import Services, SessionStatus
+from ..kernel import CallTimeout, NoProc, Pid, ProcessDied, current_node
 from ..kernel.introspection import ProcessInfo, tree
 from ..store.log import EventLog
+from ._lookup import children as _children
+from ._lookup import identity as _identity
+from ._lookup import no_params as _no_params
+from ._lookup import result_view as _result_view
+from ._lookup import str_param as _str_param
+from ._work import WorkOps
 from .protocol import (
     PROTOCOL_VERSION,
     HelloView,
@@ -44,8 +50,8 @@ STATUS_TIMEOUT: Final = 1.0
 DEFAULT_RECENT_RUNS: Final = 20
 
 FOLLOW: Final = "follow"  # streamed by the connection itself (see server)
-BUILTIN_OPS: Final = ("hello", "sessions", "runs", "tree", "cancel_run", FOLLOW)
-ACTOR_OPS: Final = ("actors", "cancel_task")
+BUILTIN_OPS: Final = ("hello", "sessions", "runs", "tree", "cancel_run", "start_run", "run_result", FOLLOW)
+ACTOR_OPS: Final = ("actors", "cancel_task", "send_task")
 
 
 class ControlOps:
@@ -81,6 +87,9 @@ class RuntimeView:
     session_supervisor: str
     run_supervisor: str
     control_path: str
+    services: Services | None = None
+    """What ``start_run`` needs to start a session of its own (None: it runs only in live
+    sessions named by id)."""
 
 
 class BuiltinOps:
@@ -89,14 +98,18 @@ class BuiltinOps:
     def __init__(self, view: RuntimeView, registered: ControlOps) -> None:
         self.view = view
         self.registered = registered
+        work = WorkOps(view.events, view.session_supervisor, view.run_supervisor, view.services)
         self._builtins: dict[str, Handler] = {
             "hello": self.hello,
             "sessions": self.sessions,
             "runs": self.runs,
             "tree": self.tree,
             "cancel_run": self.cancel_run,
+            "start_run": work.start_run,
+            "run_result": work.run_result,
             "actors": _no_actors,
             "cancel_task": _no_actor_layer,
+            "send_task": _no_actor_to_send_to,
         }
 
     def handler(self, op: str) -> Handler | None:
@@ -202,14 +215,6 @@ class _Gone:
 _GONE: Any = _Gone()
 
 
-async def _children(supervisor: str) -> list[Pid]:
-    try:
-        children = await DynamicSupervisor.which_children(supervisor)
-    except (NoProc, ProcessDied):
-        return []  # being restarted by the root supervisor: nothing under it right now
-    return [c.pid for c in children if isinstance(c.pid, Pid)]
-
-
 async def _status(pid: Pid, request: Any) -> Any:
     """The process's answer to ``request``; None if it did not answer in time, ``_GONE`` if
     it exited meanwhile."""
@@ -219,13 +224,6 @@ async def _status(pid: Pid, request: Any) -> Any:
         return None
     except (NoProc, ProcessDied):
         return _GONE
-
-
-def _identity(pid: Pid, attribute: str) -> str | None:
-    # Ids are set once in init and never change, so a view may read them off a process that
-    # is too busy to answer (introspection reads live kernel state the same way).
-    value = getattr(pid.process.behaviour, attribute, None)
-    return value if isinstance(value, str) else None
 
 
 async def _session_view(pid: Pid) -> SessionView | None:
@@ -286,34 +284,9 @@ def _process_view(info: ProcessInfo) -> ProcessView:
     }
 
 
-def _result_view(result: RunResult) -> RunResultView:
-    return {
-        "run_id": result.run_id,
-        "state": result.state.value,
-        # Outputs are whatever the tools returned; the store recorded them as JSON already,
-        # so this only matters for the odd object, which is shown by its repr.
-        "outputs": to_jsonable_python(result.outputs, fallback=repr),
-        "error": result.error,
-        "session_id": result.session_id,
-    }
-
-
 def _absolute(db: str) -> str:
     # Another process (a dashboard) opens the database by this path, from its own directory.
     return db if db == ":memory:" else os.path.abspath(db)
-
-
-def _no_params(op: str, params: dict[str, Any]) -> None:
-    if params:
-        raise ValueError(f"op {op!r} takes no parameter {sorted(params)[0]!r}")
-
-
-def _str_param(op: str, params: dict[str, Any], name: str) -> str:
-    value = params.pop(name, None)
-    _no_params(op, params)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"op {op!r} needs {name!r} as a non-empty string, got {value!r:.80}")
-    return value
 
 
 async def _no_actors(params: dict[str, Any]) -> list[Any]:
@@ -324,3 +297,8 @@ async def _no_actors(params: dict[str, Any]) -> list[Any]:
 async def _no_actor_layer(params: dict[str, Any]) -> Any:
     task_id = params.get("task_id")
     raise LookupError(f"no actor layer runs in this runtime, so there is no task {task_id!r} to cancel")
+
+
+async def _no_actor_to_send_to(params: dict[str, Any]) -> Any:
+    actor_id = params.get("actor_id")
+    raise LookupError(f"no actor layer runs in this runtime, so there is no actor {actor_id!r} to send to")

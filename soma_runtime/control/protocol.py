@@ -13,6 +13,30 @@ is a parameter of the op. A reply is one line too::
 ``follow`` first replies ``ok`` (``result``: ``{"from_seq": …}``), then streams one line per
 event, ``{"v": 1, "id": 7, "event": {…the envelope as JSON…}}``, until the client closes.
 
+The ops of protocol v1, and what each returns (the views below):
+
+==============  =========================================================  ==================
+op              parameters                                                 result
+==============  =========================================================  ==================
+``hello``       —                                                          ``HelloView``
+``sessions``    —                                                          ``[SessionView]``
+``runs``        ``recent`` (finished runs listed, default 20)              ``[RunView]``
+``tree``        —                                                          ``[ProcessView]``
+``cancel_run``  ``run_id``                                                 ``RunResultView``
+``start_run``   ``steps`` (``Step.to_json`` objects), ``agent_id`` or      ``StartedRunView``
+                ``session_id``, ``timeout``, ``wait``                      (``wait``: result)
+``run_result``  ``run_id`` (waits for the run to end)                      ``RunResultView``
+``follow``      ``from_seq``, ``types``, ``run_id``, ``session_id``,       a stream of events
+                ``agent_id``, ``correlation_id``
+``actors``      —  (the actor layer)                                       ``[actor]``
+``send_task``   ``actor_id``, ``message``, ``timeout``, ``wait``           ``TaskStartedView``
+                                                                           (``wait``: result)
+``cancel_task`` ``task_id``                                                the task's result
+==============  =========================================================  ==================
+
+New ops and new optional parameters keep the version; a change to what an existing op takes
+or returns would be v2.
+
 Requests on one connection are answered in order. A line that is not a valid request gets an
 error reply (``id`` null when the line had none to echo) and the connection keeps serving; so
 does a line longer than :data:`MAX_REQUEST_BYTES`, whose bytes are discarded unread.
@@ -100,6 +124,22 @@ class RunResultView(TypedDict):
     outputs: dict[str, Any]
     error: str | None
     session_id: str | None
+
+
+class StartedRunView(TypedDict):
+    """``start_run`` without ``wait``: where the run was started."""
+
+    run_id: str
+    session_id: str
+    agent_id: str
+
+
+class TaskStartedView(TypedDict):
+    """``send_task`` without ``wait``: the task the actor took on."""
+
+    task_id: str
+    correlation_id: str
+    actor_id: str
 
 
 class HelloView(TypedDict):

@@ -56,6 +56,7 @@ log = logging.getLogger("soma.control")
 CONTROL_NAME: Final = "soma.control"
 MAX_SOCKET_PATH: Final = 107  # sun_path is 108 bytes on Linux, with its terminating NUL
 STOP_TIMEOUT: Final = 1.0  # how long a connection may take to close when the server stops
+_FOLLOW_IDS: Final = ("run_id", "session_id", "agent_id", "correlation_id")  # what follow filters on
 
 _TRANSIENT_ACCEPT_ERRORS = frozenset(
     {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED}
@@ -253,8 +254,13 @@ async def _follow(stream: SocketStream, reader: LineReader, ops: BuiltinOps, req
     params = dict(request.params)
     from_seq = params.pop("from_seq", 0)
     types = params.pop("types", None)
+    ids = {name: params.pop(name) for name in _FOLLOW_IDS if name in params}
     if params:
         raise ProtocolError(BAD_REQUEST, f"op 'follow' takes no parameter {sorted(params)[0]!r}", request.id)
+    for name, value in ids.items():
+        if not isinstance(value, str) or not value:
+            message = f"{name!r} must be a non-empty string, got {value!r:.80}"
+            raise ProtocolError(BAD_REQUEST, message, request.id)
     if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 0:
         raise ProtocolError(BAD_REQUEST, f"'from_seq' must be an int >= 0, got {from_seq!r:.80}", request.id)
     if types is not None and (
@@ -263,7 +269,7 @@ async def _follow(stream: SocketStream, reader: LineReader, ops: BuiltinOps, req
         raise ProtocolError(
             BAD_REQUEST, f"'types' must be a non-empty list of event types, got {types!r:.80}", request.id
         )
-    subscription = ops.view.events.subscribe(from_seq, type=types)
+    subscription = ops.view.events.subscribe(from_seq, type=types, **ids)
     await stream.send(ok_reply(request.id, {"from_seq": from_seq}))
 
     async def until_closed(scope: anyio.CancelScope) -> None:

@@ -1,4 +1,4 @@
-"""The execution core (DESIGN §3): steps, runs and the sessions that start them.
+"""The execution core (docs/design.md §3): steps, runs and the sessions that start them.
 
 - ``steps``: :class:`Step`, :class:`FromStep` references, plan validation (:class:`InvalidRun`).
 - ``run``: :class:`Run`, one execution attempt of a step list (a gen_statem); ``run_types``:

@@ -156,8 +156,10 @@ def validate_plan(steps: Sequence[Step], tools: Mapping[str, ToolSpec], timeout:
         check_timeout(step.timeout, "timeout", step.id)
         spec = tools.get(step.tool)
         if spec is None:
-            known = ", ".join(sorted(tools)) or "none"
-            raise InvalidRun(f"unknown tool {step.tool!r} (known: {known})", step_id=step.id, field="tool")
+            # ``tools`` holds only the plan's tools that were found: listing it as "known"
+            # would name none of the others the runtime has.
+            problem = f"unknown tool {step.tool!r}: no tool of that name is registered"
+            raise InvalidRun(problem, step_id=step.id, field="tool")
         if not isinstance(step.args, Mapping):
             raise InvalidRun(f"args must be a mapping, got {step.args!r}", step_id=step.id, field="args")
         refs = list(references(step.args))

@@ -9,6 +9,7 @@ from ._behaviour import IGNORE
 from .clock import Clock, MonotonicClock, VirtualClock, settle
 from .errors import (
     AlreadyPresent,
+    AlreadyRegistered,
     AlreadyStarted,
     CallTimeout,
     CallToSelf,
@@ -28,7 +29,7 @@ from .errors import (
 )
 from .gen_server import NOREPLY, TIMEOUT, GenServer, Stop
 from .mailbox import DEFAULT_CAPACITY, Mailbox, Overflow
-from .node import Node, current_node
+from .node import Node, call, cast, current_node, send, whereis
 from .process import Call, Cast, Down, ExitSignal, Pid, Process, Ref, current_process, self_pid
 from .reasons import KILL, KILLED, NOPROC, NORMAL, SHUTDOWN, Atom, ExitReason, Shutdown, is_orderly
 
@@ -45,6 +46,7 @@ __all__ = [
     "SHUTDOWN",
     "TIMEOUT",
     "AlreadyPresent",
+    "AlreadyRegistered",
     "AlreadyStarted",
     "Atom",
     "Call",
@@ -80,11 +82,15 @@ __all__ = [
     "Stop",
     "SupervisorError",
     "VirtualClock",
+    "call",
+    "cast",
     "current_node",
     "current_process",
     "is_orderly",
     "self_pid",
+    "send",
     "settle",
+    "whereis",
 ]
 
 from ._supervision import ChildRestarted, SupervisorShutdown  # noqa: E402

@@ -85,6 +85,15 @@ class NameTaken(KernelError):
         self.holder = holder
 
 
+class AlreadyRegistered(KernelError, ValueError):
+    """The process already has a registered name; a process has at most one."""
+
+    def __init__(self, pid: PidLike, name: str) -> None:
+        super().__init__(f"{pid} is already registered as {name!r}")
+        self.pid = pid
+        self.name = name
+
+
 class StartError(KernelError):
     """A process (or a supervisor's child) failed to start; ``reason`` says why."""
 

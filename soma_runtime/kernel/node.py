@@ -20,7 +20,7 @@ import anyio
 
 from ._timeouts import TimeoutWheel
 from .clock import Clock, MonotonicClock
-from .errors import NameTaken, NoProc
+from .errors import AlreadyRegistered, NameTaken, NoProc
 from .mailbox import DEFAULT_CAPACITY, Mailbox, Overflow
 from .process import Body, Pid, Process, current_process
 from .reasons import SHUTDOWN, ExitReason
@@ -36,6 +36,32 @@ def current_node() -> Node:
     if node is None:
         raise RuntimeError("no kernel node: use `async with Node.open() as node:` first")
     return node
+
+
+def whereis(name: str) -> Pid | None:
+    """The live process registered as ``name`` on the current node, or None."""
+    return current_node().whereis(name)
+
+
+async def call(target: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
+    """``gen_server:call(Target, Request)``: ``target`` is a pid or a registered name.
+
+    An unregistered name raises ``NoProc`` at once, as a dead pid does."""
+    return await current_node().resolve(target).call(request, timeout)
+
+
+async def cast(target: Pid | str, message: Any) -> None:
+    """``gen_server:cast(Target, Message)``: like OTP's, a cast to a name nobody holds is
+    dropped without error (a cast never fails)."""
+    pid = target if isinstance(target, Pid) else current_node().whereis(target)
+    if pid is not None:
+        await pid.cast(message)
+
+
+async def send(target: Pid | str, message: Any) -> None:
+    """``Target ! Message``: to an unregistered name raises ``NoProc`` (Erlang's badarg);
+    to a dead pid, the message is dropped."""
+    await current_node().resolve(target).send(message)
 
 
 class Node:
@@ -91,7 +117,9 @@ class Node:
         """Start ``body(process, *args)`` as a new process; returns at once.
 
         ``link=True`` links it to the calling process (Erlang's ``spawn_link``), which also
-        becomes its ``parent``.
+        becomes its ``parent``. Without a link there is no parent, as in OTP's ``gen:start``
+        without a link: an exit signal from the starter is then an ordinary one (a message
+        to a trapping server), not its parent's order to shut down.
         """
         if self.closed:
             raise RuntimeError("the node is closed")
@@ -99,7 +127,8 @@ class Node:
         if name is not None and name in self._names:
             raise NameTaken(name, self._names[name].pid)
         mailbox = Mailbox(self.default_capacity if capacity is None else capacity, overflow)
-        proc = Process(self, next(self._ids), mailbox, None if me is None else me.pid, name, trap_exit)
+        parent = me.pid if link and me is not None else None
+        proc = Process(self, next(self._ids), mailbox, parent, name, trap_exit)
         self._procs[proc.pid.id] = proc
         if name is not None:
             self._names[name] = proc
@@ -120,6 +149,9 @@ class Node:
     # -- registry ----------------------------------------------------------------------------
 
     def register(self, name: str, pid: Pid) -> None:
+        """Register ``pid`` under ``name`` (``erlang:register/2``): ``NameTaken`` if a live
+        process holds the name, ``NoProc`` for a dead pid, ``AlreadyRegistered`` if the process
+        already has a name — a process has at most one, and registering never moves it."""
         holder = self._names.get(name)
         if holder is not None and holder.alive:
             raise NameTaken(name, holder.pid)
@@ -127,7 +159,7 @@ class Node:
             raise NoProc(pid)
         proc = pid.process
         if proc.name is not None:
-            self._names.pop(proc.name, None)
+            raise AlreadyRegistered(pid, proc.name)
         proc.name = name
         self._names[name] = proc
 

@@ -328,9 +328,20 @@ class Pid:
         raise MailboxFull(self, mailbox.capacity)
 
     def exit(self, reason: ExitReason) -> None:
-        """Send an exit signal (Erlang's ``exit(Pid, Reason)``); ``KILL`` cannot be trapped."""
+        """Send an exit signal (Erlang's ``exit(Pid, Reason)``); ``KILL`` cannot be trapped.
+
+        As ``erlang:exit/2``: ``normal`` is ignored by a non-trapping process, except when a
+        process sends it to itself, which exits it with reason ``normal``. To a trapping
+        process the signal is a message, and — unlike the exit signals of its links and
+        monitors, bounded by how many it holds — any process may send these, so they obey the
+        mailbox's capacity and overflow policy like :meth:`send_nowait`.
+        """
         me = _current.get()
-        self._proc.exit_signal(None if me is None else me.pid, reason)
+        proc = self._proc
+        if proc is me and reason is NORMAL and not proc.trap_exit:
+            proc.stop(NORMAL)
+            return
+        proc.exit_signal(None if me is None else me.pid, reason, from_link=False)
 
     def kill(self) -> None:
         """``exit(Pid, kill)``: the process is dead now, with reason ``killed``."""
@@ -494,14 +505,22 @@ class Process:
 
     # -- signals -----------------------------------------------------------------------------
 
-    def exit_signal(self, sender: Pid | None, reason: ExitReason) -> None:
-        """Deliver an exit signal with Erlang's rules (links and ``exit/2`` both come here)."""
+    def exit_signal(self, sender: Pid | None, reason: ExitReason, *, from_link: bool = True) -> None:
+        """Deliver an exit signal with Erlang's rules (links and ``exit/2`` both come here).
+
+        ``from_link=False`` marks an ``exit/2`` from an arbitrary process: when trapped, it
+        takes a mailbox slot under the overflow policy instead of bypassing the capacity.
+        """
         if self.exit_reason is not None:
             return
         if reason is KILL:
             self.kill()
         elif self.trap_exit:
-            self.mailbox.put_signal(ExitSignal(sender if sender is not None else self.pid, reason))
+            signal = ExitSignal(sender if sender is not None else self.pid, reason)
+            if from_link:
+                self.mailbox.put_signal(signal)
+            else:
+                self.pid.send_nowait(signal)
         elif reason is not NORMAL:
             self.stop(reason)
 

@@ -1,4 +1,4 @@
-"""The event store (DESIGN §4): the log every state change is written to, and read back from.
+"""The event store (docs/design.md §4): the log every state change is written to, and read back from.
 
 - ``events``: the envelope (:class:`Event`), the registry of event types, the append path's
   preparation (validation, redaction, serialization); ``payloads``: the core types' payloads.
@@ -39,15 +39,18 @@ _EXPORTS = {
     "event_types": ".events",
     "payload_model": ".events",
     "register_event_type": ".events",
+    "Glance": ".glance",
+    "glance": ".glance",
     "new_id": ".ids",
     "EventLog": ".log",
     "LogStats": ".log",
     "open_event_log": ".log",
-    "read_jsonl": ".log",
+    "read_jsonl": "._jsonl",
     "Payload": ".payloads",
     "EventStore": ".server",
     "EventStoreConfig": ".server",
     "WriterLock": "._lock",
+    "redact": "._redaction",
 }
 
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "EventStore",
     "EventStoreConfig",
     "EventTypeConflict",
+    "Glance",
     "InvalidEvent",
     "JsonlImportError",
     "JsonlLineError",
@@ -77,10 +81,12 @@ __all__ = [
     "UnknownEventType",
     "WriterLock",
     "event_types",
+    "glance",
     "new_id",
     "open_event_log",
     "payload_model",
     "read_jsonl",
+    "redact",
     "register_event_type",
 ]
 assert set(__all__) == set(_EXPORTS)
@@ -88,7 +94,9 @@ assert set(__all__) == set(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._jsonl import read_jsonl
     from ._lock import WriterLock
+    from ._redaction import redact
     from .errors import (
         BadRequest,
         DuplicateEvent,
@@ -109,7 +117,8 @@ if TYPE_CHECKING:
         UnknownEventType,
     )
     from .events import Event, EventDraft, event_types, payload_model, register_event_type
+    from .glance import Glance, glance
     from .ids import new_id
-    from .log import EventLog, LogStats, open_event_log, read_jsonl
+    from .log import EventLog, LogStats, open_event_log
     from .payloads import Payload
     from .server import EventStore, EventStoreConfig

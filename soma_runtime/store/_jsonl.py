@@ -10,6 +10,7 @@ assigns fresh ``seq`` numbers; ``event_id``, ``ts``, ids and payload are kept, a
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import InvalidEvent, JsonlLineError
-from .events import ID_FIELDS, Event, PreparedEvent, prepare_event
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, ID_FIELDS, Event, PreparedEvent, prepare_event
 
 MAX_REPORTED_ERRORS = 100
 """Bad lines collected before parsing stops (a wholly wrong file should fail fast)."""
@@ -98,6 +99,21 @@ def read_events(lines: Iterable[str], source: str, max_payload_bytes: int) -> li
     return events
 
 
+def read_jsonl(source: str | os.PathLike[str] | Iterable[str]) -> list[Event]:
+    """Read a JSONL export back as the events it recorded, each with its original ``seq``,
+    without a store (``soma replay FILE``). Lines are checked as :meth:`EventLog.import_jsonl`
+    checks them; the first bad line raises :class:`JsonlLineError` (``source:line: problem``).
+
+    Here rather than with the store (``log`` re-exports it): reading a file needs the event
+    models, not the store's process, the kernel or aiosqlite.
+    """
+    if isinstance(source, str | os.PathLike):
+        name = os.fspath(source)
+        with open(source, "rb") as fh:
+            return read_events(utf8_lines(fh, name), name, DEFAULT_MAX_PAYLOAD_BYTES)
+    return read_events(source, str(getattr(source, "name", "<lines>")), DEFAULT_MAX_PAYLOAD_BYTES)
+
+
 class _LineProblem(Exception):
     pass
 
@@ -116,7 +132,9 @@ def _parse_line(text: str, max_payload_bytes: int, need_seq: bool) -> tuple[Prep
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _LineProblem(f"not JSON ({exc.msg} at column {exc.colno})") from None
+        # json's messages may end in a position of their own ("… starting at"): the column
+        # goes in parentheses after them, never glued on.
+        raise _LineProblem(f"not JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(data, dict):
         raise _LineProblem(f"expected a JSON object (an event envelope), got {type(data).__name__}")
     unknown = set(data) - _ENVELOPE_KEYS

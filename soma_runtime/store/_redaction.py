@@ -1,6 +1,6 @@
 """Redaction of credentials before an event payload is validated or stored.
 
-Provider secrets must never land in the log (DESIGN §4): the log is exported, shown on the
+Provider secrets must never land in the log (docs/design.md §4): the log is exported, shown on the
 dashboard and replayed. Two nets, applied to every payload on the append path:
 
 * keys that name a credential (``api_key``, ``Authorization``, ``access_token``,

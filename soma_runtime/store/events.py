@@ -1,6 +1,6 @@
 """The event envelope, the registry of event types, and the append path's preparation.
 
-Every state change in Soma is an :class:`Event` (DESIGN §4). The envelope is fixed; the
+Every state change in Soma is an :class:`Event` (docs/design.md §4). The envelope is fixed; the
 payload is checked against the model registered for the event's ``type`` (the core ones are in
 ``payloads``), then stored as plain JSON. Upper layers (vitals, actors) add their own types
 with :func:`register_event_type` — either one name (``"vitals.updated"``) or a family

@@ -33,6 +33,7 @@ from ..kernel import (
 from . import _jsonl
 from ._feed import EventFeed
 from ._jsonl import ImportReport
+from ._jsonl import read_jsonl as read_jsonl  # public here; lives with the JSONL codec
 from ._subscription import Subscription
 from .errors import (
     EventError,
@@ -297,6 +298,13 @@ class EventLog:
                 async with await anyio.open_file(temp, "w", encoding="utf-8") as fh:
                     count = await _export_pages(feed, q, upto, limit, fh.write)
                 await anyio.Path(temp).replace(target)
+            except OSError as exc:
+                await anyio.Path(temp).unlink(missing_ok=True)
+                if exc.filename is not None and Path(exc.filename) == temp:
+                    # The temporary file is ours: the caller named the target. (``type`` is
+                    # a parameter of this method, hence ``__class__``.)
+                    raise exc.__class__(exc.errno, exc.strerror, os.fspath(target)) from None
+                raise
             except BaseException:
                 await anyio.Path(temp).unlink(missing_ok=True)
                 raise
@@ -415,18 +423,6 @@ class EventLog:
             return await self._attach()
         except StoreClosed:
             return None
-
-
-def read_jsonl(source: str | os.PathLike[str] | Iterable[str]) -> list[Event]:
-    """Read a JSONL export back as the events it recorded, each with its original ``seq``,
-    without a store (``soma replay FILE``). Lines are checked as :meth:`EventLog.import_jsonl`
-    checks them; the first bad line raises :class:`JsonlLineError` (``source:line: problem``).
-    """
-    if isinstance(source, str | os.PathLike):
-        name = os.fspath(source)
-        with open(source, "rb") as fh:
-            return _jsonl.read_events(_jsonl.utf8_lines(fh, name), name, DEFAULT_MAX_PAYLOAD_BYTES)
-    return _jsonl.read_events(source, str(getattr(source, "name", "<lines>")), DEFAULT_MAX_PAYLOAD_BYTES)
 
 
 def make_query(

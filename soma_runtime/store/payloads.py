@@ -1,4 +1,4 @@
-"""Typed payloads of the core event types (DESIGN §4).
+"""Typed payloads of the core event types (docs/design.md §4).
 
 Each model declares what its event must carry; ``extra="allow"`` lets later layers add
 fields without a breaking change. ``CORE_PAYLOADS`` maps the core type names to them and is

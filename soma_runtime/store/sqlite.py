@@ -20,7 +20,6 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -30,6 +29,8 @@ from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json
 
 from ._lock import WriterLock
+from ._query import EventQuery as EventQuery  # re-exported: the store's modules import it from here
+from ._query import where as _where
 from ._schema import LIFECYCLES, MIGRATIONS
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION  # the backend's, for its users
 from .errors import (
@@ -68,76 +69,6 @@ _IDS: Final = TypeAdapter(list[str])
 _LABELS: Final = TypeAdapter(dict[str, str])
 
 Synchronous = Literal["NORMAL", "FULL"]
-
-
-@dataclass(frozen=True, slots=True)
-class EventQuery:
-    """Filters of a query; ``None`` means "any". All given filters must match (AND).
-
-    ``type`` is an exact type, a family pattern ``"run.*"``, or a tuple of those (OR);
-    ``run_id`` one id or a tuple of them (OR).
-    """
-
-    run_id: str | tuple[str, ...] | None = None
-    session_id: str | None = None
-    agent_id: str | None = None
-    correlation_id: str | None = None
-    type: str | tuple[str, ...] | None = None
-    after_seq: int = 0
-    limit: int | None = None
-    descending: bool = False
-
-    def matches(self, event: Event) -> bool:
-        """The same predicate as the SQL, for events already in memory (seq bounds aside)."""
-        if self.run_id is not None and (
-            event.run_id != self.run_id if isinstance(self.run_id, str) else event.run_id not in self.run_id
-        ):
-            return False
-        if self.session_id is not None and event.session_id != self.session_id:
-            return False
-        if self.agent_id is not None and event.agent_id != self.agent_id:
-            return False
-        if self.correlation_id is not None and event.correlation_id != self.correlation_id:
-            return False
-        if self.type is None:
-            return True
-        patterns = (self.type,) if isinstance(self.type, str) else self.type
-        return any(event.type.startswith(p[:-1]) if p.endswith(".*") else event.type == p for p in patterns)
-
-    def has_filters(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.run_id, self.session_id, self.agent_id, self.correlation_id, self.type)
-        )
-
-
-def _where(query: EventQuery, upto_seq: int | None) -> tuple[str, list[Any]]:
-    conds = ["seq > ?"]
-    params: list[Any] = [query.after_seq]
-    if upto_seq is not None:
-        conds.append("seq <= ?")
-        params.append(upto_seq)
-    if isinstance(query.run_id, tuple):
-        conds.append("run_id IN (SELECT value FROM json_each(?))")
-        params.append(to_json(list(query.run_id)).decode())
-    for column in ("run_id", "session_id", "agent_id", "correlation_id"):
-        value = getattr(query, column)
-        if isinstance(value, str):
-            conds.append(f"{column} = ?")
-            params.append(value)
-    if query.type is not None:
-        patterns = (query.type,) if isinstance(query.type, str) else query.type
-        alts = []
-        for pattern in patterns:
-            if pattern.endswith(".*"):
-                # A range rather than LIKE, so the type index serves it ('/' follows '.').
-                alts.append("(type >= ? AND type < ?)")
-                params += [pattern[:-1], pattern[:-2] + "/"]
-            else:
-                alts.append("type = ?")
-                params.append(pattern)
-        conds.append("(" + " OR ".join(alts or ["0"]) + ")")
-    return " AND ".join(conds), params
 
 
 class SqliteLog:
@@ -432,6 +363,10 @@ async def _prepare(
             version = int(rows[0][0]) if rows else 0
         elif tables:
             raise StoreOpenError(name, f"not a Soma event store (it has tables {sorted(tables)})")
+        elif readonly:
+            # An empty file (0 bytes, or a database nothing was ever written to) is nothing a
+            # reader can use; "needs a migration" would send the user to create a store there.
+            raise StoreOpenError(name, "it is empty: no Soma runtime has written to it")
         else:
             version = 0
         supported = len(migrations)

@@ -1,4 +1,4 @@
-"""Tools (DESIGN §3): what a tool is, and how one invocation runs.
+"""Tools (docs/design.md §3): what a tool is, and how one invocation runs.
 
 - ``spec``: ``@tool``, :class:`ToolSpec`, :class:`CommandTool`, :class:`ToolContext`, and the
   effect / isolation options; ``_isolation`` holds the executors behind each isolation

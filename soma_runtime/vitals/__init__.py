@@ -1,8 +1,9 @@
-"""Vitals: a pure, deterministic behavioural monitor for agents (DESIGN §5).
+"""Vitals: a pure, deterministic behavioural monitor for agents (docs/design.md §5).
 
 ``VitalsEngine.observe(event)`` turns the event stream into per-agent pressure updates and
 guidance firings; the same events give bit-identical numbers, so ``replay`` of a recorded log
-reproduces the recorded ``vitals.updated`` trajectory.
+reproduces the recorded ``vitals.updated`` trajectory. How good a detector it is — detection
+delay and false alarms — is measured by the scenario suite in ``vitals.scenarios``.
 """
 
 from .config import DEFAULT_BASELINES, DEFAULT_PRICES, SIGNALS, ModelPrice, VitalsConfig, price_for

@@ -10,8 +10,9 @@ from .pressure import Mode
 from .signals import Intent, SignalWindow
 
 ZERO5: Final = (0.0, 0.0, 0.0, 0.0, 0.0)
+NONE5: Final = (False, False, False, False, False)
 
-# (tool, call key, command?, path, access, words of the tool name and arguments)
+# (tool, call key, command?, path, access, words of the tool name and argument values)
 CallInfo = tuple[str, str, bool, str | None, str | None, list[str]]
 
 
@@ -31,6 +32,7 @@ class Agent:
         "agent_id",
         "baseline",
         "effective",
+        "measured",
         "mode",
         "patterns",
         "pressure",
@@ -56,3 +58,4 @@ class Agent:
         self.values: tuple[float, ...] = ZERO5
         self.zs: tuple[float, ...] = ZERO5
         self.ps: tuple[float, ...] = ZERO5
+        self.measured: tuple[bool, ...] = NONE5

@@ -7,35 +7,35 @@ with the engine's exported state.
 Baseline defaults (cold start)
 ------------------------------
 The priors describe a *healthy* agent in a tool-using loop (a model call, then a tool call,
-and so on). An agent's first ``cold_start`` actions are scored against them blended with what
-was observed (see ``baseline``). For the absolute signals (uncertainty, drift, error_rate) the
-prior is also where learning starts, so an agent that flails from its first action is flagged;
-for the scale signals (token_usage, cost) it only tempers the first few z-scores:
+and so on). Each weighs as ``cold_start`` readings of its signal (see ``baseline``). For the
+absolute signals (uncertainty, drift, error_rate) the prior is where learning starts, so an
+agent that flails from its first action is flagged; for the scale signals (token_usage,
+cost) only its relative spread σ₀/μ₀ is used — their level is the agent's own:
 
 ===============  ======  =====  ====================================================
 signal           mean    std    why
 ===============  ======  =====  ====================================================
 ``uncertainty``  0.2     0.15   a hedge every ~50 words of model text, no repeats
-``drift``        0.5     0.25   tool calls (names, JSON arguments) share few n-grams
+``drift``        0.5     0.25   tool calls (names, argument values) share few words
                                 with an intent written in prose: on-task work
-                                measures 0.35 to 0.6, and an agent's first tool call
+                                measures 0.35 to 0.7, and an agent's first tool call
                                 alone may share none (1.0)
-``error_rate``   0.1     0.05   one failure in ten actions is ordinary; one in two
-                                is eight standard deviations out
-``token_usage``  1000    1000   a ~2,000-token model call every other action
-``cost``         0.01    0.02   dollars per action
+``error_rate``   0.1     0.1    one failed call in ten is ordinary, and a window of
+                                ten calls resolves one in ten; every call failing is
+                                nine standard deviations out
+``token_usage``  1000    1000   ±100% around the agent's own first reading
+``cost``         0.01    0.02   ±200% around the agent's own first reading
 ===============  ======  =====  ====================================================
 
-Note the z floor (0.02) is in each signal's own unit: for ``cost`` it means that moves below
-two cents per action are noise, so cost weighs in on expensive loops, not cheap ones.
-
-Learning (``learn_floor`` 0.1, ``clip`` 3) was tuned on synthetic logs (``tests/vitals``): a
-retry storm after some healthy work, its context growing a few hundred tokens per retry,
-walks OBSERVE → GUIDE → WARN → BLOCK within ~5 actions, holds BLOCK for ~25 actions before
-its signals start to be learnt, and is back in OBSERVE ~5 actions after the agent recovers; a
-coding agent whose test runs fail a quarter to half of the time spends ~4% of its actions
-above OBSERVE; a lasting doubling of token use is absorbed in ~50 actions. BLOCK needs broad
-distress — aggregate ≥ 0.75 takes the equivalent of 3.2 saturated signals of five.
+Anchors and floors (``anchor``, ``sigma_max``, ``sigma_floor``, ``scale_floor``) bound what
+a baseline can learn; ``control_limit`` says what it never learns. Their defaults were set
+on the scenario suite (``soma_runtime.vitals.scenarios``, ``make bench``): a retry storm
+reaches BLOCK within ten failures and holds it as long as it lasts, a ×5 cost spiral WARN
+within ten actions, while 1,000 actions of ordinary work (10% of them failing, noisy tokens,
+varied tools) stand at GUIDE on ~1% of actions and never at WARN. BLOCK needs broad distress
+— an aggregate ≥ 0.75 — among the signals that have a reading: the equivalent of 3.2
+saturated signals of five, or of 1.9 of the three an agent whose model calls Soma does not
+see has (a retry storm saturates two).
 
 Prices
 ------
@@ -50,12 +50,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final
 
 SIGNALS: Final = ("uncertainty", "drift", "error_rate", "token_usage", "cost")
 """The five signals, in the order every tuple of per-signal values uses."""
+SCALE_SIGNALS: Final = frozenset({"token_usage", "cost"})
+"""Signals whose normal level depends on the agent and its model (see ``baseline``)."""
+DISTRESS_SIGNALS: Final = frozenset({"uncertainty", "error_rate"})
+"""Signals whose high values are distress whatever the agent's history (see ``baseline``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ DEFAULT_BASELINES: Final[Mapping[str, tuple[float, float]]] = MappingProxyType(
     {
         "uncertainty": (0.2, 0.15),
         "drift": (0.5, 0.25),
-        "error_rate": (0.1, 0.05),
+        "error_rate": (0.1, 0.1),
         "token_usage": (1000.0, 1000.0),
         "cost": (0.01, 0.02),
     }
@@ -154,21 +158,40 @@ class VitalsConfig:
     alpha: float = 0.08
     """EMA weight of a new observation in a baseline's mean and variance."""
     cold_start: int = 10
-    """Actions over which a baseline blends from the defaults to what it observed (weight n/10)."""
-    sigma_floor: float = 0.02
-    """z = (x − μ) / max(σ, floor): a perfectly steady signal does not turn noise into alarms."""
+    """The prior weighs as this many readings of a signal (see ``baseline``)."""
+    sigma_floor: float = 0.05
+    """z = (x − μ) / max(σ, floor) for the unitless signals (uncertainty, drift, error_rate):
+    a perfectly steady signal does not turn noise into alarms. The scale signals have their
+    own, relative floor (``scale_floor``)."""
+    control_limit: float = 3.0
+    """A value this many σ or more above its reference (signal pressure ≥ 0.5) is out of
+    control: the distress signals never learn it, the others only re-level toward it (see
+    ``baseline``)."""
+    anchor: float = 1.0
+    """The distress signals' (uncertainty, error_rate) reference mean never goes above the
+    prior's μ₀ + anchor·σ₀: an agent may be a little worse than the documented healthy one,
+    never much."""
+    sigma_max: float = 1.25
+    """The distress signals' σ never goes above sigma_max·σ₀ (nor below 1/window: one failure
+    or one repeat in the window is at most one σ). With ``anchor`` it keeps every call
+    failing past six σ (saturated) whatever the agent's history: (1 − 0.2) / 0.125 = 6.4."""
+    scale_floor: float = 0.25
+    """σ of the scale signals (token_usage, cost) is at least this share of their reference:
+    velocity moving by a quarter means nothing yet."""
     learn_floor: float = 0.1
-    """After cold start a baseline learns an observation at rate α·max(learn_floor, 1 − p),
-    p being that observation's signal pressure: an anomaly is learnt at a quarter of the rate
-    (a retry storm must not calm its own alarm), an ordinary value at the full rate."""
+    """drift, token_usage and cost learn an out-of-control value at α·learn_floor, as if it
+    were only control_limit σ away, into their mean only: a lasting change of level is
+    re-levelled slowly (for token velocity ~0.6% a step: a doubling stops alarming after ~20
+    actions, ×5 after ~170). The distress signals never learn one."""
     clip: float = 3.0
-    """After cold start a deviation is learnt as at most clip·max(σ, floor) (see ``baseline``)."""
+    """A learnt deviation counts as at most clip·σ (a drop far below the reference moves it
+    by three σ at most)."""
     window: int = 10
-    """Actions in the sliding window of ``error_rate``, ``uncertainty``, ``drift``,
-    ``token_usage`` and ``cost``."""
+    """Actions in the sliding window of ``uncertainty``, ``drift``, ``token_usage`` and
+    ``cost``; calls in that of ``error_rate`` (see ``signals``)."""
     hedge_weight: float = 10.0
-    """``uncertainty`` = hedge_weight · hedges per word + share of repeated calls: a hedge
-    every tenth word weighs as much as every call being a repeat."""
+    """``uncertainty`` = hedge_weight · hedges per word + (repeats + stuck calls) per action
+    of the window: a hedge every tenth word weighs as much as every call being a repeat."""
     baselines: Mapping[str, tuple[float, float]] = field(default_factory=lambda: DEFAULT_BASELINES)
     """Per signal (mean, std) of the cold-start prior."""
     prices: Mapping[str, ModelPrice] = field(default_factory=lambda: DEFAULT_PRICES)
@@ -182,6 +205,10 @@ class VitalsConfig:
 
         number("alpha", self.alpha, 1e-9, 1.0)
         number("sigma_floor", self.sigma_floor, 1e-12, math.inf)
+        number("control_limit", self.control_limit, 0.0, math.inf)
+        number("anchor", self.anchor, 0.0, math.inf)
+        number("sigma_max", self.sigma_max, 1e-9, math.inf)
+        number("scale_floor", self.scale_floor, 1e-9, math.inf)
         number("learn_floor", self.learn_floor, 0.0, 1.0)
         number("clip", self.clip, 1e-9, math.inf)
         number("hedge_weight", self.hedge_weight, 0.0, math.inf)
@@ -196,7 +223,9 @@ class VitalsConfig:
         baselines: dict[str, tuple[float, float]] = {}
         for name in SIGNALS:
             mean, std = self.baselines[name]
-            number(f"baselines[{name!r}] mean", mean, -math.inf, math.inf)
+            # A scale signal's prior is read as a relative spread σ₀/μ₀ (see ``baseline``).
+            low = 1e-12 if name in SCALE_SIGNALS else -math.inf
+            number(f"baselines[{name!r}] mean", mean, low, math.inf)
             number(f"baselines[{name!r}] std", std, 0.0, math.inf)
             baselines[name] = (float(mean), float(std))
         for model, price in self.prices.items():
@@ -217,6 +246,10 @@ class VitalsConfig:
             "alpha": self.alpha,
             "cold_start": self.cold_start,
             "sigma_floor": self.sigma_floor,
+            "control_limit": self.control_limit,
+            "anchor": self.anchor,
+            "sigma_max": self.sigma_max,
+            "scale_floor": self.scale_floor,
             "learn_floor": self.learn_floor,
             "clip": self.clip,
             "window": self.window,
@@ -229,14 +262,21 @@ class VitalsConfig:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> VitalsConfig:
+        """The config of :meth:`to_json`: KeyError for a missing key, ValueError for one this
+        version does not know. The fields added with the learning rule of state version 2
+        (``ADDED_IN_2``) may be missing — a config saved before keeps its own numbers and
+        takes their defaults."""
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
+        values = {name: data[name] for name in _REQUIRED}
+        values.update({name: data[name] for name in ADDED_IN_2 if name in data})
         return cls(
-            alpha=data["alpha"],
-            cold_start=data["cold_start"],
-            sigma_floor=data["sigma_floor"],
-            learn_floor=data["learn_floor"],
-            clip=data["clip"],
-            window=data["window"],
-            hedge_weight=data["hedge_weight"],
+            **values,
             baselines={name: (v[0], v[1]) for name, v in data["baselines"].items()},
             prices={model: ModelPrice(*v) for model, v in data["prices"].items()},
         )
+
+
+_REQUIRED: Final = ("alpha", "cold_start", "sigma_floor", "learn_floor", "clip", "window", "hedge_weight")
+ADDED_IN_2: Final = ("control_limit", "anchor", "sigma_max", "scale_floor")

@@ -15,6 +15,10 @@ What it reads:
   call ends (the terminal events do not carry them).
 * Actions — ``tool.succeeded|failed`` and ``llm.succeeded|failed`` of an agent (events with
   no ``agent_id`` are skipped) — update the agent's signals, baseline, pressure and patterns.
+  The pressure aggregates the signals that have a reading (``signals``); the baseline learns
+  what is in control (``baseline``), and nothing while the agent is stuck retrying a failed
+  call (a stuck call is in its window): a retry storm is distress by its very shape, and
+  whatever the agent does in one — its growing context, its words — is not its normal.
 
 Everything else, ``vitals.updated`` and ``guidance.fired`` included, is ignored: the engine
 never feeds on its own output. An event whose ``seq`` is not above the last one seen is
@@ -43,7 +47,7 @@ from .pressure import Mode
 from .signals import Action, Intent
 from .state import EngineState, export_state, import_state
 from .trust import TrustGraph
-from .updates import AgentVitals, GuidanceFiring, PressureUpdate, SignalReading, Update, firing_id
+from .updates import AgentVitals, GuidanceFiring, PressureUpdate, Update, firing_id, readings
 
 MAX_PENDING_CALLS: Final = 4096
 """Tool calls remembered between ``tool.started`` and their end; beyond, the oldest go."""
@@ -51,6 +55,7 @@ MAX_CONTEXTS: Final = 65536
 MAX_KNOWN_PATHS: Final = 65536
 _TASK_TEXT_FIELDS: Final = ("text", "prompt", "task", "input", "message", "content")
 _NO_USAGE: Final = (0, 0, 0, 0)
+_DRIFT: Final = SIGNALS.index("drift")
 
 
 class EventLike(Protocol):
@@ -282,14 +287,22 @@ class VitalsEngine:
         window = agent.window
         if window.intent is not ctx.intent:
             window.set_intent(ctx.intent)
+            # Drift is distance from *this* intent: what was normal against another one
+            # (another session, its own words) says nothing about it.
+            agent.baseline.restart(_DRIFT, self._params)
         window.push(action)
         values = window.values(self._hedge_weight)
-        zs, ps = agent.baseline.observe(values, self._params)
+        measured = window.measured()
+        zs, ps = agent.baseline.observe(values, measured, window.stuck > 0, self._params)
         agent.values = values
         agent.zs = zs
         agent.ps = ps
-        # aggregate(ps), inlined and unchecked (the pressures are in [0, 1] by construction)
-        pressure = 0.7 * (sum(ps) / len(ps)) + 0.3 * max(ps)
+        agent.measured = measured
+        # aggregate() of the measured signals' pressures, inlined and unchecked (they are in
+        # [0, 1] by construction; uncertainty always has a reading, so there is at least one).
+        # A signal without a reading is no evidence of calm: see ``signals``.
+        taken = ps if all(measured) else [p for p, m in zip(ps, measured, strict=True) if m]
+        pressure = 0.7 * (sum(taken) / len(taken)) + 0.3 * max(taken)
         agent.pressure = pressure = 1.0 if pressure > 1.0 else pressure
         budget = ctx.budget
         budget.used_tokens += action.tokens
@@ -311,6 +324,7 @@ class VitalsEngine:
                     a.values,
                     a.zs,
                     a.ps,
+                    a.measured,
                 )
                 for a, _ in moved
             ]
@@ -321,7 +335,9 @@ class VitalsEngine:
                 if pressure < 0.75 else Mode.BLOCK
             )  # fmt: skip
             updates = [
-                PressureUpdate(agent_id, session_id, seq, index, pressure, pressure, mode, values, zs, ps)
+                PressureUpdate(
+                    agent_id, session_id, seq, index, pressure, pressure, mode, values, zs, ps, measured
+                )
             ]
         patterns = agent.patterns
         known = self._known_paths
@@ -386,7 +402,7 @@ class VitalsEngine:
                 a.pressure,
                 a.effective,
                 a.mode,
-                {name: SignalReading(a.values[i], a.zs[i], a.ps[i]) for i, name in enumerate(SIGNALS)},
+                readings(a.values, a.zs, a.ps, a.measured),
             )
             for agent_id, a in self._agents.items()
         }
@@ -455,7 +471,15 @@ def _call_info(payload: Mapping[str, Any]) -> CallInfo:
         command,
         path,
         access,
-        text.words(text.normalize(tool + " " + encoded))[: text.VECTOR_WORDS],
+        text.words(text.normalize(tool + " " + _values(args)))[: text.VECTOR_WORDS],
+    )
+
+
+def _values(args: Mapping[str, Any]) -> str:
+    """The arguments' values as text, in key order: what a call is about is in its values
+    (a path, a query); the names of its parameters are the same for every call of the tool."""
+    return " ".join(
+        value if isinstance(value, str) else _CANONICAL.encode(value) for _, value in sorted(args.items())
     )
 
 

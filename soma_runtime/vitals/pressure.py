@@ -1,4 +1,4 @@
-"""From z-scores to one pressure per agent, and from pressure to a mode (DESIGN §5).
+"""From z-scores to one pressure per agent, and from pressure to a mode (docs/design.md §5).
 
 * :func:`signal_pressure` squashes one signal's z-score into [0, 1]: nothing below the
   baseline counts (z ≤ 0 → 0), a logistic centred on z = 3 in between, and anything past six

@@ -23,7 +23,10 @@ from .pressure import Mode
 from .signals import Intent, SignalWindow
 from .trust import TrustGraph
 
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+"""2 (issue 21): per-signal reading counts in the baselines; which signals had a reading; in
+the window, each action's stuck flag, the last calls' outcomes, the agent's previous tool
+call, and whether its model calls reported tokens and cost."""
 
 
 @dataclass
@@ -92,6 +95,7 @@ def import_state(state: Mapping[str, Any]) -> EngineState:
         agent.values = tuple(data["values"])
         agent.zs = tuple(data["zs"])
         agent.ps = tuple(data["ps"])
+        agent.measured = tuple(bool(m) for m in data["measured"])
         agent.baseline = Baseline.from_json(data["baseline"], params)
         agent.patterns = PatternState.from_json(data["patterns"])
         agent.window = SignalWindow.from_json(config.window, data["window"], intent_of(data["intent"]))
@@ -114,6 +118,7 @@ def _agent_json(a: Agent) -> dict[str, Any]:
         "values": list(a.values),
         "zs": list(a.zs),
         "ps": list(a.ps),
+        "measured": list(a.measured),
         "baseline": a.baseline.to_json(),
         "patterns": a.patterns.to_json(),
         "window": a.window.to_json(),

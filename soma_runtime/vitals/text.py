@@ -79,6 +79,23 @@ def hedge_count(text_words: list[str]) -> int:
     return count
 
 
+# Function words say nothing about what a text is about, and every text has them: counted, they
+# make any two texts look alike (an agent's off-task work still shares "the" and "and" with its
+# intent). They map to a bucket that ``features`` drops.
+STOP_WORDS: Final = frozenset(
+    {
+        "a", "an", "the", "and", "or", "but", "if", "so", "as", "of", "to", "in", "on", "at", "by",
+        "for", "with", "from", "into", "than", "then", "that", "this", "these", "those", "it",
+        "its", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "has",
+        "have", "had", "will", "would", "can", "could", "should", "shall", "may", "must", "not",
+        "no", "i", "im", "we", "you", "he", "she", "they", "me", "us", "my", "our", "your",
+        "their", "what", "which", "who", "whose", "when", "where", "how", "why", "all", "any",
+        "each", "some", "there", "here", "also", "just", "let", "lets", "now", "up", "out",
+    }
+)  # fmt: skip
+_STOP: Final = -1
+
+
 def _bucket(feature: str) -> int:
     return int.from_bytes(blake2b(feature.encode(), digest_size=4).digest(), "little") & _MASK
 
@@ -95,6 +112,9 @@ def _learn(word: str) -> None:
     if len(_unigram) >= _CACHE_LIMIT:
         _unigram.clear()
         _stem.clear()
+    if word in STOP_WORDS:
+        _unigram[word] = _stem[word] = _STOP
+        return
     unigram = _bucket("w:" + word)
     _unigram[word] = unigram
     _stem[word] = _bucket("c:" + word[:4]) if len(word) > 4 else unigram  # a short word is its own stem
@@ -102,7 +122,7 @@ def _learn(word: str) -> None:
 
 def features(text_words: list[str], limit: int = VECTOR_WORDS) -> set[int]:
     """The feature buckets (word unigrams and leading character 4-grams) of the first
-    ``limit`` words."""
+    ``limit`` words, function words left out."""
     head = text_words[:limit]
     try:
         found = {*map(_unigram.__getitem__, head), *map(_stem.__getitem__, head)}
@@ -113,4 +133,5 @@ def features(text_words: list[str], limit: int = VECTOR_WORDS) -> set[int]:
                 _learn(word)  # may empty the caches, but always leaves this word in them
             found.add(_unigram[word])
             found.add(_stem[word])
+    found.discard(_STOP)
     return found

@@ -19,17 +19,26 @@ from .pressure import Mode
 
 @dataclass(frozen=True, slots=True)
 class SignalReading:
-    """One signal at one action: its raw value, z-score against the baseline, and pressure."""
+    """One signal at one action: its raw value, z-score against the baseline, and pressure.
+    ``measured`` False: the signal had no reading (see ``signals``) and took no part in the
+    pressure (its value, z and pressure are 0)."""
 
     value: float
     z: float
     pressure: float
+    measured: bool = True
 
 
-def _readings(
-    values: tuple[float, ...], zs: tuple[float, ...], ps: tuple[float, ...]
+ALL_MEASURED = (True,) * len(SIGNALS)
+
+
+def readings(
+    values: tuple[float, ...],
+    zs: tuple[float, ...],
+    ps: tuple[float, ...],
+    measured: tuple[bool, ...] = ALL_MEASURED,
 ) -> dict[str, SignalReading]:
-    return {name: SignalReading(values[i], zs[i], ps[i]) for i, name in enumerate(SIGNALS)}
+    return {name: SignalReading(values[i], zs[i], ps[i], measured[i]) for i, name in enumerate(SIGNALS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +62,11 @@ class PressureUpdate:
     values: tuple[float, ...]
     zs: tuple[float, ...]
     pressures: tuple[float, ...]
+    measured: tuple[bool, ...] = ALL_MEASURED
 
     @property
     def signals(self) -> dict[str, SignalReading]:
-        return _readings(self.values, self.zs, self.pressures)
+        return readings(self.values, self.zs, self.pressures, self.measured)
 
     def payload(self) -> dict[str, Any]:
         """The ``vitals.updated`` payload (the exact dict replay compares)."""
@@ -69,8 +79,10 @@ class PressureUpdate:
             "effective_pressure": self.effective_pressure,
             "mode": self.mode.value,
             "signals": dict(zip(SIGNALS, self.values, strict=True)),
-            "z": dict(zip(SIGNALS, self.zs, strict=True)),
-            "signal_pressures": dict(zip(SIGNALS, self.pressures, strict=True)),
+            "z": {name: z for name, z, m in zip(SIGNALS, self.zs, self.measured, strict=True) if m},
+            "signal_pressures": {
+                name: p for name, p, m in zip(SIGNALS, self.pressures, self.measured, strict=True) if m
+            },
         }
 
 

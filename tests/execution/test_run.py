@@ -1,4 +1,4 @@
-"""The execution core's ten proofs (DESIGN.md §3), each watching processes, not just return
+"""The execution core's ten proofs (docs/design.md §3), each watching processes, not just return
 values: the tool's asyncio task is done, or its OS process is gone, after cancel and timeout;
 a crashing tool leaves the session's pid alive and able to run again."""
 

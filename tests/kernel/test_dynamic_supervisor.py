@@ -1,4 +1,4 @@
-"""DynamicSupervisor (simple_one_for_one) conformance, against ``shared/otp-checklist.md``.
+"""DynamicSupervisor (simple_one_for_one) conformance, against ``docs/otp-checklist.md``.
 
 Lines proved here: the dynamic supervisor's parallel shutdown, count_children with 2,000
 temporary children, and "dynamic children are not restored when their supervisor is
@@ -287,8 +287,9 @@ async def test_count_children_of_a_dynamic_supervisor_of_supervisors() -> None:
 
 
 async def test_dynamic_terminate_child_by_pid_and_not_found() -> None:
-    """(terminate_child, dynamic) By pid: the child exits `shutdown`; a pid that is not (or no
-    longer) a child is not_found."""
+    """(terminate_child, dynamic) By pid: the child exits `shutdown`; terminating it again is
+    ok (OTP's child_adm_simple: a child that already exited is terminated already); a live
+    process that is not a child is not_found."""
     async with open_node():
         j = Journal()
         sup = await DynamicSupervisor.start_link(worker(j, "w"))
@@ -298,11 +299,26 @@ async def test_dynamic_terminate_child_by_pid_and_not_found() -> None:
         order = exit_order([a, b])
         await DynamicSupervisor.terminate_child(sup, a)
         assert a.exit_reason == SHUTDOWN and order == [a]
-        with pytest.raises(ChildNotFound):
-            await DynamicSupervisor.terminate_child(sup, a)
+        assert await DynamicSupervisor.terminate_child(sup, a) is None
+        assert a.exit_reason == SHUTDOWN
         with pytest.raises(ChildNotFound):
             await DynamicSupervisor.terminate_child(sup, sup)
         assert await live_children(sup) == [b] and j.starts("w") == 2  # a was not restarted
+
+
+async def test_dynamic_terminate_child_of_a_child_that_exited_on_its_own_is_ok() -> None:
+    """(terminate_child, dynamic) A temporary child that already exited by itself: ok, and the
+    supervisor and its other children are untouched."""
+    async with open_node():
+        j = Journal()
+        sup = await DynamicSupervisor.start_link(worker(j, "w", restart=TEMPORARY))
+        a = await DynamicSupervisor.start_child(sup, "a")
+        b = await DynamicSupervisor.start_child(sup, "b")
+        assert isinstance(a, Pid) and isinstance(b, Pid)
+        a.exit(RuntimeError("crashed by itself"))
+        await a.wait()
+        assert await DynamicSupervisor.terminate_child(sup, a) is None
+        assert sup.is_alive() and await live_children(sup) == [b]
 
 
 async def test_dynamic_start_child_failure_and_ignore() -> None:

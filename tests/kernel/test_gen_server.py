@@ -1,6 +1,6 @@
 """GenServer: calls, casts, infos, terminate, start semantics, the inactivity timeout.
 
-Checklist section "gen_server" (`shared/otp-checklist.md`) and DESIGN.md §2. Time moves only
+Checklist section "gen_server" (`docs/otp-checklist.md`) and docs/design.md §2. Time moves only
 through ``VirtualClock.advance``; "has the system reacted" is ``settle()``. Callers are
 processes, so a call that raises shows up as the calling process's exit reason.
 """
@@ -130,9 +130,7 @@ async def start(*args: Any, **kwargs: Any) -> Pid:
     return pid
 
 
-async def calling(
-    proc: Process, server: Pid, request: Any, timeout: float | None, out: list[Any]
-) -> None:
+async def calling(proc: Process, server: Pid, request: Any, timeout: float | None, out: list[Any]) -> None:
     """A caller process: records the reply; a raising call becomes its exit reason."""
     out.append(await server.call(request, timeout=timeout))
 
@@ -787,6 +785,39 @@ async def test_trapped_exit_signal_from_a_non_parent_is_a_message() -> None:
         assert isinstance(d.exit_reason, Boom)
         assert log == [("info", ExitSignal(d, d.exit_reason))]
         assert server.is_alive()
+
+
+async def test_a_server_started_without_a_link_has_no_parent() -> None:
+    """gen.erl do_spawn without a link: the server has no parent, so an exit signal from its
+    starter (sent with exit/2) is an ordinary one — a message to a trapping server, which keeps
+    running — not the parent's order to shut down."""
+
+    class Trapping(Server):
+        trap_exit = True
+
+    async with Node.open(VirtualClock()) as node:
+        log: list[Any] = []
+        servers: list[Pid] = []
+
+        async def starter(proc: Process) -> None:
+            pid = await Trapping.start(log)
+            assert pid is not None
+            servers.append(pid)
+            await proc.receive()
+            pid.exit(Shutdown("starter says stop"))
+            await proc.receive()
+
+        s = node.spawn(starter)
+        await settle()
+        (server,) = servers
+        assert server.process.parent is None
+        await s.send("go")
+        await settle()
+        assert server.is_alive()
+        assert log == [("info", ExitSignal(s, Shutdown("starter says stop")))]
+        s.kill()
+        await settle()
+        assert server.is_alive()  # not linked: its starter's death is none of its business
 
 
 class StepClock:

@@ -1,4 +1,4 @@
-"""GenStatem against the gen_statem section of shared/otp-checklist.md.
+"""GenStatem against the gen_statem section of docs/otp-checklist.md.
 
 Every timing test runs on a VirtualClock: time moves only through ``await clock.advance(dt)``
 and ``settle()`` waits until every process is blocked, so nothing here sleeps.

@@ -1,6 +1,6 @@
 """Mailboxes: bounded, with an explicit overflow policy (block / drop_newest / fail).
 
-DESIGN.md §2 "Mailboxes are bounded ... No mailbox grows without bound." The server under
+docs/design.md §2 "Mailboxes are bounded ... No mailbox grows without bound." The server under
 test blocks on an Event while handling one message, so everything sent after it stays in
 its mailbox; senders are processes, so "the sender waits" is a live process whose task is
 not done.

@@ -1,7 +1,7 @@
 """Processes: spawn and exit reasons, links, trap_exit, kill, monitors, the name registry and
 the Node's no-leak guarantee.
 
-Checklist section "Links, monitors, exits" (`shared/otp-checklist.md`), plus DESIGN.md §2.
+Checklist section "Links, monitors, exits" (`docs/otp-checklist.md`), plus docs/design.md §2.
 Every test watches processes (``is_alive``, ``exit_reason``, ``wait``, task ``done``); time
 moves only through ``VirtualClock`` and ``settle``.
 """
@@ -20,20 +20,28 @@ from soma_runtime.kernel import (
     NOPROC,
     NORMAL,
     SHUTDOWN,
+    AlreadyRegistered,
     ChildSpec,
     Down,
     Exit,
     ExitSignal,
     GenServer,
+    MailboxFull,
     NameTaken,
     Node,
     NoProc,
+    Overflow,
     Pid,
     Process,
     Shutdown,
     Supervisor,
     VirtualClock,
+    call,
+    cast,
+    current_node,
+    send,
     settle,
+    whereis,
 )
 
 pytestmark = pytest.mark.anyio
@@ -397,6 +405,95 @@ async def test_pid_exit_abnormal_stops_a_non_trapping_process_with_that_reason(r
         assert await friend.wait() is reason
 
 
+async def test_pid_exit_normal_to_itself_exits_the_process_normal() -> None:
+    """erlang:exit/2: `normal` sent by a process to itself exits it with reason normal; its
+    links see `normal` (so they stay up) and its monitors see it."""
+    async with Node.open(VirtualClock()) as node:
+
+        async def quit_self(proc: Process) -> None:
+            await proc.receive()
+            proc.pid.exit(NORMAL)
+            await idle(proc)  # the exit lands at the next await
+
+        pid = node.spawn(quit_self)
+        friend = node.spawn(linked_to, pid)
+        inbox: list[Any] = []
+        watcher = node.spawn(monitoring, [pid], [], inbox)
+        await settle()
+        await pid.send("go")
+        assert await pid.wait() is NORMAL
+        await settle()
+        assert friend.is_alive()
+        assert [(type(m), m.reason) for m in inbox] == [(Down, NORMAL)]
+        watcher.kill()
+
+
+async def test_pid_exit_normal_to_itself_is_a_message_when_trapping() -> None:
+    """erlang:exit/2: a trapping process that sends itself `normal` gets {'EXIT', self, normal}."""
+    async with Node.open(VirtualClock()) as node:
+        inbox: list[Any] = []
+
+        async def trap_self(proc: Process) -> None:
+            proc.pid.exit(NORMAL)
+            await collect(proc, inbox)
+
+        pid = node.spawn(trap_self, trap_exit=True)
+        await settle()
+        assert pid.is_alive()
+        assert inbox == [ExitSignal(pid, NORMAL)]
+
+
+@pytest.mark.parametrize("overflow", [Overflow.DROP_NEWEST, Overflow.FAIL, Overflow.BLOCK])
+async def test_exit_signals_from_exit_2_obey_a_trapping_mailbox_capacity(overflow: Overflow) -> None:
+    """exit/2 signals from arbitrary processes take mailbox slots under the overflow policy:
+    a capacity-4 trapping process never holds more than 4 of them. drop_newest drops and
+    counts; fail and block (which cannot wait inside a synchronous exit/2) raise MailboxFull."""
+    async with Node.open(VirtualClock()) as node:
+        gate = anyio.Event()
+
+        async def stuck(proc: Process) -> None:
+            await gate.wait()
+            await idle(proc)
+
+        target = node.spawn(stuck, trap_exit=True, capacity=4, overflow=overflow)
+        await settle()
+        refused = 0
+        for i in range(50):
+            try:
+                target.exit(Shutdown(i))
+            except MailboxFull:
+                refused += 1
+        mailbox = target.process.mailbox
+        assert len(mailbox) == 4
+        if overflow is Overflow.DROP_NEWEST:
+            assert (mailbox.dropped, refused) == (46, 0)
+        else:
+            assert (mailbox.dropped, refused) == (0, 46)
+        assert target.is_alive()
+        gate.set()
+
+
+async def test_link_exit_signals_still_bypass_the_capacity() -> None:
+    """The exit signals of links are bounded by the links a process holds, and are never lost
+    to a full mailbox: a full capacity-1 trapping process still hears of its link's death."""
+    async with Node.open(VirtualClock()) as node:
+        gate = anyio.Event()
+
+        async def stuck(proc: Process) -> None:
+            await gate.wait()
+            await idle(proc)
+
+        target = node.spawn(stuck, trap_exit=True, capacity=1)
+        other = node.spawn(obey)
+        await settle()
+        target.process.link(other)
+        target.send_nowait("filler")
+        await other.send(("raise", RuntimeError("gone")))
+        await other.wait()
+        assert len(target.process.mailbox) == 2
+        gate.set()
+
+
 async def test_pid_exit_to_a_dead_process_is_a_no_op() -> None:
     """pid.exit(reason) to a dead process changes nothing (its reason is kept)."""
     async with Node.open(VirtualClock()) as node:
@@ -567,17 +664,50 @@ async def test_registered_name_is_freed_on_exit() -> None:
         assert node.whereis("svc") == third
 
 
-async def test_reregister_and_unregister() -> None:
-    """Registry: registering a new name moves the process off its old one; unregister frees."""
+async def test_a_second_name_for_a_named_process_is_refused() -> None:
+    """Registry (erlang:register/2 badarg): a process has at most one name; registering it
+    under another raises AlreadyRegistered naming the pid and its name, and moves nothing."""
     async with Node.open(VirtualClock()) as node:
         pid = node.spawn(idle, name="old")
-        node.register("new", pid)
-        assert node.whereis("new") == pid
-        assert node.whereis("old") is None
-        node.unregister("new")
+        with pytest.raises(AlreadyRegistered) as err:
+            node.register("new", pid)
+        assert (err.value.pid, err.value.name) == (pid, "old")
+        assert node.whereis("old") == pid
         assert node.whereis("new") is None
+
+
+async def test_unregister_then_register_again() -> None:
+    """Registry: unregister frees the name (the process lives on); it may then take another."""
+    async with Node.open(VirtualClock()) as node:
+        pid = node.spawn(idle, name="old")
+        node.unregister("old")
+        assert node.whereis("old") is None
         assert pid.name is None
         assert pid.is_alive()
+        node.register("new", pid)
+        assert node.whereis("new") == pid
+
+
+async def test_call_cast_and_send_to_a_registered_name() -> None:
+    """gen_server:call(Name, Req), gen_server:cast(Name, Msg) and Name ! Msg: a registered name
+    works wherever a pid does. An unregistered name: call and send raise NoProc (Erlang's
+    noproc / badarg); a cast is dropped without error, as OTP's is."""
+    async with Node.open(VirtualClock()):
+        server = await _Worker.start(name="echo")
+        assert server is not None
+        assert await call("echo", "ping", timeout=1.0) == "ping"
+        assert whereis("echo") == server
+        with pytest.raises(NoProc):
+            await call("nobody", "ping", timeout=1.0)
+        await cast("nobody", "dropped")
+        with pytest.raises(NoProc):
+            await send("nobody", "dropped")
+        inbox: list[Any] = []
+        current_node().spawn(collect, inbox, name="box")
+        await send("box", "hello")
+        await cast("box", "later")
+        await settle()
+        assert inbox[0] == "hello" and type(inbox[1]).__name__ == "Cast" and inbox[1].message == "later"
 
 
 # -- the Node: nothing leaks ---------------------------------------------------------------------

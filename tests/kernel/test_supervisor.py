@@ -1,4 +1,4 @@
-"""Supervisor conformance: one test per line of ``shared/otp-checklist.md``.
+"""Supervisor conformance: one test per line of ``docs/otp-checklist.md``.
 
 Sections covered: "Supervisor start and stop", "Restart types by exit reason", "Strategies
 and intensity", "Significant children (auto_shutdown)", "Child administration API" and the
@@ -136,9 +136,7 @@ async def test_failed_child_start_stops_started_children_and_fails_naming_child_
         j = Journal()
         j.script("c", FAIL)
         with pytest.raises(StartError) as info:
-            await Supervisor.start_link(
-                [worker(j, "a"), worker(j, "b"), worker(j, "c"), worker(j, "d")]
-            )
+            await Supervisor.start_link([worker(j, "a"), worker(j, "b"), worker(j, "c"), worker(j, "d")])
         error = info.value
         assert error.child_id == "c"
         assert isinstance(error.reason, InitRefused)
@@ -230,9 +228,7 @@ async def test_shutdown_seconds_is_graceful_then_kills_at_the_deadline_with_reas
     async with open_node() as (node, clock):
         j = Journal()
         j.stubborn.add("slow")
-        sup = await Supervisor.start_link(
-            [worker(j, "quick", shutdown=2.0), worker(j, "slow", shutdown=2.0)]
-        )
+        sup = await Supervisor.start_link([worker(j, "quick", shutdown=2.0), worker(j, "slow", shutdown=2.0)])
         quick, slow = j.pid("quick"), j.pid("slow")
         async with in_background(lambda: node.stop(sup, timeout=None)):
             assert j.terminated() == [("slow", SHUTDOWN)]  # asked gracefully first
@@ -365,9 +361,7 @@ async def test_transient_child_kept_after_orderly_exits_restarted_after_errors_a
     async with open_node():
         j = Journal()
         ids = ["normal", "shutdown", "info", "error", "killed"]
-        sup = await Supervisor.start_link(
-            [worker(j, x, restart=TRANSIENT) for x in ids], intensity=10
-        )
+        sup = await Supervisor.start_link([worker(j, x, restart=TRANSIENT) for x in ids], intensity=10)
         old = {x: j.pid(x) for x in ids}
         await exit_with(old["normal"], NORMAL)
         await exit_with(old["shutdown"], SHUTDOWN)
@@ -600,9 +594,7 @@ async def test_sibling_failing_during_a_group_restart_makes_the_group_restart_ag
     async with open_node():
         j = Journal()
         j.script("b", OK, FAIL)  # b's first restart fails
-        sup = await Supervisor.start_link(
-            [worker(j, x) for x in "abc"], strategy=strategy, intensity=5
-        )
+        sup = await Supervisor.start_link([worker(j, x) for x in "abc"], strategy=strategy, intensity=5)
         j.events.clear()
         await crash(j.pid("a"))
         if strategy is ONE_FOR_ALL:
@@ -624,9 +616,7 @@ async def test_sibling_failing_during_a_group_restart_makes_the_group_restart_ag
         assert sup.is_alive()
         for x in "abc":
             assert j.pid(x).is_alive() and others_dead(j, x)
-        assert [row.pid for row in await Supervisor.which_children(sup)] == [
-            j.pid(x) for x in "abc"
-        ]
+        assert [row.pid for row in await Supervisor.which_children(sup)] == [j.pid(x) for x in "abc"]
 
 
 # == Significant children (auto_shutdown) ======================================================
@@ -822,9 +812,7 @@ async def test_delete_child_only_for_stopped_children() -> None:
     """delete_child: only for stopped children; running / restarting / not_found errors."""
     async with open_node():
         j = Journal()
-        sup = await Supervisor.start_link(
-            [worker(j, "a"), worker(j, "b"), worker(j, "c")], intensity=1000
-        )
+        sup = await Supervisor.start_link([worker(j, "a"), worker(j, "b"), worker(j, "c")], intensity=1000)
         with pytest.raises(ChildRunning):
             await Supervisor.delete_child(sup, "a")
         make_restarting(j, "b")
@@ -869,9 +857,7 @@ async def test_which_children_lists_id_pid_or_restarting_or_none_and_kind_in_sta
         pids = [row.pid for row in rows]
         assert pids[0] == j.pid("a")
         assert isinstance(pids[1], Pid) and pids[1].is_alive()
-        assert await Supervisor.which_children(pids[1]) == [
-            ChildInfo("inner", j.pid("inner"), WORKER)
-        ]
+        assert await Supervisor.which_children(pids[1]) == [ChildInfo("inner", j.pid("inner"), WORKER)]
         assert pids[2] is None
         assert pids[3] is RESTARTING
         assert pids[4] == j.pid("late")

@@ -92,9 +92,7 @@ class ModelChild:
 class Model:
     """OTP's supervisor rules, for children whose starts always succeed."""
 
-    def __init__(
-        self, strategy: Strategy, intensity: int, period: float, children: list[ModelChild]
-    ) -> None:
+    def __init__(self, strategy: Strategy, intensity: int, period: float, children: list[ModelChild]) -> None:
         self.strategy = strategy
         self.intensity = intensity
         self.period = period

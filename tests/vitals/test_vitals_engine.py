@@ -15,6 +15,7 @@ from _vitals_events import INTENT, Log, firings, healthy_cycles, pressures, run
 
 from soma_runtime.store.events import Event, prepare_event
 from soma_runtime.vitals import (
+    DEFAULT_BASELINES,
     SIGNALS,
     AgentVitals,
     GuidanceFiring,
@@ -24,7 +25,9 @@ from soma_runtime.vitals import (
     TrustGraph,
     VitalsConfig,
     VitalsEngine,
+    aggregate,
 )
+from soma_runtime.vitals.config import ADDED_IN_2
 
 HERE = Path(__file__).parent
 
@@ -194,7 +197,11 @@ def test_pressure_update_shape() -> None:
         "signals", "z", "signal_pressures",
     }  # fmt: skip
     assert list(payload["signals"]) == list(SIGNALS)
-    assert update.signals["error_rate"] == SignalReading(0.0, update.zs[2], update.pressures[2])
+    # A model call only: no call that could fail yet, no intent — two signals without a
+    # reading, left out of the aggregate and of the payload's z and pressures.
+    assert update.signals["error_rate"] == SignalReading(0.0, 0.0, 0.0, measured=False)
+    assert list(payload["z"]) == list(payload["signal_pressures"]) == ["uncertainty", "token_usage", "cost"]
+    assert update.pressure == aggregate(payload["signal_pressures"].values())
     with pytest.raises(AttributeError):
         update.pressure = 1.0  # type: ignore[misc]
 
@@ -232,3 +239,66 @@ def test_memory_stays_bounded_on_open_tool_calls() -> None:
             )
         )
     assert len(engine.state()["pending"]) == 4096
+
+
+def test_only_signals_with_a_reading_make_the_pressure() -> None:
+    """Native runs of a failing command: no model call, so no tokens and no cost to judge.
+    Averaging their zeros in would cap a storm at 0.72 (3 of 5 signals): it is 2 of 2."""
+    log = Log()
+    log.start_session(INTENT)
+    for _ in range(12):
+        log.command("install", {}, failed=True, error="exit status 2: could not resolve host")
+    last = pressures(run(log.events))[-1]
+    assert last.measured == (True, False, True, False, False)  # one call, over and over: no drift
+    assert last.pressures[0] == last.pressures[2] == 1.0
+    assert last.pressure == 1.0 and last.mode is Mode.BLOCK
+
+
+def test_drift_starts_afresh_with_each_new_intent() -> None:
+    log = Log()
+    log.start_session("Summarise the quarterly revenue report for the board")
+    for i in range(40):  # its work shares next to nothing with this intent: that is its normal
+        log.tool("file_read", {"path": f"src/parser{i % 7}.py"})
+    engine = VitalsEngine()
+    engine.observe_many(log.events)
+    drift = SIGNALS.index("drift")
+    assert engine._agents["agent-1"].baseline.mean[drift] > 0.9
+    log.start_session("Fix the parser", session_id="s-2")
+    log.tool("file_read", {"path": "src/parser1.py"}, session_id="s-2")
+    engine.observe_many(log.events[-3:])
+    baseline = engine._agents["agent-1"].baseline
+    assert baseline.n[drift] == 1 and baseline.mean[drift] < 0.6  # from the prior again
+
+
+def test_nothing_is_learnt_while_the_agent_is_stuck() -> None:
+    """From the second identical failure on (a stuck call in the window), no signal learns —
+    not even from the model calls in between, whose growing context is the storm's."""
+
+    def baseline_after(retries: int) -> tuple[list[float], list[float]]:
+        log = Log()
+        log.start_session(INTENT)
+        healthy_cycles(log, 20)
+        for i in range(retries):
+            log.llm("Running the build again.", input_tokens=2000 + 400 * i)
+            log.command("build", {}, failed=True, error="exit status 1")
+        engine = VitalsEngine()
+        engine.observe_many(log.events)
+        baseline = engine._agents["agent-1"].baseline
+        return baseline.mean, baseline.var
+
+    assert baseline_after(1) != baseline_after(0)  # the first failure is not a retry yet
+    assert baseline_after(2) == baseline_after(10) == baseline_after(40)
+
+
+def test_config_json_round_trip_older_configs_and_unknown_fields() -> None:
+    config = VitalsConfig(control_limit=3.5, anchor=0.5, sigma_max=1.1, scale_floor=0.3)
+    assert VitalsConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    # A config saved before the learning rule of state version 2 loads, taking the new defaults.
+    older = {k: v for k, v in VitalsConfig().to_json().items() if k not in ADDED_IN_2}
+    assert VitalsConfig.from_json(older) == VitalsConfig()
+    with pytest.raises(ValueError, match=r"unknown field.*'cusum_h'"):
+        VitalsConfig.from_json({**VitalsConfig().to_json(), "cusum_h": 5})
+    with pytest.raises(ValueError, match="control_limit"):
+        VitalsConfig(control_limit=-1.0)
+    with pytest.raises(ValueError, match="token_usage"):
+        VitalsConfig(baselines={**DEFAULT_BASELINES, "token_usage": (0.0, 1.0)})

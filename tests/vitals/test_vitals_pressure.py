@@ -1,4 +1,4 @@
-"""The pressure formulas (DESIGN §5) with exact values."""
+"""The pressure formulas (docs/design.md §5) with exact values."""
 
 from __future__ import annotations
 

@@ -61,8 +61,10 @@ def test_a_retry_storm_walks_observe_guide_warn_block_and_back() -> None:
     back = modes(after, start=Mode.BLOCK)
     assert back[0] is Mode.BLOCK and back[-1] is Mode.OBSERVE, back
     assert all(a.rank > b.rank for a, b in pairwise(back))  # only downwards
+    # error_rate is over the last ten *calls*: in a model-call/tool-call loop the storm's
+    # failures leave it after ~20 actions, the window of the other signals after ten.
     settled = next(i for i, u in enumerate(after) if u.mode is Mode.OBSERVE)
-    assert settled <= 12 and all(u.mode is Mode.OBSERVE for u in after[settled:])
+    assert settled <= 16 and all(u.mode is Mode.OBSERVE for u in after[settled:])
 
 
 def test_the_storm_fires_its_patterns_and_each_escalation_is_announced() -> None:
@@ -78,16 +80,19 @@ def test_the_storm_fires_its_patterns_and_each_escalation_is_announced() -> None
     assert not [f for f in firings(updates) if f.seq < storm_from]
 
 
-def test_an_agent_that_flails_from_its_first_action_is_flagged() -> None:
-    """No healthy history to compare with: the documented priors are the reference."""
+def test_an_agent_that_flails_from_its_first_action_is_flagged_and_stays_flagged() -> None:
+    """No healthy history to compare with: the documented priors are the reference, and
+    what the agent does while stuck is never learnt as its normal. (One hedged sentence is not
+    flagged at once any more: hedge density is read over at least 50 words.)"""
     log = Log()
     log.start_session(INTENT)
-    for i in range(12):
+    for i in range(30):
         log.llm(HEDGING[i % len(HEDGING)], input_tokens=1800 + 500 * i)
         log.command("pip_install", {"package": "parserlib"}, failed=True, error=ERROR)
     trajectory = pressures(VitalsEngine().observe_many(log.events))
-    assert trajectory[0].mode is Mode.GUIDE  # hedging at once
-    assert Mode.WARN in {u.mode for u in trajectory[:6]}
+    first_warn = next(i for i, u in enumerate(trajectory) if u.mode is Mode.WARN)
+    assert first_warn < 6
+    assert all(u.mode.rank >= Mode.WARN.rank for u in trajectory[first_warn:])
 
 
 def test_ordinary_failures_do_not_escalate() -> None:

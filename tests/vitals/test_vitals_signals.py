@@ -15,6 +15,9 @@ def last(log: Log, engine: VitalsEngine | None = None) -> PressureUpdate:
     return pressures(run(log.events, engine))[-1]
 
 
+DRIFT = SIGNALS.index("drift")
+
+
 def signal(update: PressureUpdate, name: str) -> float:
     return update.values[SIGNALS.index(name)]
 
@@ -60,28 +63,51 @@ def test_features_are_stable_hashes_of_words_and_stems() -> None:
 # -- uncertainty --------------------------------------------------------------------------
 
 
-def test_uncertainty_is_weighted_hedge_density() -> None:
+def test_uncertainty_is_weighted_hedge_density_over_at_least_fifty_words() -> None:
+    long = "Maybe this works, I think. " + "The parser keeps the final token now. " * 8  # 61 words
     log = Log()
-    log.llm("Maybe this works, I think.")  # 5 words, 2 hedges
-    assert signal(last(log), "uncertainty") == 10.0 * 2 / 5
+    log.llm(long)
+    assert signal(last(log), "uncertainty") == 10.0 * 2 / 61
+    short = Log()
+    short.llm("Maybe this works, I think.")  # 5 words, 2 hedges: read as 2 in 50 words
+    assert signal(last(short), "uncertainty") == 10.0 * 2 / 50
 
 
-def test_uncertainty_counts_repeated_identical_calls_in_the_window() -> None:
+def test_uncertainty_counts_retried_failures_and_repeated_model_output() -> None:
+    """Going round in circles: a call identical to one in the window whose last outcome was a
+    failure, or the same model output again. Re-running what worked is how work is checked."""
     log = Log()
     log.tool("file_read", {"path": "a.py"})
-    log.tool("file_read", {"path": "b.py"})
+    log.tool("file_read", {"path": "a.py"})  # re-read what worked: not a repeat
     assert signal(last(log), "uncertainty") == 0.0
-    log.tool("file_read", {"path": "a.py"})  # the same tool with the same arguments: a repeat
+    log.tool("pytest", {"k": "x"}, failed=True)
+    log.tool("file_write", {"path": "a.py"})
+    log.tool("pytest", {"k": "x"}, failed=True)  # retried what failed (an edit in between)
     assert signal(last(log), "uncertainty") == 1 / 10
     log.llm("Checking.")
     log.llm("Checking.")  # the same model output again
     assert signal(last(log), "uncertainty") == 2 / 10
 
 
+def test_the_same_failing_call_again_and_again_counts_twice() -> None:
+    """A stuck call — failed, identical to the agent's previous tool call, which failed —
+    is a repeat and stuck: a retry storm reads 2.0 once it fills the window."""
+    log = Log()
+    log.command("install", {}, failed=True)
+    log.llm("Running it once more.")  # model calls in between do not unstick it
+    log.command("install", {}, failed=True)
+    assert signal(last(log), "uncertainty") == 2 / 10
+    for _ in range(12):
+        log.command("install", {}, failed=True)
+    assert signal(last(log), "uncertainty") == 2.0
+    log.command("install", {})  # it works: a retry of what failed, not stuck
+    assert signal(last(log), "uncertainty") == 1.9
+
+
 def test_a_repeat_leaves_with_its_window() -> None:
     log = Log()
-    log.tool("file_read", {"path": "a.py"})
-    log.tool("file_read", {"path": "a.py"})
+    log.tool("file_read", {"path": "a.py"}, failed=True)
+    log.tool("file_read", {"path": "a.py"}, failed=True)
     for i in range(10):
         log.tool("file_read", {"path": f"other{i}.py"})
     assert signal(last(log), "uncertainty") == 0.0
@@ -89,18 +115,37 @@ def test_a_repeat_leaves_with_its_window() -> None:
 
 def test_argument_order_does_not_make_a_different_call() -> None:
     log = Log()
-    log.tool("text_grep", {"pattern": "x", "path": "a.py"})
-    log.tool("text_grep", {"path": "a.py", "pattern": "x"})
-    assert signal(last(log), "uncertainty") == 1 / 10
+    log.tool("text_grep", {"pattern": "x", "path": "a.py"}, failed=True)
+    log.tool("text_grep", {"path": "a.py", "pattern": "x"}, failed=True)
+    assert signal(last(log), "uncertainty") == 2 / 10  # a repeat, and stuck
 
 
 # -- drift --------------------------------------------------------------------------------
 
 
-def test_no_intent_means_no_drift() -> None:
+def test_drift_has_a_reading_with_an_intent_and_three_different_calls() -> None:
     log = Log()
     log.llm("Something entirely unrelated to anything.")
-    assert signal(last(log), "drift") == 0.0
+    assert not last(log).measured[DRIFT]  # no intent: nothing to drift from
+    log = Log()
+    log.start_session("Fix the parser tokenizer")
+    log.llm("Reading the parser.")
+    for _ in range(6):
+        log.tool("file_read", {"path": "parser.py"}, failed=True)
+    assert not last(log).measured[DRIFT]  # two different calls, however many times
+    log.tool("file_read", {"path": "tokenizer.py"})
+    assert last(log).measured[DRIFT]
+
+
+def test_function_words_and_argument_names_carry_no_meaning() -> None:
+    log = Log()
+    log.start_session("Fix the parser and the tokenizer")
+    log.tool("lookup", {"path": "the and of"})  # shares only function words with the intent
+    assert signal(last(log), "drift") == 1.0
+    log = Log()
+    log.start_session("the path of the pattern")
+    log.tool("search", {"pattern": "weather", "path": "forecast"})  # argument names only
+    assert signal(last(log), "drift") == 1.0
 
 
 def test_drift_is_zero_on_intent_and_one_off_it() -> None:
@@ -151,11 +196,11 @@ def test_drift_follows_the_window() -> None:
 # -- error_rate ---------------------------------------------------------------------------
 
 
-def test_error_rate_is_failures_among_the_last_ten_actions() -> None:
+def test_error_rate_is_failures_among_the_last_ten_calls() -> None:
     log = Log()
     log.tool("file_read", {"path": "a"}, failed=True)
-    assert signal(last(log), "error_rate") == 0.1  # out of ten, even before ten actions
-    log.llm("x", failed=True)  # a failed model call is a failed action too
+    assert signal(last(log), "error_rate") == 0.1  # out of ten, even before ten calls
+    log.llm("x", failed=True)  # a failed model call is a failed call too
     log.tool("file_read", {"path": "b"})
     assert signal(last(log), "error_rate") == 0.2
     for i in range(8):
@@ -163,6 +208,37 @@ def test_error_rate_is_failures_among_the_last_ten_actions() -> None:
     assert signal(last(log), "error_rate") == 0.1
     log.tool("file_read", {"path": "d"})
     assert signal(last(log), "error_rate") == 0.0
+
+
+def test_successful_model_calls_do_not_dilute_the_failure_ratio() -> None:
+    """A storm in an agent loop: a model call, then the failing tool, ten times — every call
+    that could fail failed, whatever the model calls in between."""
+    log = Log()
+    for _ in range(10):
+        log.llm("Trying the build again.")
+        log.command("build", {}, failed=True)
+    assert signal(last(log), "error_rate") == 1.0
+
+
+def test_signals_without_a_reading() -> None:
+    """Tokens and cost have readings once a model call reported them; error_rate once the
+    agent made a call that could fail."""
+    log = Log()
+    log.tool("file_read", {"path": "a"})
+    assert last(log).measured == (True, False, True, False, False)
+    log = Log()
+    log.llm("ok", input_tokens=100, output_tokens=10, cost_usd=0.0, model="house-model")  # unpriced
+    assert last(log).measured == (True, False, False, True, False)
+    log.llm("ok", input_tokens=100, output_tokens=10, cost_usd=0.01)
+    log.tool("file_read", {"path": "a"})  # from now on a window of tool calls reads 0 tokens
+    assert last(log).measured == (True, False, True, True, True)
+    payload = last(log).payload()
+    assert (
+        set(payload["signal_pressures"])
+        == set(payload["z"])
+        == {"uncertainty", "error_rate", "token_usage", "cost"}
+    )
+    assert set(payload["signals"]) == set(SIGNALS)
 
 
 # -- token_usage and cost -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The trust graph: validation and the propagation properties of DESIGN §5."""
+"""The trust graph: validation and the propagation properties of docs/design.md §5."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def test_cycles_decay(order: list[str], p: float, trust: float) -> None:
 def test_monotone_in_trust_while_leaks_add_up(
     edge_list: list[tuple[str, str, float]], own: dict[str, float], which: int, extra: float
 ) -> None:
-    # Keep each node's total incoming trust within 1 (leaks add, DESIGN "single edge" regime).
+    # Keep each node's total incoming trust within 1 (leaks add, docs/design.md "single edge" regime).
     capped: list[tuple[str, str, float]] = []
     total: dict[str, float] = {}
     for src, dst, t in edge_list:

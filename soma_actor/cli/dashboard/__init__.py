@@ -4,44 +4,31 @@ control socket when one is given (which also lets it cancel runs).
 
     run_dashboard(db="soma.db", control="soma.sock")   # what the command calls
     SomaDashboard(db="soma.db")                         # the app itself (tests drive it)
+
+Names are imported on first use: ``soma --help`` lists this verb without loading Textual.
 """
 
 from __future__ import annotations
 
-import sys
+from typing import TYPE_CHECKING
 
-import anyio
+from soma_runtime._lazy import lazy_exports
 
-from .app import OPEN_ERRORS, SomaDashboard
-from .screen import DashboardScreen
-from .source import DashboardError, DashboardSource
-
-EXIT_ERROR = 1
-
-
-def run_dashboard(db: str | None, control: str | None) -> int:
-    """Run the dashboard in the terminal until the user quits; returns the exit code.
-
-    0 after a normal quit; 1, with one line on stderr, when there is nothing to show: no
-    database at ``db``, nothing listening on ``control``, or neither given.
-    """
-    # Check what was given before taking over the terminal, so a mistake reads as one line
-    # in the shell rather than as a flash of a full-screen app.
-    try:
-        anyio.run(_check, db, control, backend="asyncio")
-    except OPEN_ERRORS as exc:
-        print(f"soma: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    app = SomaDashboard(db, control)
-    app.run()
-    if app.failure is not None:
-        print(f"soma: error: {app.failure}", file=sys.stderr)
-    return app.return_code or 0
-
-
-async def _check(db: str | None, control: str | None) -> None:
-    async with DashboardSource.open(db, control):
-        pass
-
+_EXPORTS = {
+    "SomaDashboard": ".app",
+    "run_dashboard": ".entry",
+    "DashboardScreen": ".screen",
+    "DashboardError": ".source",
+    "DashboardSource": ".source",
+}
 
 __all__ = ["DashboardError", "DashboardScreen", "DashboardSource", "SomaDashboard", "run_dashboard"]
+assert set(__all__) == set(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from .app import SomaDashboard
+    from .entry import run_dashboard
+    from .screen import DashboardScreen
+    from .source import DashboardError, DashboardSource

@@ -116,6 +116,11 @@ def _args(payload: Mapping[str, Any]) -> str:
     return " " + " ".join(f"{k}={_compact(v)}" for k, v in args.items())
 
 
+def _steps(steps: Any) -> str:
+    count = len(steps) if isinstance(steps, list) else 0
+    return "1 step" if count == 1 else f"{count} steps"
+
+
 def _vitals(p: Mapping[str, Any]) -> str:
     value = p.get("effective_pressure", p.get("pressure"))
     shown = f"{value:.2f}" if isinstance(value, int | float) else NONE
@@ -131,8 +136,8 @@ def _tokens(p: Mapping[str, Any]) -> str:
 
 _DETAILS: Final[dict[str, Callable[[Mapping[str, Any]], str]]] = {
     "session.started": lambda p: f"intent={_compact(p['intent'])}" if p.get("intent") else "",
-    "run.accepted": lambda p: f"{len(p.get('steps') or [])} steps",
-    "run.started": lambda p: f"{len(p.get('steps') or [])} steps",
+    "run.accepted": lambda p: _steps(p.get("steps")),
+    "run.started": lambda p: _steps(p.get("steps")),
     "step.started": lambda p: f"{p.get('tool', '?')}{_args(p)}",
     "step.succeeded": lambda p: f"→ {_compact(p.get('output'))}",
     "tool.started": lambda p: f"{p.get('tool', '?')}{_args(p)}",

@@ -4,6 +4,10 @@ Each panel is handed the rows to show on every poll and changes only what change
 whose rows are the same, in the same order, gets its cells updated in place, so the cursor
 and the scroll position stay where the user put them; only a new row, a removed one or a new
 order rebuilds it (keeping the cursor on the same row key).
+
+A table's last column (a run's note, a firing's message) takes whatever width the others
+leave, so a wider terminal shows more of an error; the whole of it is in the detail view
+(``enter``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from rich.text import Text
+from textual import events
+from textual.binding import Binding
 from textual.widgets import DataTable, RichLog, Tree
+from textual.widgets.data_table import ColumnKey
 from textual.widgets.tree import TreeNode
 
 from soma_runtime import Event
@@ -22,9 +29,9 @@ from soma_runtime.vitals import SIGNALS
 from . import _format
 from .state import AgentRow, GuidanceRow, RunRow
 
-TREND_WIDTH: Final = 10
-NOTE_WIDTH: Final = 60
-MESSAGE_WIDTH: Final = 160
+TREND_WIDTH: Final = 9
+MIN_LAST_WIDTH: Final = 12
+"""The last column (note, message) never narrower than this, even on a small terminal."""
 TAIL_LINES: Final = 500
 TAIL_WIDTH: Final = 240
 
@@ -34,13 +41,19 @@ Cells = tuple[Any, ...]
 class SyncedTable(DataTable[Any]):
     """A row-cursor table kept in step with a list of keyed rows.
 
-    Columns have fixed widths: the layout never shifts as values change, and a long value is
-    cut at its column's edge (the trace and the filter show it whole). Measuring cells to fit
-    them would also be redone on every poll that changes one.
+    Columns have fixed widths, except the last, which takes the rest of the table's width:
+    the layout never shifts as values change, and a long value is cut at its column's edge
+    (``…``). Measuring cells to fit them would also be redone on every poll that changes one.
+    ``home`` / ``end`` move the cursor to the first / last row.
     """
 
     COLUMNS: tuple[tuple[str, str, int], ...] = ()
-    """(key, label, width) of each column."""
+    """(key, label, width) of each column; the last one's width is its minimum."""
+
+    BINDINGS = [
+        Binding("home", "first_row", "First", show=False),
+        Binding("end", "last_row", "Last", show=False),
+    ]
 
     DEFAULT_CSS = "SyncedTable { overflow-x: hidden; }"
 
@@ -56,6 +69,27 @@ class SyncedTable(DataTable[Any]):
         if not self.columns:
             for key, label, width in self.COLUMNS:
                 self.add_column(label, key=key, width=width)
+            self._fit_last_column()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_last_column()
+
+    def _fit_last_column(self) -> None:
+        if not self.columns or not self.COLUMNS:
+            return
+        key = self.COLUMNS[-1][0]
+        fixed = sum(width for _, _, width in self.COLUMNS[:-1])
+        padding = 2 * self.cell_padding * len(self.COLUMNS)
+        scrollbar = 1  # the vertical scrollbar, when the rows overflow
+        width = max(MIN_LAST_WIDTH, self.size.width - fixed - padding - scrollbar)
+        column = self.columns.get(ColumnKey(key))
+        if column is not None and column.width != width:
+            column.width = width
+            # DataTable has no public way to resize a column: drop its rendered lines and
+            # have it measure itself again, as adding a column does.
+            self._clear_caches()
+            self._require_update_dimensions = True
+            self.refresh()
 
     def sync(self, rows: Sequence[tuple[str, Cells]]) -> None:
         self._add_columns()
@@ -79,16 +113,28 @@ class SyncedTable(DataTable[Any]):
             return None
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
+    def action_first_row(self) -> None:
+        self.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(row=max(0, self.row_count - 1), animate=False)
+
+
+def _line(text: str) -> Text:
+    """Text for a last column: one line, cut with an ellipsis at the column's edge."""
+    return Text(" ".join(text.split()), no_wrap=True, overflow="ellipsis")
+
 
 class AgentsTable(SyncedTable):
-    # Fits 80 columns: 12 + 5 + 7 + 5×4 + 10 + 3, each with a cell of padding either side.
+    # Fits 80 columns: 12 + 5 + 7 + 5×4 + 9 + 4, each with a cell of padding either side.
+    # What each column means is on the help screen (?).
     COLUMNS = (
         ("agent", "agent", 12),
         ("pressure", "press", 5),
         ("mode", "mode", 7),
         *((name, _format.SIGNAL_LABELS[name], 4) for name in SIGNALS),
         ("trend", "trend", TREND_WIDTH),
-        ("guidance", "gd", 3),
+        ("guidance", "guid", 4),
     )
 
     def show(self, agents: Iterable[AgentRow]) -> None:
@@ -111,11 +157,11 @@ def _agent_cells(agent: AgentRow) -> Cells:
 
 class RunsTable(SyncedTable):
     COLUMNS = (
-        ("run", "run", 19),
-        ("agent", "agent", 10),
+        ("run", "run", 18),
+        ("agent", "agent", 9),
         ("state", "state", 12),
-        ("step", "step", 16),
-        ("note", "note", NOTE_WIDTH),
+        ("step", "step", 14),
+        ("note", "note", MIN_LAST_WIDTH),
     )
 
     def show(self, runs: Iterable[RunRow]) -> None:
@@ -128,16 +174,20 @@ def _run_cells(run: RunRow) -> Cells:
         run.agent_id or "",
         _format.state(run.state),
         _step(run),
-        _format.clip(_note(run), NOTE_WIDTH),
+        _line(_note(run)),
     )
 
 
 def _note(run: RunRow) -> str:
-    """Why the run ended (without the step the step column shows already), else its task."""
+    """Why the run ended, else its task. The step and tool are in the step column already,
+    so the note starts at what went wrong: ``compiler exited 1``, not ``step 's1' (fail):
+    ToolFailed: tool 'fail' failed: compiler exited 1`` (the detail view has it whole)."""
     if run.note is None:
         return run.task_id or ""
-    where = f"step {run.step_id!r} ({run.tool}): "
-    return run.note.removeprefix(where) if run.step_id is not None else run.note
+    note = run.note
+    if run.step_id is not None:
+        note = note.removeprefix(f"step {run.step_id!r} ({run.tool}): ")
+    return note.removeprefix(f"ToolFailed: tool {run.tool!r} failed: ")
 
 
 def _step(run: RunRow) -> str:
@@ -153,7 +203,7 @@ class GuidanceTable(SyncedTable):
         ("agent", "agent", 10),
         ("pattern", "pattern", 17),
         ("mode", "mode", 7),
-        ("message", "message", MESSAGE_WIDTH),
+        ("message", "message", MIN_LAST_WIDTH),
     )
 
     def show(self, firings: Iterable[GuidanceRow]) -> None:
@@ -163,7 +213,7 @@ class GuidanceTable(SyncedTable):
 
 
 def _guidance_cells(g: GuidanceRow) -> Cells:
-    return (str(g.seq), g.agent_id, g.pattern, _format.mode(g.mode), _format.clip(g.message, MESSAGE_WIDTH))
+    return (str(g.seq), g.agent_id, g.pattern, _format.mode(g.mode), _line(g.message))
 
 
 class EventTail(RichLog):
@@ -247,13 +297,21 @@ def _flatten(view: ProcessView, depth: int, names: dict[str, str], out: list[tup
 
 
 def _process_label(view: ProcessView, names: dict[str, str]) -> Text:
+    """``name · kind · pid · status:state · q=N · ⟳ message`` (the help screen says what each
+    part means). A pid is shown without the registered name the line already starts with."""
     label = Text(no_wrap=True, overflow="ellipsis")
     label.append(names.get(view["pid"]) or view["name"] or view["module"], style="bold")
-    label.append(f" {view['behaviour']} {view['pid']}", style="dim")
+    label.append(f" · {view['behaviour']} · {_bare_pid(view['pid'])}", style="dim")
     state = _format.process_state(view["state"])
-    label.append(f" {view['status']}" + (f":{state}" if state else ""))
+    label.append(f" · {view['status']}" + (f":{state}" if state else ""))
     depth = view["queue_depth"]
-    label.append(f" q={depth}", style="bold red" if depth else "dim")
+    label.append(f" · q={depth}", style="bold red" if depth else "dim")
     if view["current_message"]:
-        label.append(f" ⟳ {_format.clip(view['current_message'], 40)}", style="yellow")
+        label.append(f" · ⟳ {_format.clip(view['current_message'], 40)}", style="yellow")
     return label
+
+
+def _bare_pid(pid: str) -> str:
+    """``<0.2.0 soma.event_store>`` → ``<0.2.0>``."""
+    number, _, _ = pid.removeprefix("<").removesuffix(">").partition(" ")
+    return f"<{number}>"

@@ -26,7 +26,7 @@ import anyio
 
 from soma_runtime import Event, EventLog, open_event_log
 from soma_runtime.control import ControlClient, ControlError, NoRuntimeListening
-from soma_runtime.control.protocol import ProcessView, RunResultView, RunView
+from soma_runtime.control.protocol import ProcessView, RunResultView, RunView, SessionView
 
 from .state import DashboardState
 
@@ -72,6 +72,7 @@ class DashboardSource:
         self.state = DashboardState()
         self.tree: list[ProcessView] | None = None
         self.live_runs: list[RunView] = []
+        self.sessions: list[SessionView] = []
         self.control_problem: str | None = None
         """Why the control socket does not answer (None while it does, or without one)."""
         self._client = client
@@ -138,6 +139,7 @@ class DashboardSource:
         if self._client is not None:
             try:
                 self.live_runs = await self._client.runs(recent=0)
+                self.sessions = await self._client.sessions()
                 self.tree = await self._client.tree()
             except NoRuntimeListening as exc:
                 await self._lost(exc)
@@ -162,6 +164,7 @@ class DashboardSource:
         self.control_problem = exc.problem
         self._client = None
         self.live_runs = []
+        self.sessions = []
         self.tree = None
         await self._client_stack.aclose()
         self._next_reconnect = anyio.current_time() + RECONNECT_EVERY
@@ -171,6 +174,27 @@ class DashboardSource:
     async def trace(self, run_id: str, after_seq: int = 0) -> list[Event]:
         """The run's events after ``after_seq``, in order (the whole run from 0)."""
         return await self.events.query(run_id=run_id, after_seq=after_seq)
+
+    async def trajectory(self, agent_id: str, limit: int) -> list[tuple[int, float, str | None]]:
+        """The agent's last ``limit`` pressures, oldest first: (cause seq, effective
+        pressure, mode) of each of its ``vitals.updated``."""
+        events = await self.events.query(
+            agent_id=agent_id, type="vitals.updated", descending=True, limit=limit
+        )
+        points = []
+        for event in reversed(events):
+            p = event.payload
+            value = p.get("effective_pressure", p.get("pressure"))
+            if isinstance(value, int | float):
+                mode = p.get("mode")
+                cause = int(p.get("cause_seq") or event.seq)
+                points.append((cause, float(value), str(mode) if mode else None))
+        return points
+
+    async def event(self, seq: int) -> Event | None:
+        """The event ``seq`` of the log, if it is there."""
+        found = await self.events.query(after_seq=seq - 1, limit=1)
+        return found[0] if found and found[0].seq == seq else None
 
     async def cancel_run(self, run_id: str) -> RunResultView:
         """Cancel ``run_id`` through the control API; returns its result once terminal.

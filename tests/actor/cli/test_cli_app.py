@@ -13,16 +13,20 @@ import sys
 from pathlib import Path
 
 import anyio
+import click
 import pytest
 from _cli import SOMA, Recorded, clean_env, events_of
 
 import soma_actor.cli.status as status_module
 from soma_actor.cli import main
-from soma_actor.cli._app import COMMANDS
+from soma_actor.cli._app import COMMANDS, SUMMARIES, cli
 from soma_runtime import Runtime, Step, __version__, open_event_log
 from soma_runtime.vitals import DEFAULT_BASELINES, VitalsConfig
 
-VERBS = ["serve", "status", "statusline", "replay", "trace", "export", "cancel", "demo", "dashboard"]
+VERBS = [
+    *("serve", "status", "statusline", "replay", "trace", "export"),
+    *("cancel", "run", "ask", "demo", "dashboard"),
+]
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -44,13 +48,15 @@ def test_version_through_both_entry_points() -> None:
 
 
 def test_every_verb_has_help_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
-    assert sorted(COMMANDS) == sorted(VERBS)
+    assert sorted(COMMANDS) == sorted(VERBS) == sorted(SUMMARIES)
     code, top, _ = run_main(capsys, "--help")
     assert code == 0 and "Examples:" in top
     for verb in VERBS:
         assert f"  {verb} " in top, verb
         code, out, err = run_main(capsys, verb, "--help")
         assert code == 0, (verb, err)
+        command = cli.get_command(click.Context(cli), verb)
+        assert command is not None and command.short_help == SUMMARIES[verb], "soma --help says the same"
         assert out.startswith(f"Usage: soma {verb} ")
         assert "Examples:" in out and f"soma {verb}" in out.split("Examples:")[1], verb
 
@@ -58,7 +64,6 @@ def test_every_verb_has_help_with_examples(capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize(
     "argv",
     [
-        ["replay"],
         ["replay", "x.jsonl", "--db", "x.db"],
         ["replay", "--db", "x.db", "--run", "r", "--session", "s"],
         ["status", "--no-such-option"],
@@ -105,7 +110,7 @@ def test_bad_inputs_of_each_verb(capsys: pytest.CaptureFixture[str], rec: Record
 def test_a_bug_is_one_line_and_its_traceback_is_one_flag_away(
     capsys: pytest.CaptureFixture[str], rec: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(log: object) -> None:
+    def broken(log: object) -> None:
         raise RuntimeError("summaries exploded")
 
     monkeypatch.setattr(status_module, "agent_statuses", broken)

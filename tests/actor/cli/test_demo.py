@@ -48,10 +48,13 @@ def test_the_demo_storm_holds_block_through_the_refusal_wherever_soma_is_install
     events = [e for e in anyio.run(recorded, db) if e.agent_id == "installer"]
     refused = next(e.seq for e in events if e.type == "tool.blocked")
     modes = [e.payload["mode"] for e in events if e.type == "vitals.updated"]
+    pressures = [e.payload["pressure"] for e in events if e.type == "vitals.updated"]
     first_block = modes.index("block")
     after_refusal = [e for e in events if e.type == "vitals.updated" and e.seq > refused]
     held = len(modes) - len(after_refusal) + 1  # up to the first judgement after the refusal
     assert set(modes[first_block:held]) == {"block"}
+    # With a margin: the storm is not learnt as the agent's normal, so it climbs, not fades.
+    assert pressures[held - 1] >= 0.85, pressures[first_block:held]
     assert all(sys.prefix not in str(e.payload) for e in events)
 
 

@@ -1,4 +1,4 @@
-"""The live-model examples, run as users run them: without a key they say so and exit 0;
+"""The live-model examples, run as users run them: without a key they say so and exit 1;
 with one (pointed at the loopback fake through the SDKs' own base-URL variables) an agent
 reads this repository's Makefile through a real run and answers."""
 
@@ -31,9 +31,10 @@ async def run_example(name: str, env: dict[str, str]) -> tuple[int, str, str]:
 @pytest.mark.parametrize(
     ("name", "variable"), [("agent_anthropic.py", "ANTHROPIC"), ("agent_openai.py", "OPENAI")]
 )
-async def test_without_a_key_the_examples_say_so_and_exit_cleanly(name: str, variable: str) -> None:
-    code, out, _ = await run_example(name, keyless_env())
-    assert code == 0 and f"set {variable}_API_KEY" in out and "exiting" in out
+async def test_without_a_key_the_examples_say_so_and_exit_non_zero(name: str, variable: str) -> None:
+    code, out, err = await run_example(name, keyless_env())
+    assert (code, out) == (1, "")
+    assert f"set {variable}_API_KEY" in err and "Nothing was run." in err
 
 
 async def test_the_openai_example_runs_an_agent_through_the_real_sdk() -> None:

@@ -148,7 +148,7 @@ def test_a_missing_sdk_names_the_extra_to_install(
     with pytest.raises(MissingSdk) as caught:
         provider.cls(provider.model, api_key="k")
     assert caught.value.kind is ModelErrorKind.CONFIGURATION
-    assert f"pip install 'soma[{provider.extra}]'" in str(caught.value)
+    assert f"pip install 'soma-runtime[{provider.extra}]'" in str(caught.value)
 
 
 def test_importing_the_providers_needs_no_sdk() -> None:
@@ -168,8 +168,8 @@ def test_importing_the_providers_needs_no_sdk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "pip install 'soma[anthropic]'" in done.stdout
-    assert "pip install 'soma[openai]'" in done.stdout
+    assert "pip install 'soma-runtime[anthropic]'" in done.stdout
+    assert "pip install 'soma-runtime[openai]'" in done.stdout
 
 
 @each_provider

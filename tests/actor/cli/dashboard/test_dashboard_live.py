@@ -15,6 +15,8 @@ from textual.widgets.tree import TreeNode
 from soma_actor import Policy, ScriptedModel, start_actor
 from soma_actor.cli.dashboard import SomaDashboard
 from soma_actor.cli.dashboard import source as source_module
+from soma_actor.cli.dashboard.detail import RunDetail
+from soma_actor.cli.dashboard.dialogs import ConfirmScreen
 from soma_actor.cli.dashboard.panels import AgentsTable, GuidanceTable, ProcessTree, RunsTable
 from soma_actor.cli.dashboard.trace import TraceScreen
 from soma_actor.providers import reply, use_tools
@@ -93,7 +95,12 @@ async def test_the_cancel_key_cancels_the_selected_live_run(tmp_path: Path) -> N
             runs.move_cursor(row=runs.get_row_index(done.run_id))
             await pilot.press("up")
             assert runs.selected_key() == live.run_id
-            await pilot.press("c")
+            await pilot.press("c")  # it asks first
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+            await shown(pilot, f"Cancel {live.run_id}?", "step s1 (hold)")
+            await pilot.press("n")  # no: nothing is sent
+            assert app.screen is app.main
+            await pilot.press("c", "y")
             await until(pilot, lambda: cell(app, RunsTable, live.run_id, "state") == "cancelled", "cancelled")
             cancelled = await rt.events.query(run_id=live.run_id, type="run.cancelled")
             assert len(cancelled) == 1
@@ -170,7 +177,10 @@ async def test_trace_filter_and_guidance_keys(tmp_path: Path) -> None:
             assert runs.selected_key() == ok.run_id
             await shown(pilot, "filter 'other'")
             await pilot.press("enter")  # keeps the filter, back to the runs
-            await pilot.press("enter")  # on the runs table: the selected run's trace
+            await pilot.press("enter")  # on the runs table: the selected run's detail
+            await until(pilot, lambda: isinstance(app.screen, RunDetail), "the run's detail")
+            await shown(pilot, f"run {ok.run_id}", "completed", "✓ s1 → 1")
+            await pilot.press("t")  # and from there its trace
             await until(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace screen")
             trace = app.screen
             assert isinstance(trace, TraceScreen) and trace.run_id == ok.run_id
@@ -184,6 +194,12 @@ async def test_trace_filter_and_guidance_keys(tmp_path: Path) -> None:
             runs.move_cursor(row=runs.get_row_index(failed[0]))
             await pilot.press("t")
             await shown(pilot, "compiler exited 1")
+            await pilot.press("escape")
+            # So does its detail, whole: the error with the step and tool it names.
+            await pilot.press("enter")
+            await shown(pilot, "step 's1' (fail): ToolFailed: tool 'fail' failed: compiler exited 1")
+            await pilot.press("escape")
+            await pilot.press("t")
             await pilot.press("q")  # q on the trace screen goes back; it does not quit
             assert app.screen is app.main and app.is_running
 
@@ -258,7 +274,7 @@ async def test_the_screen_fits_80_by_24_and_grows(tmp_path: Path) -> None:
         app = SomaDashboard(db=str(db), interval=POLL)
         async with app.run_test(size=(width, height)) as pilot:
             panels = ("Agents", "Runs", "1 Events", "2 Tree", "3 Guidance")
-            footer = "q Quit  / Filter  t Trace  c Cancel run  v Vitals in tail"
+            footer = "q Quit  ? Help  / Filter  t Trace  c Cancel run  v Vitals in tail"
             # The header, every panel, an agent row with its mode, a run row with its state.
             text = await shown(
                 pilot, "read-only · seq 82", *panels, "builder", "guide", "waiting_tool", footer

@@ -1,0 +1,84 @@
+"""Filters of an event query, and the SQL ``WHERE`` clause that applies them.
+
+Kept apart from the SQLite backend so that readers with no use for aiosqlite or pydantic
+(``glance``, behind ``soma statusline``) filter exactly as the store does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of a query; ``None`` means "any". All given filters must match (AND).
+
+    ``type`` is an exact type, a family pattern ``"run.*"``, or a tuple of those (OR);
+    ``run_id`` one id or a tuple of them (OR).
+    """
+
+    run_id: str | tuple[str, ...] | None = None
+    session_id: str | None = None
+    agent_id: str | None = None
+    correlation_id: str | None = None
+    type: str | tuple[str, ...] | None = None
+    after_seq: int = 0
+    limit: int | None = None
+    descending: bool = False
+
+    def matches(self, event: Event) -> bool:
+        """The same predicate as the SQL, for events already in memory (seq bounds aside)."""
+        if self.run_id is not None and (
+            event.run_id != self.run_id if isinstance(self.run_id, str) else event.run_id not in self.run_id
+        ):
+            return False
+        if self.session_id is not None and event.session_id != self.session_id:
+            return False
+        if self.agent_id is not None and event.agent_id != self.agent_id:
+            return False
+        if self.correlation_id is not None and event.correlation_id != self.correlation_id:
+            return False
+        if self.type is None:
+            return True
+        patterns = (self.type,) if isinstance(self.type, str) else self.type
+        return any(event.type.startswith(p[:-1]) if p.endswith(".*") else event.type == p for p in patterns)
+
+    def has_filters(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.run_id, self.session_id, self.agent_id, self.correlation_id, self.type)
+        )
+
+
+def where(query: EventQuery, upto_seq: int | None) -> tuple[str, list[Any]]:
+    conds = ["seq > ?"]
+    params: list[Any] = [query.after_seq]
+    if upto_seq is not None:
+        conds.append("seq <= ?")
+        params.append(upto_seq)
+    if isinstance(query.run_id, tuple):
+        conds.append("run_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(query.run_id)))
+    for column in ("run_id", "session_id", "agent_id", "correlation_id"):
+        value = getattr(query, column)
+        if isinstance(value, str):
+            conds.append(f"{column} = ?")
+            params.append(value)
+    if query.type is not None:
+        patterns = (query.type,) if isinstance(query.type, str) else query.type
+        alts = []
+        for pattern in patterns:
+            if pattern.endswith(".*"):
+                # A range rather than LIKE, so the type index serves it ('/' follows '.').
+                alts.append("(type >= ? AND type < ?)")
+                params += [pattern[:-1], pattern[:-2] + "/"]
+            else:
+                alts.append("type = ?")
+                params.append(pattern)
+        conds.append("(" + " OR ".join(alts or ["0"]) + ")")
+    return " AND ".join(conds), params
