@@ -21,6 +21,7 @@ Run alone: ``python -m benchmarks.resume``. Builds ~3M rows of fixtures first (~
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import tempfile
@@ -48,6 +49,7 @@ ROUNDS = 3
 STEP_RUNS = 5
 STEPS_PER_RUN = 2_000
 _BATCH = 20_000
+_CPU: list[float] = []  # CPU seconds (every thread of this process) of each measured open
 
 
 @tool(effect="state")
@@ -183,9 +185,10 @@ async def _open_time(fixture: Path, work: Path, *, resume: bool = True) -> tuple
     """Seconds until ``Runtime.open`` yields, seconds for the stop after it, runs handled."""
     db = work / "open.db"
     shutil.copyfile(fixture, db)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     async with Runtime.open(db=db, tools=TOOLS, vitals=False, resume=resume) as rt:
         opened = time.perf_counter() - start
+        _CPU.append(time.process_time() - cpu)
         recovery = rt.recovery
         handled = len(recovery.resumed) + len(recovery.started) + len(recovery.ended)
         start = time.perf_counter()
@@ -259,6 +262,7 @@ async def run() -> list[Row]:
             for name in fixtures:
                 times[name].append(await _open_time(work / f"{name}.db", work))
         opened = {name: statistics.median(t[0] for t in ts) for name, ts in times.items()}
+        big_cpu = statistics.median(_CPU[list(fixtures).index("big") :: len(fixtures)])
         stopped = statistics.median(t[1] for t in times["big"])
         handled = times["big"][0][2]
         assert handled == INTERRUPTED, f"recovery handled {handled} runs, not {INTERRUPTED}"
@@ -274,7 +278,8 @@ async def run() -> list[Row]:
                 opened["none"],
                 "<= 2 s",
                 opened["big"] <= 2.0,
-                f"baseline: opening {LOG_EVENTS // 10**6}M events with nothing interrupted; "
+                f"baseline: opening {LOG_EVENTS // 10**6}M events with nothing interrupted; CPU "
+                f"{big_cpu:.2f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
                 f"fixtures built in {built:.0f} s",
             ),
             Row(
