@@ -16,7 +16,7 @@ sessions record that they stopped, and the event store, which every other child 
 stops last. The control server, started last, stops first: clients are disconnected before
 the tree they look at goes away.
 
-Every run ends (DESIGN §5b). Before ``open`` returns — and before the control server
+Every run ends (docs/design.md §5b). Before ``open`` returns — and before the control server
 accepts anyone — ``execution.resume`` ends or continues every run a previous runtime left
 unfinished. An orderly stop records an end for every live run (``run.cancelled``, reason
 ``shutdown``; or ``run.suspended``, for the next open to resume) and ``session.stopped`` for

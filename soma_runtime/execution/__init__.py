@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
+    "Recovery": ".resume",
+    "register_recovery": ".resume",
+    "UnknownRun": ".run_records",
     "Run": ".run",
     "RunResult": ".run_types",
     "RunSnapshot": ".run_types",
@@ -38,6 +41,7 @@ __all__ = [
     "FromStep",
     "Guidance",
     "InvalidRun",
+    "Recovery",
     "Run",
     "RunInfo",
     "RunResult",
@@ -45,13 +49,17 @@ __all__ = [
     "RunState",
     "SessionStatus",
     "Step",
+    "UnknownRun",
+    "register_recovery",
 ]
 assert set(__all__) == set(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from .resume import Recovery, register_recovery
     from .run import Run
+    from .run_records import UnknownRun
     from .run_types import RunResult, RunSnapshot, RunState
     from .session import AgentSession, RunInfo, SessionStatus
     from .steering import DestructiveBlock, Guidance

@@ -7,7 +7,7 @@ The journal is what the run recorded as it went (see ``run``): its plan and opti
 were when it started (``tool.started``) and its OS process (``tool.spawned``), a step failure
 with the outcome it ends the run in (``step.failed``).
 
-The decision, for a run without an end (DESIGN §5b):
+The decision, for a run without an end (docs/design.md §5b):
 
 * Its outcome was already decided — every step committed, or a step failed — but the end was
   not written: write it (the outcome the journal holds, whatever ``resume`` says).

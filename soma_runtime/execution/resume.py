@@ -1,4 +1,4 @@
-"""Resume at open (DESIGN §5b): every run the previous runtime left without an end either
+"""Resume at open (docs/design.md §5b): every run the previous runtime left without an end either
 ends now or goes on, before the new runtime serves anything.
 
 ``Runtime.open`` calls :func:`recover` once its tree is up. What it does, in order:

@@ -15,7 +15,7 @@ completion, failure, timeout or cancel to be handled wins, later ones find the r
 The terminal event is appended *durably* before any waiter gets the result, so a caller
 that saw ``run.result()`` return can find the same outcome in the store after a crash.
 
-The events are also the run's journal (DESIGN §5b): ``run.started`` holds the plan and
+The events are also the run's journal (docs/design.md §5b): ``run.started`` holds the plan and
 options, ``tool.started`` the tool's ``effect`` and ``idempotent`` as they were — durable
 *before* the call starts when the tool is neither (write-ahead), ``tool.spawned``
 the identity of a tool's OS process, ``step.failed`` the outcome it ends the run in. From

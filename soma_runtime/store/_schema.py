@@ -92,7 +92,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
     CREATE INDEX events_type ON events (type);
     """,
-    # 1 -> 2: what resume looks for at open, found without reading the log (DESIGN §5b), and
+    # 1 -> 2: what resume looks for at open, found without reading the log (docs/design.md §5b), and
     # the database's own labels (``meta``: who created it, e.g. ``soma demo``).
     #
     # ``unfinished`` holds one row per run, session and actor task that was opened and has

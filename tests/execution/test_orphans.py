@@ -1,4 +1,4 @@
-"""No orphans (DESIGN §5b): the OS processes of process and command tools die with a runtime
+"""No orphans (docs/design.md §5b): the OS processes of process and command tools die with a runtime
 that is SIGKILLed — at once (the parent-death signal) — and what they started themselves dies
 at the next open (the journal's ``tool.spawned``), checked by pid *and* start time, so that a
 process that merely reused a pid is never killed."""

@@ -1,4 +1,4 @@
-"""Every run ends (DESIGN §5b), in one process: an orderly stop records an end for every live
+"""Every run ends (docs/design.md §5b), in one process: an orderly stop records an end for every live
 run, ``on_shutdown="suspend"`` leaves runs for the next open to resume, and what that open
 does with them — resumed, ended, or reachable through ``rt.run``, the control API and
 ``soma cancel``. (Runtimes killed outright: ``test_crash_resume``.)"""

@@ -1,4 +1,4 @@
-"""One writer per database (DESIGN §5c): a second writer is refused at once with
+"""One writer per database (docs/design.md §5c): a second writer is refused at once with
 ``StoreLocked`` naming the holder's pid; readers work beside the writer; the lock dies with
 its holder, SIGKILL included, and a clean close leaves no lock file behind."""
 
