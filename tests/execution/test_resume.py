@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import _crash_tools as ct
 import anyio
@@ -18,6 +19,7 @@ from soma_runtime import RunResult, RunSnapshot, RunState, Runtime, Step, open_e
 from soma_runtime.control import ControlClient
 from soma_runtime.execution.run_records import TERMINAL_EVENTS, UnknownRun
 from soma_runtime.store.events import Event
+from soma_runtime.store.sqlite import SqliteLog
 
 pytestmark = pytest.mark.anyio
 
@@ -205,3 +207,44 @@ def test_os_process_gone_reads_proc(tmp_path: Path) -> None:
         sleeper.kill()
         sleeper.wait()
     assert os_process_gone(sleeper.pid)
+
+
+async def test_a_run_stopped_while_its_end_is_being_written_ends_exactly_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands while the run waits for its terminal event's commit: the run cannot
+    know whether it got in, so it waits for the store, looks, and writes it only if not."""
+    held, release = anyio.Event(), anyio.Event()
+    insert = SqliteLog.insert
+
+    async def slow_disk(self: SqliteLog, rows_json: str) -> None:
+        if '"run.completed"' in rows_json and not release.is_set():
+            held.set()
+            await release.wait()
+        await insert(self, rows_json)
+
+    monkeypatch.setattr(SqliteLog, "insert", slow_disk)
+    db = tmp_path / "soma.db"
+    async with anyio.create_task_group() as tg:
+        opened = anyio.Event()
+        box: dict[str, Any] = {}
+
+        async def runtime() -> None:
+            async with Runtime.open(db=db, vitals=False) as rt:
+                session = await rt.start_session("a")
+                box["run"] = await session.start_run([Step("s1", "echo", {"value": 1})])
+                opened.set()
+                await held.wait()  # its end is being written: stop the runtime now
+            box["closed"] = True
+
+        tg.start_soon(runtime)
+        await opened.wait()
+        await held.wait()
+        run = box["run"]
+        with anyio.fail_after(10):
+            while not run.pid.process.stopping:  # noqa: ASYNC110 - the kernel's stop has no event
+                await anyio.sleep(0.005)
+        release.set()
+    assert box["closed"]
+    ends = [e for e in await logged(db) if e.run_id == run.run_id and e.type in TERMINAL_EVENTS]
+    assert [e.type for e in ends] == ["run.completed"]
