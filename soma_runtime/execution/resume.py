@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import anyio
 import anyio.to_thread
 
 from ..kernel import DynamicSupervisor, Pid
@@ -159,8 +160,11 @@ async def _recover(
                 EventDraft("session.stopped", stopped, session_id=session_id, agent_id=opener.agent_id)
             )
             report.sessions_stopped.append(session_id)
-    for batch in _batches(drafts):
-        await events.write_many(batch)
+    # Each batch is prepared while the store commits the one before (one after the other in
+    # the store's order); every one is durable before any run goes on.
+    async with anyio.create_task_group() as tg:
+        for batch in _batches(drafts):
+            tg.start_soon(events.write_many, batch)
 
     runs: list[Pid] = []
     for session_id, agent_id, resumed in starts:
@@ -191,8 +195,9 @@ def _continues(j: RunJournal, plan: RunPlan, decision: Continue) -> EventDraft:
     """The journal entry of a run recovery rebuilds: ``run.resumed``, or ``run.started`` for
     one that never started (with the plan and options, as a run's own start records them)."""
     if decision.point is None:
-        started = {"steps": [s.to_json() for s in plan.steps], "options": plan.options.journal()}
-        return j.draft("run.started", started)
+        plan_json = j.accepted.payload.get("steps") if j.accepted is not None else None
+        steps = plan_json if plan_json is not None else [s.to_json() for s in plan.steps]
+        return j.draft("run.started", {"steps": steps, "options": plan.options.journal()})
     point = decision.point
     step = plan.steps[point.cursor]
     return j.draft(
