@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.to_thread
 
-from . import core, hooks, kernel, startup, store, telemetry, vitals
+from . import core, hooks, kernel, resume, startup, store, telemetry, vitals
 from ._table import Row, print_table
 
 
@@ -31,6 +31,7 @@ PARTS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "telemetry": telemetry.run,
     "startup": startup.run,
     "hooks": hooks.run,
+    "resume": resume.run,
 }
 
 

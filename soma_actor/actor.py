@@ -73,6 +73,7 @@ from ._protocol import (
     cancel_run,
     uses_of,
 )
+from ._recovery import ACTOR_RESTARTED, end_open_tasks
 from ._tasks import Parent, TaskRecord, TaskTable
 from .budget import Budget
 from .model import Model, ModelError, ModelRequest, ModelResponse, ToolSchema
@@ -131,7 +132,6 @@ class ActorInfo:
 
 
 _NEXT = "next_task"
-_TERMINAL_NAMES = frozenset(s.value for s in TaskState if s.terminal)
 
 
 ACTOR_SUPERVISOR = "soma.actor_sup"
@@ -183,34 +183,14 @@ class AgentActor(GenStatem):
 
     async def _record_lost_tasks(self) -> int:
         """A predecessor that was killed (no ``terminate``) left tasks without an end: record
-        them as failed, so the store — and every handle reading it — says what happened.
-
-        Only the last incarnation can have left any: one that stopped in order recorded
-        ``actor.stopped`` after ending its tasks. So the scan starts at its ``actor.started``
-        and costs nothing for a new actor or after a clean stop, however long the history.
-        """
-        events = self.rt.events
-        last = await events.query(
-            agent_id=self.actor_id, type=["actor.started", "actor.stopped"], descending=True, limit=1
+        them as failed, so the store — and every handle reading it — says what happened."""
+        lost = await end_open_tasks(
+            self.rt.events,
+            error="the actor exited before the task ended (it was restarted)",
+            reason=ACTOR_RESTARTED,
+            actor_id=self.actor_id,
         )
-        if not last or last[0].type == "actor.stopped":
-            return 0
-        open_tasks: dict[str, Any] = {}
-        for event in await events.query(agent_id=self.actor_id, type="actor.task.*", after_seq=last[0].seq):
-            if event.type == "actor.task.received" and event.task_id is not None:
-                open_tasks[event.task_id] = event
-            elif event.task_id is not None and event.type.removeprefix("actor.task.") in _TERMINAL_NAMES:
-                open_tasks.pop(event.task_id, None)
-        for task_id, received in open_tasks.items():
-            await events.emit(
-                "actor.task.failed",
-                {"error": "the actor exited before the task ended (it was restarted)"},
-                session_id=received.session_id,
-                agent_id=self.actor_id,
-                task_id=task_id,
-                correlation_id=received.correlation_id,
-            )
-        return len(open_tasks)
+        return len(lost)
 
     async def _open_session(self) -> Session:
         session = await self.rt.start_session(

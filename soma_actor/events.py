@@ -40,7 +40,9 @@ class TaskStarted(Payload):
 
 
 class TaskEnded(Payload):
-    """Every terminal task event: ``reply`` when completed, ``error`` otherwise."""
+    """Every terminal task event: ``reply`` when completed, ``error`` otherwise. A task its
+    actor could not end also says why in ``reason`` (an extra field): ``interrupted`` (the
+    runtime stopped), ``actor_restarted`` (the actor was killed and started again)."""
 
     reply: str | None = None
     error: str | None = None

@@ -27,6 +27,7 @@ from soma_runtime.kernel import (
 )
 
 from . import control_ops
+from ._recovery import end_orphaned_tasks
 from .actor import ACTOR_SUPERVISOR, ActorOptions, actor_name, start_link
 from .budget import Budget
 from .handle import Actor
@@ -48,6 +49,10 @@ async def actor_supervisor(rt: Runtime) -> Pid:
         existing = current_node().whereis(ACTOR_SUPERVISOR)
         if existing is not None:
             return existing
+        # No actor of this runtime runs yet: a task still open belongs to none (its runtime
+        # stopped before it ended, and this process opened the store before the actor layer
+        # was imported, so the open could not end it).
+        await end_orphaned_tasks(rt)
         # An actor that crashes is restarted (transient: not after a normal stop); its
         # in-flight tasks were recorded as cancelled by its terminate.
         template = ChildSpec("actor", start_link, restart=TRANSIENT, shutdown=10.0)

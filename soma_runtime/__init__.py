@@ -28,9 +28,9 @@ _EXPORTS = {
     "EventLog": ".store.log",
     "open_event_log": ".store.log",
     "Event": ".store.events",
-    "RunResult": ".execution.run",
-    "RunSnapshot": ".execution.run",
-    "RunState": ".execution.run",
+    "RunResult": ".execution.run_types",
+    "RunSnapshot": ".execution.run_types",
+    "RunState": ".execution.run_types",
     "RunHandle": ".runtime",
     "Runtime": ".runtime",
     "Session": ".runtime",
@@ -80,7 +80,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
-    from .execution.run import RunResult, RunSnapshot, RunState
+    from .execution.run_types import RunResult, RunSnapshot, RunState
     from .execution.session import RunInfo, SessionStatus
     from .execution.steps import FromStep, InvalidRun, Step
     from .runtime import RunHandle, Runtime, Session

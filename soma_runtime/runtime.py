@@ -16,6 +16,13 @@ sessions record that they stopped, and the event store, which every other child 
 stops last. The control server, started last, stops first: clients are disconnected before
 the tree they look at goes away.
 
+Every run ends (docs/design.md §5b). Before ``open`` returns — and before the control server
+accepts anyone — ``execution.resume`` ends or continues every run a previous runtime left
+unfinished. An orderly stop records an end for every live run (``run.cancelled``, reason
+``shutdown``; or ``run.suspended``, for the next open to resume) and ``session.stopped`` for
+every session, before the store closes. One runtime writes a database at a time: a second
+one gets ``StoreLocked``.
+
 This module is the composition root: the one place outside ``vitals`` that names it. The
 execution core (event store, tools, sessions, runs) never imports vitals; it is steered
 only through the message types of ``steering``.
@@ -24,17 +31,21 @@ only through the message types of ``steering``.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
+
 from .control.errors import ControlSocketError
 from .control.ops import ControlOps, RuntimeView
 from .control.server import CONTROL_NAME, ControlServer
-from .execution.run import CANCEL, RESULT, STATUS, Run, RunResult, RunSnapshot
-from .execution.run_records import result_from_store
+from .execution.resume import Recovery, recover
+from .execution.run import CANCEL, RESULT, SESSION, STATUS, OnShutdown, Run, RunResult, RunSnapshot, run_name
+from .execution.run_records import UnknownRun, result_from_store
 from .execution.session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
 from .execution.steering import STEERING_NAME, Guidance
 from .execution.steps import Step
@@ -53,6 +64,7 @@ from .kernel import (
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
+from .store.errors import StoreError
 from .store.ids import new_id
 from .store.log import EventLog
 from .store.server import EventStore, EventStoreConfig
@@ -72,11 +84,19 @@ ROOT = "soma_sup"
 
 
 class RunHandle:
-    """A run, from the outside: wait for its result, cancel it, ask where it is."""
+    """A run, from the outside: wait for its result, cancel it, ask where it is.
 
-    def __init__(self, run_id: str, pid: Pid, session: Session) -> None:
+    ``pid`` is its process while it runs (None for a handle to a run that had finished);
+    ``session`` the session it runs in, when known. Once the process is gone, answers come
+    from the session, then from the store (the source of truth).
+    """
+
+    def __init__(
+        self, run_id: str, pid: Pid | None, events: EventLog, session: Session | None = None
+    ) -> None:
         self.run_id = run_id
         self.pid = pid
+        self.events = events
         self.session = session
 
     def __repr__(self) -> str:
@@ -84,37 +104,37 @@ class RunHandle:
 
     async def result(self) -> RunResult:
         """Wait for the terminal state; returns once its event is durable in the store."""
-        try:
-            result: RunResult = await self.pid.call(RESULT, timeout=None)
-            return result
-        except (NoProc, ProcessDied):
-            return await self._finished_result()
+        result: RunResult = await self._ask(RESULT, None)
+        return result
 
     async def cancel(self) -> RunResult:
         """Cancel (stopping the active tool); returns once the run is terminal. Idempotent."""
-        try:
-            result: RunResult = await self.pid.call(CANCEL, timeout=None)
-            return result
-        except (NoProc, ProcessDied):
-            return await self._finished_result()
+        result: RunResult = await self._ask(CANCEL, None)
+        return result
 
     async def status(self) -> RunSnapshot | RunResult:
-        try:
-            snapshot: RunSnapshot = await self.pid.call(STATUS)
-            return snapshot
-        except (NoProc, ProcessDied):
-            return await self._finished_result()
+        answer: RunSnapshot | RunResult = await self._ask(STATUS, 5.0)
+        return answer
+
+    async def _ask(self, request: str, timeout: float | None) -> Any:
+        if self.pid is not None:
+            try:
+                return await self.pid.call(request, timeout=timeout)
+            except (NoProc, ProcessDied):
+                pass
+        return await self._finished_result()
 
     async def _finished_result(self) -> RunResult:
         # The run process is gone: its session remembers the outcome; failing that, the
         # store, which is the source of truth, has the terminal event.
-        try:
-            result: RunResult | None = await self.session.pid.call(("result", self.run_id))
-            if result is not None:
-                return result
-        except (NoProc, ProcessDied):
-            pass
-        return await result_from_store(self.session.events, self.run_id)
+        if self.session is not None:
+            try:
+                result: RunResult | None = await self.session.pid.call(("result", self.run_id))
+                if result is not None:
+                    return result
+            except (NoProc, ProcessDied):
+                pass
+        return await result_from_store(self.events, self.run_id)
 
 
 class Session:
@@ -142,7 +162,7 @@ class Session:
         if isinstance(accepted, _Failed):
             raise accepted.error
         assert isinstance(accepted, RunAccepted)
-        return RunHandle(accepted.run_id, accepted.pid, self)
+        return RunHandle(accepted.run_id, accepted.pid, self.events, self)
 
     async def status(self) -> SessionStatus:
         status: SessionStatus = await self.pid.call("status")
@@ -174,11 +194,14 @@ class Runtime:
         events: EventLog,
         services: Services,
         control_ops: ControlOps | None = None,
+        recovery: Recovery | None = None,
     ) -> None:
         self.node = node
         self.root = root
         self.events = events
         self.vitals = Vitals(STEERING_NAME, events)
+        self.recovery = recovery if recovery is not None else Recovery()
+        """What resume did at open: the runs resumed, started and ended, the sessions."""
         self._services = services
         self._control_ops = control_ops if control_ops is not None else ControlOps()
 
@@ -196,6 +219,8 @@ class Runtime:
         clock: Clock | None = None,
         control: str | os.PathLike[str] | None = None,
         telemetry: TelemetryConfig | bool | None = None,
+        resume: bool = True,
+        on_shutdown: OnShutdown = "cancel",
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
 
@@ -205,10 +230,24 @@ class Runtime:
         is refused with ``ControlSocketError``. ``telemetry`` (``True`` or a
         ``TelemetryConfig``) exports the log to OpenTelemetry as it is written (see
         ``soma_runtime.telemetry``; needs the ``telemetry`` extra). Inside an existing kernel
-        node the runtime starts there; otherwise it opens its own. On exit the tree stops in
-        reverse start order.
+        node the runtime starts there; otherwise it opens its own.
+
+        A database has one writer: if another runtime has it open, this raises
+        ``StoreLocked`` (naming its pid) within a quarter second — the time a Claude Code hook
+        writing straight into the file may hold the same lock. Runs a previous runtime left
+        without an end are resumed before this returns (``resume=False``: ended ``run.failed``, kind
+        ``interrupted``); ``rt.recovery`` says what happened to each.
+
+        On exit the tree stops in reverse start order; every live run records its end
+        (``run.cancelled``, reason ``shutdown``) — or, with ``on_shutdown="suspend"``,
+        ``run.suspended``, and the next open resumes it — and every session
+        ``session.stopped``, before the store closes.
         """
-        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry)
+        if on_shutdown not in ("cancel", "suspend"):
+            raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
+        if not isinstance(resume, bool):
+            raise TypeError(f"resume must be a bool, got {resume!r}")
+        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown)
         try:
             node: Node | None = current_node()
         except RuntimeError:
@@ -232,12 +271,14 @@ class Runtime:
         cancel_grace: float,
         vitals: VitalsConfig | Literal[False] | None,
         control: str | os.PathLike[str] | None,
-        telemetry: TelemetryConfig | bool | None = None,
+        telemetry: TelemetryConfig | bool | None,
+        resume: bool,
+        on_shutdown: OnShutdown,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
         exporter = _telemetry(telemetry)
         control_ops = ControlOps()
-        services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace)
+        services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace, on_shutdown)
         specs = [*(BUILTIN_TOOLS if builtin_tools else ()), *tools]
         # Registered names let clients find a child again after its supervisor restarted it.
         session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
@@ -271,28 +312,30 @@ class Runtime:
         ]
         if exporter is not None:
             children.insert(1, exporter.child_spec())
-        if control is not None:
-            path = str(_absolute(control))
-            view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path, services)
-            children.append(
-                ChildSpec(
-                    "control",
-                    partial(ControlServer.start_link, name=CONTROL_NAME),
-                    (path, view, control_ops),
-                )
-            )
         try:
             sup = await Supervisor.start_link(children, intensity=3, period=5.0, name=ROOT)
         except StartError as exc:
-            # A taken control socket is the caller's to fix: say so, not "child failed".
-            problem = _control_problem(exc)
-            if problem is not None:
-                raise problem from None
+            raise _start_problem(exc) from None
+        try:
+            recovery = await recover(events, services, SESSION_SUPERVISOR, resume=resume)
+            if control is not None:
+                # Last, once recovery is done: nobody outside sees the runtime half resumed.
+                path = str(_absolute(control))
+                view = RuntimeView(events, SESSION_SUPERVISOR, RUN_SUPERVISOR, path, services)
+                server = partial(ControlServer.start_link, name=CONTROL_NAME)
+                try:
+                    await Supervisor.start_child(sup, ChildSpec("control", server, (path, view, control_ops)))
+                except StartError as exc:
+                    raise _start_problem(exc) from None
+            rt = cls(node, sup, events, services, control_ops, recovery)
+            if exporter is not None:
+                rt.telemetry = exporter
+                rt.add_control_op("telemetry", exporter.control_op)
+        except BaseException:
+            await node.stop(sup, timeout=None)
+            if exporter is not None:
+                await exporter.aclose()
             raise
-        rt = cls(node, sup, events, services, control_ops)
-        if exporter is not None:
-            rt.telemetry = exporter
-            rt.add_control_op("telemetry", exporter.control_op)
         try:
             yield rt
         finally:
@@ -318,6 +361,49 @@ class Runtime:
         assert pid is not None
         return Session(sid, agent_id, pid, self.events)
 
+    async def run(self, run_id: str) -> RunHandle:
+        """A handle to any run of this store — live, resumed at open, or finished — to wait
+        for its result, cancel it or ask its status. ``UnknownRun`` (a ``LookupError``) if
+        the store never heard of it."""
+        pid = self.node.whereis(run_name(run_id))
+        if pid is not None:
+            with suppress(NoProc, ProcessDied):
+                owner: Pid | None = await pid.call(SESSION)
+                session = None
+                if owner is not None:
+                    status: SessionStatus = await owner.call("status")
+                    session = Session(status.session_id, status.agent_id, owner, self.events)
+                return RunHandle(run_id, pid, self.events, session)
+        if not await self.events.query(run_id=run_id, limit=1):
+            raise UnknownRun(run_id)
+        return RunHandle(run_id, None, self.events)
+
+    async def serve_forever(self) -> int:
+        """Serve until SIGINT (Ctrl-C) or SIGTERM, then return the signal's number, so the
+        ``async with Runtime.open(...)`` block ends and the runtime stops in order — every
+        live run recording its end — with no ``KeyboardInterrupt`` traceback. Returns 0 if
+        the runtime's tree stopped by itself first. Call it from the main thread (signals
+        are delivered there).
+        """
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            received = 0
+            async with anyio.create_task_group() as tg:
+
+                async def first_signal() -> None:
+                    nonlocal received
+                    async for signum in signals:
+                        received = int(signum)
+                        break
+                    tg.cancel_scope.cancel()
+
+                async def tree_stopped() -> None:
+                    await self.root.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(first_signal)
+                tg.start_soon(tree_stopped)
+            return received
+
     def tree(self) -> list[ProcessInfo]:
         """The live supervision tree (introspection)."""
         return tree(self.node)
@@ -333,14 +419,17 @@ class Runtime:
         self._control_ops.add(name, handler)
 
 
-def _control_problem(exc: BaseException) -> ControlSocketError | None:
+def _start_problem(exc: StartError) -> BaseException:
+    """The error the caller can act on inside a start failure — a taken control socket, a
+    database another runtime writes, one that is not a Soma store — rather than "child
+    failed"; the start failure itself otherwise."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ControlSocketError):
+        if isinstance(seen, ControlSocketError | StoreError):
             return seen
         reason = getattr(seen, "reason", None)
         seen = reason if isinstance(reason, BaseException) else seen.__cause__
-    return None
+    return exc
 
 
 def _telemetry(setting: TelemetryConfig | bool | None) -> Telemetry | None:

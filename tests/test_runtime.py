@@ -38,8 +38,13 @@ def block_in_child() -> None:
 sleeper = CommandTool("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
 
 
+ENTERED: dict[int, anyio.Event] = {}  # call n of ``quick`` has begun (when a test waits for it)
+
+
 @tool
 async def quick(n: int, spins: int = 1) -> int:
+    if n in ENTERED:
+        ENTERED[n].set()
     for _ in range(spins):  # scheduler rounds before it returns: where the race with cancel lies
         await asyncio.sleep(0)
     return n
@@ -119,7 +124,7 @@ async def test_a_timeout_kills_the_tools_os_process(tool_name: str) -> None:
 
 
 async def test_cancel_racing_completion_gives_exactly_one_terminal_state() -> None:
-    """Cancel sent the moment the run starts, against a tool that returns after 0 to 7 scheduler
+    """Cancel sent the moment the tool begins, against a tool that returns after 0 to 7 scheduler
     rounds: the early returns beat the cancel, the late ones lose to it, and the rounds in
     between are the real race. Each run has exactly one terminal state, in its result and in
     the store — and both outcomes happen (a cancel that never wins proves nothing)."""
@@ -127,7 +132,10 @@ async def test_cancel_racing_completion_gives_exactly_one_terminal_state() -> No
         session = await rt.start_session("a")
         outcomes = []
         for i in range(40):
+            entered = ENTERED[i] = anyio.Event()
             run = await session.start_run([Step("s1", "quick", {"n": i, "spins": i % 8})])
+            await entered.wait()
+            del ENTERED[i]
             cancelled, result = await asyncio.gather(run.cancel(), run.result())
             assert cancelled == result
             outcomes.append(result.state)

@@ -11,12 +11,10 @@ closes with a summary table read back from the event store and the commands to l
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Final
 
 import anyio
 import click
@@ -24,6 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from soma_runtime import CommandTool, Runtime, tool
+from soma_runtime.store import StoreLocked, StoreOpenError, WriterLock
+from soma_runtime.store.sqlite import read_labels
 from soma_runtime.vitals import Mode
 from soma_runtime.vitals.updates import AgentVitals
 
@@ -198,7 +198,9 @@ class Demo:
 async def run_demo(db: str = "soma.db", console: Console | None = None) -> int:
     """Run the demo on ``db``; 0 when every outcome was the one it shows off."""
     out = console or Console(highlight=False)
+    await _replace_previous(db)
     async with Runtime.open(db=db, tools=TOOLS) as rt:
+        await rt.events.set_metadata(*CREATED_BY)
         demo = Demo(out, rt)
         out.print(f"[bold]soma demo[/bold] — a runtime on [cyan]{db}[/cyan], four scripted agents\n")
         roomy = Budget(max_model_calls=60, max_steps=60)
@@ -309,7 +311,7 @@ def _short(text: str | None, width: int = 64) -> str:
     default=DEFAULT_DB,
     show_default=True,
     metavar="PATH",
-    help="Where to record it (a previous demo database there is replaced).",
+    help="Where to record it (a database an earlier demo made there is replaced; anything else is refused).",
 )
 def demo(db: str) -> int:
     """Run four scripted agents (no network, no key) through a research chain, a failing
@@ -321,22 +323,47 @@ def demo(db: str) -> int:
       soma demo
       soma demo --db /tmp/demo.db && soma status --db /tmp/demo.db
     """
-    _replace_previous(db)
     return run(run_demo, db)
 
 
-def _replace_previous(db: str) -> None:
+CREATED_BY: Final = ("created_by", "soma demo")
+"""The label the demo puts on its database: the one kind of database it replaces."""
+
+
+async def _replace_previous(db: str) -> None:
     """A demo starts from an empty log (its agents' vitals would otherwise carry over). It
-    replaces only a Soma database — never some other file that happens to be there."""
-    path = Path(db)
-    if not path.exists():
+    replaces only a database an earlier demo created and no runtime has open — never another
+    Soma database, never another file — and says why otherwise, leaving it untouched."""
+    path = anyio.Path(db)
+    if not await path.exists():
         return
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-            ours = conn.execute("select 1 from sqlite_master where type='table' and name='events'").fetchone()
-    except sqlite3.DatabaseError:
-        ours = None
-    if not ours:
-        raise CliError(f"{db} exists and is not a Soma database; not replacing it (choose another --db)")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+        # Held while the files go, so no runtime can open them meanwhile.
+        lock = await anyio.to_thread.run_sync(WriterLock.acquire, str(path))
+    except StoreLocked as exc:
+        holder = f" (pid {exc.pid})" if exc.pid is not None else ""
+        raise CliError(
+            f"{db} is in use by a running Soma runtime{holder}; not replacing it (choose another --db)"
+        ) from None
+    try:
+        labels = await _labels(db)
+        if labels is None:
+            raise CliError(f"{db} exists and is not a Soma database; not replacing it (choose another --db)")
+        if labels.get(CREATED_BY[0]) != CREATED_BY[1]:
+            raise CliError(
+                f"{db} is a Soma database the demo did not create; not replacing it "
+                "(choose another --db, or delete it yourself)"
+            )
+        for suffix in ("", "-wal", "-shm"):
+            await anyio.Path(f"{path}{suffix}").unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+async def _labels(db: str) -> dict[str, str] | None:
+    """The database's labels, read without touching the file; None if it is not a Soma
+    database at all. One from before labels existed has none."""
+    try:
+        return await anyio.to_thread.run_sync(read_labels, db)
+    except StoreOpenError:
+        return None

@@ -57,6 +57,13 @@ if TYPE_CHECKING:
 )
 @click.option("--no-vitals", is_flag=True, help="Run without the vitals monitor.")
 @click.option(
+    "--on-shutdown",
+    type=click.Choice(["cancel", "suspend"]),
+    default="cancel",
+    show_default=True,
+    help="What a stop records for live runs: cancelled, or suspended for the next start to resume.",
+)
+@click.option(
     "--otel",
     is_flag=True,
     help="Export the log to OpenTelemetry as it is written: spans and the soma.pressure gauges, "
@@ -76,6 +83,7 @@ def serve(
     control: str | None,
     root: str | None,
     no_vitals: bool,
+    on_shutdown: str,
     otel: bool,
     idle_exit: float | None,
 ) -> int:
@@ -86,7 +94,12 @@ def serve(
     processes give it work, see it and steer it. A socket left by a dead runtime is
     replaced; a live one is refused. With --config the runtime also has the file's tools
     (import paths) and agents (provider, model, policy, budget); the command line wins over
-    the file.
+    the file. A database another runtime has open is refused.
+
+    At start, runs a previous runtime left unfinished (it was killed, or suspended them)
+    are resumed. On SIGINT or SIGTERM every live run records its end (cancelled, reason
+    shutdown; or suspended, with --on-shutdown suspend, e.g. for a deploy) and every session
+    its stop, before the database closes.
 
     \b
     Examples:
@@ -96,6 +109,7 @@ def serve(
       soma --log-json serve --no-vitals
       OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 soma serve --otel
       soma serve --db soma.db --control soma.sock --idle-exit 1800   # for Claude Code hooks
+      soma serve --on-shutdown suspend   # a deploy: the next start resumes the live runs
     """
     from .config import ServeConfig, load
 
@@ -105,6 +119,7 @@ def serve(
         options["vitals"] = False
     if otel:
         options["telemetry"] = True
+    options["on_shutdown"] = on_shutdown
     options["root"] = root or config.root or "."
     options["control"] = os.path.abspath(control or config.control or "soma.sock")
     plan = _Plan(
@@ -176,6 +191,14 @@ async def _serve(plan: _Plan) -> int:
                 rt = await stack.enter_async_context(Runtime.open(db=plan.db, **plan.options))
                 # Claude Code hooks and wrapped SDK clients record through this runtime.
                 register_integrations(rt, idle_exit=plan.idle_exit)
+                recovered = rt.recovery
+                if recovered.resumed or recovered.started or recovered.ended:
+                    log.info(
+                        "recovered",
+                        resumed=len(recovered.resumed) + len(recovered.started),
+                        ended=len(recovered.ended),
+                        killed_tool_processes=len(recovered.killed_os_pids),
+                    )
                 for agent, model in plan.models:
                     await start_actor(rt, agent.actor_id, model, agent.policy, agent.budget, **agent.options)
                 serving = True

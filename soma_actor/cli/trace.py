@@ -41,7 +41,13 @@ def trace(run_id: str, db: str, full: bool) -> int:
         run_id = resolve_run(log, run_id, db)
         events = log.query(run_id=run_id)
     first = events[0]
-    ended = next((e.type.removeprefix("run.") for e in events if e.type in _TERMINAL), "still running")
+    pauses = [e.type for e in events if e.type in ("run.suspended", "run.resumed")]
+    unended = (
+        "suspended (the next runtime to open the store resumes it)"
+        if pauses[-1:] == ["run.suspended"]
+        else "still running"
+    )
+    ended = next((e.type.removeprefix("run.") for e in events if e.type in _TERMINAL), unended)
     click.echo(f"run {run_id}  session {first.session_id}  agent {first.agent_id}  {ended}")
     for event in events:
         click.echo(_line(event, first.ts, full))

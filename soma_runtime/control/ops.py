@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._version import __version__
-from ..execution.run import CANCEL, STATUS, RunResult, RunSnapshot
+from ..execution.run import CANCEL, STATUS, RunResult, RunSnapshot, run_name
 from ..execution.run_records import TERMINAL_EVENTS, result_from_store
 from ..execution.session import Services, SessionStatus
 from ..kernel import CallTimeout, NoProc, Pid, ProcessDied, current_node
@@ -181,16 +181,17 @@ class BuiltinOps:
         return [_process_view(info) for info in tree(current_node())]
 
     async def cancel_run(self, params: dict[str, Any]) -> RunResultView:
-        """Cancel a live run and return its result once terminal; a finished run's recorded
-        result (cancel is idempotent); ``not_found`` for a run this runtime never had."""
+        """Cancel a live run (one resumed at open too) and return its result once terminal; a
+        finished run's recorded result (cancel is idempotent); ``not_found`` for a run this
+        runtime never had."""
         run_id = _str_param("cancel_run", params, "run_id")
-        for pid, snap in await self._live_runs():
-            if isinstance(snap, RunSnapshot) and snap.run_id == run_id:
-                try:
-                    result: RunResult = await pid.call(CANCEL, timeout=None)
-                    return _result_view(result)
-                except (NoProc, ProcessDied):
-                    break  # it ended on its own meanwhile: the store has the outcome
+        pid = current_node().whereis(run_name(run_id))  # live, or resumed at open
+        if pid is not None:
+            try:
+                result: RunResult = await pid.call(CANCEL, timeout=None)
+                return _result_view(result)
+            except (NoProc, ProcessDied):
+                pass  # it ended on its own meanwhile: the store has the outcome
         try:
             return _result_view(await result_from_store(self.view.events, run_id))
         except LookupError:

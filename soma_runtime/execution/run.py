@@ -14,17 +14,23 @@ Every transition is an event. A terminal state is reached exactly once: the firs
 completion, failure, timeout or cancel to be handled wins, later ones find the run gone.
 The terminal event is appended *durably* before any waiter gets the result, so a caller
 that saw ``run.result()`` return can find the same outcome in the store after a crash.
+
+The events are also the run's journal (docs/design.md §5b): ``run.started`` holds the plan and
+options, ``tool.started`` the tool's ``effect`` and ``idempotent`` as they were — durable
+*before* the call starts when the tool is neither (write-ahead), ``tool.spawned``
+the identity of a tool's OS process, ``step.failed`` the outcome it ends the run in. From
+them, ``resume`` rebuilds a run its runtime did not finish, and the run continues from a
+:class:`ResumePoint` under its own id. Stopped from outside while live (an orderly shutdown,
+or its own crash), the run still records its end: ``run.cancelled`` (reason ``shutdown``),
+``run.suspended`` when the runtime suspends its runs, ``run.failed`` (kind ``crashed``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..kernel import (
@@ -53,82 +59,57 @@ from ..kernel.gen_statem import (
     Transition,
 )
 from ..kernel.node import shutdown_process
-from ..kernel.reasons import ExitReason, describe
+from ..kernel.reasons import ExitReason, describe, is_orderly
 from ..store.errors import InvalidEvent
 from ..store.events import EventDraft
 from ..store.ids import new_id
 from ..store.log import EventLog
-from ..tools.spec import Isolation, ToolContext, ToolSpec
+from ..tools.spec import Effect, Isolation, ToolContext, ToolSpec
 from ..tools.tool_call import ToolReturned, ToolSpawned, tool_call
+from .run_types import (
+    CANCEL,
+    GO,
+    RESULT,
+    SESSION,
+    STATUS,
+    TERMINAL_TYPES,
+    OnShutdown,
+    ResumePoint,
+    RunFinished,
+    RunOptions,
+    RunResult,
+    RunSnapshot,
+    RunState,
+    RunSuspended,
+    run_name,
+    tool_journal,
+)
 from .steering import DestructiveBlock
 from .steps import Step, StepArgumentError, substitute, to_json
 
+# Re-exported: the run's vocabulary is imported from here too.
+__all__ = [
+    "CANCEL",
+    "GO",
+    "RESULT",
+    "SESSION",
+    "STATUS",
+    "TERMINAL_TYPES",
+    "OnShutdown",
+    "ResumePoint",
+    "Run",
+    "RunFinished",
+    "RunOptions",
+    "RunResult",
+    "RunSnapshot",
+    "RunState",
+    "RunSuspended",
+    "run_name",
+    "tool_journal",
+]
+
 log = logging.getLogger("soma.run")
 
-
-class RunState(enum.StrEnum):
-    EXECUTING = "executing"
-    WAITING_TOOL = "waiting_tool"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMEOUT = "timeout"
-
-    @property
-    def terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED, RunState.TIMEOUT})
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    run_id: str
-    state: RunState
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    session_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """What a run needs to know besides its steps (all of it journalled in ``run.started``)."""
-
-    session_id: str | None = None
-    agent_id: str | None = None
-    task_id: str | None = None
-    correlation_id: str | None = None
-    timeout: float | None = None
-    root: Path = Path(".")
-    cancel_grace: float = 2.0  # how long a cancelled ToolCall may clean up before it is killed
-    destructive_block: DestructiveBlock | None = None  # vitals' BLOCK when the run started
-
-    def journal(self) -> dict[str, Any]:
-        return {"timeout": self.timeout, "root": str(self.root), "cancel_grace": self.cancel_grace}
-
-
-@dataclass(frozen=True, slots=True)
-class RunFinished:
-    """Message from a run to its session: the run reached ``result.state`` (durably)."""
-
-    result: RunResult
-
-
-@dataclass(frozen=True, slots=True)
-class RunSnapshot:
-    run_id: str
-    state: RunState
-    step_id: str | None
-    step_index: int
-    steps: int
-    tool_call_id: str | None
-    os_pid: int | None = None
-
-
-CANCEL = "cancel"
-RESULT = "result"
-STATUS = "status"
 _NEXT = "next_step"
 
 
@@ -159,6 +140,7 @@ class Run(GenStatem):
         tools: Mapping[str, ToolSpec],
         options: RunOptions,
         events: EventLog,
+        resume: ResumePoint | None = None,
     ) -> Any:
         self.run_id = run_id
         self.session = session
@@ -166,34 +148,46 @@ class Run(GenStatem):
         self.tools = dict(tools)
         self.options = options
         self.events = events
-        self.outputs: dict[str, Any] = {}
-        self.cursor = 0
+        self.outputs: dict[str, Any] = dict(resume.outputs) if resume is not None else {}
+        self.cursor = resume.cursor if resume is not None else 0
         self.active: _Active | None = None
         self.waiters: list[Call] = []
+        self.finished = False  # the terminal event is recorded
+        self._ending: tuple[str, dict[str, Any], RunResult] | None = None  # ... or being written
         self.block = options.destructive_block
         self._session_ref = self._proc.monitor(session) if session is not None else None
-        await self._emit(
-            "run.started",
-            {"steps": [s.to_json() for s in self.steps], "options": options.journal()},
-        )
-        actions: list[Any] = [NextEvent(_NEXT)]
-        if options.timeout is not None:
-            actions.append(GenericTimeout("run", options.timeout))
+        current_node().register(run_name(run_id), self.pid)
+        if resume is not None:
+            # Rebuilt by recovery, which journalled it (run.resumed, or run.started) with the
+            # others in a few batches: it waits for recovery's go before its next step.
+            timeout = resume.timeout
+            actions: list[Any] = []
+        else:
+            timeout = options.timeout
+            await self._emit(
+                "run.started",
+                {"steps": [s.to_json() for s in self.steps], "options": options.journal()},
+            )
+            actions = [NextEvent(_NEXT)]
+        if timeout is not None:
+            actions.append(GenericTimeout("run", timeout))
         return NextState(RunState.EXECUTING, actions)
 
     # -- events ------------------------------------------------------------------------------
 
     async def handle_event(self, state: Any, event: Event) -> Transition | None:
         match state, event:
-            case RunState.EXECUTING, InternalEvent(content="next_step"):
+            case RunState.EXECUTING, InternalEvent(content="next_step") | InfoEvent(message="resume.go"):
                 return await self._start_step()
             case RunState.WAITING_TOOL, InfoEvent(message=ToolReturned() as returned):
                 if self.active is None or returned.tool_call_id != self.active.tool_call_id:
                     return None  # a late message from a ToolCall that was already stopped
                 return await self._step_succeeded(returned.output)
-            case RunState.WAITING_TOOL, InfoEvent(message=ToolSpawned() as spawned):
+            case _, CallEvent(request=ToolSpawned() as spawned, caller=caller):
                 if self.active is not None and spawned.tool_call_id == self.active.tool_call_id:
                     self.active.os_pid = spawned.os_pid
+                    await self._spawned(self.active, spawned)
+                caller.reply(None)  # the tool gets its input now
                 return None
             case _, InfoEvent(message=DestructiveBlock() as block):
                 self.block = block if block.blocked else None
@@ -216,6 +210,9 @@ class Run(GenStatem):
                 return None
             case _, CallEvent(request="status", caller=caller):
                 caller.reply(self.snapshot())
+                return None
+            case _, CallEvent(request="session", caller=caller):
+                caller.reply(self.session)
                 return None
             case _, InfoEvent(message=Down(ref=ref)) if ref is self._session_ref:
                 return await self._interrupt(RunState.CANCELLED, "its session exited")
@@ -251,9 +248,19 @@ class Run(GenStatem):
             args = spec.validate_args(substitute(step.args, self.outputs))
         except (StepArgumentError, ValueError) as e:
             # Bad arguments never reach the tool: the step fails with the reason as data.
-            await self.events.emit_many([started, self._draft("step.failed", {"error": str(e)}, step.id)])
+            failed = {"error": str(e), "outcome": "failed"}
+            await self.events.emit_many([started, self._draft("step.failed", failed, step.id)])
             return await self._finish(RunState.FAILED, f"step {step.id!r}: {e}")
         tool_call_id = new_id("tc")
+        json_args = args.model_dump(mode="json")
+        # One batch per transition: a step costs the store two messages, not four.
+        journal = [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
+        if spec.effect is Effect.PURE or spec.idempotent:
+            await self.events.emit_many(journal)
+        else:
+            # Write-ahead: a call that must not run twice is in the log before it runs, or a
+            # runtime killed meanwhile would leave no trace of it and resume would repeat it.
+            await self.events.append_many(journal)
         node = current_node()
         timeout = self._step_timeout(step, spec)
         ctx = ToolContext(
@@ -267,19 +274,7 @@ class Run(GenStatem):
             root=self.options.root,
         )
         pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
-        json_args = args.model_dump(mode="json")
         self.active = _Active(step, spec, tool_call_id, pid, json_args)
-        tool_started = {
-            "tool": spec.name,
-            "args": json_args,
-            "effect": str(spec.effect),
-            "destructive": spec.destructive,
-            "isolation": str(spec.isolation),
-        }
-        # One batch per transition: a step costs the store two messages, not four.
-        await self.events.emit_many(
-            [started, self._draft("tool.started", tool_started, step.id, tool_call_id)]
-        )
         return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
 
     async def _refuse(
@@ -295,7 +290,7 @@ class Run(GenStatem):
             [
                 started,
                 self._draft("tool.blocked", blocked, step.id),
-                self._draft("step.failed", {"error": reason}, step.id),
+                self._draft("step.failed", {"error": reason, "outcome": "failed"}, step.id),
             ]
         )
         return await self._finish(RunState.FAILED, f"step {step.id!r}: {reason}")
@@ -327,7 +322,7 @@ class Run(GenStatem):
         self.cursor += 1
         return NextState(RunState.EXECUTING, [NextEvent(_NEXT)])
 
-    async def _step_failed(self, error: str, outcome: RunState) -> Transition:
+    async def _step_failed(self, error: str, outcome: RunState, cause: str | None = None) -> Transition:
         active = self.active
         assert active is not None
         await self._stop_active()
@@ -344,17 +339,18 @@ class Run(GenStatem):
                     step.id,
                     active.tool_call_id,
                 ),
-                self._draft("step.failed", {"error": error}, step.id),
+                self._draft("step.failed", {"error": error, "outcome": str(outcome)}, step.id),
             ]
         )
-        return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}")
+        return await self._finish(outcome, f"step {step.id!r} ({active.spec.name}): {error}", cause)
 
-    async def _interrupt(self, outcome: RunState, why: str) -> Transition:
-        """Cancel or run timeout: stop the active tool (if any), then end the run."""
-        active = self.active
-        if active is not None:
-            return await self._step_failed(why, outcome)
-        return await self._finish(outcome, why)
+    async def _interrupt(self, outcome: RunState, why: str, kind: str | None = None) -> Transition:
+        """Cancel or run timeout (or a stop from outside): stop the active tool (if any),
+        then end the run. A cancel records ``why`` as its reason; a failure ``kind``."""
+        cause = why if outcome is RunState.CANCELLED else kind
+        if self.active is not None:
+            return await self._step_failed(why, outcome, cause)
+        return await self._finish(outcome, why, cause)
 
     async def _stop_active(self) -> None:
         """Stop the ToolCall and wait until its task has really finished (for a process tool:
@@ -375,27 +371,101 @@ class Run(GenStatem):
 
     # -- the end -------------------------------------------------------------------------------
 
-    async def _finish(self, outcome: RunState, error: str | None) -> Transition:
+    async def _finish(self, outcome: RunState, error: str | None, cause: str | None = None) -> Transition:
+        """Record the end (durably) and stop. ``cause``: a cancel's short reason
+        (``cancelled``, ``shutdown``…), a failure's kind (``crashed``)."""
         result = RunResult(self.run_id, outcome, dict(self.outputs), error, self.options.session_id)
         payload: dict[str, Any]
         if outcome is RunState.COMPLETED:
             payload = {"outputs": self.outputs}
         elif outcome is RunState.CANCELLED:
-            payload = {"reason": error}
+            payload = {"reason": error} if cause in (None, error) else {"reason": cause, "error": error}
         elif outcome is RunState.TIMEOUT:
             payload = {"timeout": self.options.timeout, "error": error}
         else:
-            payload = {"error": error or "failed"}
-        event_type = {"completed": "run.completed", "failed": "run.failed"}.get(outcome, f"run.{outcome}")
+            payload = {"error": error or "failed"} if cause is None else {"error": error, "kind": cause}
+        event_type = TERMINAL_TYPES[outcome]
+        self._ending = (event_type, payload, result)
         await self._emit(event_type, payload, durable=True)  # before anyone hears the result
+        self.finished = True
         if self.session is not None:
             await self.session.send(RunFinished(result))
         return StopState(NORMAL, [Reply(c, result) for c in self.waiters])
 
     async def terminate(self, reason: ExitReason, state: Any) -> None:
-        # Stopped from outside (shutdown) while live: never leave a tool running.
-        if self.active is not None:
+        """Stopped from outside while live — never leave a tool running, nor a run without
+        its end: an orderly shutdown cancels the run (reason ``shutdown``) or suspends it;
+        a crash of the run itself fails it (kind ``crashed``)."""
+        if self.finished:
+            return
+        if self._ending is not None:
+            await self._settle_end(*self._ending)
+            return
+        if self.options.on_shutdown == "suspend" and is_orderly(reason):
+            await self._suspend()
+            return
+        if is_orderly(reason):
+            end = await self._interrupt(RunState.CANCELLED, "shutdown")
+        else:
+            end = await self._interrupt(
+                RunState.FAILED, f"run process crashed: {describe(reason)}", "crashed"
+            )
+        assert isinstance(end, StopState)
+        for reply in end.replies:  # the waiters' (a stop from outside would drop them)
+            reply.caller.reply(reply.value)
+
+    async def _settle_end(self, event_type: str, payload: dict[str, Any], result: RunResult) -> None:
+        """Stopped while the terminal event was being written: it may or may not have reached
+        the store. Once the store has committed everything sent to it, look, and write it
+        only if it is not there — a run has exactly one end."""
+        await self.events.sync()
+        if not await self.events.query(run_id=self.run_id, type=list(TERMINAL_TYPES.values()), limit=1):
+            await self._emit(event_type, payload, durable=True)
+        self.finished = True
+        if self.session is not None:
+            await self.session.send(RunFinished(result))
+        for caller in self.waiters:
+            caller.reply(result)
+
+    async def _suspend(self) -> None:
+        """Stop the active tool and leave the run to the next open (``resume``), which runs
+        the stopped step again only if it is safe to."""
+        active = self.active
+        drafts = []
+        if active is not None:
             await self._stop_active()
+            interrupted = {
+                **_outcome(active),
+                "error": "interrupted: the runtime suspended its runs",
+                "interrupted": True,
+                "idempotent": active.spec.idempotent,
+            }
+            drafts.append(self._draft("tool.failed", interrupted, active.step.id, active.tool_call_id))
+        step_id = active.step.id if active is not None else None
+        drafts.append(self._draft("run.suspended", {"reason": "shutdown", "step_id": step_id}))
+        await self.events.append_many(drafts)
+        if self.session is not None:
+            await self.session.send(RunSuspended(self.run_id))
+
+    async def _spawned(self, active: _Active, spawned: ToolSpawned) -> None:
+        """Journal the OS process, durably, so the next open can make sure it is gone."""
+        identity = spawned.identity
+        payload = {
+            "os_pid": spawned.os_pid,
+            "start_time": identity.start_time if identity is not None else None,
+            "boot_id": identity.boot_id if identity is not None else None,
+        }
+        await self.events.append(
+            "tool.spawned",
+            payload,
+            run_id=self.run_id,
+            session_id=self.options.session_id,
+            step_id=active.step.id,
+            tool_call_id=active.tool_call_id,
+            agent_id=self.options.agent_id,
+            task_id=self.options.task_id,
+            correlation_id=self.options.correlation_id,
+        )
 
     def _draft(
         self, type: str, payload: dict[str, Any], step_id: str | None = None, tool_call_id: str | None = None

@@ -3,14 +3,18 @@
 A session accepts runs, starts each one under the run supervisor, monitors it and keeps
 its outcome. It never executes a tool and never crashes because a run failed: a run's end
 reaches it as a ``RunFinished`` message (or, if the run process died without one, as a
-``Down``), and the session goes on accepting runs.
+``Down``: the session then records the run's end, ``run.failed`` kind ``crashed``), and the
+session goes on accepting runs.
+
+At open, ``resume`` restarts a session that had unfinished runs under its own id (it records
+``session.resumed`` for it) and hands it those runs to continue (:class:`ResumeRuns`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +39,18 @@ from ..store.errors import InvalidEvent
 from ..store.ids import new_id
 from ..store.log import EventLog
 from ..tools.registry import lookup
-from .run import CANCEL, RunFinished, RunOptions, RunResult, RunState
+from ..tools.spec import ToolSpec
+from .run_types import (
+    CANCEL,
+    TERMINAL_TYPES,
+    OnShutdown,
+    ResumePoint,
+    RunFinished,
+    RunOptions,
+    RunResult,
+    RunState,
+    RunSuspended,
+)
 from .steering import RESUBSCRIBE, STEERING_NAME, DestructiveBlock, Guidance, SteerMe
 from .steps import InvalidRun, Step, validate_plan
 
@@ -52,6 +67,7 @@ class Services:
     events: EventLog
     root: Path
     cancel_grace: float = 2.0
+    on_shutdown: OnShutdown = "cancel"  # what a run records when the runtime stops in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +76,26 @@ class StartRun:
     timeout: float | None = None
     task_id: str | None = None
     correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """A run to start again: its journalled plan and options, today's tools for its steps,
+    and where it continues (None: it was accepted and never started)."""
+
+    run_id: str
+    steps: Sequence[Step]
+    tools: Mapping[str, ToolSpec]
+    options: RunOptions
+    point: ResumePoint | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRuns:
+    """Call: start these runs in this session (resume at open); the reply is their pids.
+    They wait for recovery's ``GO`` before their next step."""
+
+    plans: Sequence[RunPlan]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +112,7 @@ class RunRecord:
     state: RunState = RunState.EXECUTING
     error: str | None = None
     result: RunResult | None = None
+    suspended: bool = False  # it stopped with run.suspended: not an end, and not a crash
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +144,13 @@ class _Failed:
 
 class AgentSession(GenServer):
     async def init(
-        self, session_id: str, agent_id: str, services: Services, intent: str | None, metadata: dict[str, Any]
+        self,
+        session_id: str,
+        agent_id: str,
+        services: Services,
+        intent: str | None,
+        metadata: dict[str, Any],
+        resumed: bool = False,
     ) -> None:
         self.session_id = session_id
         self.agent_id = agent_id
@@ -117,12 +160,13 @@ class AgentSession(GenServer):
         # Steering from the monitor (vitals), kept for the agent's next model call / runs.
         self.guidance: deque[Guidance] = deque(maxlen=MAX_GUIDANCE_KEPT)
         self.block: DestructiveBlock | None = None
-        await services.events.append(
-            "session.started",
-            {"intent": intent, "metadata": metadata},
-            session_id=session_id,
-            agent_id=agent_id,
-        )
+        if not resumed:  # a resumed session's session.resumed is already written (resume)
+            await services.events.append(
+                "session.started",
+                {"intent": intent, "metadata": metadata},
+                session_id=session_id,
+                agent_id=agent_id,
+            )
 
         self._ask_for_steering()
 
@@ -150,6 +194,13 @@ class AgentSession(GenServer):
             case ("result", str() as run_id):
                 record = self.runs.get(run_id)
                 return None if record is None else record.result
+            case ResumeRuns(plans=plans):
+                started = []
+                for plan in plans:
+                    pid = await self._start(plan)
+                    self._track(plan.run_id, pid)
+                    started.append(pid)
+                return started
             case "stop":
                 await self._cancel_live_runs()
                 raise Stop(NORMAL, reply=None)
@@ -174,6 +225,7 @@ class AgentSession(GenServer):
             root=services.root,
             cancel_grace=services.cancel_grace,
             destructive_block=self.block if self.block is not None and self.block.blocked else None,
+            on_shutdown=services.on_shutdown,
         )
         await services.events.append(
             "run.accepted",
@@ -184,15 +236,30 @@ class AgentSession(GenServer):
             task_id=request.task_id,
             correlation_id=request.correlation_id,
         )
+        pid = await self._start(RunPlan(run_id, steps, tools, options, None))
+        self._track(run_id, pid)
+        return RunAccepted(run_id, pid)
+
+    async def _start(self, plan: RunPlan) -> Pid:
+        services = self.services
         pid = await DynamicSupervisor.start_child(
-            services.run_supervisor, run_id, self.pid, steps, tools, options, services.events
+            services.run_supervisor,
+            plan.run_id,
+            self.pid,
+            plan.steps,
+            plan.tools,
+            plan.options,
+            services.events,
+            plan.point,
         )
         assert pid is not None
+        return pid
+
+    def _track(self, run_id: str, pid: Pid) -> None:
         ref = self._proc.monitor(pid)
         record = RunRecord(run_id, pid, ref)
         self.runs[run_id] = record
         self.by_ref[ref] = record
-        return RunAccepted(run_id, pid)
 
     async def handle_info(self, message: Any) -> None:
         if isinstance(message, Guidance):
@@ -213,17 +280,33 @@ class AgentSession(GenServer):
                     message.result,
                 )
                 self._forget_old()
+        elif isinstance(message, RunSuspended):
+            record = self.runs.get(message.run_id)
+            if record is not None:
+                record.suspended = True
         elif isinstance(message, Down):
             record = self.by_ref.pop(message.ref, None)
-            if record is not None and record.result is None:
-                # The run process died without reaching a terminal state (a bug, or a kill):
-                # the session records it as failed and keeps serving.
-                self._crashed(record, message.reason)
+            if record is not None and record.result is None and not record.suspended:
+                # The run process died without reaching a terminal state (a kill, or a bug
+                # in its end): the session records its end and keeps serving.
+                await self._crashed(record, message.reason)
 
-    def _crashed(self, record: RunRecord, reason: ExitReason) -> None:
+    async def _crashed(self, record: RunRecord, reason: ExitReason) -> None:
         record.state = RunState.FAILED
         record.error = f"run process exited: {describe(reason)}"
         record.result = RunResult(record.run_id, RunState.FAILED, {}, record.error, self.session_id)
+        events = self.services.events
+        # It may have been writing its end when it died: once the store has committed what
+        # was sent to it, write an end only if there is none (a run has exactly one).
+        await events.sync()
+        if not await events.query(run_id=record.run_id, type=list(TERMINAL_TYPES.values()), limit=1):
+            await events.append(
+                "run.failed",
+                {"error": record.error, "kind": "crashed"},
+                session_id=self.session_id,
+                run_id=record.run_id,
+                agent_id=self.agent_id,
+            )
 
     def _forget_old(self) -> None:
         finished = [r for r in self.runs.values() if r.result is not None]

@@ -112,7 +112,14 @@ def to_json(value: Any) -> Any:
     return value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def from_json(value: Any) -> Any:
+    """Arguments read back from the journal (``to_json``'s inverse): resume parses every
+    interrupted run's plan with it, so JSON's own types are told apart first, cheaply."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         if "$from_step" in value:
             return FromStep(value["$from_step"], value.get("path"))

@@ -7,6 +7,7 @@
   subscribe, JSONL export and import.
 - ``sqlite``: the SQLite backend (schema, migrations, batch insert, queries).
 - ``errors``: the typed errors of all of the above. ``ids``: the runtime's id scheme.
+- ``_lock``: :class:`WriterLock`, one writer per database file (``StoreLocked`` for a second).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _EXPORTS = {
     "SchemaVersionError": ".errors",
     "StoreClosed": ".errors",
     "StoreError": ".errors",
+    "StoreLocked": ".errors",
     "StoreOpenError": ".errors",
     "StoreReadError": ".errors",
     "StoreReadOnly": ".errors",
@@ -47,6 +49,7 @@ _EXPORTS = {
     "Payload": ".payloads",
     "EventStore": ".server",
     "EventStoreConfig": ".server",
+    "WriterLock": "._lock",
     "redact": "._redaction",
 }
 
@@ -70,11 +73,13 @@ __all__ = [
     "SchemaVersionError",
     "StoreClosed",
     "StoreError",
+    "StoreLocked",
     "StoreOpenError",
     "StoreReadError",
     "StoreReadOnly",
     "StoreWriteError",
     "UnknownEventType",
+    "WriterLock",
     "event_types",
     "glance",
     "new_id",
@@ -90,6 +95,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
     from ._jsonl import read_jsonl
+    from ._lock import WriterLock
     from ._redaction import redact
     from .errors import (
         BadRequest,
@@ -103,6 +109,7 @@ if TYPE_CHECKING:
         SchemaVersionError,
         StoreClosed,
         StoreError,
+        StoreLocked,
         StoreOpenError,
         StoreReadError,
         StoreReadOnly,

@@ -6,6 +6,7 @@ Kept apart from the SQLite backend so that readers with no use for aiosqlite or 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,11 @@ if TYPE_CHECKING:
 class EventQuery:
     """Filters of a query; ``None`` means "any". All given filters must match (AND).
 
-    ``type`` is an exact type, a family pattern ``"run.*"``, or a tuple of those (OR).
+    ``type`` is an exact type, a family pattern ``"run.*"``, or a tuple of those (OR);
+    ``run_id`` one id or a tuple of them (OR).
     """
 
-    run_id: str | None = None
+    run_id: str | tuple[str, ...] | None = None
     session_id: str | None = None
     agent_id: str | None = None
     correlation_id: str | None = None
@@ -31,7 +33,9 @@ class EventQuery:
 
     def matches(self, event: Event) -> bool:
         """The same predicate as the SQL, for events already in memory (seq bounds aside)."""
-        if self.run_id is not None and event.run_id != self.run_id:
+        if self.run_id is not None and (
+            event.run_id != self.run_id if isinstance(self.run_id, str) else event.run_id not in self.run_id
+        ):
             return False
         if self.session_id is not None and event.session_id != self.session_id:
             return False
@@ -57,9 +61,12 @@ def where(query: EventQuery, upto_seq: int | None) -> tuple[str, list[Any]]:
     if upto_seq is not None:
         conds.append("seq <= ?")
         params.append(upto_seq)
+    if isinstance(query.run_id, tuple):
+        conds.append("run_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(query.run_id)))
     for column in ("run_id", "session_id", "agent_id", "correlation_id"):
         value = getattr(query, column)
-        if value is not None:
+        if isinstance(value, str):
             conds.append(f"{column} = ?")
             params.append(value)
     if query.type is not None:

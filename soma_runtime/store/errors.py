@@ -6,6 +6,8 @@ so a caller can act on it without parsing a message.
 
 from __future__ import annotations
 
+import os
+
 
 class EventError(Exception):
     """Base class of every error the event layer raises."""
@@ -67,6 +69,24 @@ class StoreOpenError(StoreError):
         super().__init__(f"cannot open event store {path!r}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class StoreLocked(StoreOpenError):
+    """Another writer holds the database: a file has at most one runtime writing it.
+
+    ``pid`` is the holder's OS process id as it recorded it (None if it could not be read).
+    Read-only opens (``soma status``, ``trace``, the dashboard) are never refused this way.
+    """
+
+    def __init__(self, path: str, pid: int | None) -> None:
+        if pid is None:
+            holder = "another process (its pid could not be read)"
+        elif pid == os.getpid():
+            holder = f"this process (pid {pid}): close the other runtime or log on it first"
+        else:
+            holder = f"another Soma process, pid {pid}"
+        super().__init__(path, f"it is already open for writing by {holder}; open it read-only to read it")
+        self.pid = pid
 
 
 class SchemaVersionError(StoreError):

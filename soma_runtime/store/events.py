@@ -207,7 +207,7 @@ class PreparedEvent:
         event = self._event
         if event is None:
             session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id = self.ids
-            event = self._event = _trusted_event(
+            event = self._event = trusted_event(
                 {
                     "seq": self.seq,
                     "event_id": self.event_id,
@@ -233,7 +233,7 @@ class PreparedEvent:
 _ALL_FIELDS_SET: Final = set(Event.model_fields)
 
 
-def _trusted_event(fields: dict[str, Any]) -> Event:
+def trusted_event(fields: dict[str, Any]) -> Event:
     """An ``Event`` from fields this module validated itself, without validating them again.
 
     What ``BaseModel.model_construct`` does, minus its generic per-field default handling

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
 
@@ -43,7 +43,7 @@ from .errors import (
     StoreReadOnly,
 )
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent, prepare_values
-from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig
+from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig, SetMetadata
 from .sqlite import MEMORY, EventQuery, SqliteLog
 
 Server = Pid | str | Callable[[], Pid | None]
@@ -169,12 +169,21 @@ class EventLog:
         await self._call(Append(prepared))
         return [p.event() for p in prepared]
 
+    async def write_many(self, drafts: Iterable[EventDraft]) -> int:
+        """:meth:`append_many` for a bulk writer that does not read the events back: the
+        same atomic, durable-on-return batch, answered with its size rather than envelopes."""
+        prepared = await self._prepare(drafts)
+        if not prepared:
+            return 0
+        count: int = await self._call(Append(prepared, want_events=False))
+        return count
+
     # -- reading ------------------------------------------------------------------------------
 
     async def query(
         self,
         *,
-        run_id: str | None = None,
+        run_id: str | Sequence[str] | None = None,
         session_id: str | None = None,
         agent_id: str | None = None,
         correlation_id: str | None = None,
@@ -185,11 +194,49 @@ class EventLog:
     ) -> list[Event]:
         """Events matching every given filter, in seq order (newest first if ``descending``).
 
-        ``type`` is a type (``"run.failed"``), a family (``"run.*"``) or a list of those.
+        ``type`` is a type (``"run.failed"``), a family (``"run.*"``) or a list of those;
+        ``run_id`` one run or a list of runs (the events of all of them, interleaved by seq).
         """
         q = make_query(run_id, session_id, agent_id, correlation_id, type, after_seq, limit, descending)
         feed = await self._attach()
         return await feed.read(q, feed.visible_seq())
+
+    async def unfinished_runs(self, types: Sequence[str]) -> list[Event]:
+        """The events of ``types`` of every run that has begun and not ended, in seq order —
+        decoded without being validated again (the store did on their way in): the bulk read
+        with which recovery rebuilds the runs a stopped runtime left."""
+        feed = await self._attach()
+        return await feed.log.unfinished_runs(list(types), upto_seq=feed.visible_seq())
+
+    async def unfinished(self, kind: Literal["run", "session", "task"]) -> list[Event]:
+        """The runs, sessions or (actor) tasks that have begun and not ended, oldest first:
+        for each, an event that opened it (``run.accepted`` or ``run.started``,
+        ``session.started`` or ``session.resumed``, ``actor.task.received``).
+
+        Answered from an index the store keeps as it writes, so it costs what is unfinished,
+        not the size of the log. With a live writer, that is what runs now; at open, before
+        any, what the previous writer left (resume reads it).
+        """
+        feed = await self._attach()
+        return await feed.log.unfinished(kind, upto_seq=feed.visible_seq())
+
+    async def metadata(self) -> dict[str, str]:
+        """The database's labels: a few strings about the file itself, not events (which
+        program created it, for one: ``soma demo`` replaces only a database it made)."""
+        feed = await self._attach()
+        return await feed.log.metadata()
+
+    async def set_metadata(self, key: str, value: str) -> None:
+        """Set the label ``key`` to ``value`` (durable on return)."""
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise TypeError(f"a label is a non-empty str key and a str value, got {key!r}: {value!r:.60}")
+        await self._writable()
+        pid = self._pid
+        assert pid is not None
+        try:
+            await pid.call(SetMetadata(key, value), timeout=self.call_timeout)
+        except (NoProc, ProcessDied) as exc:
+            raise StoreClosed(f"{exc}; the label may or may not have been set") from exc
 
     async def last_seq(self) -> int:
         """The seq of the newest committed event (0 for an empty log)."""
@@ -379,7 +426,7 @@ class EventLog:
 
 
 def make_query(
-    run_id: str | None,
+    run_id: str | Sequence[str] | None,
     session_id: str | None,
     agent_id: str | None,
     correlation_id: str | None,
@@ -389,8 +436,15 @@ def make_query(
     descending: bool,
 ) -> EventQuery:
     """Check query arguments (a clear ``ValueError``/``TypeError`` naming the bad one)."""
+    runs: str | tuple[str, ...] | None
+    if run_id is None or isinstance(run_id, str):
+        runs = run_id
+    elif isinstance(run_id, Sequence) and all(isinstance(r, str) for r in run_id):
+        runs = tuple(run_id)
+    else:
+        raise TypeError(f"run_id must be a str or a sequence of str, got {run_id!r:.80}")
     for name, value in (
-        ("run_id", run_id),
+        ("run_id", runs if isinstance(runs, str) else None),
         ("session_id", session_id),
         ("agent_id", agent_id),
         ("correlation_id", correlation_id),
@@ -408,7 +462,7 @@ def make_query(
         raise ValueError(f"after_seq must be an int >= 0, got {after_seq!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-    return EventQuery(run_id, session_id, agent_id, correlation_id, types, after_seq, limit, bool(descending))
+    return EventQuery(runs, session_id, agent_id, correlation_id, types, after_seq, limit, bool(descending))
 
 
 async def _export_pages(

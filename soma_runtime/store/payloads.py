@@ -31,6 +31,17 @@ class SessionStopped(Payload):
     reason: str = "normal"
 
 
+class SessionResumed(Payload):
+    """The session's process restarted under its own id, at open, to host resumed runs.
+
+    Repeats what ``session.started`` said (a reader of one event needs no other)."""
+
+    intent: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    runs: list[str] = Field(default_factory=list)
+    """The runs resumed in it."""
+
+
 class RunAccepted(Payload):
     steps: list[dict[str, Any]] = Field(default_factory=list)
     timeout: float | None = None
@@ -44,8 +55,21 @@ class RunStarted(Payload):
 
 
 class RunResumed(Payload):
+    """The run continues under its own id after its runtime stopped (resume at open)."""
+
     next_step: str | None = None
     completed_steps: list[str] = Field(default_factory=list)
+    rerun: bool = False
+    """``next_step`` was in flight when the runtime stopped and runs again (its tool was
+    ``pure`` or ``idempotent`` when it started)."""
+
+
+class RunSuspended(Payload):
+    """An orderly shutdown with ``on_shutdown="suspend"`` left the run to the next open."""
+
+    reason: str = "shutdown"
+    step_id: str | None = None
+    """The step whose tool was stopped, if one was running."""
 
 
 class RunCompleted(Payload):
@@ -53,6 +77,10 @@ class RunCompleted(Payload):
 
 
 class RunFailed(Payload):
+    """Optional ``kind`` (an extra field) says why, when it is not a step's failure:
+    ``resume_unsafe``, ``resume_unavailable``, ``interrupted`` (the runtime stopped and the
+    run was not resumed), ``crashed`` (its process died)."""
+
     error: str
 
 
@@ -62,6 +90,7 @@ class RunTimedOut(Payload):
 
 class RunCancelled(Payload):
     reason: str | None = None
+    """Why, short (``cancelled``, ``shutdown``…); an extra ``error`` says what the cancel cut."""
 
 
 class StepStarted(Payload):
@@ -74,13 +103,32 @@ class StepSucceeded(Payload):
 
 
 class StepFailed(Payload):
+    """A run's own ``step.failed`` also carries ``outcome`` (an extra field): the run state
+    this failure ends the run in (``failed``, ``timeout``, ``cancelled``), journalled so that
+    resume can record the run's end if the runtime stopped before it did."""
+
     error: str
 
 
 class ToolStarted(Payload):
+    """A run's ``tool.started`` also journals (as extra fields) the tool's ``effect``,
+    ``idempotent`` and ``destructive`` as they were when the call started: resume re-runs an
+    interrupted call only if they say it is safe, whatever the tool is registered as later."""
+
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
     isolation: str | None = None
+
+
+class ToolSpawned(Payload):
+    """A process or command tool's OS process started: what identifies it beyond its pid, so
+    the next open can kill it if the runtime died first, and never a process that reused
+    its pid."""
+
+    os_pid: int
+    start_time: int | None = None
+    """Its start, in clock ticks after boot (``/proc/<pid>/stat``); None where unknown."""
+    boot_id: str | None = None
 
 
 class ToolSucceeded(Payload):
@@ -196,9 +244,11 @@ class SupervisorShutdown(Payload):
 CORE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "session.started": SessionStarted,
     "session.stopped": SessionStopped,
+    "session.resumed": SessionResumed,
     "run.accepted": RunAccepted,
     "run.started": RunStarted,
     "run.resumed": RunResumed,
+    "run.suspended": RunSuspended,
     "run.completed": RunCompleted,
     "run.failed": RunFailed,
     "run.timeout": RunTimedOut,
@@ -207,6 +257,7 @@ CORE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "step.succeeded": StepSucceeded,
     "step.failed": StepFailed,
     "tool.started": ToolStarted,
+    "tool.spawned": ToolSpawned,
     "tool.succeeded": ToolSucceeded,
     "tool.failed": ToolFailed,
     "tool.blocked": ToolBlocked,

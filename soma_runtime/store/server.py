@@ -88,6 +88,14 @@ class Append:
         return f"Append({len(self.events)} events)"
 
 
+@dataclass(frozen=True, slots=True)
+class SetMetadata:
+    """Request: set the database label ``key`` to ``value`` (``EventLog.set_metadata``)."""
+
+    key: str
+    value: str
+
+
 SYNC: Final = "event_store.sync"
 """Request: commit everything accepted so far (emitted events included); reply the last seq."""
 
@@ -166,6 +174,15 @@ class EventStore(GenServer):
             # Mailbox order: every append sent before this request is pending by now.
             await self._flush()
             return self._feed.last_seq
+        if type(request) is SetMetadata:
+            try:
+                await self._log.set_metadata(request.key, request.value)
+            except StoreWriteError as exc:
+                caller.fail(exc)  # the caller's failure, not the log's
+            else:
+                caller.reply(None)
+            self._rearm()
+            return NOREPLY
         # A stray request fails its caller only; it is no reason to crash the log.
         caller.fail(BadRequest(request))
         self._rearm()

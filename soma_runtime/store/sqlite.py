@@ -1,6 +1,7 @@
 """SQLite storage of the event log: schema, migrations, batch insert and queries.
 
-This module knows SQL and nothing of processes: the :class:`EventStore` process owns the only
+This module knows SQL and nothing of processes (the schema and its migrations are in
+``_schema``): the :class:`EventStore` process owns the only
 writing ``SqliteLog``; read-only ones serve tools such as the dashboard.
 
 Durability. The log runs in WAL mode with ``synchronous=NORMAL``: a commit appends the batch
@@ -15,6 +16,7 @@ commit is what keeps that affordable).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -24,10 +26,13 @@ from typing import Any, Final, Literal
 import aiosqlite
 import anyio
 from pydantic import TypeAdapter
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
+from ._lock import WriterLock
 from ._query import EventQuery as EventQuery  # re-exported: the store's modules import it from here
 from ._query import where as _where
+from ._schema import LIFECYCLES, MIGRATIONS
+from ._schema import SCHEMA_VERSION as SCHEMA_VERSION  # the backend's, for its users
 from .errors import (
     SchemaVersionError,
     StoreClosed,
@@ -35,7 +40,7 @@ from .errors import (
     StoreReadError,
     StoreWriteError,
 )
-from .events import ID_FIELDS, Event
+from .events import ID_FIELDS, Event, trusted_event
 
 MEMORY: Final = ":memory:"
 
@@ -61,38 +66,7 @@ _AS_JSON: Final = (
 )
 _EVENTS: Final = TypeAdapter(list[Event])
 _IDS: Final = TypeAdapter(list[str])
-
-# MIGRATIONS[i] moves a database from schema version i to i + 1. Only ever append to it: a
-# database records the version it is at, and each step runs once, in its own transaction.
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 0 -> 1: the log. ``seq`` is the rowid, so appends go to the right edge of the table and
-    # every secondary index is implicitly ordered by seq within a key: a run's trace is one
-    # index range scan, already in seq order, whatever the size of the log. The per-id indexes
-    # are partial (most events carry only some ids), which keeps them small and cheap to insert.
-    """
-    CREATE TABLE events (
-        seq            INTEGER PRIMARY KEY,
-        event_id       TEXT    NOT NULL,
-        ts             INTEGER NOT NULL,
-        type           TEXT    NOT NULL,
-        session_id     TEXT,
-        run_id         TEXT,
-        step_id        TEXT,
-        tool_call_id   TEXT,
-        agent_id       TEXT,
-        task_id        TEXT,
-        correlation_id TEXT,
-        payload        TEXT    NOT NULL
-    );
-    CREATE UNIQUE INDEX events_event_id ON events (event_id);
-    CREATE INDEX events_run ON events (run_id) WHERE run_id IS NOT NULL;
-    CREATE INDEX events_session ON events (session_id) WHERE session_id IS NOT NULL;
-    CREATE INDEX events_agent ON events (agent_id) WHERE agent_id IS NOT NULL;
-    CREATE INDEX events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
-    CREATE INDEX events_type ON events (type);
-    """,
-)
-SCHEMA_VERSION: Final = len(MIGRATIONS)
+_LABELS: Final = TypeAdapter(dict[str, str])
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -106,11 +80,13 @@ class SqliteLog:
         readonly: bool,
         writer: aiosqlite.Connection | None,
         reader: aiosqlite.Connection,
+        lock: WriterLock | None = None,
     ) -> None:
         self.path = path
         self.readonly = readonly
         self._writer = writer
         self._reader = reader
+        self._lock = lock  # a file's writer holds it until close (or its process dies)
 
     @classmethod
     async def open(
@@ -122,7 +98,11 @@ class SqliteLog:
         busy_timeout: float = 5.0,
         migrations: Sequence[str] = MIGRATIONS,
     ) -> SqliteLog:
-        """Open (creating and migrating if needed) the log at ``path`` or ``":memory:"``."""
+        """Open (creating and migrating if needed) the log at ``path`` or ``":memory:"``.
+
+        A writer of a file first takes its writer lock (see ``_lock``): a second writer gets
+        :class:`StoreLocked` promptly. Read-only opens take no lock and work beside a writer.
+        """
         name = os.fspath(path)
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
@@ -142,29 +122,43 @@ class SqliteLog:
             await _prepare(conn, name, readonly=True, synchronous=synchronous, migrations=migrations)
             return cls(name, True, None, conn)
 
-        writer = await _connect(name, name, busy_timeout, uri=False)
+        # In a thread: it may wait a moment for a hook's hold to end (``_lock``).
+        lock = await anyio.to_thread.run_sync(WriterLock.acquire, name)
         try:
-            await _prepare(writer, name, readonly=False, synchronous=synchronous, migrations=migrations)
-            reader = await _connect(name, name, busy_timeout, uri=False)
-            await reader.execute("PRAGMA query_only = ON")
+            writer = await _connect(name, name, busy_timeout, uri=False)
+            try:
+                await _prepare(writer, name, readonly=False, synchronous=synchronous, migrations=migrations)
+                reader = await _connect(name, name, busy_timeout, uri=False)
+                await reader.execute("PRAGMA query_only = ON")
+            except BaseException:
+                await writer.close()
+                raise
         except BaseException:
-            await writer.close()
+            lock.release()
             raise
-        return cls(name, False, writer, reader)
+        return cls(name, False, writer, reader, lock)
 
     async def close(self) -> None:
-        """Close both connections (an open transaction is rolled back by SQLite)."""
-        if self._writer is not None and self._writer is not self._reader:
-            await self._writer.close()
-        await self._reader.close()
+        """Close both connections (an open transaction is rolled back by SQLite), then let
+        go of the writer lock."""
+        try:
+            if self._writer is not None and self._writer is not self._reader:
+                await self._writer.close()
+            await self._reader.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     def abandon(self) -> None:
         """Close without awaiting, for an owner that was killed: stop the connection threads.
 
-        Anything not committed is rolled back when SQLite closes the connection.
+        Anything not committed is rolled back when SQLite closes the connection. The writer
+        lock goes at once, so the owner's successor (a restart by its supervisor) can open.
         """
         for conn in {id(c): c for c in (self._writer, self._reader) if c is not None}.values():
             conn.stop()
+        if self._lock is not None:
+            self._lock.release()
 
     async def stored_by_writer(self, event_id: str) -> bool:
         """Whether ``event_id`` is stored, asked after every statement the writer has queued."""
@@ -199,11 +193,15 @@ class SqliteLog:
         value = await self._scalar("SELECT max(seq) FROM events")
         return int(value) if value is not None else 0
 
-    async def query(self, query: EventQuery, *, upto_seq: int | None = None) -> list[Event]:
+    async def query(
+        self, query: EventQuery, *, upto_seq: int | None = None, trusted: bool = False
+    ) -> list[Event]:
         """Events matching ``query`` in seq order (reversed if ``descending``).
 
         ``upto_seq`` bounds the result to what the writer has acknowledged: with a shared
         in-memory connection, rows of a batch still being committed must not leak out.
+        ``trusted``: build the envelopes without validating them again (the rows were
+        validated on their way in) — half the cost, for a bulk read such as recovery's.
         """
         where, params = _where(query, upto_seq)
         order = "DESC" if query.descending else "ASC"
@@ -216,11 +214,64 @@ class SqliteLog:
         # check below keeps that an assumption we verify rather than trust.
         sql = f"SELECT json_group_array({_AS_JSON}) FROM ({inner})"
         text = await self._scalar(sql, params)
-        events = _EVENTS.validate_json(text)
+        events = [trusted_event(row) for row in from_json(text)] if trusted else _EVENTS.validate_json(text)
         seqs = [e.seq for e in events]
         if seqs != sorted(seqs, reverse=query.descending):
             events.sort(key=lambda e: e.seq, reverse=query.descending)
         return events
+
+    async def unfinished(self, kind: str, *, upto_seq: int | None = None) -> list[Event]:
+        """An opening event of every ``kind`` (``"run"``, ``"session"``, ``"task"``) that has
+        no end in the log, oldest first: one read of the ``unfinished`` table, whatever the
+        size of the log."""
+        if kind not in LIFECYCLES:
+            raise ValueError(f"kind must be one of {sorted(LIFECYCLES)}, got {kind!r}")
+        bound = "" if upto_seq is None else " AND u.seq <= ?"
+        inner = (
+            "SELECT e.* FROM unfinished AS u JOIN events AS e ON e.seq = u.seq"
+            f" WHERE u.kind = ?{bound} ORDER BY u.seq"
+        )
+        params: list[Any] = [kind] if upto_seq is None else [kind, upto_seq]
+        return _EVENTS.validate_json(
+            await self._scalar(f"SELECT json_group_array({_AS_JSON}) FROM ({inner})", params)
+        )
+
+    async def unfinished_runs(self, types: Sequence[str], *, upto_seq: int | None = None) -> list[Event]:
+        """The events of ``types`` of every run without an end, in seq order, decoded without
+        validating them again (they were on their way in): what recovery rebuilds runs from,
+        in one read of the index and each run's own rows."""
+        bound = "" if upto_seq is None else " AND seq <= ?"
+        # "+type": the type index must not be used here — it would walk every event of those
+        # types in the log; each unfinished run's own index range is what is wanted.
+        inner = (
+            "SELECT * FROM events WHERE run_id IN (SELECT id FROM unfinished WHERE kind = 'run')"
+            f" AND +type IN (SELECT value FROM json_each(?)){bound} ORDER BY seq"
+        )
+        params: list[Any] = [to_json(list(types)).decode()]
+        if upto_seq is not None:
+            params.append(upto_seq)
+        text = await self._scalar(f"SELECT json_group_array({_AS_JSON}) FROM ({inner})", params)
+        return [trusted_event(row) for row in from_json(text)]
+
+    async def metadata(self) -> dict[str, str]:
+        """The database's labels (``set_metadata``)."""
+        text = await self._scalar("SELECT json_group_object(key, value) FROM meta")
+        labels: dict[str, str] = _LABELS.validate_json(text)
+        return labels
+
+    async def set_metadata(self, key: str, value: str) -> None:
+        """Set one label, on the writer's connection (in order with its inserts)."""
+        conn = self._writer
+        if conn is None:
+            raise StoreWriteError(self.path, "opened read-only")
+        try:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        except sqlite3.Error as exc:
+            raise StoreWriteError(self.path, str(exc)) from exc
 
     async def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         """Which of ``event_ids`` are already stored."""
@@ -240,6 +291,28 @@ class SqliteLog:
         except ValueError as exc:  # aiosqlite: the connection is closed
             raise StoreClosed(f"{self.path!r}: {exc}") from exc
         return rows[0][0] if rows else None
+
+
+def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A database's labels (``meta``), read without opening it as a log: no lock, no
+    migration, no ``-wal``/``-shm`` left beside it — the file stays byte for byte as it was
+    (SQLite's ``immutable``). For a tool deciding whether it may touch a file at all.
+
+    :class:`StoreOpenError` if it is not a Soma database; ``{}`` for one from before labels.
+    Labels still in an uncheckpointed WAL (a writer is live, or was killed) are not seen.
+    """
+    name = os.fspath(path)
+    uri = Path(name).resolve().as_uri() + "?mode=ro&immutable=1"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "schema_version" not in tables:
+                raise StoreOpenError(name, "not a Soma event store")
+            if "meta" not in tables:
+                return {}
+            return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    except sqlite3.Error as exc:
+        raise StoreOpenError(name, str(exc)) from exc
 
 
 def _file_target(name: str, readonly: bool) -> str:

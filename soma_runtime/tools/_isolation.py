@@ -1,35 +1,15 @@
 """The executors behind :meth:`ToolSpec.invoke`: one invocation under one isolation.
 
-``task`` and ``thread`` are thin. ``process`` and ``command`` share one supervisor for an OS
-child process, whose rules are the point of this module:
-
-* The child runs in its own session and process group (``start_new_session``), so a stop
-  signal reaches everything it started, and the terminal's Ctrl-C does not hit it directly:
-  its parent decides when it dies.
-* Stopping (the caller was cancelled or timed out) is SIGTERM to the group, up to ``grace``
-  seconds for the leader to exit, then SIGKILL to the group, then reaping. The grace wait is
-  shielded from the anyio cancellation that started the stop (it is level-triggered and
-  would otherwise cut the wait short); a *second* native cancellation — the kernel's
-  ``kill`` after a ``stop`` — does interrupt it, and the stop goes straight to SIGKILL.
-* Reaping always happens: ``invoke`` returns or raises only after the child's exit has been
-  collected, so its pid no longer exists (no zombie) by then.
-* After a normal exit, stragglers left in the group are killed too (they would otherwise
-  hold the output pipes open): an invocation owns every process it started.
-
-A process that moves itself to another session (``setsid``) escapes the group; Soma cannot
-track it, but stops waiting for the pipes it holds after ``_DRAIN_TIMEOUT``. Process groups
-and signals make this POSIX-only (Linux, macOS).
+``task`` and ``thread`` are thin. ``process`` and ``command`` run an OS child process under
+the rules of ``_child`` (own process group, dies with the runtime, SIGTERM then SIGKILL on a
+stop, always reaped).
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import logging
 import os
-import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +22,7 @@ import anyio.abc
 import anyio.to_thread
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from ._child import Log, run_child
 from .errors import (
     CommandFailed,
     CommandNotFound,
@@ -55,14 +36,8 @@ from .errors import (
     ToolOutputTooLarge,
 )
 
-Log = logging.LoggerAdapter[logging.Logger]
-
-#: Bytes of a child's stderr kept for error messages (the end is where the error is).
-STDERR_TAIL = 4096
 #: Cap on the JSON result a ``process`` tool sends back.
 RESULT_LIMIT = 32 * 1024 * 1024
-# After the leader exits, how long its pipes may take to reach EOF before Soma stops reading.
-_DRAIN_TIMEOUT = 2.0
 
 # --------------------------------------------------------------------------- outputs
 
@@ -209,10 +184,11 @@ async def run_in_process(
         "args": dict(args),
         "context": dict(context),
     }
-    process = await _open([sys.executable, "-c", _BOOTSTRAP, _PACKAGE_PARENT], stdin=True, cwd=None, env=None)
-    outcome = await _supervise(
-        process,
+    outcome = await run_child(
+        [sys.executable, "-c", _BOOTSTRAP, _PACKAGE_PARENT],
         stdin_data=json.dumps(request).encode(),
+        cwd=None,
+        env=None,
         max_stdout=RESULT_LIMIT,
         grace=grace,
         log=log,
@@ -267,12 +243,18 @@ async def run_command(
     """Run ``argv`` (no shell) and return its stdout text; see ``CommandTool``."""
     program = argv[0]
     try:
-        process = await _open(argv, stdin=False, cwd=cwd, env=env)
+        outcome = await run_child(
+            argv,
+            stdin_data=None,
+            cwd=cwd,
+            env=env,
+            max_stdout=max_output,
+            grace=grace,
+            log=log,
+            on_spawn=on_spawn,
+        )
     except OSError as exc:
         raise _spawn_error(tool, program, cwd, exc) from exc
-    outcome = await _supervise(
-        process, stdin_data=None, max_stdout=max_output, grace=grace, log=log, on_spawn=on_spawn
-    )
     if outcome.overflow:
         raise ToolOutputTooLarge(tool, max_output)
     if outcome.returncode != 0:
@@ -291,155 +273,3 @@ def _spawn_error(tool: str, program: str, cwd: Path, exc: OSError) -> ToolError:
     if isinstance(exc, PermissionError):
         return CommandNotFound(tool, program, "is not executable (permission denied)")
     return CommandNotFound(tool, program, f"cannot be executed: {exc.strerror or exc}")
-
-
-# --------------------------------------------------------------------------- OS child processes
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    returncode: int
-    stdout: bytes
-    stderr: str  # the tail
-    overflow: bool  # stdout went past the cap and the process was killed
-
-
-async def _open(
-    argv: Sequence[str], *, stdin: bool, cwd: Path | None, env: Mapping[str, str] | None
-) -> anyio.abc.Process:
-    # Shielded: cancelled mid-spawn, asyncio would SIGKILL the new leader alone and leave
-    # whatever it had already started running. Spawning takes milliseconds; a cancellation
-    # pending meanwhile lands at the next await, in _supervise, which stops the whole group.
-    with anyio.CancelScope(shield=True):
-        process = await anyio.open_process(
-            list(argv),
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-        )
-    return process
-
-
-async def _supervise(
-    process: anyio.abc.Process,
-    *,
-    stdin_data: bytes | None,
-    max_stdout: int,
-    grace: float,
-    log: Log,
-    on_spawn: Callable[[int], object] | None,
-) -> _Outcome:
-    """Feed, drain and wait for ``process``; stop it if anything interrupts that."""
-    capture = _Capture(process, max_stdout, log)
-    try:
-        if on_spawn is not None:
-            on_spawn(process.pid)
-        async with anyio.create_task_group() as tg:
-            if stdin_data is not None:
-                tg.start_soon(capture.feed, stdin_data)
-            tg.start_soon(capture.read_stdout)
-            tg.start_soon(capture.read_stderr)
-            await process.wait()
-            # The leader is gone; what it left in its group goes too, so the pipes reach
-            # EOF. (Its pid was just reaped; with sequential pid allocation, the group id
-            # cannot name a new group this soon.)
-            _signal_group(process.pid, signal.SIGKILL)
-            tg.cancel_scope.deadline = anyio.current_time() + _DRAIN_TIMEOUT
-    except BaseException:
-        await _terminate(process, grace, log)
-        raise
-    finally:
-        with anyio.CancelScope(shield=True):
-            await process.aclose()  # closes the pipes; the process is already reaped
-    returncode = process.returncode
-    assert returncode is not None
-    return _Outcome(returncode, bytes(capture.stdout), capture.stderr_text(), capture.overflow)
-
-
-async def _terminate(process: anyio.abc.Process, grace: float, log: Log) -> None:
-    """SIGTERM the group, wait up to ``grace``, SIGKILL the group, reap.
-
-    Cancelled again while waiting (a native cancellation gets through the shield): the
-    ``finally`` sends SIGKILL at once and still reaps before the cancellation propagates.
-    The cancellation of an enclosing anyio scope does not get through; it waits for the
-    grace at most, which is why the grace is short.
-    """
-    try:
-        if process.returncode is None:
-            log.debug("stopping tool process group %d: SIGTERM, SIGKILL after %gs", process.pid, grace)
-            _signal_group(process.pid, signal.SIGTERM)
-            with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
-                await process.wait()
-    finally:
-        _signal_group(process.pid, signal.SIGKILL)
-        await _reap(process)
-
-
-async def _reap(process: anyio.abc.Process) -> None:
-    """Wait for the (SIGKILLed) process's exit to be collected, whatever cancels us."""
-    interrupted: BaseException | None = None
-    while True:
-        try:
-            with anyio.CancelScope(shield=True):
-                await process.wait()
-            break
-        except anyio.get_cancelled_exc_class() as exc:
-            # The kill is sent and the exit is imminent: finish reaping, then propagate.
-            interrupted = exc
-    if interrupted is not None:
-        raise interrupted
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    # ESRCH: the group is empty already (macOS answers EPERM when only zombies are left).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-class _Capture:
-    """The three pipes of one child: stdin fed once, stdout kept up to a cap, stderr's tail."""
-
-    def __init__(self, process: anyio.abc.Process, max_stdout: int, log: Log) -> None:
-        self.process = process
-        self.max_stdout = max_stdout
-        self.log = log
-        self.stdout = bytearray()
-        self.stderr = bytearray()
-        self.overflow = False
-
-    async def feed(self, data: bytes) -> None:
-        stream = self.process.stdin
-        assert stream is not None
-        try:
-            await stream.send(data)
-            await stream.aclose()  # EOF: the request is complete
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the child exited without reading its input; its exit status says why
-
-    async def read_stdout(self) -> None:
-        stream = self.process.stdout
-        assert stream is not None
-        async for chunk in stream:
-            if len(self.stdout) + len(chunk) > self.max_stdout:
-                self.overflow = True
-                # Past the cap the output is refused anyway: no reason to let it run.
-                _signal_group(self.process.pid, signal.SIGKILL)
-                return
-            self.stdout += chunk
-
-    async def read_stderr(self) -> None:
-        stream = self.process.stderr
-        assert stream is not None
-        debug = self.log.isEnabledFor(logging.DEBUG)
-        async for chunk in stream:
-            self.stderr += chunk
-            del self.stderr[:-STDERR_TAIL]
-            if debug:  # a process tool's prints land here: visible when the app wants them
-                text = chunk.decode(errors="replace").rstrip()
-                self.log.debug("stderr of pid %d: %s", self.process.pid, text)
-
-    def stderr_text(self) -> str:
-        return self.stderr.decode("utf-8", errors="replace")

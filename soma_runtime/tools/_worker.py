@@ -15,8 +15,6 @@ tool started must not keep it alive, and it is disposable (``atexit`` handlers d
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import importlib
 import importlib.util
 import inspect
@@ -28,14 +26,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-_PR_SET_PDEATHSIG = 1
-_SIGKILL = 9
-
 
 def main() -> None:
+    # Dying with the runtime was arranged before exec (``_child``); this check is for the
+    # platforms without that, where it at least catches a runtime already gone.
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    _die_with_parent()
     request = json.loads(sys.stdin.buffer.read())
     if os.getppid() != request["parent_pid"]:
         os._exit(1)  # the parent died before we could watch it; nobody wants the result
@@ -49,14 +45,6 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(0)
-
-
-def _die_with_parent() -> None:
-    # If the parent (the runtime) crashes outright, no cancellation will ever stop us:
-    # ask Linux to SIGKILL this process when its parent dies. Best effort elsewhere.
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, _SIGKILL)
 
 
 def _serve(request: dict[str, Any]) -> dict[str, Any]:

@@ -222,8 +222,9 @@ class ToolSpec:
 
         ``args`` must come from :meth:`validate_args`. ``on_spawn(pid)`` is called with the
         child's OS pid as soon as a ``process``/``command`` tool has started (its process
-        group id is the same number); when ``invoke`` returns or raises, that process and
-        its group are gone and reaped. ``on_abandon(error)`` receives a
+        group id is the same number); if it returns an awaitable, the child's input waits
+        for it (the run journals the process first). When ``invoke`` returns or raises,
+        that process and its group are gone and reaped. ``on_abandon(error)`` receives a
         :class:`~soma_runtime.tools.errors.ToolAbandoned` when a ``thread`` tool is cancelled.
         Cancellation always propagates as cancellation. Errors: ``ToolFailed`` (and its
         subclasses) when the tool raised or its process died; the typed errors of

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..kernel import Pid, Process
+from ._proc import ProcessIdentity, identify
 from .spec import ToolContext, ToolSpec
 
 
@@ -28,15 +29,22 @@ class ToolReturned:
 
 @dataclass(frozen=True, slots=True)
 class ToolSpawned:
-    """Message from a ToolCall to its run: a process/command tool's OS process started."""
+    """Call from a ToolCall to its run: a process/command tool's OS process started; the
+    reply comes once the run has journalled it.
+
+    ``identity`` tells it apart from any later process given the same pid (the next open
+    kills the process by it if the runtime died first)."""
 
     tool_call_id: str
     os_pid: int
+    identity: ProcessIdentity | None = None
 
 
 async def tool_call(proc: Process, run: Pid, spec: ToolSpec, args: BaseModel, ctx: ToolContext) -> None:
-    def spawned(os_pid: int) -> None:
-        run.send_nowait(ToolSpawned(ctx.tool_call_id, os_pid))
+    async def spawned(os_pid: int) -> None:
+        # The run journals the OS process (durably) before the tool gets its input: a runtime
+        # killed from here on leaves the process in the log, for the next open to kill.
+        await run.call(ToolSpawned(ctx.tool_call_id, os_pid, identify(os_pid)), timeout=None)
 
     output = await spec.invoke(args, ctx, on_spawn=spawned)
     await run.send(ToolReturned(ctx.tool_call_id, output))

@@ -236,7 +236,8 @@ async def test_proof_9_cancel_returns_only_after_the_tools_task_has_finished() -
         types = [e.type for e in await rt.events.query(run_id=run.run_id)]
         assert types[-3:] == ["tool.failed", "step.failed", "run.cancelled"]
         [cancelled] = await rt.events.query(run_id=run.run_id, type="run.cancelled")
-        assert cancelled.payload == {"reason": "step 's1' (stubborn): cancelled"}
+        # ``reason``: why the run was cancelled, short; ``error``: what it cut, in words.
+        assert cancelled.payload == {"reason": "cancelled", "error": "step 's1' (stubborn): cancelled"}
 
 
 async def test_proof_9b_a_tool_that_will_not_stop_is_killed_at_the_grace_and_cancel_waits_for_it() -> None:

@@ -34,6 +34,7 @@ _RUN_STATE_OF: Final = {
     "run.accepted": "accepted",
     "run.started": "executing",
     "run.resumed": "executing",
+    "run.suspended": "suspended",  # stopped with its runtime; the next open resumes it
     "step.started": "executing",
     "tool.started": "waiting_tool",
     "tool.succeeded": "executing",

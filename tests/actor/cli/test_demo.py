@@ -3,6 +3,7 @@ outcome it shows off happens, and the summary names each one."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import anyio
 from _cli import SOMA, clean_env
 
-from soma_runtime import Event, open_event_log
+from soma_runtime import Event, Runtime, Step, open_event_log
 
 
 def soma_demo(db: Path) -> subprocess.CompletedProcess[str]:
@@ -68,3 +69,46 @@ def test_soma_demo_never_replaces_a_file_that_is_not_a_soma_database(tmp_path: P
     done = soma_demo(precious)
     assert done.returncode == 1 and "is not a Soma database" in done.stderr
     assert precious.read_text() == "not a database"
+
+
+def snapshot(db: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name)}
+
+
+def test_soma_demo_never_replaces_a_soma_database_it_did_not_create(tmp_path: Path) -> None:
+    db = tmp_path / "agents.db"
+
+    async def record() -> None:
+        async with Runtime.open(db=db, vitals=False) as rt:
+            await (await rt.start_session("mine")).start_run([Step("s1", "echo", {"value": 1})])
+
+    anyio.run(record)
+    before = snapshot(db)
+    done = soma_demo(db)
+    assert done.returncode == 1
+    assert "is a Soma database the demo did not create; not replacing it" in done.stderr
+    assert snapshot(db) == before, "byte for byte untouched"
+
+
+def test_soma_demo_never_replaces_a_database_a_runtime_has_open(tmp_path: Path) -> None:
+    db, sock = tmp_path / "soma.db", tmp_path / "soma.sock"
+    assert soma_demo(db).returncode == 0  # the demo's own: replaceable, but not while in use
+    server = subprocess.Popen(
+        [*SOMA, "serve", "--db", str(db), "--control", str(sock), "--no-vitals"],
+        env=clean_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        while "serving" not in server.stderr.readline():
+            assert server.poll() is None, "soma serve exited"
+        before = snapshot(db)
+        done = soma_demo(db)
+        assert done.returncode == 1
+        assert f"is in use by a running Soma runtime (pid {server.pid}); not replacing it" in done.stderr
+        assert snapshot(db) == before, "byte for byte untouched"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert soma_demo(db).returncode == 0, "once the runtime is gone, the demo replaces its own database"

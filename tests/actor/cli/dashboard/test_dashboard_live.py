@@ -232,7 +232,8 @@ async def test_the_dashboard_outlives_its_runtime_and_reconnects(
     monkeypatch.setattr(source_module, "RECONNECT_EVERY", 0.05)
     db, sock = tmp_path / "soma.db", tmp_path / "soma.sock"
     async with AsyncExitStack() as runtime:
-        rt = await runtime.enter_async_context(Runtime.open(db=db, control=sock))
+        # Suspending: its run stays live in the log, for the next runtime to resume.
+        rt = await runtime.enter_async_context(Runtime.open(db=db, control=sock, on_shutdown="suspend"))
         session = await rt.start_session("ops")
         run = await session.start_run([Step("s1", "sleep", {"seconds": 60})])
 
@@ -242,6 +243,7 @@ async def test_the_dashboard_outlives_its_runtime_and_reconnects(
             await until(pilot, lambda: cell(app, RunsTable, run.run_id, "state") == "waiting_tool", "waiting")
             await runtime.aclose()  # the runtime stops; its database stays
             await shown(pilot, "control lost")  # in the header
+            await until(pilot, lambda: cell(app, RunsTable, run.run_id, "state") == "suspended", "suspended")
             # Cancel now says why it cannot, rather than failing or hanging.
             await pilot.press("c")
             await shown(pilot, "does not answer")
@@ -249,9 +251,13 @@ async def test_the_dashboard_outlives_its_runtime_and_reconnects(
             await until(pilot, lambda: any("not answer" in line for line in tree_lines(tree)), "the note")
             assert app.is_running, "the dashboard goes on showing the database"
 
-            # A runtime serving the same socket again is picked up.
+            # A runtime serving the same socket again is picked up, and resumes the run.
             async with Runtime.open(db=db, control=sock) as again:
+                assert again.recovery.resumed == [run.run_id]
                 await shown(pilot, "soma.db · soma.sock")  # reconnected
+                await until(
+                    pilot, lambda: cell(app, RunsTable, run.run_id, "state") == "waiting_tool", "resumed"
+                )
                 await until(
                     pilot, lambda: any(line.startswith("soma_sup") for line in tree_lines(tree)), "tree"
                 )

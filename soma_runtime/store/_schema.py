@@ -1,0 +1,111 @@
+"""The SQLite schema of the event log, as its migrations build it (``sqlite`` runs them).
+
+Only ever append to :data:`MIGRATIONS`: a database records the version it is at, and each
+step runs once, in its own transaction, when a writer opens a database of an older version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+# Which events open and end a run, a session and a task (see migration 1 -> 2): for each kind,
+# the id column, the family its events belong to, the opening and the ending types.
+LIFECYCLES: Final = {
+    "run": (
+        "run_id",
+        "run.",
+        ("run.accepted", "run.started"),
+        ("run.completed", "run.failed", "run.timeout", "run.cancelled"),
+    ),
+    "session": ("session_id", "session.", ("session.started", "session.resumed"), ("session.stopped",)),
+    "task": (
+        "task_id",
+        "actor.task.",
+        ("actor.task.received",),
+        tuple(f"actor.task.{end}" for end in ("completed", "rejected", "failed", "cancelled", "timeout")),
+    ),
+}
+
+
+def _sql_list(types: Sequence[str]) -> str:
+    return ", ".join(f"'{t}'" for t in types)
+
+
+def _unfinished_schema() -> str:
+    parts = [
+        "CREATE TABLE unfinished (kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " PRIMARY KEY (kind, id)) WITHOUT ROWID;"
+    ]
+    for kind, (column, family, opens, ends) in LIFECYCLES.items():
+        # The backfill: for each id, the last of its opening and ending events decides.
+        parts.append(
+            f"INSERT INTO unfinished (kind, id, seq) SELECT '{kind}', {column}, seq FROM ("
+            f"SELECT {column}, type, max(seq) AS seq FROM events"
+            f" WHERE {column} IS NOT NULL AND type IN ({_sql_list((*opens, *ends))}) GROUP BY {column})"
+            f" WHERE type IN ({_sql_list(opens)});"
+        )
+        # Every insert runs every trigger's WHEN, so it is a range test on the family — an
+        # IN list there costs half as much again as the insert itself (measured) — and only
+        # the family's few events reach the IN lists of the body.
+        parts.append(
+            f"CREATE TRIGGER unfinished_{kind} AFTER INSERT ON events"
+            f" WHEN NEW.type >= '{family}' AND NEW.type < '{family[:-1]}/' AND NEW.{column} IS NOT NULL"
+            " BEGIN"
+            f" INSERT OR IGNORE INTO unfinished (kind, id, seq) SELECT '{kind}', NEW.{column}, NEW.seq"
+            f" WHERE NEW.type IN ({_sql_list(opens)});"
+            f" DELETE FROM unfinished WHERE NEW.type IN ({_sql_list(ends)})"
+            f" AND kind = '{kind}' AND id = NEW.{column};"
+            " END;"
+        )
+    return "\n".join(parts)
+
+
+_UNFINISHED: Final = _unfinished_schema()
+
+# MIGRATIONS[i] moves a database from schema version i to i + 1. Only ever append to it: a
+# database records the version it is at, and each step runs once, in its own transaction.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 0 -> 1: the log. ``seq`` is the rowid, so appends go to the right edge of the table and
+    # every secondary index is implicitly ordered by seq within a key: a run's trace is one
+    # index range scan, already in seq order, whatever the size of the log. The per-id indexes
+    # are partial (most events carry only some ids), which keeps them small and cheap to insert.
+    """
+    CREATE TABLE events (
+        seq            INTEGER PRIMARY KEY,
+        event_id       TEXT    NOT NULL,
+        ts             INTEGER NOT NULL,
+        type           TEXT    NOT NULL,
+        session_id     TEXT,
+        run_id         TEXT,
+        step_id        TEXT,
+        tool_call_id   TEXT,
+        agent_id       TEXT,
+        task_id        TEXT,
+        correlation_id TEXT,
+        payload        TEXT    NOT NULL
+    );
+    CREATE UNIQUE INDEX events_event_id ON events (event_id);
+    CREATE INDEX events_run ON events (run_id) WHERE run_id IS NOT NULL;
+    CREATE INDEX events_session ON events (session_id) WHERE session_id IS NOT NULL;
+    CREATE INDEX events_agent ON events (agent_id) WHERE agent_id IS NOT NULL;
+    CREATE INDEX events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
+    CREATE INDEX events_type ON events (type);
+    """,
+    # 1 -> 2: what resume looks for at open, found without reading the log (docs/design.md §5b), and
+    # the database's own labels (``meta``: who created it, e.g. ``soma demo``).
+    #
+    # ``unfinished`` holds one row per run, session and actor task that was opened and has
+    # not ended, keyed by the event that opened it. Triggers keep it in the same transaction
+    # as the events, so recovery costs what was interrupted, not the size of the log. A run
+    # opens with run.accepted (or run.started) and ends with its terminal event (run.resumed
+    # and run.suspended leave it open); a session opens with session.started or
+    # session.resumed and ends with session.stopped; a task (the actor layer's, which owns
+    # the reserved ``actor.*`` family) opens with actor.task.received and ends with its
+    # terminal event. The backfill makes the same rows for a log written before.
+    _UNFINISHED
+    + """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
