@@ -19,14 +19,15 @@ from __future__ import annotations
 import anyio
 
 from ..kernel import ExitReason, is_orderly
+from ._backend import LogBackend
+from ._query import EventQuery
 from .events import Event, PreparedEvent
-from .sqlite import EventQuery, SqliteLog
 
 
 class EventFeed:
     def __init__(
         self,
-        log: SqliteLog,
+        log: LogBackend,
         last_seq: int,
         *,
         ring_size: int,

@@ -31,6 +31,7 @@ from ..kernel import (
     current_process,
 )
 from . import _jsonl
+from ._backend import open_backend
 from ._feed import EventFeed
 from ._jsonl import ImportReport
 from ._jsonl import read_jsonl as read_jsonl  # public here; lives with the JSONL codec
@@ -44,7 +45,7 @@ from .errors import (
 )
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent, prepare_values
 from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig, SetMetadata
-from .sqlite import MEMORY, EventQuery, SqliteLog
+from .sqlite import MEMORY, EventQuery
 
 Server = Pid | str | Callable[[], Pid | None]
 EventTypes = str | Sequence[str]
@@ -502,7 +503,7 @@ async def open_event_log(
     current kernel node, or a private one) and stopped on exit. ``config`` overrides ``path``.
     """
     if readonly:
-        log = await SqliteLog.open(path, readonly=True)
+        log = await open_backend(path, readonly=True)
         feed = EventFeed(
             log,
             await log.last_seq(),

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
+from ._backend import RowConflict, Synchronous, open_backend
 from ._feed import EventFeed
 from .errors import BadRequest, DuplicateEvent, StoreWriteError
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
-from .sqlite import MEMORY, SqliteLog, Synchronous
+from .sqlite import MEMORY
 
 log = logging.getLogger("soma.event_store")
 
@@ -135,7 +135,7 @@ class EventStore(GenServer):
     async def init(self, config: EventStoreConfig | str | os.PathLike[str] = MEMORY) -> None:
         cfg = EventStoreConfig.coerce(config)
         self._config = cfg
-        self._log = await SqliteLog.open(cfg.path, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout)
+        self._log = await open_backend(cfg.path, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout)
         try:
             last_seq = await self._log.last_seq()
             if cfg.name is not None:
@@ -274,7 +274,7 @@ class EventStore(GenServer):
         first = self._feed.last_seq + 1
         try:
             await self._log.insert(_rows_json(batch, first))
-        except sqlite3.IntegrityError:
+        except RowConflict:
             await self._write_each(batch)
             return
         except StoreWriteError as exc:
@@ -310,7 +310,7 @@ class EventStore(GenServer):
             first = self._feed.last_seq + 1
             try:
                 await self._log.insert(_rows_json([(caller, request)], first))
-            except sqlite3.IntegrityError:
+            except RowConflict:
                 caller.fail(DuplicateEvent(await self._duplicate_of(request)))
                 continue
             except StoreWriteError as exc:

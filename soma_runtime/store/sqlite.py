@@ -21,13 +21,14 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import aiosqlite
 import anyio
 from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json
 
+from ._backend import RowConflict, Synchronous
 from ._lock import WriterLock
 from ._query import EventQuery as EventQuery  # re-exported: the store's modules import it from here
 from ._query import where as _where
@@ -67,9 +68,6 @@ _AS_JSON: Final = (
 _EVENTS: Final = TypeAdapter(list[Event])
 _IDS: Final = TypeAdapter(list[str])
 _LABELS: Final = TypeAdapter(dict[str, str])
-
-Synchronous = Literal["NORMAL", "FULL"]
-
 
 class SqliteLog:
     """One open event database: a writer (unless read-only) and a reader connection."""
@@ -172,7 +170,7 @@ class SqliteLog:
     async def insert(self, rows_json: str) -> None:
         """Insert a JSON array of rows (``PreparedEvent.row_json``) as one transaction.
 
-        All rows are committed, or none. Raises :class:`sqlite3.IntegrityError` (a duplicate
+        All rows are committed, or none. Raises :class:`RowConflict` (a duplicate
         ``seq`` or ``event_id``) or :class:`StoreWriteError` (locked, read-only, disk full…).
         """
         conn = self._writer
@@ -180,8 +178,8 @@ class SqliteLog:
             raise StoreWriteError(self.path, "opened read-only")
         try:
             await conn.execute(_INSERT, (rows_json,))
-        except sqlite3.IntegrityError:
-            raise
+        except sqlite3.IntegrityError as exc:
+            raise RowConflict(str(exc)) from exc
         except sqlite3.Error as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
             busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
