@@ -22,4 +22,4 @@ def anyio_backend() -> str:
 
 
 # The PostgreSQL cluster of the session and a fresh database per test (see _postgres).
-from _postgres import pg_cluster, pg_url  # noqa: E402, F401
+from _postgres import any_db, pg_cluster, pg_url  # noqa: E402, F401

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Literal, Protocol
 
 from ._query import EventQuery
-from .events import Event
+from .events import Event, PreparedEvent
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -45,8 +45,8 @@ class LogBackend(Protocol):
 
     async def stored_by_writer(self, event_id: str) -> bool: ...
 
-    async def insert(self, rows_json: str) -> None:
-        """Commit a JSON array of rows (``PreparedEvent.row_json``) as one transaction: all
+    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> None:
+        """Commit ``events``, their seqs counted from ``first_seq``, as one transaction: all
         or none. :class:`RowConflict`, or ``StoreWriteError``."""
 
     async def last_seq(self) -> int: ...

@@ -46,15 +46,19 @@ from .errors import (
     StoreReadError,
     StoreWriteError,
 )
-from .events import ID_FIELDS, Event, trusted_event
+from .events import ID_FIELDS, Event, PreparedEvent, trusted_event
 
 COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "payload")
-_CASTS: Final = {"seq": "::bigint", "ts": "::bigint"}
 
+# The batch as one array per column (asyncpg sends them in the binary protocol): one
+# statement, one round trip, one transaction. Not one JSON text as on SQLite: PostgreSQL's
+# JSON operators unescape every string of a value they look into, and refuse a payload
+# holding "\u0000" — which the ``json`` type itself stores as written.
 _INSERT: Final = (
-    f"INSERT INTO events ({', '.join(COLUMNS)}) SELECT "
-    + ", ".join(f"(r ->> {i}){_CASTS.get(c, '')}" for i, c in enumerate(COLUMNS[:-1]))
-    + f", r -> {len(COLUMNS) - 1} FROM json_array_elements($1::json) AS r"
+    f"INSERT INTO events ({', '.join(COLUMNS)}) SELECT * FROM unnest("
+    "$1::bigint[], $2::text[], $3::bigint[], $4::text[], "
+    + ", ".join(f"${5 + i}::text[]" for i in range(len(ID_FIELDS)))
+    + f", ${5 + len(ID_FIELDS)}::text[]::json[])"
 )
 _AS_JSON: Final = "json_build_object(" + ", ".join(f"'{c}', {c}" for c in COLUMNS) + ")"
 
@@ -62,6 +66,7 @@ _AS_JSON: Final = "json_build_object(" + ", ".join(f"'{c}', {c}" for c in COLUMN
 # database, so one key serves every database on a server.
 _LOCK_KEY: Final = (0x736F6D61, 1)
 _APP_PREFIX: Final = "soma-runtime pid="
+_LOCK_WAIT: Final = 0.5  # seconds
 
 _EVENTS: Final = TypeAdapter(list[Event])
 _LABELS: Final = TypeAdapter(dict[str, str])
@@ -163,12 +168,20 @@ class PostgresLog:
                 raise StoreReadError(self.path, _reason(exc)) from exc
         return row is not None
 
-    async def insert(self, rows_json: str) -> None:
-        """Insert a JSON array of rows (``PreparedEvent.row_json``) as one transaction."""
+    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> None:
+        """Insert ``events`` with seqs from ``first_seq`` on, as one transaction."""
         writer = self._need_writer()
+        columns: list[list[Any]] = [
+            list(range(first_seq, first_seq + len(events))),
+            [p.event_id for p in events],
+            [p.ts for p in events],
+            [p.type for p in events],
+            *(list(ids) for ids in zip(*(p.ids for p in events), strict=True)),
+            [p.payload_json for p in events],
+        ]
         async with self._writing:
             try:
-                await writer.execute(_INSERT, rows_json)
+                await writer.execute(_INSERT, *columns)
             except asyncpg.UniqueViolationError as exc:
                 raise RowConflict(str(exc)) from exc
             except asyncpg.PostgresError as exc:
@@ -264,8 +277,14 @@ def _numbered(sql: str) -> str:
 
 
 async def _take_writer_lock(conn: asyncpg.Connection, name: str) -> None:
-    if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *_LOCK_KEY):
-        return
+    # A holder that just died (killed: its connection dropped, not closed) still holds the
+    # lock until its server process notices the end of its connection — a few milliseconds:
+    # wait that long before taking it for a live writer.
+    with anyio.move_on_after(_LOCK_WAIT):
+        while True:
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *_LOCK_KEY):
+                return
+            await anyio.sleep(0.01)
     holder = await conn.fetchval(
         "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid"
         " WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 2"

@@ -273,7 +273,7 @@ class EventStore(GenServer):
     async def _write(self, batch: _Pending) -> None:
         first = self._feed.last_seq + 1
         try:
-            await self._log.insert(_rows_json(batch, first))
+            await self._log.insert_events(_events(batch), first)
         except RowConflict:
             await self._write_each(batch)
             return
@@ -309,7 +309,7 @@ class EventStore(GenServer):
         for caller, request in batch:
             first = self._feed.last_seq + 1
             try:
-                await self._log.insert(_rows_json([(caller, request)], first))
+                await self._log.insert_events(request.events, first)
             except RowConflict:
                 caller.fail(DuplicateEvent(await self._duplicate_of(request)))
                 continue
@@ -358,15 +358,11 @@ class EventStore(GenServer):
             self._log.abandon()
 
 
-def _rows_json(batch: _Pending, first: int) -> str:
-    """The batch as one JSON array of rows, seqs assigned from ``first`` in arrival order."""
-    rows = []
-    seq = first
-    for _caller, request in batch:
-        for prepared in request.events:
-            rows.append(prepared.row_json(seq))
-            seq += 1
-    return "[" + ",".join(rows) + "]"
+def _events(batch: _Pending) -> list[PreparedEvent]:
+    """The batch's events in arrival order (the order their seqs are assigned in)."""
+    if len(batch) == 1:
+        return batch[0][1].events
+    return [prepared for _caller, request in batch for prepared in request.events]
 
 
 def _well_formed(request: Append) -> bool:

@@ -41,7 +41,7 @@ from .errors import (
     StoreReadError,
     StoreWriteError,
 )
-from .events import ID_FIELDS, Event, trusted_event
+from .events import ID_FIELDS, Event, PreparedEvent, trusted_event
 
 MEMORY: Final = ":memory:"
 
@@ -166,6 +166,10 @@ class SqliteLog:
         except sqlite3.Error as exc:
             raise _read_error(self.path, exc) from exc
         return bool(list(rows))
+
+    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> None:
+        """Insert ``events`` with seqs from ``first_seq`` on, as one transaction."""
+        await self.insert("[" + ",".join([p.row_json(seq) for seq, p in enumerate(events, first_seq)]) + "]")
 
     async def insert(self, rows_json: str) -> None:
         """Insert a JSON array of rows (``PreparedEvent.row_json``) as one transaction.
