@@ -73,7 +73,8 @@ class Cluster:
             f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
             " -c max_connections=200 -c shared_buffers=32MB"
         )
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start")
+        log = str(self.root / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -94,7 +95,7 @@ def _server_user() -> str | None:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        pytest.fail("running as root, the PostgreSQL tests need the unprivileged `postgres` user", pytrace=False)
+        pytest.fail("as root, the PostgreSQL tests need the unprivileged `postgres` user", pytrace=False)
     return "postgres"
 
 
