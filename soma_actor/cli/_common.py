@@ -35,8 +35,8 @@ db_option = click.option(
     default=DEFAULT_DB,
     show_default=True,
     envvar="SOMA_DB",
-    metavar="PATH",
-    help="The event store (SQLite). Env: SOMA_DB.",
+    metavar="PATH|URL",
+    help="The event store: a SQLite file, or a postgresql:// URL. Env: SOMA_DB.",
 )
 control_option = click.option(
     "--control",
@@ -65,6 +65,8 @@ def run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
 
 
 def _check_db(path: str) -> None:
+    if path.startswith(("postgresql://", "postgres://")):
+        return  # a server's database: opening it says what is wrong, if anything
     if not os.path.isfile(path):
         raise CliError(f"no database at {path} (give one with --db PATH or SOMA_DB)")
 

@@ -8,8 +8,9 @@ Choices that differ from SQLite's, and why:
 
 - ``payload`` is ``json``, not ``jsonb``: ``json`` keeps the text as written, so an event reads
   back byte for byte as it was stored (``jsonb`` reorders keys and rewrites numbers).
-- ``type`` is collated ``"C"``: the store selects a family (``run.*``) as the range
-  ``'run.' <= type < 'run/'``, which needs byte order, whatever the database's locale.
+- ``type`` and the ids are collated ``"C"``: the store selects a family (``run.*``) as the
+  range ``'run.' <= type < 'run/'``, and ids by prefix the same way, which needs byte order
+  whatever the database's locale (and byte order is the cheapest to compare).
 - The index of unfinished runs, sessions and tasks is kept by one PL/pgSQL row trigger, in the
   transaction of the insert, exactly as SQLite's triggers keep it.
 """
@@ -56,13 +57,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         event_id       TEXT    NOT NULL UNIQUE,
         ts             BIGINT  NOT NULL,
         type           TEXT    COLLATE "C" NOT NULL,
-        session_id     TEXT,
-        run_id         TEXT,
-        step_id        TEXT,
-        tool_call_id   TEXT,
-        agent_id       TEXT,
-        task_id        TEXT,
-        correlation_id TEXT,
+        session_id     TEXT    COLLATE "C",
+        run_id         TEXT    COLLATE "C",
+        step_id        TEXT    COLLATE "C",
+        tool_call_id   TEXT    COLLATE "C",
+        agent_id       TEXT    COLLATE "C",
+        task_id        TEXT    COLLATE "C",
+        correlation_id TEXT    COLLATE "C",
         payload        JSON    NOT NULL
     );
     CREATE INDEX events_run ON events (run_id, seq) WHERE run_id IS NOT NULL;
