@@ -50,7 +50,9 @@ def test_status_and_statusline(any_rec: Recorded) -> None:
     assert text.endswith("| 2 agents: " + header.split("(")[1].split(")")[0])
 
 
-def test_replay_matches_the_record_bit_for_bit_and_names_a_divergence(any_rec: Recorded, tmp_path: Path) -> None:
+def test_replay_matches_the_record_bit_for_bit_and_names_a_divergence(
+    any_rec: Recorded, tmp_path: Path
+) -> None:
     rec = any_rec
     exported = tmp_path / "all.jsonl"
     tampered = tmp_path / "tampered.jsonl"
