@@ -222,7 +222,8 @@ class Runtime:
         resume: bool = True,
         on_shutdown: OnShutdown = "cancel",
     ) -> AsyncIterator[Runtime]:
-        """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
+        """Start the tree on ``db`` (a SQLite file, ``":memory:"``, or a ``postgresql://`` URL
+        with the ``postgres`` extra) with ``tools``.
 
         ``root`` confines the file tools. ``vitals`` configures the behavioural monitor
         (``False``: run without one). ``control`` serves the control API on a Unix socket at
