@@ -10,7 +10,7 @@ both.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 from ._query import EventQuery
@@ -37,17 +37,26 @@ class LogBackend(Protocol):
     path: str
     """What was opened, for messages (a URL's password is never kept here)."""
     readonly: bool
+    @property
+    def shared(self) -> bool:
+        """Whether other runtimes may append to the same log (PostgreSQL): then seq is
+        assigned by the database, and the feed learns of their commits (``on_commit``)."""
+
+    def on_commit(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(last_seq)`` whenever another runtime commits (a shared log)."""
 
     async def close(self) -> None: ...
 
     def abandon(self) -> None:
         """Let go without awaiting, for an owner that was killed."""
 
-    async def stored_by_writer(self, event_id: str) -> bool: ...
+    async def stored_by_writer(self, event_id: str) -> int | None:
+        """The seq of ``event_id`` if stored, asked after everything the writer queued."""
 
-    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> None:
-        """Commit ``events``, their seqs counted from ``first_seq``, as one transaction: all
-        or none. :class:`RowConflict`, or ``StoreWriteError``."""
+    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> int:
+        """Commit ``events`` as one transaction, all or none, numbered from ``first_seq`` — or,
+        in a shared log, from wherever the log is: the seq of the first is returned.
+        :class:`RowConflict`, or ``StoreWriteError``."""
 
     async def last_seq(self) -> int: ...
 
@@ -66,18 +75,15 @@ class LogBackend(Protocol):
     async def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]: ...
 
 
-async def open_backend(
-    db: str | os.PathLike[str],
-    *,
-    readonly: bool = False,
-    synchronous: Synchronous = "NORMAL",
-    busy_timeout: float = 5.0,
-) -> LogBackend:
-    """Open the database ``db`` names: a ``postgresql://`` URL, else a SQLite file."""
-    if is_postgres(db):
-        from .postgres import PostgresLog  # asyncpg only for those who use it
+class SharedLog(LogBackend, Protocol):
+    """A log several runtimes append to, each a node holding a lease (``postgres``)."""
 
-        return await PostgresLog.open(str(db), readonly=readonly, synchronous=synchronous)
-    from .sqlite import SqliteLog
+    node_id: str | None
+    lease: float
+    recovering: str | None
 
-    return await SqliteLog.open(db, readonly=readonly, synchronous=synchronous, busy_timeout=busy_timeout)
+    async def renew(self) -> bool: ...
+
+    async def claim(self, claimant: str) -> tuple[list[str], int]: ...
+
+    async def adopt(self, claimant: str) -> None: ...

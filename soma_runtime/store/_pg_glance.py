@@ -19,6 +19,7 @@ import asyncpg
 
 from .errors import StoreOpenError, StoreReadError
 from .glance import Glance
+from .postgres import redacted_url
 
 T = TypeVar("T")
 
@@ -58,8 +59,9 @@ class PgGlance(Glance):
 
 
 @contextmanager
-def pg_glance(url: str, name: str) -> Iterator[Glance]:
-    """Open the database at ``url`` read-only (``name``: the URL as messages show it)."""
+def pg_glance(url: str) -> Iterator[Glance]:
+    """Open the database at ``url`` read-only."""
+    name = redacted_url(url)
     loop = _LoopThread()
     try:
         try:

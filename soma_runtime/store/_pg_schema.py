@@ -20,6 +20,10 @@ from __future__ import annotations
 from typing import Final
 
 from ._schema import LIFECYCLES
+from .events import ID_FIELDS
+
+SEQ_LOCK: Final = (0x736F6D61, 2)
+"""The advisory lock every batch holds while it numbers and inserts its rows."""
 
 
 def _sql_list(types: tuple[str, ...]) -> str:
@@ -32,8 +36,8 @@ def _unfinished_trigger() -> str:
         branches.append(
             f"  IF NEW.{column} IS NOT NULL AND NEW.type >= '{family}' AND NEW.type < '{family[:-1]}/' THEN\n"
             f"    IF NEW.type IN ({_sql_list(opens)}) THEN\n"
-            f"      INSERT INTO unfinished (kind, id, seq) VALUES ('{kind}', NEW.{column}, NEW.seq)"
-            " ON CONFLICT DO NOTHING;\n"
+            f"      INSERT INTO unfinished (kind, id, seq, owner) VALUES ('{kind}', NEW.{column}, NEW.seq,"
+            " current_setting('soma.node_id', true)) ON CONFLICT DO NOTHING;\n"
             f"    ELSIF NEW.type IN ({_sql_list(ends)}) THEN\n"
             f"      DELETE FROM unfinished WHERE kind = '{kind}' AND id = NEW.{column};\n"
             "    END IF;\n"
@@ -47,6 +51,46 @@ def _unfinished_trigger() -> str:
         " FOR EACH ROW EXECUTE FUNCTION soma_unfinished();\n"
     )
 
+
+# soma_append(node, columns…): a batch of events in one transaction, as every writer writes.
+#
+# - Several runtimes append to one log, and seq must stay gap-free and in commit order (a
+#   follower reading "seq > last" must never miss a row committed later with a lower seq):
+#   so each batch takes one transaction-scoped advisory lock, numbers its rows after the
+#   highest stored seq, and commits before the next batch can number its own. The lock is
+#   held for one INSERT; group commit makes that one per batch, not per event.
+# - Fencing: a node whose lease expired (and whose runs another node may have taken over)
+#   can no longer write — the check is in the same transaction as the rows (SQLSTATE SOMA1).
+# - The unfinished index's trigger reads the writing node from ``soma.node_id``, set here for
+#   the transaction.
+# - NOTIFY soma_events with the new high-water mark: delivered at commit, it wakes the other
+#   runtimes' followers (who then read the table, so none misses an event).
+_APPEND: Final = f"""
+CREATE FUNCTION soma_append(
+    node TEXT, event_ids TEXT[], tss BIGINT[], types TEXT[],
+    {", ".join(f"{c}s TEXT[]" for c in ID_FIELDS)}, payloads TEXT[]
+) RETURNS BIGINT LANGUAGE plpgsql AS $body$
+DECLARE
+    base BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock({SEQ_LOCK[0]}, {SEQ_LOCK[1]});
+    IF node IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM nodes WHERE node_id = node AND expires_at > clock_timestamp()) THEN
+            RAISE EXCEPTION 'node % holds no lease: it expired, and its runs may have moved', node
+                USING ERRCODE = 'SOMA1';
+        END IF;
+        PERFORM set_config('soma.node_id', node, true);
+    END IF;
+    SELECT coalesce(max(seq), 0) INTO base FROM events;
+    INSERT INTO events (seq, event_id, ts, type, {", ".join(ID_FIELDS)}, payload)
+    SELECT base + n, e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, p::json
+    FROM unnest(event_ids, tss, types, {", ".join(f"{c}s" for c in ID_FIELDS)}, payloads)
+        WITH ORDINALITY AS x(e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, p, n);
+    PERFORM pg_notify('soma_events', (base + cardinality(event_ids))::text);
+    RETURN base + 1;
+END
+$body$;
+"""
 
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 0 -> 1: the log. Each per-id index carries seq, so a run's trace is one index range scan
@@ -72,13 +116,27 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX events_correlation ON events (correlation_id, seq) WHERE correlation_id IS NOT NULL;
     CREATE INDEX events_type ON events (type, seq);
     """,
-    # 1 -> 2: what resume looks for at open (see ``_schema``), and the database's labels.
+    # 1 -> 2: what resume looks for at open (see ``_schema``), and the database's labels; and
+    # what several runtimes sharing the log need (see ``postgres``): their leases (``nodes``),
+    # who owns each unfinished run, session and task (``unfinished.owner``: set by the trigger
+    # from the writing node, in the transaction of the event), and ``soma_append``, the one
+    # way events are written.
     """
     CREATE TABLE unfinished (
-        kind TEXT NOT NULL, id TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (kind, id)
+        kind TEXT NOT NULL, id TEXT NOT NULL, seq BIGINT NOT NULL, owner TEXT COLLATE "C",
+        PRIMARY KEY (kind, id)
+    );
+    CREATE INDEX unfinished_owner ON unfinished (owner);
+    CREATE TABLE nodes (
+        node_id    TEXT COLLATE "C" PRIMARY KEY,
+        expires_at TIMESTAMPTZ NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        pid        INTEGER,
+        host       TEXT
     );
     """
     + _unfinished_trigger()
+    + _APPEND
     + """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,

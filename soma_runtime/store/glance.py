@@ -190,16 +190,9 @@ def _check_id_field(field: str) -> None:
 @contextmanager
 def glance(path: str | os.PathLike[str]) -> Iterator[Glance]:
     """Open the database at ``path`` read-only; :class:`StoreOpenError` says why it cannot
-    be read (no file, an empty one, not SQLite, not a Soma event store). A
-    ``postgresql://`` URL is read the same way (the ``postgres`` extra)."""
+    be read (no file, an empty one, not SQLite, not a Soma event store). For a
+    ``postgresql://`` URL, ``_pg_glance.pg_glance`` gives the same reader."""
     name = os.fspath(path)
-    if name.startswith(("postgresql://", "postgres://")):
-        from ._pg_glance import pg_glance  # asyncpg only for those who use it
-        from .postgres import redacted_url
-
-        with pg_glance(name, redacted_url(name)) as db:
-            yield db
-        return
     file = Path(name)
     if file.is_dir():
         raise StoreOpenError(name, "it is a directory")

@@ -31,10 +31,11 @@ from ..kernel import (
     current_process,
 )
 from . import _jsonl
-from ._backend import open_backend
+from ._backend import LogBackend
 from ._feed import EventFeed
 from ._jsonl import ImportReport
 from ._jsonl import read_jsonl as read_jsonl  # public here; lives with the JSONL codec
+from ._open import open_backend
 from ._subscription import Subscription
 from .errors import (
     EventError,
@@ -90,6 +91,11 @@ class EventLog:
     @property
     def readonly(self) -> bool:
         return self._readonly
+
+    async def backend(self) -> LogBackend:
+        """The database behind the log (the runtime's own bookkeeping uses it: the leases of a
+        shared PostgreSQL log)."""
+        return (await self._attach()).log
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
-from ._backend import RowConflict, Synchronous, open_backend
+from ._backend import RowConflict, Synchronous
 from ._feed import EventFeed
+from ._open import open_backend
 from .errors import BadRequest, DuplicateEvent, StoreWriteError
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
 from .sqlite import MEMORY
@@ -150,6 +151,10 @@ class EventStore(GenServer):
             max_payload_bytes=cfg.max_payload_bytes,
             live=True,
         )
+        if self._log.shared:
+            # Other runtimes append too: their commits move the mark (their rows are read from
+            # the table; the ring holds only what this one wrote).
+            self._log.on_commit(self._feed.advance)
         self._pending: _Pending = []
         self._pending_count = 0
         self._acked_pending = False  # does a caller wait for the pending batch?
@@ -271,9 +276,8 @@ class EventStore(GenServer):
         self._inflight = None
 
     async def _write(self, batch: _Pending) -> None:
-        first = self._feed.last_seq + 1
         try:
-            await self._log.insert_events(_events(batch), first)
+            first = await self._log.insert_events(_events(batch), self._feed.last_seq + 1)
         except RowConflict:
             await self._write_each(batch)
             return
@@ -293,8 +297,9 @@ class EventStore(GenServer):
         first_id = batch[0][1].events[0].event_id
         # Asked on the writer's own connection, so the answer comes after the interrupted
         # statement has finished (the connection runs its statements in order).
-        if await self._log.stored_by_writer(first_id):
-            self._publish(batch, self._feed.last_seq + 1)
+        seq = await self._log.stored_by_writer(first_id)
+        if seq is not None:
+            self._publish(batch, seq)
         else:
             await self._write(batch)
 
@@ -307,9 +312,8 @@ class EventStore(GenServer):
         if stored > self._feed.last_seq:
             self._feed.resync(stored)
         for caller, request in batch:
-            first = self._feed.last_seq + 1
             try:
-                await self._log.insert_events(request.events, first)
+                first = await self._log.insert_events(request.events, self._feed.last_seq + 1)
             except RowConflict:
                 caller.fail(DuplicateEvent(await self._duplicate_of(request)))
                 continue

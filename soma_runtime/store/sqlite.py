@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -158,18 +158,30 @@ class SqliteLog:
         if self._lock is not None:
             self._lock.release()
 
-    async def stored_by_writer(self, event_id: str) -> bool:
-        """Whether ``event_id`` is stored, asked after every statement the writer has queued."""
+    async def stored_by_writer(self, event_id: str) -> int | None:
+        """The seq of ``event_id`` if stored, asked after every statement the writer queued."""
         assert self._writer is not None
         try:
-            rows = await self._writer.execute_fetchall("SELECT 1 FROM events WHERE event_id = ?", (event_id,))
+            rows = list(
+                await self._writer.execute_fetchall("SELECT seq FROM events WHERE event_id = ?", (event_id,))
+            )
         except sqlite3.Error as exc:
             raise _read_error(self.path, exc) from exc
-        return bool(list(rows))
+        return int(rows[0][0]) if rows else None
 
-    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> None:
-        """Insert ``events`` with seqs from ``first_seq`` on, as one transaction."""
+    @property
+    def shared(self) -> bool:
+        """One writer per file (``_lock``): nobody else appends to this log."""
+        return False
+
+    def on_commit(self, callback: Callable[[int], None]) -> None:
+        """Nobody else commits here: ``callback`` is never called."""
+
+    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> int:
+        """Insert ``events`` with seqs from ``first_seq`` on, as one transaction; returns
+        ``first_seq`` (this process, the only writer, numbers the log)."""
         await self.insert("[" + ",".join([p.row_json(seq) for seq, p in enumerate(events, first_seq)]) + "]")
+        return first_seq
 
     async def insert(self, rows_json: str) -> None:
         """Insert a JSON array of rows (``PreparedEvent.row_json``) as one transaction.

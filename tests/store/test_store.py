@@ -149,6 +149,21 @@ async def test_subscribe_replays_history_then_follows_live(log: EventLog) -> Non
     assert sub.cursor == 5
 
 
+async def test_a_subscriptions_cursor_names_only_what_was_delivered(log: EventLog) -> None:
+    """Events read ahead into the subscription's buffer are not consumed: a consumer that
+    stops and resumes from ``cursor + 1`` misses nothing (a page read at once used to move
+    the cursor past events still waiting in the buffer)."""
+    await log.append_many([EventDraft("run.accepted", {}, run_id=f"r{i}") for i in range(6)])
+    sub = log.subscribe(from_seq=1)
+    assert [e.seq for e in await collect(sub, 2)] == [1, 2]
+    assert sub.cursor == 2
+    resumed = log.subscribe(from_seq=sub.cursor + 1)
+    assert [e.seq for e in await collect(resumed, 4)] == [3, 4, 5, 6]
+    filtered = log.subscribe(from_seq=1, run_id="r5")
+    assert [e.seq for e in await collect(filtered, 1)] == [6]
+    assert filtered.cursor == 6
+
+
 async def test_subscribe_with_filters(log: EventLog) -> None:
     for i in range(10):
         await log.append("step.started" if i % 2 else "run.accepted", {"tool": "t"}, run_id="r")
