@@ -65,7 +65,7 @@ from .kernel import (
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
-from .store._backend import SharedLog
+from .store._backend import NodeName, SharedLog, is_postgres, new_node_id
 from .store.errors import StoreError
 from .store.ids import new_id
 from .store.log import EventLog
@@ -287,7 +287,7 @@ class Runtime:
         session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
         run_template = ChildSpec("run", Run.start_link, restart=TEMPORARY, shutdown=cancel_grace + 1.0)
         children = [
-            ChildSpec("event_store", EventStore.start_link, (EventStoreConfig(path=db, name=EVENT_STORE),)),
+            ChildSpec("event_store", EventStore.start_link, (_store_config(db),)),
             ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
             *(
                 []
@@ -427,6 +427,13 @@ class Runtime:
         handler; built-in ops cannot be replaced. Works with or without ``control=``.
         """
         self._control_ops.add(name, handler)
+
+
+def _store_config(db: str | os.PathLike[str]) -> EventStoreConfig:
+    # A shared log's node is named here, once: a store the supervisor restarts is the same
+    # node (or, its lease lost, does not start: see NodeName).
+    node = NodeName(new_node_id()) if is_postgres(db) else None
+    return EventStoreConfig(path=db, name=EVENT_STORE, node=node)
 
 
 async def _join_shared_log(events: EventLog) -> bool:

@@ -1,17 +1,17 @@
-"""Failover: in a log several runtimes share (PostgreSQL), each runtime keeps its lease and
-resumes the work of those that died (docs/design.md §11).
+"""Failover: in a log several runtimes share (PostgreSQL), each runtime resumes the work of
+those that died (docs/design.md §11).
 
-One :class:`Failover` process per runtime on a shared log, started after recovery at open.
-Every third of a lease it renews this runtime's lease, then claims the unfinished runs,
+One :class:`Failover` process per runtime on a shared log, started after recovery at open
+(the store keeps this runtime's own lease). Every third of a lease it claims the unfinished runs,
 sessions and tasks of every node whose lease expired (``SharedLog.claim``: one claimant
 wins each dead node) and recovers them exactly as an open recovers a stopped runtime's —
 ``resume.recover``: completed steps never run again, a non-idempotent step that was in
 flight fails its run ``resume_unsafe`` — then adopts them as its own.
 
-A runtime that finds its own lease lost (it was frozen or cut off past its lease, and its
-work may have moved) can no longer write — the store refuses its appends — so this process
-crashes with :class:`LeaseLost`, and its supervisor's restarts end the runtime: it must not
-go on as if it still owned what it ran.
+A runtime that lost its own lease (frozen or cut off past it: its work may have moved) can
+no longer write — the store refuses its appends, its store ends with ``LeaseLost`` and cannot
+start again as the same node — so the runtime stops rather than go on as if it still owned
+what it ran.
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ from .session import Services
 log = logging.getLogger("soma.failover")
 
 
-class LeaseLost(RuntimeError):
-    """This runtime's lease on the shared log expired before it renewed it."""
-
-
 class Failover(GenServer):
     """Keeps this node's lease and takes over dead nodes' work (see the module docstring)."""
 
@@ -43,18 +39,11 @@ class Failover(GenServer):
         self._resume = resume
         self._log = cast(SharedLog, await events.backend())
         self._claims = itertools.count(1)
-        if not await self._log.renew():
-            raise LeaseLost(f"node {self._log.node_id} lost its lease on {self._log.path}")
         self._interval = self._log.lease / 3
         self.set_timeout(self._interval)
 
     async def handle_info(self, message: Any) -> None:
         if message is TIMEOUT:
-            if not await self._log.renew():
-                raise LeaseLost(
-                    f"node {self._log.node_id} lost its lease on {self._log.path}: "
-                    "it can write no more, and its runs may have moved to another runtime"
-                )
             await self._take_over()
         self.set_timeout(self._interval)
 

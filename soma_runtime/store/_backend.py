@@ -10,7 +10,10 @@ both.
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ._query import EventQuery
@@ -19,6 +22,22 @@ from .events import Event, PreparedEvent
 Synchronous = Literal["NORMAL", "FULL"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass
+class NodeName:
+    """Who a store writes as in a shared log: named once (by the runtime), so a store its
+    supervisor restarts goes on as the same node — or does not start, if the node's lease was
+    lost meanwhile (another runtime may hold its work by then)."""
+
+    node_id: str
+    joined: bool = False
+    """Set when the node first registers its lease."""
+
+
+def new_node_id() -> str:
+    """A name for a new node of a shared log: where it runs, and something unique."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 class RowConflict(Exception):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ._backend import LogBackend, Synchronous, is_postgres
+from ._backend import LogBackend, NodeName, Synchronous, is_postgres
 
 
 async def open_backend(
@@ -15,12 +15,13 @@ async def open_backend(
     readonly: bool = False,
     synchronous: Synchronous = "NORMAL",
     busy_timeout: float = 5.0,
+    node: NodeName | None = None,
 ) -> LogBackend:
     """Open the database ``db`` names: a ``postgresql://`` URL, else a SQLite file."""
     if is_postgres(db):
         from .postgres import PostgresLog  # asyncpg only for those who use it
 
-        return await PostgresLog.open(str(db), readonly=readonly, synchronous=synchronous)
+        return await PostgresLog.open(str(db), readonly=readonly, synchronous=synchronous, node=node)
     from .sqlite import SqliteLog
 
     return await SqliteLog.open(db, readonly=readonly, synchronous=synchronous, busy_timeout=busy_timeout)

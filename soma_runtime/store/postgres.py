@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -40,12 +39,13 @@ import asyncpg
 from pydantic import TypeAdapter
 from pydantic_core import from_json
 
-from ._backend import RowConflict, Synchronous
+from ._backend import NodeName, RowConflict, Synchronous, new_node_id
 from ._pg_schema import MIGRATIONS
 from ._query import EventQuery
 from ._query import where as _where
 from ._schema import LIFECYCLES
 from .errors import (
+    LeaseLost,
     SchemaVersionError,
     StoreClosed,
     StoreOpenError,
@@ -123,9 +123,11 @@ class PostgresLog:
         readonly: bool = False,
         synchronous: Synchronous = "NORMAL",
         lease: float = DEFAULT_LEASE,
+        node: NodeName | None = None,
     ) -> PostgresLog:
         """Open (creating the schema and migrating if needed) the log in the database at
-        ``url``; a writer joins it as a new node holding a lease of ``lease`` seconds.
+        ``url``; a writer joins it as a node holding a lease of ``lease`` seconds: ``node``,
+        or a new one. A node that joined before and lost its lease gets :class:`LeaseLost`.
         ``synchronous`` is accepted for symmetry with SQLite: a PostgreSQL commit is already
         durable past both the runtime's and the server's death."""
         if synchronous not in ("NORMAL", "FULL"):
@@ -140,15 +142,9 @@ class PostgresLog:
             if not readonly:
                 writer = await asyncpg.connect(url, server_settings=settings)
                 await _migrate(writer, name)
-                node_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                await writer.execute(
-                    "INSERT INTO nodes (node_id, expires_at, pid, host)"
-                    " VALUES ($1, clock_timestamp() + make_interval(secs => $2), $3, $4)",
-                    node_id,
-                    lease,
-                    os.getpid(),
-                    socket.gethostname(),
-                )
+                node = node if node is not None else NodeName(new_node_id())
+                node_id = node.node_id
+                await _join(writer, name, node, lease)
             else:
                 probe = await asyncpg.connect(url, server_settings=reader_settings)
                 try:
@@ -161,7 +157,7 @@ class PostgresLog:
         except BaseException as exc:
             if writer is not None:
                 writer.terminate()
-            if isinstance(exc, StoreOpenError | SchemaVersionError):
+            if isinstance(exc, StoreOpenError | SchemaVersionError):  # LeaseLost included
                 raise
             if isinstance(exc, asyncpg.PostgresError | OSError | asyncpg.InterfaceError):
                 raise StoreOpenError(name, _reason(exc)) from exc
@@ -388,6 +384,30 @@ class PostgresLog:
             raise StoreClosed(f"{self.path!r}: {exc}") from exc
         except (asyncpg.PostgresError, OSError) as exc:
             raise StoreReadError(self.path, _reason(exc)) from exc
+
+
+async def _join(writer: asyncpg.Connection, name: str, node: NodeName, lease: float) -> None:
+    """Register ``node``'s lease; or, for a node that joined before (its store restarted),
+    renew it — unless it was lost, and its work may be another node's by now."""
+    if node.joined:
+        renewed = await writer.fetchval(
+            "UPDATE nodes SET expires_at = clock_timestamp() + make_interval(secs => $2)"
+            " WHERE node_id = $1 AND expires_at > clock_timestamp() RETURNING 1",
+            node.node_id,
+            lease,
+        )
+        if renewed is None:
+            raise LeaseLost(name, node.node_id)
+        return
+    await writer.execute(
+        "INSERT INTO nodes (node_id, expires_at, pid, host)"
+        " VALUES ($1, clock_timestamp() + make_interval(secs => $2), $3, $4)",
+        node.node_id,
+        lease,
+        os.getpid(),
+        socket.gethostname(),
+    )
+    node.joined = True
 
 
 def _lease_from(url: str, lease: float) -> tuple[str, float]:

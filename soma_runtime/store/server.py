@@ -21,11 +21,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Final
 
+import anyio
+
 from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
-from ._backend import RowConflict, Synchronous
+from ._backend import NodeName, RowConflict, SharedLog, Synchronous
 from ._feed import EventFeed
 from ._open import open_backend
-from .errors import BadRequest, DuplicateEvent, StoreWriteError
+from .errors import BadRequest, DuplicateEvent, LeaseLost, StoreWriteError
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
 from .sqlite import MEMORY
 
@@ -55,6 +57,8 @@ class EventStoreConfig:
     max_batch: int = 1000
     ring_size: int = 10_000
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    node: NodeName | None = None
+    """In a shared log (PostgreSQL): the node this store writes as (a new one if None)."""
 
     def __post_init__(self) -> None:
         for field in ("max_batch", "ring_size", "max_payload_bytes"):
@@ -136,7 +140,9 @@ class EventStore(GenServer):
     async def init(self, config: EventStoreConfig | str | os.PathLike[str] = MEMORY) -> None:
         cfg = EventStoreConfig.coerce(config)
         self._config = cfg
-        self._log = await open_backend(cfg.path, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout)
+        self._log = await open_backend(
+            cfg.path, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout, node=cfg.node
+        )
         try:
             last_seq = await self._log.last_seq()
             if cfg.name is not None:
@@ -153,8 +159,11 @@ class EventStore(GenServer):
         )
         if self._log.shared:
             # Other runtimes append too: their commits move the mark (their rows are read from
-            # the table; the ring holds only what this one wrote).
+            # the table; the ring holds only what this one wrote). And this store's lease must
+            # be renewed as long as it writes: by a process linked to it, so a lost lease
+            # ends the store.
             self._log.on_commit(self._feed.advance)
+            current_node().spawn(_keep_lease, self._log, link=True, name=None)
         self._pending: _Pending = []
         self._pending_count = 0
         self._acked_pending = False  # does a caller wait for the pending batch?
@@ -360,6 +369,15 @@ class EventStore(GenServer):
             self._closed = True
             self._feed.close(reason)
             self._log.abandon()
+
+
+async def _keep_lease(_process: Any, log: SharedLog) -> None:
+    """Renew a shared log's lease every third of it; exit with :class:`LeaseLost` (ending the
+    store it is linked to) the moment it was lost."""
+    while True:
+        await anyio.sleep(log.lease / 3)
+        if not await log.renew():
+            raise LeaseLost(log.path, log.node_id)
 
 
 def _events(batch: _Pending) -> list[PreparedEvent]:
