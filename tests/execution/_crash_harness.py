@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -147,7 +148,7 @@ def _run_rows(db: Path | str) -> list[Any]:
         import asyncpg
 
         async def fetch() -> list[Any]:
-            conn = await asyncpg.connect(db)
+            conn = await asyncpg.connect(re.sub(r"&soma_lease=[^&]*", "", db))  # Soma's, not libpq's
             try:
                 return [
                     tuple(r)

@@ -34,6 +34,7 @@ from soma_runtime.execution.run_records import TERMINAL_EVENTS
 pytestmark = pytest.mark.anyio
 
 SEEDS = int(os.environ.get("SOMA_CRASH_SEEDS", "2"))
+LEASE = 0.5  # seconds, on PostgreSQL: how long a killed runtime's work waits
 # Every point on both backends; on PostgreSQL (whose runs are the same code above the store)
 # half the seeds, to keep the suite's time bounded.
 CASES = [
@@ -48,9 +49,17 @@ CASES = [
 async def test_a_killed_runtime_leaves_a_log_that_recovery_completes(
     tmp_path: Path, request: pytest.FixtureRequest, backend: str, point: str, seed: int
 ) -> None:
-    db = request.getfixturevalue("pg_url") if backend == "postgres" else str(tmp_path / "soma.db")
+    db = (
+        f"{request.getfixturevalue('pg_url')}&soma_lease={LEASE}"
+        if backend == "postgres"
+        else str(tmp_path / "soma.db")
+    )
     side = tmp_path / "side"
     killed = await anyio.to_thread.run_sync(kill_at, db, side, point, seed)
+    if backend == "postgres":
+        # A shared log cannot tell a dead runtime from a slow one until its lease runs out:
+        # only then is its work another's to take (the clock is what is waited for).
+        await anyio.sleep(LEASE)
 
     async with Runtime.open(db=db, tools=ct.TOOLS, vitals=False) as rt:
         recovery = rt.recovery
