@@ -65,7 +65,9 @@ def run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
 
 
 def _check_db(path: str) -> None:
-    if path.startswith(("postgresql://", "postgres://")):
+    from soma_runtime.store._backend import is_postgres
+
+    if is_postgres(path):
         return  # a server's database: opening it says what is wrong
     if not os.path.isfile(path):
         raise CliError(f"no database at {path} (give one with --db PATH or SOMA_DB)")

@@ -14,10 +14,11 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from ._query import EventQuery
-from .events import Event, PreparedEvent
+if TYPE_CHECKING:  # light to import: the CLI asks ``is_postgres`` before anything else
+    from ._query import EventQuery
+    from .events import Event, PreparedEvent
 
 Synchronous = Literal["NORMAL", "FULL"]
 
