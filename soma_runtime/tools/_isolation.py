@@ -199,6 +199,11 @@ async def run_in_process(
     reply = _decode_reply(outcome.stdout) if outcome.returncode == 0 else None
     if reply is None:
         raise ToolCrashed(tool, outcome.returncode, outcome.stderr)
+    return reply_value(tool, reply)
+
+
+def reply_value(tool: str, reply: Mapping[str, Any]) -> Any:
+    """The value of a worker's reply (``_worker.call``), or the typed error it reports."""
     if reply.get("ok") is True:
         return reply.get("value")
     message = str(reply.get("message", ""))

@@ -1,5 +1,8 @@
 """The child side of ``process`` isolation: run one tool function and report as JSON.
 
+(``ray`` isolation's task body, :func:`ray_task`, lives here too: the call and its reply are
+the same, only the transport differs.)
+
 Started by ``_isolation.run_in_process``. Protocol: one JSON request on stdin (function
 reference, the parent's ``sys.path``, arguments, context); one JSON reply on the *original*
 stdout, which this module takes for itself before pointing fd 1 at stderr — so whatever the
@@ -20,6 +23,7 @@ import importlib.util
 import inspect
 import json
 import os
+import pickle
 import sys
 import traceback
 from pathlib import Path
@@ -50,7 +54,6 @@ def main() -> None:
 def _serve(request: dict[str, Any]) -> dict[str, Any]:
     # Imported here, after the parent's sys.path is in place, like the tool's own module.
     sys.path[:] = request["sys_path"]
-    from soma_runtime.tools.errors import ToolFailed
     from soma_runtime.tools.spec import ToolContext, ToolSpec, build_args_model
 
     tool = request["tool"]
@@ -69,8 +72,16 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
         problem = f"cannot load {where}: {type(exc).__qualname__}: {exc}"
         return {"ok": False, "kind": "load", "message": problem}
     assert spec.fn is not None
+    return call(tool, spec.fn, kwargs)
+
+
+def call(tool: str, fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Call the tool function once and say how it went, as the reply a worker sends back
+    (``ray`` isolation's task returns the same reply: ``_ray.run_on_ray``)."""
+    from soma_runtime.tools.errors import ToolFailed
+
     try:
-        result = spec.fn(**kwargs)
+        result = fn(**kwargs)
         if inspect.iscoroutine(result):
             result = asyncio.run(result)
     except BaseException as exc:  # SystemExit too: the tool failed, the worker reports it
@@ -89,6 +100,31 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "value": to_json_value(tool, result)}
     except ToolOutputNotSerializable as exc:
         return {"ok": False, "kind": "output", "message": exc.problem}
+
+
+def ray_task(tool: str, sys_path: list[str], payload: bytes) -> dict[str, Any]:
+    """The body of a ``ray`` tool's Ray task, run in a Ray worker process.
+
+    ``payload`` is the function, its keyword arguments and its context, pickled by the
+    runtime (``_ray``) rather than by Ray, so that the runtime's ``sys.path`` is in place
+    before the tool's module is imported: appended after the worker's own entries, it finds
+    the modules the runtime found (a script's folder…) on the same machine, and is
+    harmless elsewhere. The reply is :func:`call`'s, plain data, so that the runtime never
+    has to unpickle a tool's exception.
+    """
+    for entry in sys_path:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    from soma_runtime.tools.spec import ToolContext
+
+    try:
+        fn, kwargs, context_param, context = pickle.loads(payload)
+        if context_param is not None:
+            kwargs[context_param] = ToolContext(**{**context, "root": Path(context["root"])})
+    except BaseException as exc:
+        problem = f"cannot load the function in its Ray worker: {type(exc).__qualname__}: {exc}"
+        return {"ok": False, "kind": "load", "message": problem}
+    return call(tool, fn, kwargs)
 
 
 def _resolve(module_name: str, qualname: str, file: str | None) -> Any:
