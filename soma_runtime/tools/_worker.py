@@ -26,6 +26,7 @@ import os
 import pickle
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -102,8 +103,10 @@ def call(tool: str, fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "kind": "output", "message": exc.problem}
 
 
-def ray_task(tool: str, sys_path: list[str], payload: bytes) -> dict[str, Any]:
-    """The body of a ``ray`` tool's Ray task, run in a Ray worker process.
+def ray_task(tool: str, sys_path: list[str], payload: bytes) -> Iterator[Any]:
+    """The body of a ``ray`` tool's Ray task, run in a Ray worker process: a generator that
+    yields where it runs — ``(node id, pid)``, so that the runtime can watch the worker
+    process go when it stops the task — and then the reply.
 
     ``payload`` is the function, its keyword arguments and its context, pickled by the
     runtime (``_ray``) rather than by Ray, so that the runtime's ``sys.path`` is in place
@@ -112,6 +115,9 @@ def ray_task(tool: str, sys_path: list[str], payload: bytes) -> dict[str, Any]:
     harmless elsewhere. The reply is :func:`call`'s, plain data, so that the runtime never
     has to unpickle a tool's exception.
     """
+    import ray  # in a Ray worker: already imported
+
+    yield ray.get_runtime_context().get_node_id(), os.getpid()
     for entry in sys_path:
         if entry not in sys.path:
             sys.path.append(entry)
@@ -123,8 +129,9 @@ def ray_task(tool: str, sys_path: list[str], payload: bytes) -> dict[str, Any]:
             kwargs[context_param] = ToolContext(**{**context, "root": Path(context["root"])})
     except BaseException as exc:
         problem = f"cannot load the function in its Ray worker: {type(exc).__qualname__}: {exc}"
-        return {"ok": False, "kind": "load", "message": problem}
-    return call(tool, fn, kwargs)
+        yield {"ok": False, "kind": "load", "message": problem}
+        return
+    yield call(tool, fn, kwargs)
 
 
 def _resolve(module_name: str, qualname: str, file: str | None) -> Any:
