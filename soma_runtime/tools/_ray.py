@@ -126,7 +126,10 @@ class _Worker:
 async def _stop(ray: Any, stream: Any, worker: _Worker | None, tool: str, log: Log) -> None:
     """Kill the task's worker; wait until Ray reports the task ended and the worker is gone."""
     log.debug("cancelling the Ray task of tool %r (force: its worker process is killed)", tool)
-    ray.cancel(stream, force=True)
+    try:
+        ray.cancel(stream, force=True)
+    except Exception as exc:  # the cancellation must go on as a cancellation
+        log.warning("Ray refused to cancel the task of tool %r: %s", tool, exc)
     late: _Worker | None = None  # where it ran, if that arrived only now
     try:
         with anyio.CancelScope(shield=True):

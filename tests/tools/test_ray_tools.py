@@ -121,6 +121,22 @@ async def test_a_ray_tool_that_overruns_its_step_timeout_is_killed(
         assert result.state is RunState.TIMEOUT and "timed out after 1.0s" in (result.error or "")
 
 
+async def test_a_runtime_that_stops_in_order_kills_its_ray_tools_first(
+    ray_runtime_options: dict[str, object], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pid.fifo"
+    os.mkfifo(fifo)
+    db = tmp_path / "soma.db"
+    async with Runtime.open(db=db, **ray_runtime_options) as rt:  # type: ignore[arg-type]
+        session = await rt.start_session("agent")
+        run = await session.start_run([Step("s1", "blocked", {"fifo": str(fifo)})])
+        worker = await reported_pid(fifo)
+    assert gone(worker), f"Ray worker {worker} outlived the runtime that ran it"
+    async with Runtime.open(db=db, vitals=False) as rt:
+        [end] = await rt.events.query(run_id=run.run_id, type="run.cancelled")
+    assert end.payload["reason"] == "shutdown"
+
+
 async def test_a_crashing_or_raising_ray_tool_fails_its_run(ray_runtime_options: dict[str, object]) -> None:
     async with Runtime.open(**ray_runtime_options) as rt:  # type: ignore[arg-type]
         session = await rt.start_session("agent")
