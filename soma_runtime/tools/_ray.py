@@ -61,7 +61,9 @@ async def run_on_ray(
         raise ToolFailed(tool, f"its function or arguments cannot be sent to Ray: {exc}") from exc
     connection = ray_cluster.current()
     config = connection.config if connection is not None else ray_cluster.RayConfig()
-    task = _remote(ray).options(name=f"soma.tool:{tool}", **config.options_for(tool))
+    # Streaming: the task yields where it runs before its reply (see the module docstring).
+    options = {**config.options_for(tool), "name": f"soma.tool:{tool}", "num_returns": "streaming"}
+    task = _remote(ray).options(**options)
     sys_path = [entry for entry in sys.path if isinstance(entry, str)]
     stream = task.remote(tool, sys_path, payload)
     worker: _Worker | None = None

@@ -12,9 +12,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import _ray_tools as rtt
 import anyio
@@ -22,7 +24,7 @@ import anyio.to_thread
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from soma_runtime import RayConfig, RunState, Runtime, Step
+from soma_runtime import RayConfig, RunHandle, RunState, Runtime, Session, Step
 from soma_runtime.tools import ray_cluster
 from soma_runtime.tools.errors import RayUnavailable
 
@@ -45,7 +47,7 @@ def ray_instance() -> Iterator[ray_cluster.RayConnection]:
 
 
 @pytest.fixture
-def ray_runtime_options(ray_instance: ray_cluster.RayConnection) -> dict[str, object]:
+def ray_runtime_options(ray_instance: ray_cluster.RayConnection) -> dict[str, Any]:
     return {"tools": rtt.TOOLS, "ray": True, "vitals": False, "cancel_grace": 5.0}
 
 
@@ -64,10 +66,24 @@ async def reported_pid(fifo: Path) -> int:
         return int(await anyio.to_thread.run_sync(fifo.read_text, abandon_on_cancel=True))
 
 
+@asynccontextmanager
+async def blocked_run(
+    options: dict[str, Any], folder: Path, timeout: float | None = None, **open_args: Any
+) -> AsyncIterator[tuple[Runtime, Session, RunHandle, int]]:
+    """A runtime whose one run is blocked in the ``blocked`` Ray tool, with its worker's pid
+    (``timeout`` is the step's; ``open_args`` go to ``Runtime.open``)."""
+    fifo = folder / "pid.fifo"
+    os.mkfifo(fifo)
+    async with Runtime.open(**options, **open_args) as rt:
+        session = await rt.start_session("agent")
+        run = await session.start_run([Step("s1", "blocked", {"fifo": str(fifo)}, timeout=timeout)])
+        yield rt, session, run, await reported_pid(fifo)
+
+
 async def test_a_ray_tool_runs_in_a_ray_worker_and_its_output_comes_back_to_the_run(
-    ray_instance: ray_cluster.RayConnection, ray_runtime_options: dict[str, object], tmp_path: Path
+    ray_instance: ray_cluster.RayConnection, ray_runtime_options: dict[str, Any], tmp_path: Path
 ) -> None:
-    async with Runtime.open(root=tmp_path, **ray_runtime_options) as rt:  # type: ignore[arg-type]
+    async with Runtime.open(root=tmp_path, **ray_runtime_options) as rt:
         session = await rt.start_session("agent")
         run = await session.start_run([Step("s1", "add", {"a": 40}), Step("s2", "describe", {"label": "x"})])
         result = await run.result()
@@ -87,14 +103,9 @@ async def test_a_ray_tool_runs_in_a_ray_worker_and_its_output_comes_back_to_the_
 
 
 async def test_a_cancelled_ray_tool_is_gone_with_its_worker_process_when_cancel_returns(
-    ray_runtime_options: dict[str, object], tmp_path: Path
+    ray_runtime_options: dict[str, Any], tmp_path: Path
 ) -> None:
-    fifo = tmp_path / "pid.fifo"
-    os.mkfifo(fifo)
-    async with Runtime.open(**ray_runtime_options) as rt:  # type: ignore[arg-type]
-        session = await rt.start_session("agent")
-        run = await session.start_run([Step("s1", "blocked", {"fifo": str(fifo)})])
-        worker = await reported_pid(fifo)
+    async with blocked_run(ray_runtime_options, tmp_path) as (rt, session, run, worker):
         assert not gone(worker)
         result = await run.cancel()
         # Not polled: the run waited until Ray reported the task ended, worker and all.
@@ -108,37 +119,28 @@ async def test_a_cancelled_ray_tool_is_gone_with_its_worker_process_when_cancel_
 
 
 async def test_a_ray_tool_that_overruns_its_step_timeout_is_killed(
-    ray_runtime_options: dict[str, object], tmp_path: Path
+    ray_runtime_options: dict[str, Any], tmp_path: Path
 ) -> None:
-    fifo = tmp_path / "pid.fifo"
-    os.mkfifo(fifo)
-    async with Runtime.open(**ray_runtime_options) as rt:  # type: ignore[arg-type]
-        session = await rt.start_session("agent")
-        run = await session.start_run([Step("s1", "blocked", {"fifo": str(fifo)}, timeout=1.0)])
-        worker = await reported_pid(fifo)
+    async with blocked_run(ray_runtime_options, tmp_path, timeout=1.0) as (_, _, run, worker):
         result = await run.result()
         assert gone(worker), f"Ray worker {worker} still runs after the timeout ended the run"
         assert result.state is RunState.TIMEOUT and "timed out after 1.0s" in (result.error or "")
 
 
 async def test_a_runtime_that_stops_in_order_kills_its_ray_tools_first(
-    ray_runtime_options: dict[str, object], tmp_path: Path
+    ray_runtime_options: dict[str, Any], tmp_path: Path
 ) -> None:
-    fifo = tmp_path / "pid.fifo"
-    os.mkfifo(fifo)
     db = tmp_path / "soma.db"
-    async with Runtime.open(db=db, **ray_runtime_options) as rt:  # type: ignore[arg-type]
-        session = await rt.start_session("agent")
-        run = await session.start_run([Step("s1", "blocked", {"fifo": str(fifo)})])
-        worker = await reported_pid(fifo)
+    async with blocked_run(ray_runtime_options, tmp_path, db=db) as (_, _, run, worker):
+        pass
     assert gone(worker), f"Ray worker {worker} outlived the runtime that ran it"
     async with Runtime.open(db=db, vitals=False) as rt:
         [end] = await rt.events.query(run_id=run.run_id, type="run.cancelled")
     assert end.payload["reason"] == "shutdown"
 
 
-async def test_a_crashing_or_raising_ray_tool_fails_its_run(ray_runtime_options: dict[str, object]) -> None:
-    async with Runtime.open(**ray_runtime_options) as rt:  # type: ignore[arg-type]
+async def test_a_crashing_or_raising_ray_tool_fails_its_run(ray_runtime_options: dict[str, Any]) -> None:
+    async with Runtime.open(**ray_runtime_options) as rt:
         session = await rt.start_session("agent")
         crashed = await (await session.start_run([Step("s1", "crash", {"code": 3})])).result()
         assert crashed.state is RunState.FAILED
