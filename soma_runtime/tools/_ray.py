@@ -2,7 +2,7 @@
 
 The runtime stays where it is — the run, its events, its journal and resume — and only the
 tool's function travels: it is pickled here with its arguments and context, the task
-(``_worker.ray_task``) calls it in a Ray worker process and returns the same plain-data reply
+(``_ray_worker.ray_task``) calls it in a Ray worker process and returns the same plain-data reply
 a ``process`` tool's worker writes, and that reply becomes the ToolCall's result, which the
 ToolCall sends to its run as a message like any other tool's.
 
@@ -40,23 +40,17 @@ from ._isolation import reply_value
 from .errors import RayTaskLost, RayUnavailable, ToolFailed
 
 
-async def run_on_ray(
-    tool: str,
-    fn: Callable[..., Any],
-    kwargs: dict[str, Any],
-    context_param: str | None,
-    context: dict[str, Any],
-    log: Log,
-) -> Any:
-    """Run ``fn(**kwargs)`` (plus the context, rebuilt in the worker) as a Ray task and
-    return its JSON-ready output; see the module docstring for the stop."""
+async def run_on_ray(tool: str, fn: Callable[..., Any], kwargs: dict[str, Any], log: Log) -> Any:
+    """Run ``fn(**kwargs)`` as a Ray task and return its JSON-ready output; see the module
+    docstring for the stop. A ToolContext among ``kwargs`` travels with its default log (an
+    adapter of the ``soma.tools`` logger, rebuilt by name in the worker)."""
     ray = ray_cluster.import_ray(tool)
     if not ray.is_initialized():
         raise RayUnavailable(
             tool, "this process is not connected to Ray: open the runtime with Runtime.open(ray=...)"
         )
     try:
-        payload = ray.cloudpickle.dumps((fn, kwargs, context_param, context))
+        payload = ray.cloudpickle.dumps((fn, kwargs))
     except Exception as exc:
         raise ToolFailed(tool, f"its function or arguments cannot be sent to Ray: {exc}") from exc
     connection = ray_cluster.current()
@@ -83,7 +77,7 @@ async def run_on_ray(
 @functools.cache
 def _remote(ray: Any) -> Any:
     """The Ray remote function of ``_worker.ray_task`` (registered with Ray once, on first use)."""
-    from ._worker import ray_task
+    from ._ray_worker import ray_task
 
     return ray.remote(ray_task)
 

@@ -1,8 +1,5 @@
 """The child side of ``process`` isolation: run one tool function and report as JSON.
 
-(``ray`` isolation's task body, :func:`ray_task`, lives here too: the call and its reply are
-the same, only the transport differs.)
-
 Started by ``_isolation.run_in_process``. Protocol: one JSON request on stdin (function
 reference, the parent's ``sys.path``, arguments, context); one JSON reply on the *original*
 stdout, which this module takes for itself before pointing fd 1 at stderr — so whatever the
@@ -17,16 +14,11 @@ tool started must not keep it alive, and it is disposable (``atexit`` handlers d
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
-import inspect
 import json
 import os
-import pickle
 import sys
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -73,65 +65,9 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
         problem = f"cannot load {where}: {type(exc).__qualname__}: {exc}"
         return {"ok": False, "kind": "load", "message": problem}
     assert spec.fn is not None
-    return call(tool, spec.fn, kwargs)
+    from soma_runtime.tools._isolation import call_and_reply
 
-
-def call(tool: str, fn: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Call the tool function once and say how it went, as the reply a worker sends back
-    (``ray`` isolation's task returns the same reply: ``_ray.run_on_ray``)."""
-    from soma_runtime.tools.errors import ToolFailed
-
-    try:
-        result = fn(**kwargs)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-    except BaseException as exc:  # SystemExit too: the tool failed, the worker reports it
-        return {
-            "ok": False,
-            "kind": "error",
-            "type": type(exc).__qualname__,
-            "message": exc.message if isinstance(exc, ToolFailed) else str(exc),
-            "tool_failed": isinstance(exc, ToolFailed),
-            "traceback": traceback.format_exc(limit=-20),
-        }
-    from soma_runtime.tools._isolation import to_json_value
-    from soma_runtime.tools.errors import ToolOutputNotSerializable
-
-    try:
-        return {"ok": True, "value": to_json_value(tool, result)}
-    except ToolOutputNotSerializable as exc:
-        return {"ok": False, "kind": "output", "message": exc.problem}
-
-
-def ray_task(tool: str, sys_path: list[str], payload: bytes) -> Iterator[Any]:
-    """The body of a ``ray`` tool's Ray task, run in a Ray worker process: a generator that
-    yields where it runs — ``(node id, pid)``, so that the runtime can watch the worker
-    process go when it stops the task — and then the reply.
-
-    ``payload`` is the function, its keyword arguments and its context, pickled by the
-    runtime (``_ray``) rather than by Ray, so that the runtime's ``sys.path`` is in place
-    before the tool's module is imported: appended after the worker's own entries, it finds
-    the modules the runtime found (a script's folder…) on the same machine, and is
-    harmless elsewhere. The reply is :func:`call`'s, plain data, so that the runtime never
-    has to unpickle a tool's exception.
-    """
-    import ray  # in a Ray worker: already imported
-
-    yield ray.get_runtime_context().get_node_id(), os.getpid()
-    for entry in sys_path:
-        if entry not in sys.path:
-            sys.path.append(entry)
-    from soma_runtime.tools.spec import ToolContext
-
-    try:
-        fn, kwargs, context_param, context = pickle.loads(payload)
-        if context_param is not None:
-            kwargs[context_param] = ToolContext(**{**context, "root": Path(context["root"])})
-    except BaseException as exc:
-        problem = f"cannot load the function in its Ray worker: {type(exc).__qualname__}: {exc}"
-        yield {"ok": False, "kind": "load", "message": problem}
-        return
-    yield call(tool, fn, kwargs)
+    return call_and_reply(tool, spec.fn, kwargs)
 
 
 def _resolve(module_name: str, qualname: str, file: str | None) -> Any:

@@ -33,7 +33,7 @@ import inspect
 import logging
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast, overload
 
@@ -251,9 +251,9 @@ class ToolSpec:
         if self.isolation is Isolation.RAY:
             from . import _ray  # here: Ray is imported only by those who use it
 
-            return await _ray.run_on_ray(
-                self.name, self.fn, self._values(args), self._context_param, _context_data(ctx), ctx.log
-            )
+            # The context travels pickled: with its default log, which pickles by logger name.
+            travelling = replace(ctx, log=cast(Any, None))
+            return await _ray.run_on_ray(self.name, self.fn, self._bind(args, travelling), ctx.log)
         kwargs = self._bind(args, ctx)
         if self.isolation is Isolation.THREAD:
             result = await _isolation.run_in_thread(self.name, self.fn, kwargs, ctx.log, on_abandon)
