@@ -57,9 +57,11 @@ async def run_on_ray(tool: str, fn: Callable[..., Any], kwargs: dict[str, Any], 
     config = connection.config if connection is not None else ray_cluster.RayConfig()
     # Streaming: the task yields where it runs before its reply (see the module docstring).
     options = {**config.options_for(tool), "name": f"soma.tool:{tool}", "num_returns": "streaming"}
-    task = _remote(ray).options(**options)
     sys_path = [entry for entry in sys.path if isinstance(entry, str)]
-    stream = task.remote(tool, sys_path, payload)
+    try:
+        stream = _remote(ray).options(**options).remote(tool, sys_path, payload)
+    except (TypeError, ValueError) as exc:  # options Ray does not take (RayConfig.task_options…)
+        raise RayUnavailable(tool, f"Ray refused to start its task: {exc}") from exc
     worker: _Worker | None = None
     try:
         node_id, pid = await _next(stream, tool)
@@ -76,7 +78,7 @@ async def run_on_ray(tool: str, fn: Callable[..., Any], kwargs: dict[str, Any], 
 
 @functools.cache
 def _remote(ray: Any) -> Any:
-    """The Ray remote function of ``_worker.ray_task`` (registered with Ray once, on first use)."""
+    """The Ray remote function of ``_ray_worker.ray_task`` (registered with Ray once, on first use)."""
     from ._ray_worker import ray_task
 
     return ray.remote(ray_task)

@@ -8,6 +8,7 @@ reports through a FIFO; the resume test SIGKILLs a real child runtime connected 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import _ray_tools as rtt
 import anyio
@@ -27,6 +29,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from soma_runtime import RayConfig, RunHandle, RunState, Runtime, Session, Step
 from soma_runtime.tools import ray_cluster
 from soma_runtime.tools.errors import RayUnavailable
+from soma_runtime.tools.spec import ToolContext
 
 pytestmark = pytest.mark.anyio
 
@@ -249,6 +252,21 @@ def test_ray_settings_are_checked_before_anything_starts() -> None:
     assert options.options_for("t") == {"num_cpus": 2, "num_gpus": 1, **fixed}
     local = RayConfig(num_cpus=2, init_options={"include_dashboard": True}).init_kwargs()
     assert local == {"address": "local", "num_cpus": 2, "include_dashboard": True, "log_to_driver": False}
+
+
+async def test_task_options_ray_refuses_fail_the_call_with_a_typed_error(
+    ray_instance: ray_cluster.RayConnection,
+) -> None:
+    spec = rtt.add
+    ctx = ToolContext(spec.name, "tc-1")
+    bad = dataclasses.replace(ray_instance.config, tool_options={"add": {"num_cpu": 1}})  # a typo
+    ray_instance.config = bad
+    try:
+        with pytest.raises(RayUnavailable, match="Ray refused to start its task"):
+            await spec.invoke(spec.validate_args({"a": 1}), ctx)
+    finally:
+        ray_instance.config = dataclasses.replace(bad, tool_options={})
+    assert await spec.invoke(spec.validate_args({"a": 1}), ctx) == {"sum": 3, "pid": ANY}
 
 
 async def test_a_second_address_in_one_process_is_refused(ray_instance: ray_cluster.RayConnection) -> None:
