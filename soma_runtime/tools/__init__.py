@@ -2,8 +2,8 @@
 
 - ``spec``: ``@tool``, :class:`ToolSpec`, :class:`CommandTool`, :class:`ToolContext`, and the
   effect / isolation options; ``_isolation`` holds the executors behind each isolation
-  (``task``, ``thread``, ``process``, ``command``, and ``ray`` in ``_ray``) and ``_worker`` the
-  worker side of ``process`` and ``ray``.
+  (``task``, ``thread``, ``process``, ``command``, and ``ray`` in ``_ray``), ``_worker`` the
+  child side of ``process`` and ``_ray_worker`` the Ray task's body.
 - ``ray_cluster``: :class:`RayConfig` and the process's connection to a Ray cluster
   (``Runtime.open(ray=...)``); Ray itself is imported only when a runtime asks for it.
 - ``builtin``: ``echo``, ``sleep``, ``fail`` and the confined file/text tools.
