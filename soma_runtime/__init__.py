@@ -47,6 +47,7 @@ _EXPORTS = {
     "tool": ".tools.spec",
     "new_id": ".store.ids",
     "TelemetryConfig": ".telemetry.config",
+    "RayConfig": ".tools.ray_cluster",
 }
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "FromStep",
     "InvalidRun",
     "Isolation",
+    "RayConfig",
     "RunHandle",
     "RunInfo",
     "RunResult",
@@ -88,4 +90,5 @@ if TYPE_CHECKING:
     from .store.ids import new_id
     from .store.log import EventLog, open_event_log
     from .telemetry.config import TelemetryConfig
+    from .tools.ray_cluster import RayConfig
     from .tools.spec import CommandTool, Effect, Isolation, ToolContext, ToolSpec, tool

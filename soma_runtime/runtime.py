@@ -73,6 +73,7 @@ from .store.server import EventStore, EventStoreConfig
 from .telemetry.config import TelemetryConfig
 from .telemetry.follower import Telemetry
 from .tools.builtin import BUILTIN_TOOLS
+from .tools.ray_cluster import RayConfig, as_config, ray_connection
 from .tools.registry import NAME as TOOL_REGISTRY
 from .tools.registry import ToolRegistry
 from .tools.spec import ToolSpec
@@ -223,6 +224,7 @@ class Runtime:
         telemetry: TelemetryConfig | bool | None = None,
         resume: bool = True,
         on_shutdown: OnShutdown = "cancel",
+        ray: RayConfig | str | bool | None = None,
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, ``":memory:"``, or a ``postgresql://`` URL
         with the ``postgres`` extra) with ``tools``.
@@ -245,22 +247,33 @@ class Runtime:
         (``run.cancelled``, reason ``shutdown``) — or, with ``on_shutdown="suspend"``,
         ``run.suspended``, and the next open resumes it — and every session
         ``session.stopped``, before the store closes.
+
+        ``ray`` connects the process to Ray for ``isolation="ray"`` tools (the ``ray`` extra):
+        ``True`` (or ``RayConfig()``) starts a local Ray instance, an address (or
+        ``RayConfig(address=...)``) connects to a running cluster. The connection is made
+        before the tree starts and released after it has stopped; a Ray instance this runtime
+        started is shut down then, one that was already there is left as it was (see
+        ``soma_runtime.tools.ray_cluster``).
         """
         if on_shutdown not in ("cancel", "suspend"):
             raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
         if not isinstance(resume, bool):
             raise TypeError(f"resume must be a bool, got {resume!r}")
+        as_config(ray)  # a bad `ray=` is refused before anything starts
         args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown)
         try:
             node: Node | None = current_node()
         except RuntimeError:
             node = None
-        if node is None:
-            async with Node.open(clock) as own, cls._start(own, *args) as rt:
-                yield rt
-        else:
-            async with cls._start(node, *args) as rt:
-                yield rt
+        # Ray is connected around the tree: resumed runs may call Ray tools as soon as it
+        # starts, and every Ray task has been cancelled by the time it has stopped.
+        async with ray_connection(ray):
+            if node is None:
+                async with Node.open(clock) as own, cls._start(own, *args) as rt:
+                    yield rt
+            else:
+                async with cls._start(node, *args) as rt:
+                    yield rt
 
     @classmethod
     @asynccontextmanager
