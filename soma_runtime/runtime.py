@@ -36,13 +36,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anyio
 
 from .control.errors import ControlSocketError
 from .control.ops import ControlOps, RuntimeView
 from .control.server import CONTROL_NAME, ControlServer
+from .execution.failover import Failover
 from .execution.resume import Recovery, recover
 from .execution.run import CANCEL, RESULT, SESSION, STATUS, OnShutdown, Run, RunResult, RunSnapshot, run_name
 from .execution.run_records import UnknownRun, result_from_store
@@ -64,6 +65,7 @@ from .kernel import (
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
+from .store._backend import NodeName, SharedLog, is_postgres, new_node_id
 from .store.errors import StoreError
 from .store.ids import new_id
 from .store.log import EventLog
@@ -224,7 +226,8 @@ class Runtime:
         on_shutdown: OnShutdown = "cancel",
         ray: RayConfig | str | bool | None = None,
     ) -> AsyncIterator[Runtime]:
-        """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
+        """Start the tree on ``db`` (a SQLite file, ``":memory:"``, or a ``postgresql://`` URL
+        with the ``postgres`` extra) with ``tools``.
 
         ``root`` confines the file tools. ``vitals`` configures the behavioural monitor
         (``False``: run without one). ``control`` serves the control API on a Unix socket at
@@ -297,7 +300,7 @@ class Runtime:
         session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
         run_template = ChildSpec("run", Run.start_link, restart=TEMPORARY, shutdown=cancel_grace + 1.0)
         children = [
-            ChildSpec("event_store", EventStore.start_link, (EventStoreConfig(path=db, name=EVENT_STORE),)),
+            ChildSpec("event_store", EventStore.start_link, (_store_config(db),)),
             ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
             *(
                 []
@@ -330,7 +333,14 @@ class Runtime:
         except StartError as exc:
             raise _start_problem(exc) from None
         try:
+            shared = await _join_shared_log(events)
             recovery = await recover(events, services, SESSION_SUPERVISOR, resume=resume)
+            if shared:
+                # Keeps this runtime's lease, and resumes the work of runtimes that die.
+                failover = ChildSpec(
+                    "failover", Failover.start_link, (events, services, SESSION_SUPERVISOR, resume)
+                )
+                await Supervisor.start_child(sup, failover)
             if control is not None:
                 # Last, once recovery is done: nobody outside sees the runtime half resumed.
                 path = str(_absolute(control))
@@ -430,6 +440,25 @@ class Runtime:
         handler; built-in ops cannot be replaced. Works with or without ``control=``.
         """
         self._control_ops.add(name, handler)
+
+
+def _store_config(db: str | os.PathLike[str]) -> EventStoreConfig:
+    # A shared log's node is named here, once: a store the supervisor restarts is the same
+    # node (or, its lease lost, does not start: see NodeName).
+    node = NodeName(new_node_id()) if is_postgres(db) else None
+    return EventStoreConfig(path=db, name=EVENT_STORE, node=node)
+
+
+async def _join_shared_log(events: EventLog) -> bool:
+    """On a log other runtimes share (PostgreSQL), take the work of the dead ones before
+    recovery reads what is this runtime's to resume. False: the log is this runtime's alone."""
+    backend = await events.backend()
+    if not backend.shared:
+        return False
+    shared = cast(SharedLog, backend)
+    assert shared.node_id is not None
+    await shared.claim(shared.node_id)
+    return True
 
 
 def _start_problem(exc: StartError) -> BaseException:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from soma_runtime.store._backend import is_postgres
+
 from . import _logging
 from ._common import EXIT_OK, CliError, run
 
@@ -125,7 +127,7 @@ def serve(
     plan = _Plan(
         config,
         [(agent, agent.build_model(config)) for agent in config.agents],  # a key missing: now
-        os.path.abspath(db or config.db or "soma.db"),
+        _database(db or config.db or "soma.db"),
         options,
         idle_exit,
     )
@@ -147,7 +149,13 @@ class _Plan:
     """No database was there: one the runtime creates and then fails with is removed."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "created", not os.path.exists(self.db))
+        created = not is_postgres(self.db) and not os.path.exists(self.db)
+        object.__setattr__(self, "created", created)
+
+
+def _database(db: str) -> str:
+    """A file's absolute path (the runtime may change directory); a server's URL as given."""
+    return db if is_postgres(db) else os.path.abspath(db)
 
 
 def _runtime_options(config: ServeConfig) -> dict[str, Any]:

@@ -71,6 +71,16 @@ class StoreOpenError(StoreError):
         self.problem = problem
 
 
+class LeaseLost(StoreOpenError):
+    """A runtime's lease on a shared (PostgreSQL) log expired before it was renewed: another
+    runtime may have taken over its work, so it may write no more, and must not start again
+    as the same node."""
+
+    def __init__(self, path: str, node_id: str | None) -> None:
+        super().__init__(path, f"this runtime (node {node_id}) lost its lease: its work may have moved on")
+        self.node_id = node_id
+
+
 class StoreLocked(StoreOpenError):
     """Another writer holds the database: a file has at most one runtime writing it.
 

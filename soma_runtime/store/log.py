@@ -31,9 +31,11 @@ from ..kernel import (
     current_process,
 )
 from . import _jsonl
+from ._backend import LogBackend
 from ._feed import EventFeed
 from ._jsonl import ImportReport
 from ._jsonl import read_jsonl as read_jsonl  # public here; lives with the JSONL codec
+from ._open import open_backend
 from ._subscription import Subscription
 from .errors import (
     EventError,
@@ -44,7 +46,7 @@ from .errors import (
 )
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent, prepare_values
 from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig, SetMetadata
-from .sqlite import MEMORY, EventQuery, SqliteLog
+from .sqlite import MEMORY, EventQuery
 
 Server = Pid | str | Callable[[], Pid | None]
 EventTypes = str | Sequence[str]
@@ -89,6 +91,11 @@ class EventLog:
     @property
     def readonly(self) -> bool:
         return self._readonly
+
+    async def backend(self) -> LogBackend:
+        """The database behind the log (the runtime's own bookkeeping uses it: the leases of a
+        shared PostgreSQL log)."""
+        return (await self._attach()).log
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -502,7 +509,7 @@ async def open_event_log(
     current kernel node, or a private one) and stopped on exit. ``config`` overrides ``path``.
     """
     if readonly:
-        log = await SqliteLog.open(path, readonly=True)
+        log = await open_backend(path, readonly=True)
         feed = EventFeed(
             log,
             await log.last_seq(),

@@ -19,15 +19,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import aiosqlite
 import anyio
 from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json
 
+from ._backend import RowConflict, Synchronous
 from ._lock import WriterLock
 from ._query import EventQuery as EventQuery  # re-exported: the store's modules import it from here
 from ._query import where as _where
@@ -40,7 +41,7 @@ from .errors import (
     StoreReadError,
     StoreWriteError,
 )
-from .events import ID_FIELDS, Event, trusted_event
+from .events import ID_FIELDS, Event, PreparedEvent, trusted_event
 
 MEMORY: Final = ":memory:"
 
@@ -67,9 +68,6 @@ _AS_JSON: Final = (
 _EVENTS: Final = TypeAdapter(list[Event])
 _IDS: Final = TypeAdapter(list[str])
 _LABELS: Final = TypeAdapter(dict[str, str])
-
-Synchronous = Literal["NORMAL", "FULL"]
-
 
 class SqliteLog:
     """One open event database: a writer (unless read-only) and a reader connection."""
@@ -160,19 +158,35 @@ class SqliteLog:
         if self._lock is not None:
             self._lock.release()
 
-    async def stored_by_writer(self, event_id: str) -> bool:
-        """Whether ``event_id`` is stored, asked after every statement the writer has queued."""
+    async def stored_by_writer(self, event_id: str) -> int | None:
+        """The seq of ``event_id`` if stored, asked after every statement the writer queued."""
         assert self._writer is not None
         try:
-            rows = await self._writer.execute_fetchall("SELECT 1 FROM events WHERE event_id = ?", (event_id,))
+            rows = list(
+                await self._writer.execute_fetchall("SELECT seq FROM events WHERE event_id = ?", (event_id,))
+            )
         except sqlite3.Error as exc:
             raise _read_error(self.path, exc) from exc
-        return bool(list(rows))
+        return int(rows[0][0]) if rows else None
+
+    @property
+    def shared(self) -> bool:
+        """One writer per file (``_lock``): nobody else appends to this log."""
+        return False
+
+    def on_commit(self, callback: Callable[[int], None]) -> None:
+        """Nobody else commits here: ``callback`` is never called."""
+
+    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> int:
+        """Insert ``events`` with seqs from ``first_seq`` on, as one transaction; returns
+        ``first_seq`` (this process, the only writer, numbers the log)."""
+        await self.insert("[" + ",".join([p.row_json(seq) for seq, p in enumerate(events, first_seq)]) + "]")
+        return first_seq
 
     async def insert(self, rows_json: str) -> None:
         """Insert a JSON array of rows (``PreparedEvent.row_json``) as one transaction.
 
-        All rows are committed, or none. Raises :class:`sqlite3.IntegrityError` (a duplicate
+        All rows are committed, or none. Raises :class:`RowConflict` (a duplicate
         ``seq`` or ``event_id``) or :class:`StoreWriteError` (locked, read-only, disk full…).
         """
         conn = self._writer
@@ -180,8 +194,8 @@ class SqliteLog:
             raise StoreWriteError(self.path, "opened read-only")
         try:
             await conn.execute(_INSERT, (rows_json,))
-        except sqlite3.IntegrityError:
-            raise
+        except sqlite3.IntegrityError as exc:
+            raise RowConflict(str(exc)) from exc
         except sqlite3.Error as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
             busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
