@@ -60,6 +60,7 @@ from ..kernel.gen_statem import (
 )
 from ..kernel.node import shutdown_process
 from ..kernel.reasons import ExitReason, describe, is_orderly
+from ..store._limits import LimitExceeded, check_value
 from ..store.errors import InvalidEvent
 from ..store.events import EventDraft
 from ..store.ids import new_id
@@ -255,12 +256,19 @@ class Run(GenStatem):
         json_args = args.model_dump(mode="json")
         # One batch per transition: a step costs the store two messages, not four.
         journal = [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
-        if spec.effect is Effect.PURE or spec.idempotent:
-            await self.events.emit_many(journal)
-        else:
-            # Write-ahead: a call that must not run twice is in the log before it runs, or a
-            # runtime killed meanwhile would leave no trace of it and resume would repeat it.
-            await self.events.append_many(journal)
+        try:
+            if spec.effect is Effect.PURE or spec.idempotent:
+                await self.events.emit_many(journal)
+            else:
+                # Write-ahead: a call that must not run twice is in the log before it runs, or a
+                # runtime killed meanwhile would leave no trace of it and resume would repeat it.
+                await self.events.append_many(journal)
+        except InvalidEvent as e:
+            # Arguments the log cannot record (an earlier output substituted in made them too
+            # deep or too large): the tool never runs, the step fails with the reason as data.
+            failed = {"error": f"arguments not recordable: {e}", "outcome": "failed"}
+            await self.events.emit_many([started, self._draft("step.failed", failed, step.id)])
+            return await self._finish(RunState.FAILED, f"step {step.id!r}: arguments not recordable: {e}")
         node = current_node()
         timeout = self._step_timeout(step, spec)
         ctx = ToolContext(
@@ -301,6 +309,12 @@ class Run(GenStatem):
         self.active = None
         step = active.step
         ms = (time.perf_counter() - active.started) * 1000
+        try:
+            # Deeper than this, the run's own end (every output, wrapped) could not be stored.
+            check_value(output, "output")
+        except LimitExceeded as e:
+            self.active = active
+            return await self._step_failed(f"output not recordable: {e}", RunState.FAILED)
         try:
             await self.events.emit_many(
                 [

@@ -211,7 +211,9 @@ class AgentSession(GenServer):
         steps = request.steps
         # Malformed step lists are reported by validate_plan; look up what can be looked up.
         names = (
-            sorted({s.tool for s in steps if isinstance(s, Step)}) if isinstance(steps, (list, tuple)) else []
+            sorted({s.tool for s in steps if isinstance(s, Step) and isinstance(s.tool, str)})
+            if isinstance(steps, (list, tuple))
+            else []
         )
         tools = await lookup(services.tool_registry, names)
         validate_plan(steps, tools, request.timeout)
