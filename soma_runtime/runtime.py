@@ -43,10 +43,20 @@ import anyio
 from .control.errors import ControlSocketError
 from .control.ops import ControlOps, RuntimeView
 from .control.server import CONTROL_NAME, ControlServer
+from .execution.errors import SessionExists
 from .execution.resume import Recovery, recover
 from .execution.run import CANCEL, RESULT, SESSION, STATUS, OnShutdown, Run, RunResult, RunSnapshot, run_name
 from .execution.run_records import UnknownRun, result_from_store
-from .execution.session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
+from .execution.session import (
+    DEFAULT_MAX_LIVE_RUNS,
+    AgentSession,
+    RunAccepted,
+    Services,
+    SessionStatus,
+    StartRun,
+    _Failed,
+    session_name,
+)
 from .execution.steering import STEERING_NAME, Guidance
 from .execution.steps import Step
 from .kernel import (
@@ -64,6 +74,8 @@ from .kernel import (
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
+from .store._limits import LimitExceeded, check_id
+from .store._redaction import environment_secrets, redact_library_logs, register_secrets
 from .store.errors import StoreError
 from .store.ids import new_id
 from .store.log import EventLog
@@ -157,7 +169,9 @@ class Session:
         task_id: str | None = None,
         correlation_id: str | None = None,
     ) -> RunHandle:
-        """Validate and start a run. Raises ``InvalidRun`` (the session keeps serving)."""
+        """Validate and start a run. Raises ``InvalidRun`` (bad input: nothing is written),
+        ``Overloaded`` (the session holds ``max_live_runs`` live runs) or
+        ``StoreWriteError`` (the store could not record it); the session keeps serving."""
         accepted = await self.pid.call(StartRun(steps, timeout, task_id, correlation_id), timeout=30.0)
         if isinstance(accepted, _Failed):
             raise accepted.error
@@ -221,6 +235,7 @@ class Runtime:
         telemetry: TelemetryConfig | bool | None = None,
         resume: bool = True,
         on_shutdown: OnShutdown = "cancel",
+        secrets: Sequence[str] = (),
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
 
@@ -242,22 +257,33 @@ class Runtime:
         (``run.cancelled``, reason ``shutdown``) — or, with ``on_shutdown="suspend"``,
         ``run.suspended``, and the next open resumes it — and every session
         ``session.stopped``, before the store closes.
+
+        ``secrets``: exact values that never enter any event — args, outputs, errors,
+        guidance, and so exports — nor the library's log records; each is replaced by
+        ``[REDACTED]`` wherever it appears (at least 4 characters each). Values of
+        credential-named environment variables (``ANTHROPIC_API_KEY``, ``*_TOKEN``…) are
+        registered too, and the provider models register their keys.
         """
         if on_shutdown not in ("cancel", "suspend"):
             raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
         if not isinstance(resume, bool):
             raise TypeError(f"resume must be a bool, got {resume!r}")
+        release = register_secrets([*_secret_list(secrets), *environment_secrets()])
+        redact_library_logs()
         args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown)
         try:
-            node: Node | None = current_node()
-        except RuntimeError:
-            node = None
-        if node is None:
-            async with Node.open(clock) as own, cls._start(own, *args) as rt:
-                yield rt
-        else:
-            async with cls._start(node, *args) as rt:
-                yield rt
+            try:
+                node: Node | None = current_node()
+            except RuntimeError:
+                node = None
+            if node is None:
+                async with Node.open(clock) as own, cls._start(own, *args) as rt:
+                    yield rt
+            else:
+                async with cls._start(node, *args) as rt:
+                    yield rt
+        finally:
+            release()
 
     @classmethod
     @asynccontextmanager
@@ -350,14 +376,42 @@ class Runtime:
         intent: str | None = None,
         session_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     ) -> Session:
-        """Start a long-lived session for ``agent_id`` under the session supervisor."""
+        """Start a long-lived session for ``agent_id`` under the session supervisor.
+
+        ``SessionExists`` if a session ``session_id`` is live. The session holds at most
+        ``max_live_runs`` live runs: one more ``start_run`` raises ``Overloaded`` at once.
+        """
         if not isinstance(agent_id, str) or not agent_id:
             raise ValueError(f"agent_id must be a non-empty string, got {agent_id!r}")
+        if isinstance(max_live_runs, bool) or not isinstance(max_live_runs, int) or max_live_runs < 1:
+            raise ValueError(f"max_live_runs must be a positive int, got {max_live_runs!r}")
+        for what, value in (("agent_id", agent_id), ("session_id", session_id)):
+            if value is not None:
+                try:
+                    check_id(value, what)
+                except LimitExceeded as e:
+                    raise ValueError(str(e)) from None
         sid = session_id or new_id("sess")
-        pid = await DynamicSupervisor.start_child(
-            SESSION_SUPERVISOR, sid, agent_id, self._services, intent, dict(metadata or {})
-        )
+        if self.node.whereis(session_name(sid)) is not None:
+            raise SessionExists(sid)
+        try:
+            pid = await DynamicSupervisor.start_child(
+                SESSION_SUPERVISOR,
+                sid,
+                agent_id,
+                self._services,
+                intent,
+                dict(metadata or {}),
+                False,
+                max_live_runs,
+            )
+        except StartError as exc:
+            # Its own refusal (a racing duplicate, a store that could not record its
+            # start) rather than "child failed to start".
+            problem = _start_problem(exc)
+            raise (problem if problem is not exc else exc) from None
         assert pid is not None
         return Session(sid, agent_id, pid, self.events)
 
@@ -419,13 +473,19 @@ class Runtime:
         self._control_ops.add(name, handler)
 
 
+def _secret_list(secrets: Sequence[str]) -> list[str]:
+    if isinstance(secrets, str) or not isinstance(secrets, Sequence | set | frozenset):
+        raise TypeError(f"secrets must be a list of str, got {type(secrets).__name__}")
+    return list(secrets)
+
+
 def _start_problem(exc: StartError) -> BaseException:
     """The error the caller can act on inside a start failure — a taken control socket, a
-    database another runtime writes, one that is not a Soma store — rather than "child
-    failed"; the start failure itself otherwise."""
+    database another runtime writes, one that is not a Soma store, a live session's id —
+    rather than "child failed"; the start failure itself otherwise."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ControlSocketError | StoreError):
+        if isinstance(seen, ControlSocketError | StoreError | SessionExists):
             return seen
         reason = getattr(seen, "reason", None)
         seen = reason if isinstance(reason, BaseException) else seen.__cause__
