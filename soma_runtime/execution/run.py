@@ -62,8 +62,8 @@ from ..kernel.gen_statem import (
 )
 from ..kernel.node import shutdown_process
 from ..kernel.reasons import ExitReason, describe, is_orderly
-from ..store._limits import LimitExceeded, check_value
-from ..store.errors import InvalidEvent, StoreWriteError
+from ..store._limits import LimitExceeded, abbreviate, check_value
+from ..store.errors import InvalidEvent, PayloadTooLarge, StoreWriteError
 from ..store.events import EventDraft
 from ..store.ids import new_id
 from ..store.log import EventLog
@@ -131,7 +131,9 @@ class _Active:
         self.spec = spec
         self.tool_call_id = tool_call_id
         self.pid = pid
-        self.args = args  # as JSON, repeated on the outcome event (see _outcome)
+        # As JSON, repeated on the outcome event (see _outcome) with long strings cut:
+        # tool.started holds them whole, and twice in one event would halve the payload cap.
+        self.args = abbreviate(args)
         self.os_pid: int | None = None  # a process/command tool's OS process, once spawned
         self.started = time.perf_counter()
 
@@ -421,7 +423,16 @@ class Run(GenStatem):
         event_type = TERMINAL_TYPES[outcome]
         self._ending = (event_type, payload, result)
         try:
-            await self._emit(event_type, payload, durable=True)  # before anyone hears the result
+            try:
+                await self._emit(event_type, payload, durable=True)  # before anyone hears the result
+            except PayloadTooLarge:
+                if outcome is not RunState.COMPLETED:
+                    raise
+                # Each output fits its own step.succeeded; all of them together do not fit one
+                # event. They are not stored twice: the end says where they are.
+                payload = {"outputs": {}, "outputs_in_steps": True}
+                self._ending = (event_type, payload, result)
+                await self._emit(event_type, payload, durable=True)
         except StoreWriteError as e:
             return self._hold_end(e)
         return await self._ended(result)

@@ -20,6 +20,7 @@ keeps them as they are.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -155,3 +156,29 @@ def payload_too_deep(encoded: str, limit: int = MAX_PAYLOAD_DEPTH) -> int | None
         return None
     depth = json_depth(encoded)
     return depth if depth > limit else None
+
+
+# ---------------------------------------------------------------------------- echoes
+
+ECHO_CHARS: Final = 256
+"""Strings longer than this are abbreviated where an event *repeats* a value another event
+holds whole (a tool outcome repeating its call's arguments): the payload cap then applies
+to what is stored once, not twice."""
+
+
+def abbreviate(value: Any, max_chars: int = ECHO_CHARS) -> Any:
+    """``value`` with every string longer than ``max_chars`` cut to its start, its length and
+    a digest of the whole (two different long strings stay different: a retried command is
+    still told from another). ``value`` itself when nothing is that long."""
+    if type(value) is str:
+        if len(value) <= max_chars:
+            return value
+        digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        return f"{value[: max_chars - 64]}… [{len(value)} chars, blake2b {digest}]"
+    if isinstance(value, Mapping):
+        items = {k: abbreviate(v, max_chars) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list | tuple):
+        cut = [abbreviate(v, max_chars) for v in value]
+        return value if all(a is b for a, b in zip(cut, value, strict=True)) else cut
+    return value

@@ -220,6 +220,14 @@ class EventLog:
         feed = await self._attach()
         return await feed.log.unfinished(kind, upto_seq=feed.visible_seq())
 
+    async def unreadable(self) -> dict[int, str]:
+        """Stored events that reads of this log had to skip, by seq, with what is wrong with
+        each: rows no Soma wrote that way (an older version, another program, a damaged
+        page). Reads never fail on one; they serve every other event and report it here
+        (and to the ``soma.event_store`` logger)."""
+        feed = await self._attach()
+        return dict(feed.log.unreadable)
+
     async def metadata(self) -> dict[str, str]:
         """The database's labels: a few strings about the file itself, not events (which
         program created it, for one: ``soma demo`` replaces only a database it made)."""
