@@ -102,11 +102,11 @@ async def roundtrip(rt: Runtime, value: Any) -> None:
         await session.stop()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(value=values)
-def test_args_are_refused_with_a_typed_error_or_read_back_identically(
-    served: Served, value: Any
-) -> None:
+def test_args_are_refused_with_a_typed_error_or_read_back_identically(served: Served, value: Any) -> None:
     portal, rt, context = served
 
     async def in_node() -> None:

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from soma_runtime import RunState, Runtime, Step
+from soma_runtime import RunState, Runtime, Step, tool
 from soma_runtime.execution.run_records import result_from_store
 
 pytestmark = pytest.mark.anyio
 
 BIG = "x" * 600_000  # over half the cap of 1 MiB, under the cap
+
+
+@tool
+async def produce(size: int) -> str:
+    return "y" * size
 
 
 async def test_a_600_kb_echo_completes_and_its_outcome_does_not_repeat_the_argument() -> None:
@@ -32,12 +37,17 @@ async def test_a_600_kb_echo_completes_and_its_outcome_does_not_repeat_the_argum
 
 
 async def test_outputs_that_fit_one_by_one_but_not_together_end_the_run_completed() -> None:
-    async with Runtime.open(vitals=False) as rt:
+    async with Runtime.open(vitals=False, tools=[produce]) as rt:
         session = await rt.start_session("a")
-        run = await session.start_run([Step("s1", "echo", {"value": BIG}), Step("s2", "echo", {"value": BIG})])
+        run = await session.start_run(
+            [Step("s1", "produce", {"size": 600_000}), Step("s2", "produce", {"size": 600_000})]
+        )
         result = await run.result()
         assert result.state is RunState.COMPLETED, result.error
         [end] = await rt.events.query(run_id=run.run_id, type="run.completed")
         assert end.payload == {"outputs": {}, "outputs_in_steps": True}
         stored = await result_from_store(rt.events, run.run_id)
-        assert stored.state is RunState.COMPLETED and stored.outputs == {"s1": BIG, "s2": BIG}
+        assert stored.state is RunState.COMPLETED and stored.outputs == {
+            "s1": "y" * 600_000,
+            "s2": "y" * 600_000,
+        }
