@@ -41,7 +41,7 @@ def test_a_good_config_gives_paths_tools_agents_and_vitals(tmp_path: Path) -> No
     assert isinstance(model, ScriptedModel) and model.remaining == 2
     assert config.vitals is None and config.builtin_tools is True
 
-    vitals = write(tmp_path, '[vitals]\nwindow = 5\nalpha = 0.2\n', "v.toml")
+    vitals = write(tmp_path, "[vitals]\nwindow = 5\nalpha = 0.2\n", "v.toml")
     assert load(vitals).vitals == VitalsConfig(window=5, alpha=0.2)
     off = write(tmp_path, "[vitals]\nenabled = false\n", "off.toml")
     assert load(off).vitals is False
