@@ -75,9 +75,11 @@ async def _open(db: Path) -> AsyncIterator[tuple[Runtime, contextvars.Context]]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     db: Path = tmp_path_factory.mktemp("roundtrip") / "soma.db"
-    with start_blocking_portal(backend="asyncio") as portal:
-        with portal.wrap_async_context_manager(_open(db)) as (rt, context):
-            yield portal, rt, context
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(_open(db)) as (rt, context),
+    ):
+        yield portal, rt, context
 
 
 async def roundtrip(rt: Runtime, value: Any) -> None:

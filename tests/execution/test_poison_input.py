@@ -130,7 +130,8 @@ def _poison(db: Path, depth: int) -> int:
     with sqlite3.connect(db) as conn:
         seq = conn.execute("SELECT max(seq) + 1 FROM events").fetchone()[0]
         conn.execute(
-            "INSERT INTO events (seq, event_id, ts, type, run_id, step_id, payload) VALUES (?, ?, 0, ?, ?, ?, ?)",
+            "INSERT INTO events (seq, event_id, ts, type, run_id, step_id, payload)"
+            " VALUES (?, ?, 0, ?, ?, ?, ?)",
             (seq, "ev-poison", "step.succeeded", "run-old", "s1", payload),
         )
     conn.close()

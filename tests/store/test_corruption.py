@@ -8,11 +8,11 @@ raises ``StoreCorrupt``; ``soma check`` reports the damage in full.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 
 from soma_runtime import Runtime, Step, open_event_log
@@ -20,6 +20,22 @@ from soma_runtime.store import StoreCorrupt, StoreOpenError
 from soma_runtime.store.check import check_database
 
 pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def soma_check(db: Path) -> Done:
+    """``soma check --db DB`` in a real subprocess."""
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-m", "soma_actor.cli", "check", "--db", str(db)], check=False
+        )
+    return Done(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 async def _fill(db: Path, runs: int) -> int:
@@ -64,14 +80,7 @@ async def test_a_damaged_database_is_refused_at_open_and_reported_by_soma_check(
             pass
     report = check_database(db)
     assert not report.ok and report.integrity
-    env = {**os.environ, "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "soma_actor.cli", "check", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    done = await soma_check(db)
     assert done.returncode == 1, done.stderr
     assert "CORRUPT" in done.stderr and "restore the database from a backup" in done.stderr
 
@@ -79,12 +88,7 @@ async def test_a_damaged_database_is_refused_at_open_and_reported_by_soma_check(
 async def test_soma_check_passes_a_whole_database_and_lists_unreadable_events_by_seq(tmp_path: Path) -> None:
     db = tmp_path / "soma.db"
     last = await _fill(db, 3)
-    done = subprocess.run(
-        [sys.executable, "-m", "soma_actor.cli", "check", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = await soma_check(db)
     assert done.returncode == 0, done.stderr
     # (the session.stopped written at close is the one after the last seq read inside)
     assert f"{last + 1} events" in done.stdout and "integrity: ok" in done.stdout
