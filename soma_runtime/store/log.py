@@ -303,6 +303,8 @@ class EventLog:
             target = Path(dest)
             temp = target.with_name(target.name + ".partial")
             try:
+                # Owner-only, like the database it comes from (docs/design.md §5c).
+                await anyio.to_thread.run_sync(_create_private, temp)
                 async with await anyio.open_file(temp, "w", encoding="utf-8") as fh:
                     count = await _export_pages(feed, q, upto, limit, fh.write)
                 await anyio.Path(temp).replace(target)
@@ -553,6 +555,13 @@ async def _running_store(node: Node, cfg: EventStoreConfig) -> AsyncIterator[Eve
         yield EventLog(pid)
     finally:
         await node.stop(pid)
+
+
+def _create_private(path: Path) -> None:
+    """Create (or empty) ``path`` readable and writable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    os.close(fd)
 
 
 def _sender() -> Pid | None:
