@@ -284,6 +284,8 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = _redact_str(record.msg)
+        elif isinstance(record.msg, Mapping):  # a structlog event dict
+            record.msg = redact(record.msg)
         args = record.args
         if isinstance(args, tuple):
             record.args = tuple(_redact_arg(a) for a in args)
