@@ -43,6 +43,7 @@ import anyio
 from .control.errors import ControlSocketError
 from .control.ops import ControlOps, RuntimeView
 from .control.server import CONTROL_NAME, ControlServer
+from .execution._stall import StallWatchdog
 from .execution.errors import SessionExists
 from .execution.resume import Recovery, recover
 from .execution.run import CANCEL, RESULT, SESSION, STATUS, OnShutdown, Run, RunResult, RunSnapshot, run_name
@@ -362,9 +363,12 @@ class Runtime:
             if exporter is not None:
                 await exporter.aclose()
             raise
+        watchdog = StallWatchdog(events)
+        watchdog.start()
         try:
             yield rt
         finally:
+            await watchdog.stop()
             await node.stop(sup, timeout=None)
             if exporter is not None:
                 await exporter.aclose()  # a no-op unless the follower could not close it

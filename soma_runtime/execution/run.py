@@ -124,9 +124,17 @@ END_RETRY_MAX = 2.0
 class _Active:
     """The ToolCall in flight."""
 
-    __slots__ = ("args", "os_pid", "pid", "spec", "started", "step", "tool_call_id")
+    __slots__ = ("args", "deadline", "os_pid", "pid", "spec", "started", "step", "tool_call_id")
 
-    def __init__(self, step: Step, spec: ToolSpec, tool_call_id: str, pid: Pid, args: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        step: Step,
+        spec: ToolSpec,
+        tool_call_id: str,
+        pid: Pid,
+        args: dict[str, Any],
+        deadline: float | None = None,
+    ) -> None:
         self.step = step
         self.spec = spec
         self.tool_call_id = tool_call_id
@@ -136,6 +144,7 @@ class _Active:
         self.args = abbreviate(args)
         self.os_pid: int | None = None  # a process/command tool's OS process, once spawned
         self.started = time.perf_counter()
+        self.deadline = deadline  # the step's timeout, on the node's clock
 
 
 class Run(GenStatem):
@@ -304,7 +313,7 @@ class Run(GenStatem):
             root=self.options.root,
         )
         pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
-        self.active = _Active(step, spec, tool_call_id, pid, json_args)
+        self.active = _Active(step, spec, tool_call_id, pid, json_args, ctx.deadline)
         return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
 
     async def _refuse(
@@ -331,6 +340,16 @@ class Run(GenStatem):
         self.active = None
         step = active.step
         ms = (time.perf_counter() - active.started) * 1000
+        if active.deadline is not None and current_node().clock.now() > active.deadline:
+            # It returned after its timeout: a task tool that blocked the event loop, so that
+            # the timeout could not fire in time. That is a timeout, not a completion.
+            self.active = active
+            timeout = self._step_timeout(step, active.spec)
+            why = (
+                f"timed out after {timeout}s (it returned after {ms / 1000:.2f}s, having blocked the "
+                "event loop: give CPU-bound tools isolation='thread' or 'process')"
+            )
+            return await self._step_failed(why, RunState.TIMEOUT)
         try:
             # Deeper than this, the run's own end (every output, wrapped) could not be stored.
             check_value(output, "output")
