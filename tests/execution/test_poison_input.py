@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from soma_runtime import FromStep, InvalidRun, RunState, Runtime, Step
@@ -164,3 +166,14 @@ async def test_a_stored_event_that_cannot_be_decoded_is_skipped_by_every_read_an
 
         count = await rt.events.export_jsonl(Sink())
         assert count == len(everything) == len(lines)
+    # soma export and soma check read it too: the export has every line, check names the seq.
+    with anyio.fail_after(60):
+        export = await anyio.run_process([sys.executable, "-m", "soma_actor.cli", "export", "--db", str(db)])
+        check = await anyio.run_process(
+            [sys.executable, "-m", "soma_actor.cli", "check", "--db", str(db)], check=False
+        )
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
+    assert len(export.stdout.decode().splitlines()) == stored  # the poisoned row too, as stored
+    assert check.returncode == 1 and f"seq {poisoned}: " in check.stderr.decode()
