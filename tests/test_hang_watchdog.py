@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-INNER = """
+INNER = '''
 import asyncio
 import time
 
@@ -44,7 +44,7 @@ async def test_runs_after_the_hangs_on_the_same_loop():
 
 def test_passes_too():
     pass
-"""
+'''
 
 
 def test_a_hung_test_fails_alone_says_where_and_the_run_goes_on(tmp_path: Path) -> None:

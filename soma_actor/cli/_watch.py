@@ -44,7 +44,6 @@ def interrupts() -> ContextManager[AsyncIterator[int]]:
     """SIGINT as a stream: open it before starting the work :func:`watch` follows."""
     return anyio.open_signal_receiver(signal.SIGINT)
 
-
 on_interrupt_option = click.option(
     "--on-interrupt",
     type=click.Choice(ON_INTERRUPT),

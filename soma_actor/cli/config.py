@@ -207,7 +207,9 @@ class _Reader:
         vitals = self._vitals(vitals_table)
         tools = self._tools(tool_paths)
         known = {t.name for t in tools}
-        agents = tuple(self._agent(name, agents_table.table(name)) for name in list(agents_table.data))
+        agents = tuple(
+            self._agent(name, agents_table.table(name)) for name in list(agents_table.data)
+        )
         agents_table.done()
         for agent in agents:
             self._check_policy(agent, known, builtin_tools)
@@ -239,7 +241,9 @@ class _Reader:
 
         enabled = table.get("enabled", bool, True)
         config_path = table.path("config")
-        scalars = {f.name: f.type for f in dataclasses.fields(VitalsConfig) if f.type in ("int", "float")}
+        scalars = {
+            f.name: f.type for f in dataclasses.fields(VitalsConfig) if f.type in ("int", "float")
+        }
         overrides = {}
         for name, kind in scalars.items():
             value = table.get(name, int if kind == "int" else float, None)
@@ -379,7 +383,7 @@ class _Reader:
         from ..providers.scripted import delayed, message_actor, reject, reply, use_tools
 
         if not isinstance(value, dict):
-            raise self.fail(key, f'a turn is a table like {{ reply = "…" }}, got {value!r:.60}')
+            raise self.fail(key, f"a turn is a table like {{ reply = \"…\" }}, got {value!r:.60}")
         turn = _Table(self, key, value)
         delay = turn.get("delay", float, None)
         kinds = [k for k in ("reply", "use_tools", "reject", "message") if k in value]
@@ -603,3 +607,4 @@ def _nearest(lines: Mapping[tuple[str, ...], int], key: tuple[str, ...]) -> int:
         if line is not None:
             return line
     return 1
+

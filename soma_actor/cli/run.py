@@ -171,7 +171,7 @@ def _read_steps(file: str | None, specs: tuple[str, ...]) -> tuple[list[dict[str
             raise CliError(f"{name}: 'timeout' must be a number of seconds, got {timeout!r}")
         data = data.get("steps")
     if not isinstance(data, list) or not data:
-        raise CliError(f'{name}: expected a non-empty list of steps (or {{"steps": [...]}})')
+        raise CliError(f"{name}: expected a non-empty list of steps (or {{\"steps\": [...]}})")
     return data, timeout
 
 

@@ -150,7 +150,6 @@ class _Plan:
 
 
 def _runtime_options(config: ServeConfig) -> dict[str, Any]:
-
     options: dict[str, Any] = {"tools": config.tools, "builtin_tools": config.builtin_tools}
     if config.vitals is not None:
         options["vitals"] = config.vitals

@@ -35,7 +35,6 @@ def __dir__() -> list[str]:
 
     return lazy_exports(__name__, _EXPORTS)[1]()
 
-
 if TYPE_CHECKING:
     from .destructive import Rules, destructive_action
     from .sdk import ToolBlocked, wrap

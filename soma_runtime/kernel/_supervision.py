@@ -44,10 +44,7 @@ def report(proc: Process, event: Report) -> None:
     if isinstance(event, ChildRestarted):
         log.info(
             "child %r of %s exited (%s); restarted as %s",
-            event.child_id,
-            event.supervisor,
-            describe(event.reason),
-            event.new_pid,
+            event.child_id, event.supervisor, describe(event.reason), event.new_pid,
         )
     else:
         log.warning("supervisor %s shut down: %s", event.supervisor, event.reason)

@@ -160,7 +160,11 @@ class SupFlags:
             raise InvalidSpec("strategy", self.strategy, "ONE_FOR_ONE, ONE_FOR_ALL or REST_FOR_ONE")
         if isinstance(self.intensity, bool) or not isinstance(self.intensity, int) or self.intensity < 0:
             raise InvalidSpec("intensity", self.intensity, "an int >= 0")
-        if isinstance(self.period, bool) or not isinstance(self.period, (int, float)) or not self.period > 0:
+        if (
+            isinstance(self.period, bool)
+            or not isinstance(self.period, (int, float))
+            or not self.period > 0
+        ):
             raise InvalidSpec("period", self.period, "a number of seconds > 0")
         if not isinstance(self.auto_shutdown, AutoShutdown):
             raise InvalidSpec(

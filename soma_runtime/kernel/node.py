@@ -213,6 +213,7 @@ class Node:
                 task.cancel()
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
+
     async def _shutdown_root(self, proc: Process, timeout: float) -> None:
         if isinstance(self.clock, MonotonicClock):
             await shutdown_process(proc, SHUTDOWN, timeout, self.clock)

@@ -192,7 +192,9 @@ class SupervisorServer(GenServer):
             return
         await self._restart_now(child, old, reason)
 
-    def _schedule_retry(self, child: _Child, old: Pid | None, reason: ExitReason, backoff: Backoff) -> None:
+    def _schedule_retry(
+        self, child: _Child, old: Pid | None, reason: ExitReason, backoff: Backoff
+    ) -> None:
         clock = self._proc.node.clock
         now = clock.now()
         child.restart_times = [t for t in child.restart_times if t > now - self.flags.period]

@@ -20,6 +20,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -95,9 +96,9 @@ def check_sql(*, full: bool) -> str:
     return f"PRAGMA {'integrity_check' if full else 'quick_check'}({_MAX_PROBLEMS})"
 
 
-def problems(rows: object) -> list[str]:
+def problems(rows: Iterable[Sequence[object]]) -> list[str]:
     """The problems in the rows of :func:`check_sql`; [] for a whole file."""
-    found = [str(row[0]) for row in rows]  # type: ignore[attr-defined]
+    found = [str(row[0]) for row in rows]
     return [] if found == ["ok"] else found
 
 

@@ -313,9 +313,8 @@ class SqliteLog:
             if trusted:
                 return [trusted_event(row) for row in from_json(text)]
             return _EVENTS.validate_json(text)
-        except (ValueError, StoreReadError) as exc:  # a ValidationError is a ValueError
-            if isinstance(exc, StoreCorrupt):
-                raise
+        except (ValueError, StoreReadError):  # a ValidationError is a ValueError
+            pass  # (StoreCorrupt is neither: a damaged file is not read around)
         rows = await self._rows(f"SELECT {', '.join(COLUMNS)} FROM ({inner})", params)
         events, bad = decode_rows(COLUMNS, rows)
         for item in bad:

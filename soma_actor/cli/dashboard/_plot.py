@@ -28,7 +28,9 @@ BARS: Final = " ▁▂▃▄▅▆▇█"
 AXIS: Final = 7  # "0.75 ┤ "
 
 
-def trajectory(points: Sequence[tuple[int, float, str | None]], width: int, height: int = 8) -> Text:
+def trajectory(
+    points: Sequence[tuple[int, float, str | None]], width: int, height: int = 8
+) -> Text:
     """``points``: (cause seq, pressure in [0, 1], mode) oldest first; the last ``width - AXIS``
     are drawn, ``height`` rows tall (at least 4: one per band)."""
     height = max(4, height)

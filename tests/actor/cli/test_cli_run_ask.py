@@ -94,10 +94,7 @@ async def test_exit_codes_say_how_the_work_ended(tmp_path: Path) -> None:
         )
         assert as_json[0] == 0
         assert json.loads(as_json[1]) | {"run_id": "?"} == {
-            "run_id": "?",
-            "state": "completed",
-            "outputs": {"x": [1]},
-            "error": None,
+            "run_id": "?", "state": "completed", "outputs": {"x": [1]}, "error": None
         }
         assert rejected_input[0] == 2 and "'value' is not KEY=VALUE" in rejected_input[2]
         assert unknown_agent[0] == 1

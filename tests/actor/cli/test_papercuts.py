@@ -96,7 +96,9 @@ def test_trace_takes_a_unique_prefix_of_a_run_id(capsys: pytest.CaptureFixture[s
     assert code == 1 and f"'{shared}' names several runs in {db}: " in err
     assert all(r in err for r in runs)
     # Ids of one runtime differ at their end: a unique part of one names it too.
-    tail = next(rec.failed_run[-n:] for n in range(2, 10) if sum(rec.failed_run[-n:] in r for r in runs) == 1)
+    tail = next(
+        rec.failed_run[-n:] for n in range(2, 10) if sum(rec.failed_run[-n:] in r for r in runs) == 1
+    )
     code, out, _ = run_main(capsys, "trace", tail, "--db", db)
     assert code == 0 and out.startswith(f"run {rec.failed_run} ")
 
