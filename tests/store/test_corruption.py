@@ -8,6 +8,7 @@ raises ``StoreCorrupt``; ``soma check`` reports the damage in full.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import anyio
 import pytest
 
 from soma_runtime import Runtime, Step, open_event_log
-from soma_runtime.store import StoreCorrupt, StoreOpenError
+from soma_runtime.store import StoreCorrupt, StoreOpenError, _file
 from soma_runtime.store.check import check_database
 
 pytestmark = pytest.mark.anyio
@@ -92,11 +93,40 @@ async def test_soma_check_passes_a_whole_database_and_lists_unreadable_events_by
     assert done.returncode == 0, done.stderr
     # (the session.stopped written at close is the one after the last seq read inside)
     assert f"{last + 1} events" in done.stdout and "integrity: ok" in done.stdout
-    import sqlite3
-
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE events SET payload = '[1, 2' WHERE seq = 2")
     conn.close()
     report = check_database(db)
     assert not report.ok and not report.integrity
     assert list(report.unreadable) == [2] and "not JSON" in report.unreadable[2]
+
+
+def _user_version(db: Path) -> int:
+    with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    conn.close()
+    return version
+
+
+async def test_a_large_file_is_checked_at_open_only_after_an_unclean_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "soma.db"
+    async with Runtime.open(db, vitals=False) as rt:
+        await rt.events.append("session.started", {})
+        assert _user_version(db) == 1, "a writer marks the file open with its first write"
+    assert _user_version(db) == 0, "closed in order"
+    await _fill(db, 60)
+    page = _page_size(db)
+    _flip(db, (db.stat().st_size // page // 2) * page)
+    monkeypatch.setattr(_file, "QUICK_CHECK_BYTES", 0)  # every file is "large" now
+    # Closed in order, a large file is not checked at open (reads would find the damage).
+    async with Runtime.open(db, vitals=False, resume=False):
+        pass
+    # Its writer died (it never cleared the mark): the open checks, whatever the size.
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with pytest.raises(StoreCorrupt):
+        async with Runtime.open(db, vitals=False):
+            pytest.fail("a corrupt database was served after an unclean shutdown")
