@@ -59,8 +59,8 @@ async def test_the_same_work_in_a_thread_times_out_on_time_and_stalls_nothing() 
     async with Runtime.open(tools=[spin_in_thread], vitals=False) as rt:
         session = await rt.start_session("a")
         began = time.monotonic()
-        run = await session.start_run([Step("s1", "spin_in_thread", {"seconds": 1.2})])
+        run = await session.start_run([Step("s1", "spin_in_thread", {"seconds": 2.5})])
         result = await run.result()
         assert result.state is RunState.TIMEOUT
-        assert time.monotonic() - began < 1.0, "the timeout fired on time"
+        assert time.monotonic() - began < 2.0, "the timeout fired long before the work ended"
         assert await rt.events.query(type="tool.stalled") == []
