@@ -38,6 +38,8 @@ _EXPORTS = {
     "SessionStatus": ".execution.session",
     "FromStep": ".execution.steps",
     "InvalidRun": ".execution.steps",
+    "Overloaded": ".execution.errors",
+    "SessionExists": ".execution.errors",
     "Step": ".execution.steps",
     "CommandTool": ".tools.spec",
     "Effect": ".tools.spec",
@@ -58,6 +60,7 @@ __all__ = [
     "FromStep",
     "InvalidRun",
     "Isolation",
+    "Overloaded",
     "RayConfig",
     "RunHandle",
     "RunInfo",
@@ -66,6 +69,7 @@ __all__ = [
     "RunState",
     "Runtime",
     "Session",
+    "SessionExists",
     "SessionStatus",
     "Step",
     "TelemetryConfig",
@@ -82,6 +86,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
+    from .execution.errors import Overloaded, SessionExists
     from .execution.run_types import RunResult, RunSnapshot, RunState
     from .execution.session import RunInfo, SessionStatus
     from .execution.steps import FromStep, InvalidRun, Step

@@ -43,11 +43,22 @@ import anyio
 from .control.errors import ControlSocketError
 from .control.ops import ControlOps, RuntimeView
 from .control.server import CONTROL_NAME, ControlServer
+from .execution._stall import StallWatchdog
+from .execution.errors import SessionExists
 from .execution.failover import Failover
 from .execution.resume import Recovery, recover
 from .execution.run import CANCEL, RESULT, SESSION, STATUS, OnShutdown, Run, RunResult, RunSnapshot, run_name
 from .execution.run_records import UnknownRun, result_from_store
-from .execution.session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
+from .execution.session import (
+    DEFAULT_MAX_LIVE_RUNS,
+    AgentSession,
+    RunAccepted,
+    Services,
+    SessionStatus,
+    StartRun,
+    _Failed,
+    session_name,
+)
 from .execution.steering import STEERING_NAME, Guidance
 from .execution.steps import Step
 from .kernel import (
@@ -66,6 +77,8 @@ from .kernel import (
 )
 from .kernel.introspection import ProcessInfo, tree
 from .store._backend import NodeName, SharedLog, is_postgres, new_node_id
+from .store._limits import LimitExceeded, check_id
+from .store._redaction import environment_secrets, redact_library_logs, register_secrets
 from .store.errors import StoreError
 from .store.ids import new_id
 from .store.log import EventLog
@@ -160,7 +173,9 @@ class Session:
         task_id: str | None = None,
         correlation_id: str | None = None,
     ) -> RunHandle:
-        """Validate and start a run. Raises ``InvalidRun`` (the session keeps serving)."""
+        """Validate and start a run. Raises ``InvalidRun`` (bad input: nothing is written),
+        ``Overloaded`` (the session holds ``max_live_runs`` live runs) or
+        ``StoreWriteError`` (the store could not record it); the session keeps serving."""
         accepted = await self.pid.call(StartRun(steps, timeout, task_id, correlation_id), timeout=30.0)
         if isinstance(accepted, _Failed):
             raise accepted.error
@@ -225,6 +240,7 @@ class Runtime:
         resume: bool = True,
         on_shutdown: OnShutdown = "cancel",
         ray: RayConfig | str | bool | None = None,
+        secrets: Sequence[str] = (),
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, ``":memory:"``, or a ``postgresql://`` URL
         with the ``postgres`` extra) with ``tools``.
@@ -254,26 +270,37 @@ class Runtime:
         before the tree starts and released after it has stopped; a Ray instance this runtime
         started is shut down then, one that was already there is left as it was (see
         ``soma_runtime.tools.ray_cluster``).
+
+        ``secrets``: exact values that never enter any event — args, outputs, errors,
+        guidance, and so exports — nor the library's log records; each is replaced by
+        ``[REDACTED]`` wherever it appears (at least 4 characters each). Values of
+        credential-named environment variables (``ANTHROPIC_API_KEY``, ``*_TOKEN``…) are
+        registered too, and the provider models register their keys.
         """
         if on_shutdown not in ("cancel", "suspend"):
             raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
         if not isinstance(resume, bool):
             raise TypeError(f"resume must be a bool, got {resume!r}")
         as_config(ray)  # a bad `ray=` is refused before anything starts
+        release = register_secrets([*_secret_list(secrets), *environment_secrets()])
+        redact_library_logs()
         args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown)
         try:
-            node: Node | None = current_node()
-        except RuntimeError:
-            node = None
-        # Ray is connected around the tree: resumed runs may call Ray tools as soon as it
-        # starts, and every Ray task has been cancelled by the time it has stopped.
-        async with ray_connection(ray):
-            if node is None:
-                async with Node.open(clock) as own, cls._start(own, *args) as rt:
-                    yield rt
-            else:
-                async with cls._start(node, *args) as rt:
-                    yield rt
+            try:
+                node: Node | None = current_node()
+            except RuntimeError:
+                node = None
+            # Ray is connected around the tree: resumed runs may call Ray tools as soon as it
+            # starts, and every Ray task has been cancelled by the time it has stopped.
+            async with ray_connection(ray):
+                if node is None:
+                    async with Node.open(clock) as own, cls._start(own, *args) as rt:
+                        yield rt
+                else:
+                    async with cls._start(node, *args) as rt:
+                        yield rt
+        finally:
+            release()
 
     @classmethod
     @asynccontextmanager
@@ -359,9 +386,12 @@ class Runtime:
             if exporter is not None:
                 await exporter.aclose()
             raise
+        watchdog = StallWatchdog(events)
+        watchdog.start()
         try:
             yield rt
         finally:
+            await watchdog.stop()
             await node.stop(sup, timeout=None)
             if exporter is not None:
                 await exporter.aclose()  # a no-op unless the follower could not close it
@@ -373,14 +403,42 @@ class Runtime:
         intent: str | None = None,
         session_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     ) -> Session:
-        """Start a long-lived session for ``agent_id`` under the session supervisor."""
+        """Start a long-lived session for ``agent_id`` under the session supervisor.
+
+        ``SessionExists`` if a session ``session_id`` is live. The session holds at most
+        ``max_live_runs`` live runs: one more ``start_run`` raises ``Overloaded`` at once.
+        """
         if not isinstance(agent_id, str) or not agent_id:
             raise ValueError(f"agent_id must be a non-empty string, got {agent_id!r}")
+        if isinstance(max_live_runs, bool) or not isinstance(max_live_runs, int) or max_live_runs < 1:
+            raise ValueError(f"max_live_runs must be a positive int, got {max_live_runs!r}")
+        for what, value in (("agent_id", agent_id), ("session_id", session_id)):
+            if value is not None:
+                try:
+                    check_id(value, what)
+                except LimitExceeded as e:
+                    raise ValueError(str(e)) from None
         sid = session_id or new_id("sess")
-        pid = await DynamicSupervisor.start_child(
-            SESSION_SUPERVISOR, sid, agent_id, self._services, intent, dict(metadata or {})
-        )
+        if self.node.whereis(session_name(sid)) is not None:
+            raise SessionExists(sid)
+        try:
+            pid = await DynamicSupervisor.start_child(
+                SESSION_SUPERVISOR,
+                sid,
+                agent_id,
+                self._services,
+                intent,
+                dict(metadata or {}),
+                False,
+                max_live_runs,
+            )
+        except StartError as exc:
+            # Its own refusal (a racing duplicate, a store that could not record its
+            # start) rather than "child failed to start".
+            problem = _start_problem(exc)
+            raise (problem if problem is not exc else exc) from None
         assert pid is not None
         return Session(sid, agent_id, pid, self.events)
 
@@ -461,13 +519,19 @@ async def _join_shared_log(events: EventLog) -> bool:
     return True
 
 
+def _secret_list(secrets: Sequence[str]) -> list[str]:
+    if isinstance(secrets, str) or not isinstance(secrets, Sequence | set | frozenset):
+        raise TypeError(f"secrets must be a list of str, got {type(secrets).__name__}")
+    return list(secrets)
+
+
 def _start_problem(exc: StartError) -> BaseException:
     """The error the caller can act on inside a start failure — a taken control socket, a
-    database another runtime writes, one that is not a Soma store — rather than "child
-    failed"; the start failure itself otherwise."""
+    database another runtime writes, one that is not a Soma store, a live session's id —
+    rather than "child failed"; the start failure itself otherwise."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ControlSocketError | StoreError):
+        if isinstance(seen, ControlSocketError | StoreError | SessionExists):
             return seen
         reason = getattr(seen, "reason", None)
         seen = reason if isinstance(reason, BaseException) else seen.__cause__

@@ -10,7 +10,6 @@ failed to start is removed again.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 from contextlib import AsyncExitStack
@@ -159,20 +158,11 @@ def _database(db: str) -> str:
 
 
 def _runtime_options(config: ServeConfig) -> dict[str, Any]:
-    from soma_runtime import Runtime
-
     options: dict[str, Any] = {"tools": config.tools, "builtin_tools": config.builtin_tools}
     if config.vitals is not None:
         options["vitals"] = config.vitals
     if config.secrets:
-        # Secrets are kept out of events by the runtime itself; a runtime that cannot do it
-        # must not be started as if it did.
-        if "secrets" not in inspect.signature(Runtime.open).parameters:
-            raise config.fail(
-                ("secrets",),
-                "this version of Soma's runtime cannot keep secrets out of events (Runtime.open has "
-                "no secrets=); remove the key rather than rely on it",
-            )
+        # Kept out of every event (and the library's log records) by the runtime itself.
         options["secrets"] = list(config.secrets)
     return options
 

@@ -51,6 +51,8 @@ _EXPORTS = {
     "EventStoreConfig": ".server",
     "WriterLock": "._lock",
     "redact": "._redaction",
+    "register_secrets": "._redaction",
+    "StoreCorrupt": ".errors",
 }
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "PayloadTooLarge",
     "SchemaVersionError",
     "StoreClosed",
+    "StoreCorrupt",
     "StoreError",
     "StoreLocked",
     "StoreOpenError",
@@ -88,6 +91,7 @@ __all__ = [
     "read_jsonl",
     "redact",
     "register_event_type",
+    "register_secrets",
 ]
 assert set(__all__) == set(_EXPORTS)
 
@@ -96,7 +100,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:
     from ._jsonl import read_jsonl
     from ._lock import WriterLock
-    from ._redaction import redact
+    from ._redaction import redact, register_secrets
     from .errors import (
         BadRequest,
         DuplicateEvent,
@@ -108,6 +112,7 @@ if TYPE_CHECKING:
         PayloadTooLarge,
         SchemaVersionError,
         StoreClosed,
+        StoreCorrupt,
         StoreError,
         StoreLocked,
         StoreOpenError,

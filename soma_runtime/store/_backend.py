@@ -57,6 +57,8 @@ class LogBackend(Protocol):
     path: str
     """What was opened, for messages (a URL's password is never kept here)."""
     readonly: bool
+    unreadable: dict[int, str]
+    """Stored rows reads had to skip, by seq: what is wrong with each (``_salvage``)."""
     @property
     def shared(self) -> bool:
         """Whether other runtimes may append to the same log (PostgreSQL): then seq is

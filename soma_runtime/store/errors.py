@@ -99,6 +99,24 @@ class StoreLocked(StoreOpenError):
         self.pid = pid
 
 
+class StoreCorrupt(StoreOpenError):
+    """The database file is damaged: SQLite's integrity check failed, or a read hit a
+    malformed page. It is refused rather than served as partial results.
+
+    Raised at open (checked after an unclean shutdown, and whenever the file is small
+    enough for the check to be cheap) and by a read that finds damage; ``soma check`` runs
+    the full check and reports every problem. ``problems`` lists what SQLite found.
+    """
+
+    def __init__(self, path: str, problem: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(
+            path,
+            f"the database is corrupt ({problem}); run `soma check --db {path}` for a full report, and "
+            "restore it from a backup",
+        )
+        self.problems = problems or (problem,)
+
+
 class SchemaVersionError(StoreError):
     """The database's schema version is not one this code can use.
 

@@ -43,6 +43,7 @@ from ._backend import NodeName, RowConflict, Synchronous, new_node_id
 from ._pg_schema import MIGRATIONS
 from ._query import EventQuery
 from ._query import where as _where
+from ._salvage import decode_rows
 from ._schema import LIFECYCLES
 from .errors import (
     LeaseLost,
@@ -103,6 +104,8 @@ class PostgresLog:
         self.readonly = readonly
         self._writer = writer
         self._readers = readers
+        self.unreadable: dict[int, str] = {}
+        """Stored rows reads had to skip, by seq: what is wrong with each (``_salvage``)."""
         self.node_id = node_id
         """This runtime's name among the nodes of the log (None: read-only)."""
         self.lease = lease
@@ -313,9 +316,7 @@ class PostgresLog:
         if query.limit is not None:
             inner += " LIMIT ?"
             params.append(query.limit)
-        sql = f"SELECT coalesce(json_agg({_AS_JSON} ORDER BY seq {order}), '[]')::text FROM ({inner}) AS e"
-        text = await self._scalar(sql, params)
-        return [trusted_event(row) for row in from_json(text)] if trusted else _EVENTS.validate_json(text)
+        return await self._events(inner, params, order=order, trusted=trusted)
 
     async def unfinished(self, kind: str, *, upto_seq: int | None = None) -> list[Event]:
         """An opening event of every ``kind`` without an end that ``recovering`` owns."""
@@ -329,8 +330,7 @@ class PostgresLog:
         params: list[Any] = [kind, self.recovering]
         if upto_seq is not None:
             params.append(upto_seq)
-        sql = f"SELECT coalesce(json_agg({_AS_JSON} ORDER BY seq), '[]')::text FROM ({inner}) AS e"
-        return _EVENTS.validate_json(await self._scalar(sql, params))
+        return await self._events(inner, params)
 
     async def unfinished_runs(self, types: Sequence[str], *, upto_seq: int | None = None) -> list[Event]:
         """The events of ``types`` of every run without an end that ``recovering`` owns."""
@@ -342,8 +342,7 @@ class PostgresLog:
         params: list[Any] = [self.recovering, list(types)]
         if upto_seq is not None:
             params.append(upto_seq)
-        sql = f"SELECT coalesce(json_agg({_AS_JSON} ORDER BY seq), '[]')::text FROM ({inner}) AS e"
-        return [trusted_event(row) for row in from_json(await self._scalar(sql, params))]
+        return await self._events(inner, params, trusted=True)
 
     async def metadata(self) -> dict[str, str]:
         text = await self._scalar("SELECT coalesce(json_object_agg(key, value), '{}')::text FROM meta")
@@ -371,6 +370,33 @@ class PostgresLog:
             [list(event_ids)],
         )
         return set(from_json(text))
+
+    async def _events(
+        self, inner: str, params: list[Any], *, order: str = "ASC", trusted: bool = False
+    ) -> list[Event]:
+        """The events the row query ``inner`` selects, in seq ``order``: in one JSON text,
+        decoded at once — or, should a row not decode, row by row, every row that does
+        served and each one that does not reported by seq (``unreadable``), as on SQLite."""
+        sql = f"SELECT coalesce(json_agg({_AS_JSON} ORDER BY seq {order}), '[]')::text FROM ({inner}) AS e"
+        try:
+            text = await self._scalar(sql, params)
+            return [trusted_event(row) for row in from_json(text)] if trusted else _EVENTS.validate_json(text)
+        except ValueError:  # a ValidationError is a ValueError
+            pass
+        select = ", ".join(f"{c}::text" if c == "payload" else c for c in COLUMNS)
+        rows = await self._rows(f"SELECT {select} FROM ({inner}) AS e ORDER BY seq {order}", params)
+        events, bad = decode_rows(COLUMNS, rows)
+        for item in bad:
+            self.unreadable[item.seq] = item.problem
+        return events
+
+    async def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            return [tuple(r) for r in await self._readers.fetch(_numbered(sql), *params)]
+        except asyncpg.InterfaceError as exc:
+            raise StoreClosed(f"{self.path!r}: {exc}") from exc
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise StoreReadError(self.path, _reason(exc)) from exc
 
     def _need_writer(self) -> asyncpg.Connection:
         if self._writer is None:

@@ -108,9 +108,10 @@ def kill_at(db: Path | str, side: Path, point: str, seed: int, seconds: float | 
             line = lines.get_nowait()
         except queue.Empty:
             break
-        if line is not None and line.startswith("EV "):
-            _, seq, event_id, *_rest = line.split()
-            acked[int(seq)] = event_id
+        parts = line.split() if line is not None else []
+        # (A last line the kill cut short, "EV " or "EV 12", names no event: skipped.)
+        if len(parts) >= 4 and parts[0] == "EV":
+            acked[int(parts[1])] = parts[2]
     return _describe(db, side, point, seed, acked)
 
 
