@@ -19,6 +19,9 @@ def check(db: str) -> int:
     """Check a database in full: SQLite's integrity check of every page and index, its
     schema version, and every event read back as the runtime reads it.
 
+    On a postgresql:// URL: the schema version and every event read back (the pages and
+    indexes are the server's to check: pg_amcheck).
+
     Read-only: safe while a runtime writes the database. Exits 0 if all is well, 1 if the
     file is damaged (restore a backup) or holds events that cannot be read (they are
     listed by seq; every read skips them).

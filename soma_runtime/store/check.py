@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Final
 
 from . import _file
+from ._backend import is_postgres
 from ._limits import MAX_PAYLOAD_DEPTH, json_depth
 from ._schema import SCHEMA_VERSION
+from .errors import StoreError
 
 _PAGE: Final = 2000
 _MAX_REPORTED: Final = 100
@@ -42,6 +44,8 @@ class CheckReport:
     unreadable_count: int = 0
     problem: str | None = None
     """Why the check could not run at all (not a database, not a Soma one, missing)."""
+    server: bool = False
+    """A PostgreSQL database: its pages are the server's to check (``pg_amcheck``)."""
 
     @property
     def ok(self) -> bool:
@@ -56,6 +60,8 @@ class CheckReport:
             out.append(f"CORRUPT: SQLite's integrity check found {len(self.integrity)} problem(s):")
             out.extend(f"  {line}" for line in self.integrity)
             out.append("  restore the database from a backup; this one cannot be trusted")
+        elif self.server:
+            out.append("integrity: the server's own (pg_amcheck checks its pages and indexes)")
         else:
             out.append("integrity: ok (every page and index is whole)")
         if self.unreadable_count:
@@ -72,6 +78,8 @@ def check_database(path: str | os.PathLike[str]) -> CheckReport:
     """Check the database at ``path`` (see the module docstring); never raises for what it
     finds — the report says it."""
     name = os.fspath(path)
+    if is_postgres(name):
+        return _check_postgres(name)
     report = CheckReport(name)
     file = Path(name)
     if not file.is_file():
@@ -102,6 +110,36 @@ def check_database(path: str | os.PathLike[str]) -> CheckReport:
     if report.schema_version is not None and report.schema_version > SCHEMA_VERSION:
         found = report.schema_version
         report.problem = f"schema version {found} is newer than this Soma's ({SCHEMA_VERSION}): upgrade Soma"
+    return report
+
+
+def _check_postgres(url: str) -> CheckReport:
+    """The schema version and every event read back, from a PostgreSQL database."""
+    from ._pg_glance import pg_glance
+
+    report = CheckReport(url, server=True)
+    try:
+        with pg_glance(url) as db:
+            rows = db._rows("SELECT version FROM schema_version", ())
+            report.schema_version = int(rows[0][0]) if rows else 0
+            cursor = 0
+            while True:
+                page = db._rows(
+                    "SELECT seq, payload::text FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (cursor, _PAGE),
+                )
+                for seq, payload in page:
+                    report.events += 1
+                    problem = _payload_problem("text", payload)
+                    if problem is not None:
+                        report.unreadable_count += 1
+                        if len(report.unreadable) < _MAX_REPORTED:
+                            report.unreadable[int(seq)] = problem
+                if len(page) < _PAGE:
+                    break
+                cursor = page[-1][0]
+    except StoreError as exc:
+        report.problem = str(exc)
     return report
 
 
