@@ -95,7 +95,18 @@ class Subscription:
         else:
             upto = feed.last_seq
             query = replace(self._query, after_seq=self._mark, limit=self._page)
-            batch = await feed.read(query, upto)
+            try:
+                batch = await feed.read(query, upto)
+            except StoreClosed:
+                # The store died while this read was on its connections (they are cut when
+                # it is killed): read the same page again from its successor, if any.
+                if not feed.closed:
+                    raise
+                successor = await self._successor()
+                if successor is None:
+                    raise
+                self._feed = successor
+                return
             # A short page means nothing else matches up to the high-water mark.
             self._mark = batch[-1].seq if len(batch) == self._page else upto
         self._buffer.extend(batch)

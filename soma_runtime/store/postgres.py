@@ -116,6 +116,7 @@ class PostgresLog:
         # lease's renewals and claims, each in the order asked.
         self._writing = anyio.Lock()
         self._listener: asyncpg.Connection | None = None
+        self._closed = False  # closed or abandoned: a read failing now failed for that
         self._on_commit: Callable[[int], None] | None = None
 
     @classmethod
@@ -178,6 +179,7 @@ class PostgresLog:
     async def close(self) -> None:
         """Leave the log: drop this node's lease (its unfinished work — suspended runs — is
         then any node's to resume), and close the connections."""
+        self._closed = True
         try:
             if self._listener is not None:
                 await self._listener.close()
@@ -195,6 +197,7 @@ class PostgresLog:
     def abandon(self) -> None:
         """Close without awaiting, for an owner that was killed: the server rolls back what
         was not committed; the lease expires unrenewed, and another node takes the work."""
+        self._closed = True
         self._readers.terminate()
         for conn in (self._listener, self._writer):
             if conn is not None:
@@ -393,10 +396,20 @@ class PostgresLog:
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         try:
             return [tuple(r) for r in await self._readers.fetch(_numbered(sql), *params)]
-        except asyncpg.InterfaceError as exc:
-            raise StoreClosed(f"{self.path!r}: {exc}") from exc
-        except (asyncpg.PostgresError, OSError) as exc:
-            raise StoreReadError(self.path, _reason(exc)) from exc
+        except Exception as exc:
+            raise self._read_failure(exc) from exc
+
+    def _read_failure(self, exc: Exception) -> Exception:
+        """What a failed read raises: :class:`StoreClosed` once the store closed or was
+        abandoned (its pool cut under the read, in whatever way asyncpg reports it), or its
+        connections are gone — so a reader goes to the store's successor; else
+        :class:`StoreReadError`; anything else unexpected is itself."""
+        closed = isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError)
+        if self._closed or closed:
+            return StoreClosed(f"{self.path!r}: {exc}")
+        if isinstance(exc, asyncpg.PostgresError | OSError):
+            return StoreReadError(self.path, _reason(exc))
+        return exc
 
     def _need_writer(self) -> asyncpg.Connection:
         if self._writer is None:
@@ -406,10 +419,8 @@ class PostgresLog:
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
             return await self._readers.fetchval(_numbered(sql), *params)
-        except asyncpg.InterfaceError as exc:  # the pool is closed, or closing
-            raise StoreClosed(f"{self.path!r}: {exc}") from exc
-        except (asyncpg.PostgresError, OSError) as exc:
-            raise StoreReadError(self.path, _reason(exc)) from exc
+        except Exception as exc:
+            raise self._read_failure(exc) from exc
 
 
 async def _join(writer: asyncpg.Connection, name: str, node: NodeName, lease: float) -> None:
