@@ -32,9 +32,10 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks
 
-# The peers (pykka, thespian, triotp) and matplotlib come from the optional `bench` extra,
-# installed here only: `make bench` and `make test` never need them. Rewrites the results
-# block of BENCHMARKS.md and docs/benchmarks.png with this machine's figures.
+# The peers (pykka, thespian, triotp; LangGraph with its SQLite checkpointer, autogen-core) and
+# matplotlib come from the optional `bench` extra, installed here only: `make bench` and `make
+# test` never need them. Rewrites both results blocks of BENCHMARKS.md (actor libraries, agent
+# runtimes) and their charts in docs/ with this machine's figures.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)

@@ -62,7 +62,7 @@ async def _runtime(work: Callable[[int], Awaitable[None]]) -> tuple[SingleThread
     return runtime, AgentId("worker", "default")
 
 
-def loop(steps: int, db: str | None) -> float:
+def loop(steps: int, db: str | None, mode: str = "") -> float:
     if db is not None:
         raise NotImplementedError(NO_STORE)
 
@@ -93,7 +93,7 @@ async def _cancelled(runtime: SingleThreadedAgentRuntime, worker: AgentId, enter
     return start
 
 
-def cancel_await(n: int, db: str | None) -> tuple[list[float], str]:
+def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], str]:
     """``CancellationToken.cancel()`` of a ``send_message`` whose handler's work is blocked in
     an await: latency until the work's ``finally`` ran."""
 
@@ -124,7 +124,7 @@ def cancel_await(n: int, db: str | None) -> tuple[list[float], str]:
     return asyncio.run(main())
 
 
-def cancel_command(db: str | None) -> tuple[float, str]:
+def cancel_command(db: str | None, mode: str = "") -> tuple[float, str]:
     """The work runs ``sleep 60`` with asyncio's subprocess API and awaits it (autogen-core has
     no command tool of its own); the token is cancelled."""
 

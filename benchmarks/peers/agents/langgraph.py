@@ -1,7 +1,8 @@
 """LangGraph as an agent runtime: a ``StateGraph`` whose one node loops back to itself, run
 with ``ainvoke`` under a checkpointer — ``InMemorySaver``, or ``AsyncSqliteSaver`` on a SQLite
 file — with LangGraph's default durability (``"async"``: a step's checkpoint is written while
-the next step runs; ``ainvoke`` returns once every write is done)."""
+the next step runs; ``ainvoke`` returns once every write is done) or ``durability="sync"``
+(``mode="sync"``: written before the next step starts)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Durability
 
 from ._probe import Baseline, kill_leftovers
 from ._side import mark_step, resumed_marks
@@ -57,12 +59,20 @@ async def _saver(db: str | None) -> AsyncIterator[BaseCheckpointSaver[Any]]:
             yield saver
 
 
-def loop(steps: int, db: str | None) -> float:
+def _durability(mode: str) -> Durability | None:
+    """``""``: LangGraph's default (``"async"``); ``"sync"``: each step's checkpoint is written
+    before the next step starts."""
+    if mode not in ("", "sync"):
+        raise ValueError(f"unknown LangGraph mode {mode!r}")
+    return "sync" if mode == "sync" else None
+
+
+def loop(steps: int, db: str | None, mode: str = "") -> float:
     async def main() -> float:
         async with _saver(db) as saver:
             graph = _graph(_noop, saver)
             start = time.perf_counter()
-            out = await graph.ainvoke({"i": 0, "steps": steps}, _config(steps))
+            out = await graph.ainvoke({"i": 0, "steps": steps}, _config(steps), durability=_durability(mode))
             elapsed = time.perf_counter() - start
             assert out["i"] == steps
             return elapsed
@@ -70,7 +80,7 @@ def loop(steps: int, db: str | None) -> float:
     return asyncio.run(main())
 
 
-def cancel_await(n: int, db: str | None) -> tuple[list[float], str]:
+def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], str]:
     """``task.cancel()`` of the asyncio task running ``ainvoke`` (LangGraph has no cancel of
     its own in the library) while the node is blocked in an await."""
 
@@ -91,7 +101,9 @@ def cancel_await(n: int, db: str | None) -> tuple[list[float], str]:
             for k in range(n + 1):
                 baseline = Baseline()
                 state["entered"] = asyncio.Event()
-                task = asyncio.create_task(graph.ainvoke({"i": 0, "steps": 1}, _config(1, f"t{k}")))
+                task = asyncio.create_task(
+                    graph.ainvoke({"i": 0, "steps": 1}, _config(1, f"t{k}"), durability=_durability(mode))
+                )
                 await state["entered"].wait()
                 start = time.perf_counter()
                 task.cancel()
@@ -107,7 +119,7 @@ def cancel_await(n: int, db: str | None) -> tuple[list[float], str]:
     return asyncio.run(main())
 
 
-def cancel_command(db: str | None) -> tuple[float, str]:
+def cancel_command(db: str | None, mode: str = "") -> tuple[float, str]:
     """The node runs ``sleep 60`` with asyncio's subprocess API and awaits it, as a tool
     written for LangGraph would (LangGraph has no command tool of its own); the task running
     ``ainvoke`` is cancelled. Latency until the node's ``finally`` ran."""
@@ -128,7 +140,9 @@ def cancel_command(db: str | None) -> tuple[float, str]:
         async with _saver(db) as saver:
             graph = _graph(command, saver)
             baseline = Baseline()
-            task = asyncio.create_task(graph.ainvoke({"i": 0, "steps": 1}, _config(1)))
+            task = asyncio.create_task(
+                graph.ainvoke({"i": 0, "steps": 1}, _config(1), durability=_durability(mode))
+            )
             await state["entered"].wait()
             start = time.perf_counter()
             task.cancel()
@@ -152,16 +166,18 @@ def _marking(side: str) -> Node:
     return mark
 
 
-def crash_run(steps: int, db: str, side: str) -> None:
+def crash_run(steps: int, db: str, side: str, mode: str = "") -> None:
     async def main() -> None:
         async with _saver(db) as saver:
             print("crash", flush=True)
-            await _graph(_marking(side), saver).ainvoke({"i": 0, "steps": steps}, _config(steps, "crash"))
+            graph = _graph(_marking(side), saver)
+            config = _config(steps, "crash")
+            await graph.ainvoke({"i": 0, "steps": steps}, config, durability=_durability(mode))
 
     asyncio.run(main())
 
 
-def resume(db: str, side: str) -> dict[str, float]:
+def resume(db: str, side: str, mode: str = "") -> dict[str, float]:
     """Reopen the checkpointer and ``ainvoke(None, config)`` with the same ``thread_id``:
     LangGraph continues from the thread's last checkpoint."""
 
@@ -171,7 +187,7 @@ def resume(db: str, side: str) -> dict[str, float]:
             graph = _graph(_marking(side), saver)
             config = _config(1_000_000, "crash")
             snapshot = await graph.aget_state(config)
-            out = await graph.ainvoke(None, config)
+            out = await graph.ainvoke(None, config, durability=_durability(mode))
             done = time.perf_counter()
             assert out["i"] == snapshot.values["steps"]
         first = resumed_marks(side)

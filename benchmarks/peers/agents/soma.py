@@ -52,7 +52,7 @@ def _db(db: str | None) -> str:
     return db if db is not None else ":memory:"
 
 
-def loop(steps: int, db: str | None) -> float:
+def loop(steps: int, db: str | None, mode: str = "") -> float:
     """Seconds for one run of ``steps`` no-op steps, until ``run.result()`` (which returns
     once the terminal event, and so every earlier one, is durable)."""
 
@@ -67,7 +67,7 @@ def loop(steps: int, db: str | None) -> float:
     return anyio.run(main, backend="asyncio")
 
 
-def cancel_await(n: int, db: str | None) -> tuple[list[float], str]:
+def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], str]:
     """``run.cancel()`` of a run whose tool is blocked in an await: latency until the tool's
     ``finally`` ran; then what was left running after one more such cancel."""
 
@@ -90,7 +90,7 @@ def cancel_await(n: int, db: str | None) -> tuple[list[float], str]:
     return anyio.run(main, backend="asyncio")
 
 
-def cancel_command(db: str | None) -> tuple[float, str]:
+def cancel_command(db: str | None, mode: str = "") -> tuple[float, str]:
     """``run.cancel()`` of a run whose ``CommandTool`` runs ``sleep 60``: latency until
     the program is gone (cancel returns once it is reaped), and what was left running."""
 
@@ -118,7 +118,7 @@ def cancel_command(db: str | None) -> tuple[float, str]:
     return anyio.run(main, backend="asyncio")
 
 
-def crash_run(steps: int, db: str, side: str) -> None:
+def crash_run(steps: int, db: str, side: str, mode: str = "") -> None:
     """In a child process that the parent SIGKILLs mid-run: one run of ``mark`` steps."""
 
     async def main() -> None:
@@ -133,7 +133,7 @@ def crash_run(steps: int, db: str, side: str) -> None:
     anyio.run(main, backend="asyncio")
 
 
-def resume(db: str, side: str) -> dict[str, float]:
+def resume(db: str, side: str, mode: str = "") -> dict[str, float]:
     """In a fresh child after the crash: reopen the database (which resumes the run) and wait
     for the run to finish. Milliseconds from the open until the first resumed step ran, and
     until the run finished."""
