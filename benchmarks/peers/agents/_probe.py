@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 import time
+from contextlib import suppress
 
 GRACE = 0.5  # seconds a leftover is given to end before it counts
 
@@ -61,7 +63,5 @@ def kill_leftovers(pids: list[int]) -> None:
     """Kill (and so stop counting) a program a peer left running, after it has been counted."""
     for pid in pids:
         if alive(pid):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,10 +87,8 @@ async def _cancelled(runtime: SingleThreadedAgentRuntime, worker: AgentId, enter
     await entered.wait()
     start = time.perf_counter()
     token.cancel()
-    try:
+    with suppress(asyncio.CancelledError):
         await call
-    except asyncio.CancelledError:
-        pass
     return start
 
 

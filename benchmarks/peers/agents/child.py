@@ -78,4 +78,3 @@ def measure_memory(column: str, steps: int, directory: str) -> dict[str, float]:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -107,10 +107,8 @@ def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], s
                 await state["entered"].wait()
                 start = time.perf_counter()
                 task.cancel()
-                try:
+                with suppress(asyncio.CancelledError):
                     await task
-                except asyncio.CancelledError:
-                    pass
                 out.append(state.pop("cleaned") - start)
                 if k == n:
                     return out[:n], await baseline.leftovers()
@@ -146,10 +144,8 @@ def cancel_command(db: str | None, mode: str = "") -> tuple[float, str]:
             await state["entered"].wait()
             start = time.perf_counter()
             task.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
             latency = state["cleaned"] - start
             left = await baseline.leftovers([state["pid"]])
             kill_leftovers([state["pid"]])

@@ -21,6 +21,7 @@ CANCELS = 100  # samples per round of the await cancel (the median is the round'
 KILL_AT = 300  # the crashed run is SIGKILLed once this many of its STEPS have run
 
 NOT_DURABLE = "in memory: nothing of the run survives its process"
+NO_STORE = "no durable store: autogen-core keeps a run in memory only"
 NO_RESUME = {"autogen": "no checkpointer and no resume: nothing of a run survives its process"}
 
 
@@ -47,7 +48,7 @@ def run(rounds: int, steps: int = STEPS, cancels: int = CANCELS) -> AgentResults
     results = AgentResults([c.key for c in COLUMNS], {c.key: c.label for c in COLUMNS})
     modules = {c.key: _module(c) for c in COLUMNS}
     started = time.perf_counter()
-    results.unsupported["durable loop"] = {"autogen": "no durable store: autogen-core keeps a run in memory only"}
+    results.unsupported["durable loop"] = {"autogen": NO_STORE}
 
     def add(measure: str, key: str, value: float | str) -> None:
         bucket = results.texts if isinstance(value, str) else results.samples
@@ -85,4 +86,3 @@ def run(rounds: int, steps: int = STEPS, cancels: int = CANCELS) -> AgentResults
     results.rounds = f"{rounds} rounds, {steps:,} steps a run, {cancels} cancels a round"
     results.summarise()
     return results
-
