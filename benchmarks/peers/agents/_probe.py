@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 
 GRACE = 0.5  # seconds a leftover is given to end before it counts
@@ -48,10 +49,10 @@ class Baseline:
             left.append(f"{len(procs)} OS process" + ("es" if len(procs) > 1 else ""))
         return left
 
-    async def leftovers(self, pids: list[int] = ()) -> str:  # type: ignore[assignment]
-        """``"none"``, or what is still running ``GRACE`` seconds after the cancel returned
+    async def leftovers(self, pids: Sequence[int] = (), grace: float = GRACE) -> str:
+        """``"none"``, or what is still running ``grace`` seconds after the cancel returned
         (polled: a leftover that ends sooner does not count)."""
-        deadline = time.perf_counter() + GRACE
+        deadline = time.perf_counter() + grace
         while True:
             left = self._extra(list(pids))
             if not left or time.perf_counter() >= deadline:
@@ -59,7 +60,7 @@ class Baseline:
             await asyncio.sleep(0.005)
 
 
-def kill_leftovers(pids: list[int]) -> None:
+def kill_leftovers(pids: Sequence[int]) -> None:
     """Kill (and so stop counting) a program a peer left running, after it has been counted."""
     for pid in pids:
         if alive(pid):
