@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from benchmarks.peers.agents import COLUMNS, MEASURES
@@ -120,3 +121,18 @@ def test_the_bookkeeping_imports_no_peer_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_leftovers_names_a_thread_without_its_counter() -> None:
+    release = threading.Event()
+
+    async def main() -> str:
+        baseline = Baseline()
+        threading.Thread(target=release.wait, name="asyncio-waitpid-7").start()
+        return await baseline.leftovers(grace=0.05)
+
+    try:
+        left = asyncio.run(main())
+    finally:
+        release.set()
+    assert left == "1 thread (asyncio-waitpid)"

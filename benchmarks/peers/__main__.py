@@ -101,7 +101,7 @@ def agents(args: argparse.Namespace) -> None:
         results = agent_run.run(1, steps=300, cancels=10) if quick else agent_run.run(args.agent_rounds)
         results.load = (load, _load())
         results.machine = machine()
-        packages = ["soma", "anyio", "aiosqlite", *agent_run.packages(), "matplotlib"]
+        packages = [*agent_run.packages(), "matplotlib"]
         results.versions = package_versions(list(dict.fromkeys(packages)))
     print(report.console(results))
     if args.write or args.redraw:

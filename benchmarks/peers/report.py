@@ -148,7 +148,7 @@ def package_versions(packages: list[str]) -> str:
             parts.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             parts.append(f"{name} (not installed)")
-        if name == "soma":
+        if name in ("soma", "soma-runtime"):  # the distribution was "soma" before
             commit = subprocess.run(
                 ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
             ).stdout.strip()

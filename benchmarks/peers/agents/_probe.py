@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import time
@@ -42,7 +43,8 @@ class Baseline:
             left.append(f"{tasks} task" + ("s" if tasks > 1 else ""))
         threads = [t for t in threading.enumerate() if t.ident not in self.threads and t.is_alive()]
         if threads:
-            names = ", ".join(t.name for t in threads)
+            # Names without their counters ("asyncio-waitpid-3"), so that rounds compare equal.
+            names = ", ".join(sorted({re.sub(r"-\d+$", "", t.name) for t in threads}))
             left.append(f"{len(threads)} thread" + ("s" if len(threads) > 1 else "") + f" ({names})")
         procs = [p for p in pids if alive(p)]
         if procs:

@@ -1,4 +1,4 @@
-"""The agent runtimes' chart: four panels, one bar per column (median, whiskers min to max),
+"""The agent runtimes' chart: six panels, one bar per column (median, whiskers min to max),
 log scales where the columns differ by orders of magnitude; "n/a" where a column cannot."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure  # renders to files with no pyplot and no display
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from . import BY_KEY
 from .report import value
@@ -21,10 +22,17 @@ COLOURS = {
     "autogen": "#2ca02c",
 }
 PANELS = (
-    ("loop", "µs", True, "1,000-step no-op loop: µs per step"),
+    ("loop", "µs", True, "1,000-step no-op loop:\nµs per step"),
     ("cancel", "µs", True, "cancel, tool blocked in an await:\nµs until its cleanup ran"),
+    (
+        "command",
+        "µs",
+        True,
+        "cancel, tool running `sleep 60`: µs until\nits cleanup ran (peers: program left running)",
+    ),
     ("rerun", "steps", False, "crash-resume: completed steps\nrun again after SIGKILL + resume"),
-    ("resume_first", "ms", False, "crash-resume: ms from reopen\nuntil the first resumed step"),
+    ("resume_first", "ms", False, "crash-resume: ms from reopen\nuntil the first resumed step ran"),
+    ("resume_done", "ms", True, "crash-resume: ms from reopen\nuntil the run finished"),
 )
 
 
@@ -43,14 +51,16 @@ def _panel(ax: Any, results: AgentResults, measure: str, unit: str, log: bool, t
     ax.set_yticks(range(len(columns)), [BY_KEY[c].label for c in columns], fontsize=8)
     if log:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.margins(x=0.35)
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
 
 
 def draw(results: AgentResults, path: Path) -> None:
-    fig = Figure(figsize=(11, 6.5), layout="constrained")
-    axes = fig.subplots(2, 2, sharey=True)
+    fig = Figure(figsize=(15, 6.5), layout="constrained")
+    axes = fig.subplots(2, 3, sharey=True)
     for ax, (measure, unit, log, title) in zip(axes.flat, PANELS, strict=True):
         _panel(ax, results, measure, unit, log, title)
     fig.suptitle("Agent runtimes: Soma, LangGraph, autogen-core (medians; whiskers: min to max)", fontsize=10)

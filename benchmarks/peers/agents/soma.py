@@ -15,7 +15,7 @@ from ._probe import Baseline, kill_leftovers
 from ._side import mark_step, resumed_marks
 
 LABEL = "Soma"
-PACKAGES = ("soma", "anyio", "aiosqlite")
+PACKAGES = ("soma-runtime", "anyio", "aiosqlite")
 
 _STATE: dict[str, object] = {}
 
