@@ -156,19 +156,27 @@ def package_versions(packages: list[str]) -> str:
     return ", ".join(parts)
 
 
+def header(machine: list[str], load: tuple[str, str], versions: str, run: str) -> list[str]:
+    """The opening of a generated block: the machine, its load, the versions, the run."""
+    return [
+        "**Machine**",
+        "",
+        *machine,
+        f"- Load average (1, 5, 15 min) at the start: {load[0]}; at the end: {load[1]}",
+        "",
+        f"**Versions**: {versions}",
+        "",
+        f"**Run**: {run}",
+        "",
+    ]
+
+
 def markdown(results: Results, chart: str | None) -> str:
+    run = f"{results.rounds}; {results.seconds:.0f} s in all. Each cell: median [min, max]."
     lines = [
         BEGIN,
         "",
-        "**Machine**",
-        "",
-        *results.machine,
-        f"- Load average (1, 5, 15 min) at the start: {results.load[0]}; at the end: {results.load[1]}",
-        "",
-        f"**Versions**: {results.versions}",
-        "",
-        f"**Run**: {results.rounds}; {results.seconds:.0f} s in all. Each cell: median [min, max].",
-        "",
+        *header(results.machine, results.load, results.versions, run),
         *_table(results, cell),
         "",
         "Normalised to raw asyncio (median ÷ raw median; for latency and memory, above 1× costs more):",

@@ -22,6 +22,7 @@ from autogen_core import (
     message_handler,
 )
 
+from . import _tools
 from ._probe import Baseline, kill_leftovers
 
 LABEL = "autogen-core"
@@ -99,14 +100,7 @@ def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], s
     async def main() -> tuple[list[float], str]:
         state: dict[str, Any] = {}
 
-        async def blocked(i: int) -> None:
-            state["entered"].set()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                state["cleaned"] = time.perf_counter()
-
-        runtime, worker = await _runtime(blocked)
+        runtime, worker = await _runtime(lambda i: _tools.blocked(state))
         out = []
         for k in range(n + 1):
             baseline = Baseline()
@@ -124,22 +118,12 @@ def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], s
 
 
 def cancel_command(db: str | None, mode: str = "") -> tuple[float, str]:
-    """The work runs ``sleep 60`` with asyncio's subprocess API and awaits it (autogen-core has
-    no command tool of its own); the token is cancelled."""
+    """The work runs ``sleep 60`` (``_tools.program``); the token is cancelled."""
 
     async def main() -> tuple[float, str]:
         state: dict[str, Any] = {"entered": asyncio.Event()}
 
-        async def command(i: int) -> None:
-            proc = await asyncio.create_subprocess_exec("sleep", "60")
-            state["pid"] = proc.pid
-            state["entered"].set()
-            try:
-                await proc.wait()
-            finally:
-                state["cleaned"] = time.perf_counter()
-
-        runtime, worker = await _runtime(command)
+        runtime, worker = await _runtime(lambda i: _tools.program(state))
         baseline = Baseline()
         start = await _cancelled(runtime, worker, state["entered"])
         latency = state["cleaned"] - start

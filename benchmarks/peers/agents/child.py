@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import tracemalloc
 from importlib import import_module
 from types import ModuleType
 
+from .._peer import json_from_child
 from . import BY_KEY
 
 
@@ -65,14 +64,7 @@ def main(argv: list[str]) -> None:
 def measure_memory(column: str, steps: int, directory: str) -> dict[str, float]:
     """:func:`memory` in a fresh interpreter (the benchmarks' own, same environment)."""
     db = f"{directory}/{column}-memory.db" if BY_KEY[column].durable else "-"
-    out = subprocess.run(
-        [sys.executable, "-m", __name__, "memory", column, str(steps), db],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=os.getcwd(),
-    )
-    figures: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    figures: dict[str, float] = json_from_child(__name__, "memory", column, str(steps), db)
     return figures
 
 

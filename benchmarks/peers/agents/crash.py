@@ -4,7 +4,6 @@ process completed and which of those ran again."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from .._peer import json_from_child
 from ._side import marks, tally
 
 CHILD = f"{__package__}.child"
@@ -37,14 +37,7 @@ def crash_resume(column: str, steps: int, kill_at: int, directory: Path) -> dict
         time.sleep(0.0002)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    out = subprocess.run(
-        [sys.executable, "-m", CHILD, "resume", column, db, side],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=os.getcwd(),
-    )
-    timing: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    timing: dict[str, float] = json_from_child(CHILD, "resume", column, db, side)
     counts = tally(side, steps, child.pid)
     if counts["missing"]:
         raise RuntimeError(f"{column}: {counts['missing']} steps never ran after the resume")

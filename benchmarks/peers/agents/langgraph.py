@@ -18,6 +18,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Durability
 
+from . import _tools
 from ._probe import Baseline, kill_leftovers
 from ._side import mark_step, resumed_marks
 
@@ -88,11 +89,7 @@ def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], s
         state: dict[str, Any] = {}
 
         async def blocked(s: Loop) -> dict[str, Any]:
-            state["entered"].set()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                state["cleaned"] = time.perf_counter()
+            await _tools.blocked(state)
             return {}
 
         out = []
@@ -118,21 +115,14 @@ def cancel_await(n: int, db: str | None, mode: str = "") -> tuple[list[float], s
 
 
 def cancel_command(db: str | None, mode: str = "") -> tuple[float, str]:
-    """The node runs ``sleep 60`` with asyncio's subprocess API and awaits it, as a tool
-    written for LangGraph would (LangGraph has no command tool of its own); the task running
-    ``ainvoke`` is cancelled. Latency until the node's ``finally`` ran."""
+    """The node runs ``sleep 60`` (``_tools.program``); the task running ``ainvoke`` is
+    cancelled. Latency until the node's ``finally`` ran."""
 
     async def main() -> tuple[float, str]:
         state: dict[str, Any] = {"entered": asyncio.Event()}
 
         async def command(s: Loop) -> dict[str, Any]:
-            proc = await asyncio.create_subprocess_exec("sleep", "60")
-            state["pid"] = proc.pid
-            state["entered"].set()
-            try:
-                await proc.wait()
-            finally:
-                state["cleaned"] = time.perf_counter()
+            await _tools.program(state)
             return {}
 
         async with _saver(db) as saver:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..report import header
 from . import MEASURES, Measure
 from .results import AgentResults
 
@@ -56,19 +57,14 @@ def table(results: AgentResults) -> list[str]:
 
 
 def markdown(results: AgentResults, chart: str | None) -> str:
+    run = (
+        f"{results.rounds}; {results.seconds:.0f} s in all. Each cell: median [min, max] of the"
+        " rounds; a text cell says what every round found (with how many rounds, when they differ)."
+    )
     lines = [
         BEGIN,
         "",
-        "**Machine**",
-        "",
-        *results.machine,
-        f"- Load average (1, 5, 15 min) at the start: {results.load[0]}; at the end: {results.load[1]}",
-        "",
-        f"**Versions**: {results.versions}",
-        "",
-        f"**Run**: {results.rounds}; {results.seconds:.0f} s in all. Each cell: median [min, max] of the"
-        " rounds; a text cell says what every round found (with how many rounds, when they differ).",
-        "",
+        *header(results.machine, results.load, results.versions, run),
         *table(results),
         "",
     ]
