@@ -16,6 +16,7 @@ import json
 import sys
 import tracemalloc
 from importlib import import_module
+from pathlib import Path
 from types import ModuleType
 
 from .._peer import json_from_child
@@ -64,6 +65,8 @@ def main(argv: list[str]) -> None:
 def measure_memory(column: str, steps: int, directory: str) -> dict[str, float]:
     """:func:`memory` in a fresh interpreter (the benchmarks' own, same environment)."""
     db = f"{directory}/{column}-memory.db" if BY_KEY[column].durable else "-"
+    for stale in Path(directory).glob(f"{column}-memory.db*"):  # every run on a new database
+        stale.unlink()
     figures: dict[str, float] = json_from_child(__name__, "memory", column, str(steps), db)
     return figures
 
