@@ -87,7 +87,8 @@ async def seconds(fn: Callable[[int], Awaitable[None]], n: int) -> float:
 def json_from_child(module: str, *args: str) -> Any:
     """Run ``python -m module args...`` in a fresh interpreter (the benchmarks' own, same
     environment and directory) and return the JSON its last line of output holds."""
-    out = subprocess.run(
-        [sys.executable, "-m", module, *args], check=True, capture_output=True, text=True, cwd=os.getcwd()
-    )
+    argv = [sys.executable, "-m", module, *args]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=os.getcwd())
+    if out.returncode != 0:  # say why: the child's own error, not only its exit status
+        raise RuntimeError(f"{' '.join(argv[1:])}: exit {out.returncode}\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.splitlines()[-1])

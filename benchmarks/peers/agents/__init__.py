@@ -59,6 +59,7 @@ MEASURES = (
     Measure("command", "cancel, tool running `sleep 60`: until its cleanup ran", "µs", "cancel"),
     Measure("command_left", "left running 0.5 s after that cancel", "", "cancel"),
     Measure("completed", "crash-resume: steps completed when SIGKILLed", "steps", "crash"),
+    Measure("resume_from", "crash-resume: what the reopened store resumed from", "", "crash"),
     Measure("rerun", "crash-resume: completed steps run again", "steps", "crash"),
     Measure("resume_first", "crash-resume: reopen until the first resumed step ran", "ms", "crash"),
     Measure("resume_done", "crash-resume: reopen until the run finished", "ms", "crash"),

@@ -7,7 +7,7 @@
   Python, the library and the run); then another run under tracemalloc, whose peak is the
   Python heap that run needed at most. ``DB`` is ``-`` for in memory. Prints JSON.
 * ``crash COLUMN STEPS DB SIDE`` — one run of STEPS marking steps; the parent SIGKILLs it.
-* ``resume COLUMN DB SIDE`` — reopen DB and finish the run the crash cut. Prints JSON.
+* ``resume COLUMN DB SIDE STEPS`` — reopen DB and finish the run the crash cut. Prints JSON.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
     elif action == "crash":
         peer.crash_run(int(argv[2]), argv[3], argv[4], mode)
     elif action == "resume":
-        print(json.dumps(peer.resume(argv[2], argv[3], mode)))
+        print(json.dumps(peer.resume(argv[2], argv[3], mode, int(argv[4]))))
     else:
         raise SystemExit(f"unknown action {action!r}")
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from .._peer import json_from_child
 from ._side import marks, tally
@@ -17,7 +18,7 @@ from ._side import marks, tally
 CHILD = f"{__package__}.child"
 
 
-def crash_resume(column: str, steps: int, kill_at: int, directory: Path) -> dict[str, float]:
+def crash_resume(column: str, steps: int, kill_at: int, directory: Path) -> dict[str, float | str]:
     """Kill the run once ``kill_at`` of its ``steps`` have run, resume it, and count."""
     db, side = str(directory / f"{column}-crash.db"), str(directory / f"{column}-crash.steps")
     for path in (db, side, db + "-wal", db + "-shm"):
@@ -37,7 +38,7 @@ def crash_resume(column: str, steps: int, kill_at: int, directory: Path) -> dict
         time.sleep(0.0002)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    timing: dict[str, float] = json_from_child(CHILD, "resume", column, db, side)
+    timing: dict[str, Any] = json_from_child(CHILD, "resume", column, db, side, str(steps))
     counts = tally(side, steps, child.pid)
     if counts["missing"]:
         raise RuntimeError(f"{column}: {counts['missing']} steps never ran after the resume")
@@ -46,4 +47,5 @@ def crash_resume(column: str, steps: int, kill_at: int, directory: Path) -> dict
         "rerun": float(counts["rerun"]),
         "resume_first": timing["first_ms"],
         "resume_done": timing["done_ms"],
+        "resume_from": timing["from"],
     }

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 
 import anyio
 
@@ -133,12 +134,12 @@ def crash_run(steps: int, db: str, side: str, mode: str = "") -> None:
     anyio.run(main, backend="asyncio")
 
 
-def resume(db: str, side: str, mode: str = "") -> dict[str, float]:
+def resume(db: str, side: str, mode: str = "", steps: int = 0) -> dict[str, Any]:
     """In a fresh child after the crash: reopen the database (which resumes the run) and wait
     for the run to finish. Milliseconds from the open until the first resumed step ran, and
     until the run finished."""
 
-    async def main() -> dict[str, float]:
+    async def main() -> dict[str, Any]:
         start = time.perf_counter()
         async with Runtime.open(db=db, tools=TOOLS, vitals=False) as rt:
             (run_id,) = rt.recovery.resumed  # the one run the crash cut
@@ -146,7 +147,7 @@ def resume(db: str, side: str, mode: str = "") -> dict[str, float]:
             await handle.result()
             done = time.perf_counter()
         first = resumed_marks(side)
-        return {"first_ms": (first - start) * 1e3, "done_ms": (done - start) * 1e3}
+        return {"first_ms": (first - start) * 1e3, "done_ms": (done - start) * 1e3, "from": "its log"}
 
     return anyio.run(main, backend="asyncio")
 
