@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: install run test lint bench bench-peers mutate clean
 
@@ -32,15 +33,21 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks
 
-# The peers (pykka, thespian, triotp) and matplotlib come from the optional `bench` extra,
-# installed here only: `make bench` and `make test` never need them. Rewrites the results
-# block of BENCHMARKS.md and docs/benchmarks.png with this machine's figures.
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+# The peers (pykka, thespian, triotp; LangGraph with its SQLite checkpointer, autogen-core) and
+# matplotlib come from the optional `bench` extra, installed only in a venv of their own
+# (.venv-bench): `make bench` and `make test` never need them, and the suite never runs beside
+# them — triotp pins trio 0.19, which anyio's pytest plugin imports when it is installed, and
+# which patches the standard library's traceback formatting, breaking tests and pytest's own
+# failure reports. Rewrites both results blocks of BENCHMARKS.md (actor libraries, agent
+# runtimes) and their charts in docs/ with this machine's figures.
+$(BENCH_STAMP): pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
 bench-peers: $(BENCH_STAMP)
-	$(BIN)/python -m benchmarks.peers --write
+	$(BENCH_VENV)/bin/python -m benchmarks.peers --write
 
 # Mutation testing of the security- and durability-critical code (not part of `make test`):
 # mutmut (pinned; installed here only) generates mutants of the files [tool.mutmut] lists,
@@ -75,4 +82,4 @@ mutate: $(MUTATE_STAMP)
 	$(BIN)/mutmut results --all true | $(BIN)/python tests/_mutation_report.py $(MUTATE_ONLY)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants mutants.log
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache mutants mutants.log

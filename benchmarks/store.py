@@ -308,8 +308,9 @@ def main() -> list[Row]:
                 one_rate,
                 "events/s",
                 aio,
-                ">= 0.7x",
-                one_rate >= 0.7 * aio,
+                ">= 0.5x",  # issue 15's target for single appends (append_many: 0.7x)
+                one_rate >= 0.5 * aio,
+                "baseline: the same raw aiosqlite executemany",
             ),
             Row(PART, "append() p99 ack latency", p99(one_lat) * 1e3, "ms"),
         ]

@@ -1,8 +1,10 @@
-"""``python -m benchmarks.peers [--write] [--quick] [--peers raw soma ...]``
+"""``python -m benchmarks.peers [--write] [--quick] [--only actors|agents] [--peers raw soma ...]``
 
-Round after round, every workload runs through every peer, the peers' order rotating each
-round; each figure is the median of its rounds, with min and max. ``--write`` puts the
-results into ``BENCHMARKS.md`` (between its generated-block markers) and draws the chart.
+Two parts, both by default: the actor libraries (``--peers``), then the agent runtimes
+(``agents/``: Soma, LangGraph, autogen-core). Round after round, every workload runs through
+every peer, the peers' order rotating each round; each figure is the median of its rounds,
+with min and max. ``--write`` puts each part's results into ``BENCHMARKS.md`` (between its
+generated-block markers) and draws its chart.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ PEERS = ("raw", "soma", "thespian", "triotp", "pykka")
 ROOT = Path(__file__).resolve().parents[2]
 CHART = "docs/benchmarks.png"
 DATA = "docs/benchmarks-peers.json"  # every run's figure, to redraw without measuring again
+AGENTS_CHART = "docs/benchmarks-agents.png"
+AGENTS_DATA = "docs/benchmarks-agents.json"
 
 
 def _load() -> str:
@@ -66,18 +70,7 @@ def run(peers: list[str], rounds: int, heavy_rounds: int, scale: float) -> Resul
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__)
-    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--heavy-rounds", type=int, default=3)
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply every workload's size")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: --scale 0.1, 2 rounds")
-    parser.add_argument("--write", action="store_true", help=f"update BENCHMARKS.md, {CHART}, {DATA}")
-    parser.add_argument("--redraw", action="store_true", help=f"no measuring: rewrite from {DATA}")
-    args = parser.parse_args()
-    if args.quick:
-        args.scale, args.rounds, args.heavy_rounds = 0.1, 2, 1
+def actors(args: argparse.Namespace) -> None:
     if args.redraw:
         results = Results.from_json((ROOT / DATA).read_text(encoding="utf-8"))
     else:
@@ -92,6 +85,55 @@ def main() -> None:
         draw(results, ROOT / CHART)
         write_block(ROOT / "BENCHMARKS.md", markdown(results, CHART))
         print(f"wrote BENCHMARKS.md, {CHART} and {DATA}", file=sys.stderr)
+
+
+def agents(args: argparse.Namespace) -> None:
+    from .agents import report
+    from .agents.results import AgentResults
+
+    if args.redraw:
+        results = AgentResults.from_json((ROOT / AGENTS_DATA).read_text(encoding="utf-8"))
+    else:
+        from .agents import run as agent_run  # imports the agent libraries
+
+        load = _load()
+        quick = args.quick  # one round of 300 steps (killed at 100), 10 cancels a round
+        results = agent_run.run(1, steps=300, cancels=10) if quick else agent_run.run(args.agent_rounds)
+        results.load = (load, _load())
+        results.machine = machine()
+        packages = [*agent_run.packages(), "matplotlib"]
+        results.versions = package_versions(list(dict.fromkeys(packages)))
+    print(report.console(results))
+    if args.write or args.redraw:
+        from .agents.chart import draw
+
+        (ROOT / AGENTS_DATA).write_text(results.to_json() + "\n", encoding="utf-8")
+        draw(results, ROOT / AGENTS_CHART)
+        block = report.markdown(results, AGENTS_CHART)
+        write_block(ROOT / "BENCHMARKS.md", block, report.BEGIN, report.END)
+        print(f"wrote BENCHMARKS.md, {AGENTS_CHART} and {AGENTS_DATA}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__)
+    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--heavy-rounds", type=int, default=3)
+    parser.add_argument("--agent-rounds", type=int, default=5, help="rounds of the agent workloads")
+    parser.add_argument("--only", choices=("actors", "agents"), help="one part only")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every workload's size")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: --scale 0.1, 2 rounds; agents: 1 round, 300 steps"
+    )
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md, the charts and data")
+    parser.add_argument("--redraw", action="store_true", help="no measuring: rewrite from the data in docs/")
+    args = parser.parse_args()
+    if args.quick:
+        args.scale, args.rounds, args.heavy_rounds = 0.1, 2, 1
+    if args.only != "agents":
+        actors(args)
+    if args.only != "actors":
+        agents(args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ returns once everything it started is gone):
 from __future__ import annotations
 
 import gc
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -78,3 +82,13 @@ async def seconds(fn: Callable[[int], Awaitable[None]], n: int) -> float:
     start = time.perf_counter()
     await fn(n)
     return time.perf_counter() - start
+
+
+def json_from_child(module: str, *args: str) -> Any:
+    """Run ``python -m module args...`` in a fresh interpreter (the benchmarks' own, same
+    environment and directory) and return the JSON its last line of output holds."""
+    argv = [sys.executable, "-m", module, *args]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=os.getcwd())
+    if out.returncode != 0:  # say why: the child's own error, not only its exit status
+        raise RuntimeError(f"{' '.join(argv[1:])}: exit {out.returncode}\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.splitlines()[-1])

@@ -15,12 +15,12 @@ from __future__ import annotations
 import gc
 import json
 import os
-import subprocess
 import sys
 import tracemalloc
 from importlib import import_module
 
 from .._table import trace_heap, traced_bytes
+from ._peer import json_from_child
 
 
 def resident() -> int:
@@ -48,14 +48,7 @@ def per_actor(peer_name: str, n: int) -> dict[str, float]:
 
 def measure_in_child(peer_name: str, n: int) -> dict[str, float]:
     """Run :func:`per_actor` in a fresh interpreter (the benchmarks' own, same environment)."""
-    out = subprocess.run(
-        [sys.executable, "-m", __name__, peer_name, str(n)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=os.getcwd(),
-    )
-    figures: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    figures: dict[str, float] = json_from_child(__name__, peer_name, str(n))
     return figures
 
 

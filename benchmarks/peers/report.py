@@ -148,7 +148,7 @@ def package_versions(packages: list[str]) -> str:
             parts.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             parts.append(f"{name} (not installed)")
-        if name == "soma":
+        if name in ("soma", "soma-runtime"):  # the distribution was "soma" before
             commit = subprocess.run(
                 ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
             ).stdout.strip()
@@ -156,19 +156,27 @@ def package_versions(packages: list[str]) -> str:
     return ", ".join(parts)
 
 
+def header(machine: list[str], load: tuple[str, str], versions: str, run: str) -> list[str]:
+    """The opening of a generated block: the machine, its load, the versions, the run."""
+    return [
+        "**Machine**",
+        "",
+        *machine,
+        f"- Load average (1, 5, 15 min) at the start: {load[0]}; at the end: {load[1]}",
+        "",
+        f"**Versions**: {versions}",
+        "",
+        f"**Run**: {run}",
+        "",
+    ]
+
+
 def markdown(results: Results, chart: str | None) -> str:
+    run = f"{results.rounds}; {results.seconds:.0f} s in all. Each cell: median [min, max]."
     lines = [
         BEGIN,
         "",
-        "**Machine**",
-        "",
-        *results.machine,
-        f"- Load average (1, 5, 15 min) at the start: {results.load[0]}; at the end: {results.load[1]}",
-        "",
-        f"**Versions**: {results.versions}",
-        "",
-        f"**Run**: {results.rounds}; {results.seconds:.0f} s in all. Each cell: median [min, max].",
-        "",
+        *header(results.machine, results.load, results.versions, run),
         *_table(results, cell),
         "",
         "Normalised to raw asyncio (median ÷ raw median; for latency and memory, above 1× costs more):",
@@ -187,12 +195,13 @@ def markdown(results: Results, chart: str | None) -> str:
     return "\n".join(lines)
 
 
-def write_block(path: Path, block: str) -> None:
-    """Replace the generated block of ``path`` (appending one if it has none)."""
+def write_block(path: Path, block: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the generated block of ``path`` between ``begin`` and ``end`` (appending one
+    if it has none)."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"

@@ -15,7 +15,7 @@ from .. import kernel
 from ._peer import on_asyncio, seconds
 
 LABEL = "Soma"
-PACKAGES = ("soma", "anyio")
+PACKAGES = ("soma-runtime", "anyio")
 UNSUPPORTED: dict[str, str] = {}
 
 
