@@ -24,8 +24,8 @@ from typing import Any, Final
 
 from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
 from ._feed import EventFeed
-from .errors import BadRequest, DuplicateEvent, StoreWriteError
-from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
+from .errors import BadRequest, DuplicateEvent, OrphanOutcome, StoreWriteError
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SOURCE, SOURCES, PreparedEvent
 from .sqlite import MEMORY, SqliteLog, Synchronous
 
 log = logging.getLogger("soma.event_store")
@@ -54,8 +54,13 @@ class EventStoreConfig:
     max_batch: int = 1000
     ring_size: int = 10_000
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    source: str = DEFAULT_SOURCE
+    """The ``source`` of the events appended without one of their own (``Runtime.open(source=)``:
+    ``"test"`` for a test's runtime, so reports can leave its events out)."""
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"EventStoreConfig.source must be one of {SOURCES}, got {self.source!r}")
         for field in ("max_batch", "ring_size", "max_payload_bytes"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
@@ -149,6 +154,7 @@ class EventStore(GenServer):
             ring_size=cfg.ring_size,
             max_payload_bytes=cfg.max_payload_bytes,
             live=True,
+            source=cfg.source,
         )
         self._pending: _Pending = []
         self._pending_count = 0
@@ -310,8 +316,11 @@ class EventStore(GenServer):
             first = self._feed.last_seq + 1
             try:
                 await self._log.insert(_rows_json([(caller, request)], first))
-            except sqlite3.IntegrityError:
-                caller.fail(DuplicateEvent(await self._duplicate_of(request)))
+            except sqlite3.IntegrityError as exc:
+                if "guidance.outcome" in str(exc):  # the schema's trigger (``_schema``, 2 -> 3)
+                    caller.fail(OrphanOutcome(str(exc)))
+                else:
+                    caller.fail(DuplicateEvent(await self._duplicate_of(request)))
                 continue
             except StoreWriteError as exc:
                 caller.fail(exc)

@@ -44,7 +44,7 @@ from .events import ID_FIELDS, Event, trusted_event
 
 MEMORY: Final = ":memory:"
 
-COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "payload")
+COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "source", "payload")
 
 # Writes and reads each cross the connection thread as ONE statement carrying ONE JSON text,
 # not as rows. The reason is the GIL: ``executemany`` and ``fetchall`` release and re-take it
