@@ -65,6 +65,7 @@ from .kernel import (
 )
 from .kernel.introspection import ProcessInfo, tree
 from .store.errors import StoreError
+from .store.events import Source
 from .store.ids import new_id
 from .store.log import EventLog
 from .store.server import EventStore, EventStoreConfig
@@ -221,6 +222,7 @@ class Runtime:
         telemetry: TelemetryConfig | bool | None = None,
         resume: bool = True,
         on_shutdown: OnShutdown = "cancel",
+        source: Source = "runtime",
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
 
@@ -242,12 +244,17 @@ class Runtime:
         (``run.cancelled``, reason ``shutdown``) — or, with ``on_shutdown="suspend"``,
         ``run.suspended``, and the next open resumes it — and every session
         ``session.stopped``, before the store closes.
+
+        ``source`` is what the runtime's events say recorded them (``Event.source``): a test's
+        runtime says ``"test"`` (the pytest plugin's does), so reports leave it out.
         """
         if on_shutdown not in ("cancel", "suspend"):
             raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
         if not isinstance(resume, bool):
             raise TypeError(f"resume must be a bool, got {resume!r}")
-        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown)
+        args = (
+            db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown, source
+        )  # fmt: skip
         try:
             node: Node | None = current_node()
         except RuntimeError:
@@ -274,6 +281,7 @@ class Runtime:
         telemetry: TelemetryConfig | bool | None,
         resume: bool,
         on_shutdown: OnShutdown,
+        source: Source,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
         exporter = _telemetry(telemetry)
@@ -284,7 +292,7 @@ class Runtime:
         session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
         run_template = ChildSpec("run", Run.start_link, restart=TEMPORARY, shutdown=cancel_grace + 1.0)
         children = [
-            ChildSpec("event_store", EventStore.start_link, (EventStoreConfig(path=db, name=EVENT_STORE),)),
+            ChildSpec("event_store", EventStore.start_link, (EventStoreConfig(path=db, name=EVENT_STORE, source=source),)),
             ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
             *(
                 []

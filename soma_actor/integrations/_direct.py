@@ -291,7 +291,7 @@ class _Transaction:
             for update in engine.observe(row):
                 if row.seq <= acted:
                     continue  # a monitor already recorded these
-                kind = "vitals.updated" if isinstance(update, PressureUpdate) else "guidance.fired"
+                kind = update.event_type
                 drafts.append(
                     Draft(kind, update.payload(), agent_id=update.agent_id, session_id=update.session_id)
                 )

@@ -29,7 +29,7 @@ def record(source: list[Event], engine: VitalsEngine) -> list[Event]:
         event = event.model_copy(update={"seq": len(log) + 1})
         log.append(event)
         for update in engine.observe(event):
-            kind = "vitals.updated" if isinstance(update, PressureUpdate) else "guidance.fired"
+            kind = update.event_type
             ids = {"agent_id": update.agent_id, "session_id": update.session_id}
             prepared = prepare_event(kind, update.payload(), ids)
             seq = len(log) + 1
