@@ -253,8 +253,18 @@ class Runtime:
         if not isinstance(resume, bool):
             raise TypeError(f"resume must be a bool, got {resume!r}")
         args = (
-            db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown, source
-        )  # fmt: skip
+            db,
+            tools,
+            root,
+            builtin_tools,
+            cancel_grace,
+            vitals,
+            control,
+            telemetry,
+            resume,
+            on_shutdown,
+            source,
+        )
         try:
             node: Node | None = current_node()
         except RuntimeError:
@@ -284,6 +294,7 @@ class Runtime:
         source: Source,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
+        store_config = EventStoreConfig(path=db, name=EVENT_STORE, source=source)
         exporter = _telemetry(telemetry)
         control_ops = ControlOps()
         services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace, on_shutdown)
@@ -292,7 +303,7 @@ class Runtime:
         session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
         run_template = ChildSpec("run", Run.start_link, restart=TEMPORARY, shutdown=cancel_grace + 1.0)
         children = [
-            ChildSpec("event_store", EventStore.start_link, (EventStoreConfig(path=db, name=EVENT_STORE, source=source),)),
+            ChildSpec("event_store", EventStore.start_link, (store_config,)),
             ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
             *(
                 []

@@ -404,7 +404,9 @@ class EventLog:
         feed = await self._writable()
         cap, default = feed.max_payload_bytes, feed.source
         return [
-            prepare_values(d.type, d.payload, d.id_values(), max_payload_bytes=cap, source=d.source or default)
+            prepare_values(
+                d.type, d.payload, d.id_values(), max_payload_bytes=cap, source=d.source or default
+            )
             for d in drafts
         ]
 

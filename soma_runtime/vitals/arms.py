@@ -10,7 +10,7 @@ Block randomization keeps the arms balanced at every point, not only on average:
 of a pattern are taken in blocks of ``VitalsConfig.ab_block`` (4) in the order the engine
 sees them, and each block holds exactly half treatment and half control, in an order shuffled
 by its first firing's id. No clock, no ``random``, no ``hash()``: the shuffle is a
-Fisher–Yates driven by BLAKE2b of the firing id, so the same log gives the same arms in every
+Fisher-Yates driven by BLAKE2b of the firing id, so the same log gives the same arms in every
 process — and a replay is bit-identical (``replay``). A firing's arm is fixed the moment it
 fires; what comes later never changes it.
 """

@@ -244,9 +244,16 @@ class VitalsConfig:
             raise ValueError(f"VitalsConfig.ab must be pattern names, got {self.ab!r}")
         unknown = sorted(set(ab) - {*PATTERNS, "*"})
         if unknown:
-            raise ValueError(f"VitalsConfig.ab: unknown pattern(s) {unknown}; known: {', '.join(PATTERNS)} or '*'")
+            raise ValueError(
+                f"VitalsConfig.ab: unknown pattern(s) {unknown}; known: {', '.join(PATTERNS)} or '*'"
+            )
         object.__setattr__(self, "ab", PATTERNS if "*" in ab else tuple(p for p in PATTERNS if p in ab))
-        if isinstance(self.ab_block, bool) or not isinstance(self.ab_block, int) or self.ab_block < 2 or self.ab_block % 2:
+        if (
+            isinstance(self.ab_block, bool)
+            or not isinstance(self.ab_block, int)
+            or self.ab_block < 2
+            or self.ab_block % 2
+        ):
             raise ValueError(f"VitalsConfig.ab_block must be an even int >= 2, got {self.ab_block!r}")
         for name in ("cold_start", "window", "max_lessons_per_agent", "max_lessons"):
             value = getattr(self, name)

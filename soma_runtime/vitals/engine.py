@@ -389,7 +389,9 @@ class VitalsEngine:
                 )
             ]
         if agent.open_firings:
-            settle(agent.open_firings, agent_id, session_id, seq, index, agent.effective, action.failed, updates)
+            settle(
+                agent.open_firings, agent_id, session_id, seq, index, agent.effective, action.failed, updates
+            )
             if not agent.open_firings:
                 self._following.pop(agent_id, None)
         patterns = agent.patterns

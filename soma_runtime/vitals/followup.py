@@ -145,9 +145,7 @@ def censor(f: OpenFiring, agent_id: str, seq: int, action: int, reason: str, out
     f.horizons = []
 
 
-def open_firing(
-    open_firings: list[OpenFiring], firing: GuidanceFiring, seq: int, out: list[Any]
-) -> None:
+def open_firing(open_firings: list[OpenFiring], firing: GuidanceFiring, seq: int, out: list[Any]) -> None:
     """Follow ``firing`` from now on (the oldest open one is censored past ``MAX_OPEN``)."""
     open_firings.append(OpenFiring.of(firing))
     if len(open_firings) > MAX_OPEN:

@@ -34,7 +34,7 @@ _CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensu
 
 def call_args(args: dict[str, Any]) -> str:
     """A call's arguments as kept for a lesson: canonical JSON, long values cut short."""
-    short = {}
+    short: dict[str, Any] = {}
     for name, value in args.items():
         if isinstance(value, str):
             short[name] = value[:MAX_ARG_CHARS]

@@ -14,7 +14,6 @@ from test_vitals_engine import rich_log, trust
 
 from soma_runtime.store.events import Event, prepare_event
 from soma_runtime.vitals import (
-    PressureUpdate,
     TrustGraph,
     VitalsEngine,
     first_divergence,

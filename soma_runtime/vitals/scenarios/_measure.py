@@ -244,7 +244,9 @@ def measure(scenario: Scenario, engine: Any = None) -> Result:
                 continue
             if hasattr(update, "message"):
                 result.firings.append((update.action, update.pattern))
-            elif hasattr(update, "pressures") and update.action == len(result.modes) + 1:  # the update of the agent's own action
+            elif (
+                hasattr(update, "pressures") and update.action == len(result.modes) + 1
+            ):  # the update of the agent's own action
                 result.modes.append(Mode(update.mode))
                 result.pressures.append(update.pressure)
                 result.signal_pressures.append(tuple(update.pressures))
