@@ -87,7 +87,16 @@ DECLARED: Final[dict[str, Fields]] = {
 A default that is itself a tuple of fields is a nested model (``usage``)."""
 
 FLOAT_FIELDS: Final = frozenset(
-    {"cost_usd", "trust", "pressure", "duration_ms", "timeout", "pressure_at_firing", "pressure_change", "similarity"}
+    {
+        "cost_usd",
+        "trust",
+        "pressure",
+        "duration_ms",
+        "timeout",
+        "pressure_at_firing",
+        "pressure_change",
+        "similarity",
+    }
 )
 """Declared fields typed ``float``: an int given for one is written as a float, as the
 model's validation makes it."""

@@ -140,12 +140,16 @@ class _Recorder:
             for entry in entries:
                 if entry["id"] in recorded:
                     continue
-                await self.rt.events.append_many([EventDraft("hook.spooled", spool.note(entry), source="hook")])
+                await self.rt.events.append_many(
+                    [EventDraft("hook.spooled", spool.note(entry), source="hook")]
+                )
                 if isinstance(entry.get("input"), dict):
                     with contextlib.suppress(BadHookInput):  # it was parsed once: it parses again
                         await self._record(HookInput(entry["input"]), policy, answer=False)
                 elif isinstance(entry.get("error"), dict):
-                    await self.rt.events.append_many([EventDraft("hook.error", dict(entry["error"]), source="hook")])
+                    await self.rt.events.append_many(
+                        [EventDraft("hook.error", dict(entry["error"]), source="hook")]
+                    )
 
     async def _policy(self, path: str | None, hook: HookInput) -> HookPolicy:
         """The hooks' config (re-read when the file changed); its defaults, and the mistake

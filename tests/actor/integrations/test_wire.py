@@ -24,6 +24,7 @@ from soma_actor.integrations._wire import DECLARED, REQUIRED, canonical, encode,
 from soma_runtime.store._redaction import redact
 from soma_runtime.store.events import EventDraft, payload_model, prepare_event
 from soma_runtime.store.log import open_event_log
+from soma_runtime.vitals import SIGNALS
 
 
 def _default(field: Any) -> Any:
@@ -85,7 +86,8 @@ def payloads(kind: str) -> st.SearchStrategy[dict[str, Any]]:
         "trust": floats | st.integers(0, 1),
         "firing_ids": st.lists(st.text(max_size=10), min_size=1, max_size=3),
         "upto_seq": st.integers(1, 10**6),
-        "signals": st.dictionaries(st.text(max_size=8), floats | st.integers(0, 5), max_size=3),
+        # Signal names (a key that reads like a secret, "Password", would be redacted to text).
+        "signals": st.dictionaries(st.sampled_from(SIGNALS), floats | st.integers(0, 5), max_size=3),
         "usage": st.fixed_dictionaries(
             {"input_tokens": st.integers(0, 10**6), "output_tokens": st.integers(0, 10**6)}
         ),
