@@ -33,6 +33,7 @@ Distributions come from scipy.stats (``pip install soma-runtime[stats]``).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
@@ -120,9 +121,11 @@ def fisher(k1: int, n1: int, k2: int, n2: int) -> float:
 
 def welch(a: list[float], b: list[float]) -> tuple[float, float] | None:
     """(t, two-sided p) of Welch's t-test, or None when it is undefined (n < 2, no variance)."""
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < 2 or len(b) < 2 or (len(set(a)) == 1 and len(set(b)) == 1):
         return None
-    result = _stats().ttest_ind(a, b, equal_var=False)
+    with warnings.catch_warnings():  # near-constant samples: scipy warns, and answers NaN or not
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = _stats().ttest_ind(a, b, equal_var=False)
     t, p = float(result.statistic), float(result.pvalue)
     return None if math.isnan(t) or math.isnan(p) else (t, p)
 
