@@ -193,7 +193,9 @@ def _judge(name: str, arms: dict[str, _Arm], horizon: int) -> PatternReport:
     empty = ArmStats("", 0, 0, 0, None, None, None, None)
     t, c = t or empty, c or empty
     if t.n == 0 or c.n == 0:
-        return PatternReport(name, horizon, True, stats, "collecting", notes=["an arm has no observations yet"])
+        return PatternReport(
+            name, horizon, True, stats, "collecting", notes=["an arm has no observations yet"]
+        )
     difference = t.recovered / t.n - c.recovered / c.n
     low, high = newcombe(t.recovered, t.n, c.recovered, c.n)
     p = fisher(t.recovered, t.n, c.recovered, c.n)

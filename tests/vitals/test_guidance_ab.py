@@ -52,7 +52,9 @@ def test_outcomes_at_one_five_and_ten_actions_and_censored_when_the_agent_stops(
     for k in range(3):
         log.tool("read_file", {"path": f"a{k}.py"})
     log.tool("run_cmd", {"cmd": "make a"}, failed=True, error="exit 2", isolation="command")
-    log.tool("run_cmd", {"cmd": "make b"}, failed=True, error="exit 2", isolation="command")  # fires (action 5)
+    log.tool(
+        "run_cmd", {"cmd": "make b"}, failed=True, error="exit 2", isolation="command"
+    )  # fires (action 5)
     for k in range(6):
         log.tool("read_file", {"path": f"b{k}.py"})
     log.add("session.stopped", {"reason": "normal"})
@@ -74,7 +76,11 @@ def test_outcomes_at_one_five_and_ten_actions_and_censored_when_the_agent_stops(
     log2.tool("run_cmd", {"cmd": "make b"}, failed=True, error="exit 2", isolation="command")
     log2.tool("read_file", {"path": "x.py"}, session_id="session-2")
     moved = [u for u in VitalsEngine().observe_many(log2.events) if isinstance(u, GuidanceOutcome)]
-    assert [(o.horizon, o.reason) for o in moved] == [(1, "session_changed"), (5, "session_changed"), (10, "session_changed")]
+    assert [(o.horizon, o.reason) for o in moved] == [
+        (1, "session_changed"),
+        (5, "session_changed"),
+        (10, "session_changed"),
+    ]
 
 
 def test_arms_and_outcomes_replay_bit_identically_and_through_exported_state() -> None:

@@ -83,7 +83,13 @@ class Population:
         return recovers, out
 
     def _call(
-        self, ids: dict[str, str], tool: str, args: dict[str, Any], error: str | None, *, command: bool = False
+        self,
+        ids: dict[str, str],
+        tool: str,
+        args: dict[str, Any],
+        error: str | None,
+        *,
+        command: bool = False,
     ) -> list[Draft]:
         self._calls += 1
         call = {**ids, "tool_call_id": f"{ids['agent_id']}-call-{self._calls}"}
