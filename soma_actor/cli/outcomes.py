@@ -97,8 +97,9 @@ def render(report: PatternReport) -> str:
             f"{_rate(arm.low, arm.rate, arm.high):<24}{change:>11}"
         )
     if report.difference is not None:
+        interval = f"[{report.difference_low:+.2f}, {report.difference_high:+.2f}]"
         parts = [
-            f"difference {report.difference:+.2f} [{report.difference_low:+.2f}, {report.difference_high:+.2f}]",
+            f"difference {report.difference:+.2f} {interval}",
             f"Fisher exact p = {report.fisher_p:.4g}",
         ]
         if report.welch_p is not None:

@@ -54,7 +54,7 @@ class StatsUnavailable(ImportError):
 
 def _stats() -> Any:
     try:
-        import scipy.stats
+        import scipy.stats  # type: ignore[import-untyped]
     except ImportError as exc:
         raise StatsUnavailable() from exc
     return scipy.stats

@@ -84,7 +84,7 @@ def test_outcomes_at_one_five_and_ten_actions_and_censored_when_the_agent_stops(
 
 
 def test_arms_and_outcomes_replay_bit_identically_and_through_exported_state() -> None:
-    outcomes, log, updates = run_population(5, 0.7, 0.3, "error_cascade", per_arm=12)
+    _, log, updates = run_population(5, 0.7, 0.3, "error_cascade", per_arm=12)
     again = VitalsEngine(VitalsConfig(ab="*")).observe_many(log)
     assert [json.dumps(u.payload()) for u in again] == [json.dumps(u.payload()) for u in updates]
     # Halfway through, through JSON, into a new engine: the same from there on.

@@ -75,7 +75,7 @@ async def test_the_database_refuses_an_outcome_without_its_firing(tmp_path: Path
         "pressure_at_firing": 0.3,
     }
     async with open_event_log(db) as log:
-        with pytest.raises(OrphanOutcome, match="without its guidance.fired"):
+        with pytest.raises(OrphanOutcome, match=r"without its guidance\.fired"):
             await log.append("guidance.outcome", outcome, agent_id="a")
         fired = {"firing_id": "gf-one", "message": "m", "pattern": "p"}
         await log.append_many(  # a firing and its outcome in one batch: accepted
@@ -86,7 +86,7 @@ async def test_the_database_refuses_an_outcome_without_its_firing(tmp_path: Path
         )
         assert [e.type for e in await log.query()] == ["guidance.fired", "guidance.outcome"]
     # The rule is the database's own: a writer that bypasses Soma's code is refused too.
-    with sqlite3.connect(db) as conn, pytest.raises(sqlite3.IntegrityError, match="guidance.fired"):
+    with sqlite3.connect(db) as conn, pytest.raises(sqlite3.IntegrityError, match=r"guidance\.fired"):
         conn.execute(
             "INSERT INTO events (seq, event_id, ts, type, payload) VALUES (9, 'x', 0, 'guidance.outcome', ?)",
             ('{"firing_id": "gf-other"}',),

@@ -54,7 +54,7 @@ def test_welch_t_test() -> None:
     va = sum((x - ma) ** 2 for x in a) / 3
     vb = sum((x - mb) ** 2 for x in b) / 4
     assert t == pytest.approx((ma - mb) / math.sqrt(va / 4 + vb / 5))
-    # Welch–Satterthwaite degrees of freedom, and the two-sided tail of Student's t there.
+    # Welch-Satterthwaite degrees of freedom, and the two-sided tail of Student's t there.
     df = (va / 4 + vb / 5) ** 2 / ((va / 4) ** 2 / 3 + (vb / 5) ** 2 / 4)
     assert df == pytest.approx(6.9808, abs=1e-4)  # 0.0125² / (…): worked by hand
     assert p == pytest.approx(2 * scipy.stats.t.sf(abs(t), df))

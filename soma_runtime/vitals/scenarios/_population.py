@@ -112,4 +112,13 @@ def as_events(drafts: Iterable[Draft], first_seq: int) -> Iterator[Event]:
     """The drafts as committed ``Event``s, numbered from ``first_seq`` (for an engine)."""
     for offset, (kind, payload, ids) in enumerate(drafts):
         seq = first_seq + offset
-        yield Event(seq=seq, event_id=f"ev-{seq}", ts=seq, type=kind, payload=payload, **ids)
+        yield Event(
+            seq=seq,
+            event_id=f"ev-{seq}",
+            ts=seq,
+            type=kind,
+            payload=payload,
+            agent_id=ids.get("agent_id"),
+            session_id=ids.get("session_id"),
+            tool_call_id=ids.get("tool_call_id"),
+        )
