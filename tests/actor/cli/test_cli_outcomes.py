@@ -18,7 +18,8 @@ pytestmark = pytest.mark.anyio
 # Fails like a missing module unless called with --fixed (the fix: another argument).
 SCRIPT = (
     "import sys; flag = sys.argv[1]; "
-    "sys.exit(0) if flag == '--fixed' else sys.exit(f\"ModuleNotFoundError: No module named 'parsers' ({flag})\")"
+    "sys.exit(0) if flag == '--fixed' else "
+    "sys.exit(f\"ModuleNotFoundError: No module named 'parsers' ({flag})\")"
 )
 compile_tool = CommandTool("compile", [sys.executable, "-c", SCRIPT, "{flag}"], effect="state")
 
