@@ -183,7 +183,10 @@ def _arm_stats(name: str, arm: _Arm) -> ArmStats:
 
 
 def _judge(name: str, arms: dict[str, _Arm], horizon: int) -> PatternReport:
-    stats = {arm: _arm_stats(arm, data) for arm, data in sorted(arms.items())}
+    order = {"treatment": 0, "control": 1}
+    stats = {
+        arm: _arm_stats(arm, data) for arm, data in sorted(arms.items(), key=lambda a: order.get(a[0], 2))
+    }
     t, c = stats.get("treatment"), stats.get("control")
     if t is None and c is None:
         return PatternReport(
