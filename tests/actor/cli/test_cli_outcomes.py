@@ -51,12 +51,13 @@ async def test_a_fixed_error_becomes_a_lesson_that_comes_back_as_guidance(tmp_pa
         assert firing.payload["pattern"] == "lesson" and firing.payload["arm"] in ("treatment", "control")
         assert "--fixed" in firing.payload["message"] and "compile" in firing.payload["message"]
 
-    listed, as_json, other, outcomes, outcomes_json = soma_all(
+    listed, as_json, other, outcomes, outcomes_json, audit = soma_all(
         ["lessons", "--db", str(db)],
         ["lessons", "--db", str(db), "--agent", "builder", "--json"],
         ["lessons", "--db", str(db), "--agent", "nobody"],
         ["outcomes", "--db", str(db)],
         ["outcomes", "--db", str(db), "--json", "--horizon", "1"],
+        ["export", "--db", str(db), "--type", "guidance.*,tool.blocked,lesson.*"],
     )
     assert listed.code == 0 and "tool compile" in listed.out and "recalled 1×" in listed.out
     assert '"--fixed"' in listed.out
@@ -70,6 +71,12 @@ async def test_a_fixed_error_becomes_a_lesson_that_comes_back_as_guidance(tmp_pa
     verdicts = {p["pattern"]: p["verdict"] for p in document["patterns"]}
     assert verdicts["lesson"] == "collecting"
     assert verdicts.get("bash_error_streak") in (None, "descriptive")
+    # The audit trail: every firing (with its arm), delivery, outcome and lesson, and who recorded it.
+    trail = [json.loads(line) for line in audit.out.splitlines()]
+    kinds = {e["type"] for e in trail}
+    assert {"guidance.fired", "guidance.outcome", "lesson.recorded", "lesson.recalled"} <= kinds
+    assert all(k.startswith(("guidance.", "lesson.")) or k == "tool.blocked" for k in kinds)
+    assert {e["source"] for e in trail} == {"runtime"}
 
 
 def test_outcomes_of_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
