@@ -100,23 +100,7 @@ def settle(
             continue
         horizons = f.horizons
         while horizons and f.action + horizons[0] == action:
-            h = horizons.pop(0)
-            out.append(
-                GuidanceOutcome(
-                    f.firing_id,
-                    agent_id,
-                    f.session_id,
-                    seq,
-                    action,
-                    f.pattern,
-                    f.arm,
-                    h,
-                    f.pressure,
-                    pressure,
-                    failed,
-                    pressure < RECOVERED_BELOW,
-                )
-            )
+            out.append(_outcome(f, agent_id, seq, action, horizons.pop(0), pressure, failed, None))
         if horizons:
             keep.append(f)
     open_firings[:] = keep
@@ -125,24 +109,26 @@ def settle(
 def censor(f: OpenFiring, agent_id: str, seq: int, action: int, reason: str, out: list[Any]) -> None:
     """A censored outcome for each horizon ``f`` has not reached."""
     for h in f.horizons:
-        out.append(
-            GuidanceOutcome(
-                f.firing_id,
-                agent_id,
-                f.session_id,
-                seq,
-                action,
-                f.pattern,
-                f.arm,
-                h,
-                f.pressure,
-                None,
-                None,
-                None,
-                reason,
-            )
-        )
+        out.append(_outcome(f, agent_id, seq, action, h, None, None, reason))
     f.horizons = []
+
+
+def _outcome(
+    f: OpenFiring,
+    agent_id: str,
+    seq: int,
+    action: int,
+    horizon: int,
+    pressure: float | None,
+    failed: bool | None,
+    reason: str | None,
+) -> GuidanceOutcome:
+    """An outcome of ``f``: observed (``pressure`` given) or censored (``reason`` given)."""
+    recovered = None if pressure is None else pressure < RECOVERED_BELOW
+    return GuidanceOutcome(
+        f.firing_id, agent_id, f.session_id, seq, action, f.pattern, f.arm, horizon, f.pressure,
+        pressure, failed, recovered, reason,
+    )  # fmt: skip
 
 
 def open_firing(open_firings: list[OpenFiring], firing: GuidanceFiring, seq: int, out: list[Any]) -> None:
