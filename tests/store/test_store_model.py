@@ -150,7 +150,7 @@ async def scenario(ops: list[tuple[Any, ...]]) -> None:
 async def step(log: EventLog, model: list[Event], followers: list[Follower], op: tuple[Any, ...]) -> None:
     kind = op[0]
     if kind == "append":
-        event = await log.append(op[1].type, op[1].payload, **_ids(op[1]))
+        event = await log.append(op[1].type, op[1].payload, source=op[1].source, **_ids(op[1]))
         assert event.seq == len(model) + 1 and same_draft(event, op[1])
         model.append(event)
     elif kind == "append_many":
