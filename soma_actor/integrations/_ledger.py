@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, Protocol
 
+SOURCES = ("runtime", "hook", "wrap", "replay", "test")
+"""Who may be named as recording an event (``store.events.SOURCES``, not imported: standard
+library only here)."""
+
 ACTIONS = frozenset({"tool.succeeded", "tool.failed", "llm.succeeded", "llm.failed"})
 """Event types the vitals engine counts as an agent's actions (the ones that move pressure)."""
 
@@ -100,6 +104,8 @@ class Draft:
             if value is not None and (not isinstance(value, str) or not value):
                 raise ValueError(f"{name!r} of a {kind} event must be a non-empty string, got {value!r:.80}")
             ids[name] = value
+        if ids["source"] is not None and ids["source"] not in SOURCES:
+            raise ValueError(f"'source' of a {kind} event must be one of {', '.join(SOURCES)}")
         unknown = set(data) - {"type", "payload", *ids}
         if unknown:
             raise ValueError(f"an event has no field {sorted(unknown)[0]!r}")

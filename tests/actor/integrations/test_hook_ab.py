@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _hooks import bash, failure, pre
 
 from soma_actor.integrations.claude_code.hook import handle, parse_options
@@ -48,3 +49,13 @@ def test_control_firings_are_recorded_and_followed_but_never_delivered(tmp_path:
     assert {o.payload["firing_id"] for o in outcomes} & control, "control firings are followed up"
     assert {e.source for e in events} == {"hook"}
     assert recorded_guidance(events) == replay_guidance(events, config=vitals)
+
+
+def test_the_ledger_knows_the_stores_sources() -> None:
+    from soma_actor.integrations._ledger import SOURCES, Draft
+    from soma_runtime.store.events import SOURCES as STORE_SOURCES
+
+    assert SOURCES == STORE_SOURCES
+    assert Draft.from_json({"type": "hook.error", "payload": {}, "source": "hook"}).source == "hook"
+    with pytest.raises(ValueError, match="'source'"):
+        Draft.from_json({"type": "hook.error", "payload": {}, "source": "someone"})
