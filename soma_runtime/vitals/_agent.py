@@ -14,8 +14,8 @@ ZERO5: Final = (0.0, 0.0, 0.0, 0.0, 0.0)
 NONE5: Final = (False, False, False, False, False)
 
 # (tool, call key, command?, path, access, words of the tool name and argument values,
-#  the arguments as a lesson keeps them: ``lessons.call_args``)
-CallInfo = tuple[str, str, bool, str | None, str | None, list[str], str]
+#  the arguments as given: a lesson keeps them, shortened, only when the call fails)
+CallInfo = tuple[str, str, bool, str | None, str | None, list[str], dict[str, Any]]
 
 
 class Context:

@@ -437,12 +437,12 @@ class VitalsEngine:
         self, a: Agent, seq: int, action: Action, call: CallInfo, error: str | None, updates: list[Update]
     ) -> None:
         """Record a fixed error as a lesson, or recall one for a new error (``lessons``)."""
-        tool, args = call[0], call[6]
+        tool = call[0]
         fails = a.fails
-        entry = fails.pop(tool, None)
+        entry = fails.pop(tool, None) if fails else None
         if action.failed:
             count = entry[0] + 1 if entry is not None else 1
-            fails[tool] = [count, (error or "")[:MAX_ERROR_CHARS], args]
+            fails[tool] = [count, (error or "")[:MAX_ERROR_CHARS], call_args(call[6])]
             if len(fails) > MAX_TOOLS_REMEMBERED:
                 del fails[next(iter(fails))]
             if error is None or not self._lessons.by_id:
@@ -456,7 +456,7 @@ class VitalsEngine:
                     LessonRecalled(lesson.lesson_id, firing.firing_id, a.agent_id, a.session_id, seq, score)
                 )
         elif entry is not None and entry[0] >= MIN_FAILURES and entry[1]:
-            fix = fix_of(call[2], entry[2], args)
+            fix = fix_of(call[2], entry[2], call_args(call[6]))
             if fix is None:
                 return
             lesson = Lesson(new_lesson_id(a.agent_id, seq), a.agent_id, tool, entry[1], fix)
@@ -594,7 +594,7 @@ def _call_info(payload: Mapping[str, Any]) -> CallInfo:
         path,
         access,
         text.words(text.normalize(tool + " " + _values(args)))[: text.VECTOR_WORDS],
-        call_args(args),
+        args,
     )
 
 

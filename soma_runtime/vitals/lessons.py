@@ -52,8 +52,9 @@ def trigrams(error: str) -> frozenset[str]:
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """Jaccard similarity of two trigram sets (0 when both are empty)."""
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+    common = len(a & b)
+    union = len(a) + len(b) - common
+    return common / union if union else 0.0
 
 
 def fix_of(command: bool, failed_args: str, args: str) -> dict[str, Any] | None:
@@ -117,31 +118,39 @@ def lesson_id(agent_id: str, seq: int) -> str:
 class Lessons:
     """Every lesson kept, oldest first, bounded per agent and in all."""
 
-    __slots__ = ("by_id", "per_agent", "threshold", "total")
+    __slots__ = ("by_id", "by_tool", "per_agent", "threshold", "total")
 
     def __init__(self, per_agent: int, total: int, threshold: float) -> None:
         self.per_agent = per_agent
         self.total = total
         self.threshold = threshold
-        self.by_id: dict[str, Lesson] = {}
+        self.by_id: dict[str, Lesson] = {}  # oldest first
+        self.by_tool: dict[str, dict[str, Lesson]] = {}  # the same lessons, by tool
 
     def add(self, lesson: Lesson) -> None:
         self.by_id[lesson.lesson_id] = lesson
+        self.by_tool.setdefault(lesson.tool, {})[lesson.lesson_id] = lesson
         own = [k for k, v in self.by_id.items() if v.agent_id == lesson.agent_id]
         for key in own[: max(0, len(own) - self.per_agent)]:
-            del self.by_id[key]
+            self._drop(key)
         while len(self.by_id) > self.total:
-            del self.by_id[next(iter(self.by_id))]
+            self._drop(next(iter(self.by_id)))
+
+    def _drop(self, key: str) -> None:
+        lesson = self.by_id.pop(key)
+        same = self.by_tool[lesson.tool]
+        del same[key]
+        if not same:
+            del self.by_tool[lesson.tool]
 
     def recall(self, tool: str, error: str) -> tuple[Lesson, float] | None:
         """The lesson of ``tool`` most like ``error`` (the newest of equals), if similar enough."""
+        same = self.by_tool.get(tool)
+        if not same:
+            return None
         best: tuple[Lesson, float] | None = None
-        grams: frozenset[str] | None = None
-        for lesson in self.by_id.values():
-            if lesson.tool != tool:
-                continue
-            if grams is None:
-                grams = trigrams(error)
+        grams = trigrams(error)
+        for lesson in same.values():
             score = similarity(grams, lesson.grams)
             if score >= self.threshold and (best is None or score >= best[1]):
                 best = (lesson, score)
@@ -152,4 +161,5 @@ class Lessons:
 
     def load(self, data: list[Any]) -> None:
         for lesson_id_, agent_id, tool, error, fix in data:
-            self.by_id[lesson_id_] = Lesson(lesson_id_, agent_id, tool, error, fix)
+            lesson = self.by_id[lesson_id_] = Lesson(lesson_id_, agent_id, tool, error, fix)
+            self.by_tool.setdefault(tool, {})[lesson_id_] = lesson

@@ -114,7 +114,7 @@ def import_state(state: Mapping[str, Any]) -> EngineState:
         agent.fails = {tool: list(entry) for tool, entry in data["fails"].items()}
         engine.agents[agent.agent_id] = agent
     for call_id, tool, key, command, path, access, tool_words, args in state["pending"]:
-        engine.pending[call_id] = (tool, key, command, path, access, list(tool_words), args)
+        engine.pending[call_id] = (tool, key, command, path, access, list(tool_words), dict(args))
     return engine
 
 
