@@ -355,7 +355,9 @@ def _short(text: str | None, width: int = 64) -> str:
 def demo(db: str) -> int:
     """Run four scripted agents (no network, no key) through a research chain, a failing
     tool, a timeout, a cancellation, a delegation and a retry storm that walks one agent
-    into BLOCK; print progress, then a summary read back from the event store.
+    into BLOCK; print progress, then a summary read back from the event store. Then: does
+    guidance help? Every pattern is A/B-tested, and simulated agents whose recovery the
+    guidance helps, harms or leaves alone show each verdict of `soma outcomes`.
 
     \b
     Examples:

@@ -110,3 +110,14 @@ async def test_a_database_from_before_gets_the_source_column_from_its_payloads(t
             )
     async with open_event_log(db) as migrated:
         assert [e.source for e in await migrated.query()] == ["hook", "wrap", "runtime", "runtime"]
+
+
+async def test_a_source_the_store_does_not_know_is_refused(tmp_path: Path) -> None:
+    from soma_runtime.store import EventStoreConfig, InvalidEvent
+
+    with pytest.raises(ValueError, match="source"):
+        EventStoreConfig(source="someone")
+    async with open_event_log(tmp_path / "soma.db") as log:
+        with pytest.raises(InvalidEvent, match="source must be one of"):
+            await log.append("run.accepted", {}, source="someone")
+        assert await log.query() == []
