@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.to_thread
 
-from . import core, hooks, kernel, resume, startup, store, telemetry, vitals
+from . import core, hooks, kernel, postgres, ray_tools, resume, startup, store, telemetry, vitals
 from ._table import Row, print_table
 
 
@@ -32,6 +32,8 @@ PARTS: dict[str, Callable[[], Awaitable[list[Row]]]] = {
     "startup": startup.run,
     "hooks": hooks.run,
     "resume": resume.run,
+    "postgres": postgres.run,
+    "ray": ray_tools.run,
 }
 
 

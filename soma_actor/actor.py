@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from soma_runtime import InvalidRun, RunResult, RunState, Runtime, Session, Step
+from soma_runtime import InvalidRun, Overloaded, RunResult, RunState, Runtime, Session, Step
 from soma_runtime.kernel import (
     NORMAL,
     Call,
@@ -55,6 +55,7 @@ from soma_runtime.kernel.gen_statem import (
 )
 from soma_runtime.kernel.node import shutdown_process
 from soma_runtime.kernel.reasons import ExitReason, describe
+from soma_runtime.store.errors import StoreWriteError
 from soma_runtime.tools.registry import NAME as TOOL_REGISTRY
 from soma_runtime.tools.registry import lookup
 
@@ -468,6 +469,9 @@ class AgentActor(GenStatem):
             )
         except InvalidRun as e:  # after normalization: a tool vanished meanwhile
             task.tool_errors(tuple(uses_of(steps)), f"invalid: {e}")
+            return await self._think(task)
+        except (Overloaded, StoreWriteError) as e:  # refused, nothing started: task data too
+            task.tool_errors(tuple(uses_of(steps)), f"not started: {e}")
             return await self._think(task)
         task.spent_on_steps(len(steps))
         task.runs.append(handle.run_id)

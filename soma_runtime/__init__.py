@@ -38,6 +38,8 @@ _EXPORTS = {
     "SessionStatus": ".execution.session",
     "FromStep": ".execution.steps",
     "InvalidRun": ".execution.steps",
+    "Overloaded": ".execution.errors",
+    "SessionExists": ".execution.errors",
     "Step": ".execution.steps",
     "CommandTool": ".tools.spec",
     "Effect": ".tools.spec",
@@ -47,6 +49,7 @@ _EXPORTS = {
     "tool": ".tools.spec",
     "new_id": ".store.ids",
     "TelemetryConfig": ".telemetry.config",
+    "RayConfig": ".tools.ray_cluster",
 }
 
 __all__ = [
@@ -57,6 +60,8 @@ __all__ = [
     "FromStep",
     "InvalidRun",
     "Isolation",
+    "Overloaded",
+    "RayConfig",
     "RunHandle",
     "RunInfo",
     "RunResult",
@@ -64,6 +69,7 @@ __all__ = [
     "RunState",
     "Runtime",
     "Session",
+    "SessionExists",
     "SessionStatus",
     "Step",
     "TelemetryConfig",
@@ -80,6 +86,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
+    from .execution.errors import Overloaded, SessionExists
     from .execution.run_types import RunResult, RunSnapshot, RunState
     from .execution.session import RunInfo, SessionStatus
     from .execution.steps import FromStep, InvalidRun, Step
@@ -88,4 +95,5 @@ if TYPE_CHECKING:
     from .store.ids import new_id
     from .store.log import EventLog, open_event_log
     from .telemetry.config import TelemetryConfig
+    from .tools.ray_cluster import RayConfig
     from .tools.spec import CommandTool, Effect, Isolation, ToolContext, ToolSpec, tool

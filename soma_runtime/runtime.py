@@ -36,17 +36,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anyio
 
 from .control.errors import ControlSocketError
 from .control.ops import ControlOps, RuntimeView
 from .control.server import CONTROL_NAME, ControlServer
+from .execution._stall import StallWatchdog
+from .execution.errors import SessionExists
+from .execution.failover import Failover
 from .execution.resume import Recovery, recover
 from .execution.run import CANCEL, RESULT, SESSION, STATUS, OnShutdown, Run, RunResult, RunSnapshot, run_name
 from .execution.run_records import UnknownRun, result_from_store
-from .execution.session import AgentSession, RunAccepted, Services, SessionStatus, StartRun, _Failed
+from .execution.session import (
+    DEFAULT_MAX_LIVE_RUNS,
+    AgentSession,
+    RunAccepted,
+    Services,
+    SessionStatus,
+    StartRun,
+    _Failed,
+    session_name,
+)
 from .execution.steering import STEERING_NAME, Guidance
 from .execution.steps import Step
 from .kernel import (
@@ -64,6 +76,9 @@ from .kernel import (
     current_node,
 )
 from .kernel.introspection import ProcessInfo, tree
+from .store._backend import NodeName, SharedLog, is_postgres, new_node_id
+from .store._limits import LimitExceeded, check_id
+from .store._redaction import environment_secrets, redact_library_logs, register_secrets
 from .store.errors import StoreError
 from .store.events import Source
 from .store.ids import new_id
@@ -72,6 +87,7 @@ from .store.server import EventStore, EventStoreConfig
 from .telemetry.config import TelemetryConfig
 from .telemetry.follower import Telemetry
 from .tools.builtin import BUILTIN_TOOLS
+from .tools.ray_cluster import RayConfig, as_config, ray_connection
 from .tools.registry import NAME as TOOL_REGISTRY
 from .tools.registry import ToolRegistry
 from .tools.spec import ToolSpec
@@ -158,7 +174,9 @@ class Session:
         task_id: str | None = None,
         correlation_id: str | None = None,
     ) -> RunHandle:
-        """Validate and start a run. Raises ``InvalidRun`` (the session keeps serving)."""
+        """Validate and start a run. Raises ``InvalidRun`` (bad input: nothing is written),
+        ``Overloaded`` (the session holds ``max_live_runs`` live runs) or
+        ``StoreWriteError`` (the store could not record it); the session keeps serving."""
         accepted = await self.pid.call(StartRun(steps, timeout, task_id, correlation_id), timeout=30.0)
         if isinstance(accepted, _Failed):
             raise accepted.error
@@ -222,9 +240,12 @@ class Runtime:
         telemetry: TelemetryConfig | bool | None = None,
         resume: bool = True,
         on_shutdown: OnShutdown = "cancel",
+        ray: RayConfig | str | bool | None = None,
+        secrets: Sequence[str] = (),
         source: Source = "runtime",
     ) -> AsyncIterator[Runtime]:
-        """Start the tree on ``db`` (a SQLite file, or ``":memory:"``) with ``tools``.
+        """Start the tree on ``db`` (a SQLite file, ``":memory:"``, or a ``postgresql://`` URL
+        with the ``postgres`` extra) with ``tools``.
 
         ``root`` confines the file tools. ``vitals`` configures the behavioural monitor
         (``False``: run without one). ``control`` serves the control API on a Unix socket at
@@ -245,6 +266,19 @@ class Runtime:
         ``run.suspended``, and the next open resumes it — and every session
         ``session.stopped``, before the store closes.
 
+        ``ray`` connects the process to Ray for ``isolation="ray"`` tools (the ``ray`` extra):
+        ``True`` (or ``RayConfig()``) starts a local Ray instance, an address (or
+        ``RayConfig(address=...)``) connects to a running cluster. The connection is made
+        before the tree starts and released after it has stopped; a Ray instance this runtime
+        started is shut down then, one that was already there is left as it was (see
+        ``soma_runtime.tools.ray_cluster``).
+
+        ``secrets``: exact values that never enter any event — args, outputs, errors,
+        guidance, and so exports — nor the library's log records; each is replaced by
+        ``[REDACTED]`` wherever it appears (at least 4 characters each). Values of
+        credential-named environment variables (``ANTHROPIC_API_KEY``, ``*_TOKEN``…) are
+        registered too, and the provider models register their keys.
+
         ``source`` is what the runtime's events say recorded them (``Event.source``): a test's
         runtime says ``"test"`` (the pytest plugin's does), so reports leave it out.
         """
@@ -252,6 +286,9 @@ class Runtime:
             raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
         if not isinstance(resume, bool):
             raise TypeError(f"resume must be a bool, got {resume!r}")
+        as_config(ray)  # a bad `ray=` is refused before anything starts
+        release = register_secrets([*_secret_list(secrets), *environment_secrets()])
+        redact_library_logs()
         args = (
             db,
             tools,
@@ -266,15 +303,21 @@ class Runtime:
             source,
         )
         try:
-            node: Node | None = current_node()
-        except RuntimeError:
-            node = None
-        if node is None:
-            async with Node.open(clock) as own, cls._start(own, *args) as rt:
-                yield rt
-        else:
-            async with cls._start(node, *args) as rt:
-                yield rt
+            try:
+                node: Node | None = current_node()
+            except RuntimeError:
+                node = None
+            # Ray is connected around the tree: resumed runs may call Ray tools as soon as it
+            # starts, and every Ray task has been cancelled by the time it has stopped.
+            async with ray_connection(ray):
+                if node is None:
+                    async with Node.open(clock) as own, cls._start(own, *args) as rt:
+                        yield rt
+                else:
+                    async with cls._start(node, *args) as rt:
+                        yield rt
+        finally:
+            release()
 
     @classmethod
     @asynccontextmanager
@@ -294,7 +337,6 @@ class Runtime:
         source: Source,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
-        store_config = EventStoreConfig(path=db, name=EVENT_STORE, source=source)
         exporter = _telemetry(telemetry)
         control_ops = ControlOps()
         services = Services(RUN_SUPERVISOR, TOOL_REGISTRY, events, _absolute(root), cancel_grace, on_shutdown)
@@ -303,7 +345,7 @@ class Runtime:
         session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
         run_template = ChildSpec("run", Run.start_link, restart=TEMPORARY, shutdown=cancel_grace + 1.0)
         children = [
-            ChildSpec("event_store", EventStore.start_link, (store_config,)),
+            ChildSpec("event_store", EventStore.start_link, (_store_config(db, source),)),
             ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
             *(
                 []
@@ -336,7 +378,14 @@ class Runtime:
         except StartError as exc:
             raise _start_problem(exc) from None
         try:
+            shared = await _join_shared_log(events)
             recovery = await recover(events, services, SESSION_SUPERVISOR, resume=resume)
+            if shared:
+                # Keeps this runtime's lease, and resumes the work of runtimes that die.
+                failover = ChildSpec(
+                    "failover", Failover.start_link, (events, services, SESSION_SUPERVISOR, resume)
+                )
+                await Supervisor.start_child(sup, failover)
             if control is not None:
                 # Last, once recovery is done: nobody outside sees the runtime half resumed.
                 path = str(_absolute(control))
@@ -355,9 +404,12 @@ class Runtime:
             if exporter is not None:
                 await exporter.aclose()
             raise
+        watchdog = StallWatchdog(events)
+        watchdog.start()
         try:
             yield rt
         finally:
+            await watchdog.stop()
             await node.stop(sup, timeout=None)
             if exporter is not None:
                 await exporter.aclose()  # a no-op unless the follower could not close it
@@ -369,14 +421,42 @@ class Runtime:
         intent: str | None = None,
         session_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     ) -> Session:
-        """Start a long-lived session for ``agent_id`` under the session supervisor."""
+        """Start a long-lived session for ``agent_id`` under the session supervisor.
+
+        ``SessionExists`` if a session ``session_id`` is live. The session holds at most
+        ``max_live_runs`` live runs: one more ``start_run`` raises ``Overloaded`` at once.
+        """
         if not isinstance(agent_id, str) or not agent_id:
             raise ValueError(f"agent_id must be a non-empty string, got {agent_id!r}")
+        if isinstance(max_live_runs, bool) or not isinstance(max_live_runs, int) or max_live_runs < 1:
+            raise ValueError(f"max_live_runs must be a positive int, got {max_live_runs!r}")
+        for what, value in (("agent_id", agent_id), ("session_id", session_id)):
+            if value is not None:
+                try:
+                    check_id(value, what)
+                except LimitExceeded as e:
+                    raise ValueError(str(e)) from None
         sid = session_id or new_id("sess")
-        pid = await DynamicSupervisor.start_child(
-            SESSION_SUPERVISOR, sid, agent_id, self._services, intent, dict(metadata or {})
-        )
+        if self.node.whereis(session_name(sid)) is not None:
+            raise SessionExists(sid)
+        try:
+            pid = await DynamicSupervisor.start_child(
+                SESSION_SUPERVISOR,
+                sid,
+                agent_id,
+                self._services,
+                intent,
+                dict(metadata or {}),
+                False,
+                max_live_runs,
+            )
+        except StartError as exc:
+            # Its own refusal (a racing duplicate, a store that could not record its
+            # start) rather than "child failed to start".
+            problem = _start_problem(exc)
+            raise (problem if problem is not exc else exc) from None
         assert pid is not None
         return Session(sid, agent_id, pid, self.events)
 
@@ -438,13 +518,38 @@ class Runtime:
         self._control_ops.add(name, handler)
 
 
+def _store_config(db: str | os.PathLike[str], source: Source) -> EventStoreConfig:
+    # A shared log's node is named here, once: a store the supervisor restarts is the same
+    # node (or, its lease lost, does not start: see NodeName).
+    node = NodeName(new_node_id()) if is_postgres(db) else None
+    return EventStoreConfig(path=db, name=EVENT_STORE, node=node, source=source)
+
+
+async def _join_shared_log(events: EventLog) -> bool:
+    """On a log other runtimes share (PostgreSQL), take the work of the dead ones before
+    recovery reads what is this runtime's to resume. False: the log is this runtime's alone."""
+    backend = await events.backend()
+    if not backend.shared:
+        return False
+    shared = cast(SharedLog, backend)
+    assert shared.node_id is not None
+    await shared.claim(shared.node_id)
+    return True
+
+
+def _secret_list(secrets: Sequence[str]) -> list[str]:
+    if isinstance(secrets, str) or not isinstance(secrets, Sequence | set | frozenset):
+        raise TypeError(f"secrets must be a list of str, got {type(secrets).__name__}")
+    return list(secrets)
+
+
 def _start_problem(exc: StartError) -> BaseException:
     """The error the caller can act on inside a start failure — a taken control socket, a
-    database another runtime writes, one that is not a Soma store — rather than "child
-    failed"; the start failure itself otherwise."""
+    database another runtime writes, one that is not a Soma store, a live session's id —
+    rather than "child failed"; the start failure itself otherwise."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ControlSocketError | StoreError):
+        if isinstance(seen, ControlSocketError | StoreError | SessionExists):
             return seen
         reason = getattr(seen, "reason", None)
         seen = reason if isinstance(reason, BaseException) else seen.__cause__

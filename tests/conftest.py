@@ -19,3 +19,7 @@ from _hang_watchdog import (  # noqa: F401
 def anyio_backend() -> str:
     # aiosqlite and Textual are asyncio-only; Soma runs on anyio's asyncio backend.
     return "asyncio"
+
+
+# The PostgreSQL cluster of the session and a fresh database per test (see _postgres).
+from _postgres import any_db, pg_cluster, pg_url  # noqa: E402, F401

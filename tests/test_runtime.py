@@ -123,12 +123,12 @@ async def test_a_timeout_kills_the_tools_os_process(tool_name: str) -> None:
         assert os_process_gone(os_pid)
 
 
-async def test_cancel_racing_completion_gives_exactly_one_terminal_state() -> None:
+async def test_cancel_racing_completion_gives_exactly_one_terminal_state(any_db: str) -> None:
     """Cancel sent the moment the tool begins, against a tool that returns after 0 to 7 scheduler
     rounds: the early returns beat the cancel, the late ones lose to it, and the rounds in
     between are the real race. Each run has exactly one terminal state, in its result and in
     the store — and both outcomes happen (a cancel that never wins proves nothing)."""
-    async with Runtime.open(tools=[quick], vitals=False) as rt:
+    async with Runtime.open(db=any_db, tools=[quick], vitals=False) as rt:
         session = await rt.start_session("a")
         outcomes = []
         for i in range(40):
@@ -150,9 +150,9 @@ async def test_cancel_racing_completion_gives_exactly_one_terminal_state() -> No
         assert outcomes[0] is RunState.COMPLETED and outcomes[7] is RunState.CANCELLED
 
 
-async def test_a_thousand_concurrent_runs_in_one_session_with_random_cancels() -> None:
+async def test_a_thousand_concurrent_runs_in_one_session_with_random_cancels(any_db: str) -> None:
     rng = random.Random(7)
-    async with Runtime.open(tools=[quick]) as rt:
+    async with Runtime.open(db=any_db, tools=[quick]) as rt:
         session = await rt.start_session("a")
         runs = [
             await session.start_run([Step("s1", "quick", {"n": i}), Step("s2", "sleep", {"seconds": 0.01})])
@@ -172,8 +172,8 @@ async def test_a_thousand_concurrent_runs_in_one_session_with_random_cancels() -
         assert len(terminal) == sum(1 for r in results if r.state is RunState.CANCELLED)
 
 
-async def test_shutdown_with_live_runs_leaves_no_task_and_no_os_process() -> None:
-    async with Runtime.open(tools=[block_in_child, sleeper]) as rt:
+async def test_shutdown_with_live_runs_leaves_no_task_and_no_os_process(any_db: str) -> None:
+    async with Runtime.open(db=any_db, tools=[block_in_child, sleeper]) as rt:
         node = current_node()
         session = await rt.start_session("a")
         runs = [

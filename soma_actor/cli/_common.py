@@ -35,8 +35,8 @@ db_option = click.option(
     default=DEFAULT_DB,
     show_default=True,
     envvar="SOMA_DB",
-    metavar="PATH",
-    help="The event store (SQLite). Env: SOMA_DB.",
+    metavar="PATH|URL",
+    help="The event store: a SQLite file, or a postgresql:// URL. Env: SOMA_DB.",
 )
 control_option = click.option(
     "--control",
@@ -65,6 +65,10 @@ def run(main: Callable[..., Awaitable[T]], *args: Any) -> T:
 
 
 def _check_db(path: str) -> None:
+    from soma_runtime.store._backend import is_postgres
+
+    if is_postgres(path):
+        return  # a server's database: opening it says what is wrong
     if not os.path.isfile(path):
         raise CliError(f"no database at {path} (give one with --db PATH or SOMA_DB)")
 
@@ -83,9 +87,17 @@ async def open_db(path: str) -> AsyncIterator[EventLog]:
 def glance_db(path: str) -> Iterator[Glance]:
     """A quick read-only look at the database at ``path`` (no asyncio, no pydantic): for
     verbs that read a few rows and must start fast."""
-    from soma_runtime.store.glance import glance
+    from soma_runtime.store._backend import is_postgres
 
     _check_db(path)
+    if is_postgres(path):
+        from soma_runtime.store._pg_glance import pg_glance
+
+        with pg_glance(path) as db:
+            yield db
+        return
+    from soma_runtime.store.glance import glance
+
     with glance(path) as db:
         yield db
 

@@ -34,8 +34,13 @@ def configure(*, json_logs: bool, level: str, stream: TextIO | None = None) -> N
     global _json_logs, _stream
     _json_logs, _stream = json_logs, stream if stream is not None else sys.stderr
     threshold = logging.getLevelNamesMapping()[level.upper()]
+    from soma_runtime.store._redaction import RedactingFilter
+
+    handler = _Handler(_stream)
+    # Every record, whoever logged it, loses registered and credential-looking values.
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
-    root.handlers = [_Handler(_stream)]
+    root.handlers = [handler]
     root.setLevel(max(threshold, logging.WARNING))
     logging.getLogger("soma").setLevel(threshold)
 

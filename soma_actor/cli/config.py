@@ -2,7 +2,8 @@
 
 The file is TOML, read with the standard library (``tomllib``)::
 
-    db = "soma.db"                    # the event store; relative paths are to this file's directory
+    db = "soma.db"                    # the event store (or a postgresql:// URL); relative paths
+                                      # are to this file's directory
     control = "soma.sock"             # the control socket
     root = "."                        # the directory the file tools are confined to
     tools = ["mytools:search", "mytools.more"]   # import paths: module:function, or a module's @tools
@@ -194,7 +195,7 @@ class _Reader:
 
     def serve_config(self, data: dict[str, Any]) -> ServeConfig:
         top = _Table(self, (), data)
-        db = top.path("db")
+        db = top.database("db")
         control = top.path("control")
         root = top.path("root")
         builtin_tools = top.get("builtin_tools", bool, True)
@@ -506,6 +507,13 @@ class _Table:
         if not value:
             raise self.reader.fail((*self.key, name), "must be a path, got an empty string")
         return str(self.reader.base / os.path.expanduser(value))
+
+    def database(self, name: str) -> str | None:
+        """A database: a ``postgresql://`` URL as written, or a file's :meth:`path`."""
+        from soma_runtime.store._backend import is_postgres
+
+        value = self.get(name, str, None)
+        return value if value is not None and is_postgres(value) else self.path(name)
 
     def strings(self, name: str) -> list[str]:
         values: list[Any] = self.get(name, list, [])

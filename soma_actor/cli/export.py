@@ -137,7 +137,10 @@ def atomic_file(path: str) -> Iterator[TextIO]:
     target = Path(path)
     temp = target.with_name(target.name + ".partial")
     try:
-        with open(temp, "w", encoding="utf-8") as fh:
+        # Owner-only, like the database it comes from.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)
+        with open(fd, "w", encoding="utf-8") as fh:
             yield fh
         os.replace(temp, target)
     except OSError as exc:

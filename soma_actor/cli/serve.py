@@ -10,7 +10,6 @@ failed to start is removed again.
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 from contextlib import AsyncExitStack
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from soma_runtime.store._backend import is_postgres
 
 from . import _logging
 from ._common import EXIT_OK, CliError, run
@@ -125,7 +126,7 @@ def serve(
     plan = _Plan(
         config,
         [(agent, agent.build_model(config)) for agent in config.agents],  # a key missing: now
-        os.path.abspath(db or config.db or "soma.db"),
+        _database(db or config.db or "soma.db"),
         options,
         idle_exit,
     )
@@ -147,24 +148,21 @@ class _Plan:
     """No database was there: one the runtime creates and then fails with is removed."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "created", not os.path.exists(self.db))
+        created = not is_postgres(self.db) and not os.path.exists(self.db)
+        object.__setattr__(self, "created", created)
+
+
+def _database(db: str) -> str:
+    """A file's absolute path (the runtime may change directory); a server's URL as given."""
+    return db if is_postgres(db) else os.path.abspath(db)
 
 
 def _runtime_options(config: ServeConfig) -> dict[str, Any]:
-    from soma_runtime import Runtime
-
     options: dict[str, Any] = {"tools": config.tools, "builtin_tools": config.builtin_tools}
     if config.vitals is not None:
         options["vitals"] = config.vitals
     if config.secrets:
-        # Secrets are kept out of events by the runtime itself; a runtime that cannot do it
-        # must not be started as if it did.
-        if "secrets" not in inspect.signature(Runtime.open).parameters:
-            raise config.fail(
-                ("secrets",),
-                "this version of Soma's runtime cannot keep secrets out of events (Runtime.open has "
-                "no secrets=); remove the key rather than rely on it",
-            )
+        # Kept out of every event (and the library's log records) by the runtime itself.
         options["secrets"] = list(config.secrets)
     return options
 

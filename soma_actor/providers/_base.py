@@ -20,6 +20,7 @@ from soma_actor.model import (
     ToolUse,
     Usage,
 )
+from soma_runtime.store._redaction import MIN_SECRET_LENGTH
 from soma_runtime.vitals.config import DEFAULT_PRICES, ModelPrice, price_for
 
 from ._errors import MissingApiKey, ProviderConfigError, SdkErrors, scrub, translate
@@ -78,11 +79,13 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
             # Whatever credential the client holds is scrubbed from errors like a key of our own.
             held = (getattr(client, name, None) for name in ("api_key", "auth_token"))
             self._secrets = tuple(value for value in held if isinstance(value, str) and value)
+            _keep_out_of_events(self._secrets)
             return None
         key = api_key if api_key is not None else os.environ.get(self._env_var)
         if not isinstance(key, str) or not key.strip():
             raise MissingApiKey(self.provider, self._env_var)
         self._secrets = (key,)
+        _keep_out_of_events(self._secrets)
         return key
 
     def _bind(
@@ -229,3 +232,11 @@ class SdkModel(ABC, Generic[WireRequest, WireResponse]):
 
 def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _keep_out_of_events(keys: tuple[str, ...]) -> None:
+    """A provider's key never enters an event, wherever it would appear (registered for the
+    life of the process: a model may outlive any one runtime)."""
+    from soma_runtime.store import register_secrets
+
+    register_secrets([k for k in keys if len(k) >= MIN_SECRET_LENGTH])

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
+    "Overloaded": ".errors",
+    "SessionExists": ".errors",
     "Recovery": ".resume",
     "register_recovery": ".resume",
     "UnknownRun": ".run_records",
@@ -41,12 +43,14 @@ __all__ = [
     "FromStep",
     "Guidance",
     "InvalidRun",
+    "Overloaded",
     "Recovery",
     "Run",
     "RunInfo",
     "RunResult",
     "RunSnapshot",
     "RunState",
+    "SessionExists",
     "SessionStatus",
     "Step",
     "UnknownRun",
@@ -57,6 +61,7 @@ assert set(__all__) == set(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from .errors import Overloaded, SessionExists
     from .resume import Recovery, register_recovery
     from .run import Run
     from .run_records import UnknownRun

@@ -45,11 +45,13 @@ from ..kernel import (
 )
 from ..kernel.gen_statem import (
     CallEvent,
+    CancelTimeout,
     Event,
     GenericTimeout,
     GenStatem,
     InfoEvent,
     InternalEvent,
+    KeepState,
     NextEvent,
     NextState,
     Reply,
@@ -60,7 +62,8 @@ from ..kernel.gen_statem import (
 )
 from ..kernel.node import shutdown_process
 from ..kernel.reasons import ExitReason, describe, is_orderly
-from ..store.errors import InvalidEvent
+from ..store._limits import LimitExceeded, abbreviate, check_value
+from ..store.errors import InvalidEvent, PayloadTooLarge, StoreWriteError
 from ..store.events import EventDraft
 from ..store.ids import new_id
 from ..store.log import EventLog
@@ -111,21 +114,37 @@ __all__ = [
 log = logging.getLogger("soma.run")
 
 _NEXT = "next_step"
+_END_RETRY = "end_retry"
+END_RETRY_FIRST = 0.05
+"""Seconds before a run first tries again to write an end the store refused (a full disk)."""
+END_RETRY_MAX = 2.0
+"""The longest wait between two tries (the wait doubles up to it)."""
 
 
 class _Active:
     """The ToolCall in flight."""
 
-    __slots__ = ("args", "os_pid", "pid", "spec", "started", "step", "tool_call_id")
+    __slots__ = ("args", "deadline", "os_pid", "pid", "spec", "started", "step", "tool_call_id")
 
-    def __init__(self, step: Step, spec: ToolSpec, tool_call_id: str, pid: Pid, args: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        step: Step,
+        spec: ToolSpec,
+        tool_call_id: str,
+        pid: Pid,
+        args: dict[str, Any],
+        deadline: float | None = None,
+    ) -> None:
         self.step = step
         self.spec = spec
         self.tool_call_id = tool_call_id
         self.pid = pid
-        self.args = args  # as JSON, repeated on the outcome event (see _outcome)
+        # As JSON, repeated on the outcome event (see _outcome) with long strings cut:
+        # tool.started holds them whole, and twice in one event would halve the payload cap.
+        self.args = abbreviate(args)
         self.os_pid: int | None = None  # a process/command tool's OS process, once spawned
         self.started = time.perf_counter()
+        self.deadline = deadline  # the step's timeout, on the node's clock
 
 
 class Run(GenStatem):
@@ -154,6 +173,7 @@ class Run(GenStatem):
         self.waiters: list[Call] = []
         self.finished = False  # the terminal event is recorded
         self._ending: tuple[str, dict[str, Any], RunResult] | None = None  # ... or being written
+        self._end_retry: float | None = None  # the store refused the end: the next try's wait
         self.block = options.destructive_block
         self._session_ref = self._proc.monitor(session) if session is not None else None
         current_node().register(run_name(run_id), self.pid)
@@ -176,6 +196,8 @@ class Run(GenStatem):
     # -- events ------------------------------------------------------------------------------
 
     async def handle_event(self, state: Any, event: Event) -> Transition | None:
+        if self._end_retry is not None:
+            return await self._holding_end(event)
         match state, event:
             case RunState.EXECUTING, InternalEvent(content="next_step") | InfoEvent(message="resume.go"):
                 return await self._start_step()
@@ -184,10 +206,16 @@ class Run(GenStatem):
                     return None  # a late message from a ToolCall that was already stopped
                 return await self._step_succeeded(returned.output)
             case _, CallEvent(request=ToolSpawned() as spawned, caller=caller):
+                unrecorded = None
                 if self.active is not None and spawned.tool_call_id == self.active.tool_call_id:
                     self.active.os_pid = spawned.os_pid
-                    await self._spawned(self.active, spawned)
+                    unrecorded = await self._spawned(self.active, spawned)
                 caller.reply(None)  # the tool gets its input now
+                if unrecorded is not None:
+                    # A process the journal does not know of could outlive a crash unseen:
+                    # it is stopped now, and the step fails.
+                    why = f"its OS process could not be journalled: {unrecorded.problem}"
+                    return await self._step_failed(why, RunState.FAILED, "store_write")
                 return None
             case _, InfoEvent(message=DestructiveBlock() as block):
                 self.block = block if block.blocked else None
@@ -255,12 +283,23 @@ class Run(GenStatem):
         json_args = args.model_dump(mode="json")
         # One batch per transition: a step costs the store two messages, not four.
         journal = [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
-        if spec.effect is Effect.PURE or spec.idempotent:
-            await self.events.emit_many(journal)
-        else:
-            # Write-ahead: a call that must not run twice is in the log before it runs, or a
-            # runtime killed meanwhile would leave no trace of it and resume would repeat it.
-            await self.events.append_many(journal)
+        try:
+            if spec.effect is Effect.PURE or spec.idempotent:
+                await self.events.emit_many(journal)
+            else:
+                # Write-ahead: a call that must not run twice is in the log before it runs, or a
+                # runtime killed meanwhile would leave no trace of it and resume would repeat it.
+                await self.events.append_many(journal)
+        except StoreWriteError as e:
+            # The store refused the write-ahead (a full disk): the tool never starts.
+            why = f"step {step.id!r}: not started, the event store could not record it: {e.problem}"
+            return await self._finish(RunState.FAILED, why, "store_write")
+        except InvalidEvent as e:
+            # Arguments the log cannot record (an earlier output substituted in made them too
+            # deep or too large): the tool never runs, the step fails with the reason as data.
+            failed = {"error": f"arguments not recordable: {e}", "outcome": "failed"}
+            await self.events.emit_many([started, self._draft("step.failed", failed, step.id)])
+            return await self._finish(RunState.FAILED, f"step {step.id!r}: arguments not recordable: {e}")
         node = current_node()
         timeout = self._step_timeout(step, spec)
         ctx = ToolContext(
@@ -274,7 +313,7 @@ class Run(GenStatem):
             root=self.options.root,
         )
         pid = node.spawn(tool_call, self.pid, spec, args, ctx, link=True)
-        self.active = _Active(step, spec, tool_call_id, pid, json_args)
+        self.active = _Active(step, spec, tool_call_id, pid, json_args, ctx.deadline)
         return NextState(RunState.WAITING_TOOL, [StateTimeout(timeout, "step")] if timeout else [])
 
     async def _refuse(
@@ -301,6 +340,22 @@ class Run(GenStatem):
         self.active = None
         step = active.step
         ms = (time.perf_counter() - active.started) * 1000
+        if active.deadline is not None and current_node().clock.now() > active.deadline:
+            # It returned after its timeout: a task tool that blocked the event loop, so that
+            # the timeout could not fire in time. That is a timeout, not a completion.
+            self.active = active
+            timeout = self._step_timeout(step, active.spec)
+            why = (
+                f"timed out after {timeout}s (it returned after {ms / 1000:.2f}s, having blocked the "
+                "event loop: give CPU-bound tools isolation='thread' or 'process')"
+            )
+            return await self._step_failed(why, RunState.TIMEOUT)
+        try:
+            # Deeper than this, the run's own end (every output, wrapped) could not be stored.
+            check_value(output, "output")
+        except LimitExceeded as e:
+            self.active = active
+            return await self._step_failed(f"output not recordable: {e}", RunState.FAILED)
         try:
             await self.events.emit_many(
                 [
@@ -386,11 +441,60 @@ class Run(GenStatem):
             payload = {"error": error or "failed"} if cause is None else {"error": error, "kind": cause}
         event_type = TERMINAL_TYPES[outcome]
         self._ending = (event_type, payload, result)
-        await self._emit(event_type, payload, durable=True)  # before anyone hears the result
+        try:
+            try:
+                await self._emit(event_type, payload, durable=True)  # before anyone hears the result
+            except PayloadTooLarge:
+                if outcome is not RunState.COMPLETED:
+                    raise
+                # Each output fits its own step.succeeded; all of them together do not fit one
+                # event. They are not stored twice: the end says where they are.
+                payload = {"outputs": {}, "outputs_in_steps": True}
+                self._ending = (event_type, payload, result)
+                await self._emit(event_type, payload, durable=True)
+        except StoreWriteError as e:
+            return self._hold_end(e)
+        return await self._ended(result)
+
+    async def _ended(self, result: RunResult) -> Transition:
         self.finished = True
+        self._end_retry = None
         if self.session is not None:
             await self.session.send(RunFinished(result))
         return StopState(NORMAL, [Reply(c, result) for c in self.waiters])
+
+    def _hold_end(self, error: StoreWriteError) -> Transition:
+        """The store refused the end (a full disk): nobody may hear an outcome the store
+        does not have, so the run keeps it, and its waiters wait, while it tries again —
+        at growing intervals — until the write succeeds (or the runtime stops, leaving the
+        run to the next open, which ends it)."""
+        delay = END_RETRY_FIRST if self._end_retry is None else min(self._end_retry * 2, END_RETRY_MAX)
+        if self._end_retry is None:
+            log.warning("run %s: its end could not be written (%s); trying again", self.run_id, error.problem)
+        self._end_retry = delay
+        return NextState(RunState.EXECUTING, [CancelTimeout("run"), GenericTimeout(_END_RETRY, delay)])
+
+    async def _holding_end(self, event: Event) -> Transition | None:
+        """While the end waits to be written: try again when it is time; every caller waits
+        for it (a cancel too: the run has ended, only its record is late)."""
+        match event:
+            case TimeoutEvent(kind="generic", name="end_retry"):
+                assert self._ending is not None
+                event_type, payload, result = self._ending
+                try:
+                    await self._emit(event_type, payload, durable=True)
+                except StoreWriteError as e:
+                    return self._hold_end(e)
+                return await self._ended(result)
+            case CallEvent(request="cancel" | "result", caller=caller):
+                self.waiters.append(caller)
+            case CallEvent(request="status", caller=caller):
+                caller.reply(self.snapshot())
+            case CallEvent(request="session", caller=caller):
+                caller.reply(self.session)
+            case CallEvent(request=ToolSpawned(), caller=caller):
+                caller.reply(None)  # a late one, of a tool already stopped
+        return KeepState()
 
     async def terminate(self, reason: ExitReason, state: Any) -> None:
         """Stopped from outside while live — never leave a tool running, nor a run without
@@ -410,7 +514,11 @@ class Run(GenStatem):
             end = await self._interrupt(
                 RunState.FAILED, f"run process crashed: {describe(reason)}", "crashed"
             )
-        assert isinstance(end, StopState)
+        if not isinstance(end, StopState):
+            # The store refused the end (``_hold_end``): no waiter hears an outcome it does
+            # not have; the next open finds the run unfinished and ends it.
+            log.error("run %s stopped before its end could be written", self.run_id)
+            return
         for reply in end.replies:  # the waiters' (a stop from outside would drop them)
             reply.caller.reply(reply.value)
 
@@ -418,9 +526,15 @@ class Run(GenStatem):
         """Stopped while the terminal event was being written: it may or may not have reached
         the store. Once the store has committed everything sent to it, look, and write it
         only if it is not there — a run has exactly one end."""
-        await self.events.sync()
-        if not await self.events.query(run_id=self.run_id, type=list(TERMINAL_TYPES.values()), limit=1):
-            await self._emit(event_type, payload, durable=True)
+        try:
+            await self.events.sync()
+            if not await self.events.query(run_id=self.run_id, type=list(TERMINAL_TYPES.values()), limit=1):
+                await self._emit(event_type, payload, durable=True)
+        except StoreWriteError as e:
+            # Still refused: the store has no end for it, so nobody hears one; the next open
+            # finds the run unfinished and ends it (``resume``).
+            log.error("run %s stopped before its end could be written (%s)", self.run_id, e.problem)
+            return
         self.finished = True
         if self.session is not None:
             await self.session.send(RunFinished(result))
@@ -443,29 +557,38 @@ class Run(GenStatem):
             drafts.append(self._draft("tool.failed", interrupted, active.step.id, active.tool_call_id))
         step_id = active.step.id if active is not None else None
         drafts.append(self._draft("run.suspended", {"reason": "shutdown", "step_id": step_id}))
-        await self.events.append_many(drafts)
+        try:
+            await self.events.append_many(drafts)
+        except StoreWriteError as e:
+            # Unrecorded, it is a run without an end all the same: the next open resumes it.
+            log.error("run %s: its suspension could not be written (%s)", self.run_id, e.problem)
         if self.session is not None:
             await self.session.send(RunSuspended(self.run_id))
 
-    async def _spawned(self, active: _Active, spawned: ToolSpawned) -> None:
-        """Journal the OS process, durably, so the next open can make sure it is gone."""
+    async def _spawned(self, active: _Active, spawned: ToolSpawned) -> StoreWriteError | None:
+        """Journal the OS process, durably, so the next open can make sure it is gone; the
+        store's refusal, if it refused."""
         identity = spawned.identity
         payload = {
             "os_pid": spawned.os_pid,
             "start_time": identity.start_time if identity is not None else None,
             "boot_id": identity.boot_id if identity is not None else None,
         }
-        await self.events.append(
-            "tool.spawned",
-            payload,
-            run_id=self.run_id,
-            session_id=self.options.session_id,
-            step_id=active.step.id,
-            tool_call_id=active.tool_call_id,
-            agent_id=self.options.agent_id,
-            task_id=self.options.task_id,
-            correlation_id=self.options.correlation_id,
-        )
+        try:
+            await self.events.append(
+                "tool.spawned",
+                payload,
+                run_id=self.run_id,
+                session_id=self.options.session_id,
+                step_id=active.step.id,
+                tool_call_id=active.tool_call_id,
+                agent_id=self.options.agent_id,
+                task_id=self.options.task_id,
+                correlation_id=self.options.correlation_id,
+            )
+        except StoreWriteError as e:
+            return e
+        return None
 
     def _draft(
         self, type: str, payload: dict[str, Any], step_id: str | None = None, tool_call_id: str | None = None

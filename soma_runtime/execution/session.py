@@ -13,6 +13,7 @@ At open, ``resume`` restarts a session that had unfinished runs under its own id
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -34,12 +35,14 @@ from ..kernel import (
     Stop,
     current_node,
 )
+from ..kernel.errors import NameTaken
 from ..kernel.reasons import ExitReason, describe
-from ..store.errors import InvalidEvent
+from ..store.errors import InvalidEvent, StoreError, StoreWriteError
 from ..store.ids import new_id
 from ..store.log import EventLog
 from ..tools.registry import lookup
 from ..tools.spec import ToolSpec
+from .errors import Overloaded, SessionExists
 from .run_types import (
     CANCEL,
     TERMINAL_TYPES,
@@ -56,6 +59,20 @@ from .steps import InvalidRun, Step, validate_plan
 
 MAX_FINISHED_KEPT = 1000  # finished runs remembered for status(); every outcome is in the store
 MAX_GUIDANCE_KEPT = 20  # unread guidance beyond this is dropped oldest first (it is in the store)
+DEFAULT_MAX_LIVE_RUNS = 1000
+"""Live runs a session holds at most (``start_session(max_live_runs=…)``): one more is
+``Overloaded``. What keeps memory bounded under any submit rate: each live run is a process,
+its plan and its outputs."""
+ENDS_RETRY_FIRST = 0.05  # seconds before the session tries again to record crashed runs' ends
+ENDS_RETRY_MAX = 2.0
+_RETRY_ENDS = "session.retry_ends"
+
+log = logging.getLogger("soma.session")
+
+
+def session_name(session_id: str) -> str:
+    """The registered name of a live session: what makes its id unique while it lives."""
+    return f"soma.session.{session_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +168,18 @@ class AgentSession(GenServer):
         intent: str | None,
         metadata: dict[str, Any],
         resumed: bool = False,
+        max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     ) -> None:
+        try:
+            current_node().register(session_name(session_id), self.pid)
+        except NameTaken:
+            raise SessionExists(session_id) from None
         self.session_id = session_id
+        self.max_live_runs = max_live_runs
+        self.live: set[str] = set()  # runs without an outcome yet (the admission count)
+        self.unwritten: dict[str, RunRecord] = {}  # crashed runs whose end the store refused
+        self._ends_retry = ENDS_RETRY_FIRST
+        self._retry_armed = False
         self.agent_id = agent_id
         self.services = services
         self.runs: OrderedDict[str, RunRecord] = OrderedDict()
@@ -187,6 +214,10 @@ class AgentSession(GenServer):
                 except (InvalidRun, InvalidEvent, StartError) as e:
                     # Bad input is the caller's error, never a reason for the session to die.
                     return _Failed(e if isinstance(e, InvalidRun) else InvalidRun(str(e)))
+                except (Overloaded, StoreError) as e:
+                    # Nor is a store that refused the write (a full disk): the caller hears
+                    # it (StoreWriteError), the session serves the next request.
+                    return _Failed(e)
             case "status":
                 infos = [RunInfo(r.run_id, r.state, r.error) for r in self.runs.values()]
                 blocked = self.block is not None and self.block.blocked
@@ -207,11 +238,15 @@ class AgentSession(GenServer):
         raise ValueError(f"unknown session request {request!r}")
 
     async def _start_run(self, request: StartRun) -> RunAccepted:
+        if len(self.live) >= self.max_live_runs:
+            raise Overloaded(self.session_id, self.max_live_runs)
         services = self.services
         steps = request.steps
         # Malformed step lists are reported by validate_plan; look up what can be looked up.
         names = (
-            sorted({s.tool for s in steps if isinstance(s, Step)}) if isinstance(steps, (list, tuple)) else []
+            sorted({s.tool for s in steps if isinstance(s, Step) and isinstance(s.tool, str)})
+            if isinstance(steps, (list, tuple))
+            else []
         )
         tools = await lookup(services.tool_registry, names)
         validate_plan(steps, tools, request.timeout)
@@ -260,6 +295,7 @@ class AgentSession(GenServer):
         record = RunRecord(run_id, pid, ref)
         self.runs[run_id] = record
         self.by_ref[ref] = record
+        self.live.add(run_id)
 
     async def handle_info(self, message: Any) -> None:
         if isinstance(message, Guidance):
@@ -272,6 +308,7 @@ class AgentSession(GenServer):
         elif message == RESUBSCRIBE:
             self._ask_for_steering()  # a restarted monitor asks its sessions again
         elif isinstance(message, RunFinished):
+            self.live.discard(message.result.run_id)
             record = self.runs.get(message.result.run_id)
             if record is not None:
                 record.state, record.error, record.result = (
@@ -281,32 +318,63 @@ class AgentSession(GenServer):
                 )
                 self._forget_old()
         elif isinstance(message, RunSuspended):
+            self.live.discard(message.run_id)
             record = self.runs.get(message.run_id)
             if record is not None:
                 record.suspended = True
         elif isinstance(message, Down):
             record = self.by_ref.pop(message.ref, None)
+            if record is not None:
+                self.live.discard(record.run_id)
             if record is not None and record.result is None and not record.suspended:
                 # The run process died without reaching a terminal state (a kill, or a bug
                 # in its end): the session records its end and keeps serving.
-                await self._crashed(record, message.reason)
+                record.error = f"run process exited: {describe(message.reason)}"
+                await self._crashed(record)
+        elif message == _RETRY_ENDS:
+            self._retry_armed = False
+            for record in list(self.unwritten.values()):
+                await self._crashed(record)
 
-    async def _crashed(self, record: RunRecord, reason: ExitReason) -> None:
-        record.state = RunState.FAILED
-        record.error = f"run process exited: {describe(reason)}"
-        record.result = RunResult(record.run_id, RunState.FAILED, {}, record.error, self.session_id)
+    async def _crashed(self, record: RunRecord) -> None:
+        """Record the end of a run whose process died without one — once the store takes it:
+        until then nobody hears an outcome (``result`` answers None), and the session tries
+        again at growing intervals (a full disk), or the next open ends the run."""
         events = self.services.events
-        # It may have been writing its end when it died: once the store has committed what
-        # was sent to it, write an end only if there is none (a run has exactly one).
-        await events.sync()
-        if not await events.query(run_id=record.run_id, type=list(TERMINAL_TYPES.values()), limit=1):
-            await events.append(
-                "run.failed",
-                {"error": record.error, "kind": "crashed"},
-                session_id=self.session_id,
-                run_id=record.run_id,
-                agent_id=self.agent_id,
-            )
+        try:
+            # It may have been writing its end when it died: once the store has committed
+            # what was sent to it, write an end only if there is none (a run has exactly one).
+            await events.sync()
+            if not await events.query(run_id=record.run_id, type=list(TERMINAL_TYPES.values()), limit=1):
+                await events.append(
+                    "run.failed",
+                    {"error": record.error, "kind": "crashed"},
+                    session_id=self.session_id,
+                    run_id=record.run_id,
+                    agent_id=self.agent_id,
+                )
+        except StoreWriteError as exc:
+            if record.run_id not in self.unwritten:
+                log.warning("run %s: its end could not be written (%s); trying again", record.run_id, exc)
+                self._ends_retry = ENDS_RETRY_FIRST
+            self.unwritten[record.run_id] = record
+            if not self._retry_armed:
+                self._retry_ends_later()
+            return
+        self.unwritten.pop(record.run_id, None)
+        record.state = RunState.FAILED
+        record.result = RunResult(record.run_id, RunState.FAILED, {}, record.error, self.session_id)
+
+    def _retry_ends_later(self) -> None:
+        clock = current_node().clock
+        delay, self._ends_retry = self._ends_retry, min(self._ends_retry * 2, ENDS_RETRY_MAX)
+        self._retry_armed = True
+
+        def wake() -> None:
+            with suppress(Exception):  # gone or full: the next open ends the runs
+                self.pid.send_nowait(_RETRY_ENDS)
+
+        clock.call_at(clock.now() + delay, wake)
 
     def _forget_old(self) -> None:
         finished = [r for r in self.runs.values() if r.result is not None]
@@ -323,9 +391,13 @@ class AgentSession(GenServer):
         await asyncio.gather(*(cancel(r) for r in live))
 
     async def terminate(self, reason: ExitReason) -> None:
-        await self.services.events.append(
-            "session.stopped",
-            {"reason": describe(reason)},
-            session_id=self.session_id,
-            agent_id=self.agent_id,
-        )
+        try:
+            await self.services.events.append(
+                "session.stopped",
+                {"reason": describe(reason)},
+                session_id=self.session_id,
+                agent_id=self.agent_id,
+            )
+        except StoreWriteError as exc:
+            # Unrecorded, the session is one the next open finds unfinished, and stops.
+            log.error("session %s: session.stopped could not be written (%s)", self.session_id, exc)

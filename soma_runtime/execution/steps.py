@@ -14,18 +14,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..store._limits import LimitExceeded, check_id, check_value
 from ..tools.spec import ToolSpec
 
 
 class InvalidRun(ValueError):
     """A run that cannot start: names the step (if any), the field and what is wrong."""
 
-    def __init__(self, what: str, *, step_id: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, what: str, *, step_id: str | None = None, field: str | None = None, limit: int | None = None
+    ) -> None:
         where = "".join([f"step {step_id!r}: " if step_id is not None else "", f"{field}: " if field else ""])
         super().__init__(f"invalid run: {where}{what}")
         self.step_id = step_id
         self.field = field
+        """The field, or the path inside it (``args.data.items[3]``), that is wrong."""
         self.what = what
+        self.limit = limit
+        """The limit crossed (nesting depth, id length…), when it was one."""
 
 
 class StepArgumentError(Exception):
@@ -151,9 +157,17 @@ def validate_plan(steps: Sequence[Step], tools: Mapping[str, ToolSpec], timeout:
             raise InvalidRun(f"not a Step: {step!r}", field="steps")
         if not isinstance(step.id, str) or not step.id:
             raise InvalidRun(f"step ids must be non-empty strings, got {step.id!r}", field="id")
+        try:
+            check_id(step.id, "id")
+        except LimitExceeded as e:
+            raise InvalidRun(e.problem, field="id", limit=e.limit) from None
         if step.id in seen:
             raise InvalidRun("duplicate step id", step_id=step.id, field="id")
         check_timeout(step.timeout, "timeout", step.id)
+        if not isinstance(step.tool, str):
+            raise InvalidRun(
+                f"tool must be a tool's name (a str), got {step.tool!r:.60}", step_id=step.id, field="tool"
+            )
         spec = tools.get(step.tool)
         if spec is None:
             # ``tools`` holds only the plan's tools that were found: listing it as "known"
@@ -162,6 +176,11 @@ def validate_plan(steps: Sequence[Step], tools: Mapping[str, ToolSpec], timeout:
             raise InvalidRun(problem, step_id=step.id, field="tool")
         if not isinstance(step.args, Mapping):
             raise InvalidRun(f"args must be a mapping, got {step.args!r}", step_id=step.id, field="args")
+        try:
+            # Nothing the journal could not hold and give back as it was (see store._limits).
+            check_value(step.args, "args")
+        except LimitExceeded as e:
+            raise InvalidRun(e.problem, step_id=step.id, field=e.path, limit=e.limit) from None
         refs = list(references(step.args))
         for ref in refs:
             if ref.step not in seen:

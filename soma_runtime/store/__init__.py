@@ -52,6 +52,8 @@ _EXPORTS = {
     "EventStoreConfig": ".server",
     "WriterLock": "._lock",
     "redact": "._redaction",
+    "register_secrets": "._redaction",
+    "StoreCorrupt": ".errors",
 }
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "PayloadTooLarge",
     "SchemaVersionError",
     "StoreClosed",
+    "StoreCorrupt",
     "StoreError",
     "StoreLocked",
     "StoreOpenError",
@@ -90,6 +93,7 @@ __all__ = [
     "read_jsonl",
     "redact",
     "register_event_type",
+    "register_secrets",
 ]
 assert set(__all__) == set(_EXPORTS)
 
@@ -98,7 +102,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 if TYPE_CHECKING:
     from ._jsonl import read_jsonl
     from ._lock import WriterLock
-    from ._redaction import redact
+    from ._redaction import redact, register_secrets
     from .errors import (
         BadRequest,
         DuplicateEvent,
@@ -111,6 +115,7 @@ if TYPE_CHECKING:
         PayloadTooLarge,
         SchemaVersionError,
         StoreClosed,
+        StoreCorrupt,
         StoreError,
         StoreLocked,
         StoreOpenError,

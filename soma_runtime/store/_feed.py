@@ -19,14 +19,15 @@ from __future__ import annotations
 import anyio
 
 from ..kernel import ExitReason, is_orderly
+from ._backend import LogBackend
+from ._query import EventQuery
 from .events import Event, PreparedEvent
-from .sqlite import EventQuery, SqliteLog
 
 
 class EventFeed:
     def __init__(
         self,
-        log: SqliteLog,
+        log: LogBackend,
         last_seq: int,
         *,
         ring_size: int,
@@ -61,6 +62,12 @@ class EventFeed:
         ``tail`` may be shorter than the commit (a bulk import publishes only what fits in
         the ring); the ring then restarts at ``tail[0]``.
         """
+        if last_seq <= self.last_seq:
+            # A shared log: another runtime's later commit was announced first. These rows
+            # are below the mark already; readers find them in the table.
+            self.commits += 1
+            self._wake()
+            return
         if tail and tail[0].seq == self.last_seq + 1 and self._ring:
             self._ring.extend(tail)
         else:
@@ -74,6 +81,11 @@ class EventFeed:
             del self._ring[:excess]
             self._ring_start += excess
         self._wake()
+
+    def advance(self, last_seq: int) -> None:
+        """Another runtime committed up to ``last_seq`` (a shared log): readers go to the table."""
+        if last_seq > self.last_seq:
+            self.resync(last_seq)
 
     def resync(self, last_seq: int) -> None:
         """The database holds more than we published (a killed predecessor's last commit)."""
@@ -121,7 +133,8 @@ class EventFeed:
         With the shared in-memory connection, rows of a batch still being committed must not
         leak out. A read-only feed has its own connection, which sees only commits: no bound.
         """
-        return self.last_seq if self.live else None
+        # A shared log has no such connection: whatever is committed, by any runtime, shows.
+        return self.last_seq if self.live and not self.log.shared else None
 
     async def read(self, query: EventQuery, upto_seq: int | None) -> list[Event]:
         return await self.log.query(query, upto_seq=upto_seq)

@@ -55,15 +55,22 @@ class EventQuery:
         )
 
 
-def where(query: EventQuery, upto_seq: int | None) -> tuple[str, list[Any]]:
+def where(query: EventQuery, upto_seq: int | None, *, postgres: bool = False) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause of ``query`` with ``?`` placeholders, and its parameters. SQL both
+    backends share, but for a list of run ids: a JSON text for SQLite, an array for
+    PostgreSQL."""
     conds = ["seq > ?"]
     params: list[Any] = [query.after_seq]
     if upto_seq is not None:
         conds.append("seq <= ?")
         params.append(upto_seq)
     if isinstance(query.run_id, tuple):
-        conds.append("run_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(query.run_id)))
+        if postgres:
+            conds.append("run_id = ANY(?)")
+            params.append(list(query.run_id))
+        else:
+            conds.append("run_id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(query.run_id)))
     for column in ("run_id", "session_id", "agent_id", "correlation_id"):
         value = getattr(query, column)
         if isinstance(value, str):
@@ -80,5 +87,5 @@ def where(query: EventQuery, upto_seq: int | None) -> tuple[str, list[Any]]:
             else:
                 alts.append("type = ?")
                 params.append(pattern)
-        conds.append("(" + " OR ".join(alts or ["0"]) + ")")
+        conds.append("(" + " OR ".join(alts or ["1 = 0"]) + ")")
     return " AND ".join(conds), params

@@ -63,6 +63,9 @@ def _unfinished_schema() -> str:
 
 _UNFINISHED: Final = _unfinished_schema()
 
+ORPHAN_OUTCOME: Final = "guidance.outcome without its guidance.fired"
+"""How both backends' trigger words its refusal (the store tells it from a duplicate by it)."""
+
 # MIGRATIONS[i] moves a database from schema version i to i + 1. Only ever append to it: a
 # database records the version it is at, and each step runs once, in its own transaction.
 MIGRATIONS: Final[tuple[str, ...]] = (

@@ -37,6 +37,9 @@ class Subscription:
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size!r}")
         self.cursor = cursor
+        # How far the log has been read: ahead of ``cursor`` while read events wait in the
+        # buffer, so that ``cursor`` only ever names what the consumer has had.
+        self._mark = cursor
         self._attach = attach
         self._successor = successor
         self._query = query
@@ -54,15 +57,19 @@ class Subscription:
             if self._done:
                 raise StopAsyncIteration
             await self._fill()
-        return self._buffer.popleft()
+            if not self._buffer:
+                self.cursor = self._mark  # everything read was filtered out
+        event = self._buffer.popleft()
+        self.cursor = event.seq if self._buffer else self._mark
+        return event
 
     async def _fill(self) -> None:
         feed = self._feed
         if feed is None:
             feed = self._feed = await self._attach()
-        if self.cursor >= feed.last_seq:
+        if self._mark >= feed.last_seq:
             if not feed.closed:
-                await feed.wait_beyond(self.cursor)
+                await feed.wait_beyond(self._mark)
                 return
             successor = await self._successor()
             if successor is not None:
@@ -72,9 +79,9 @@ class Subscription:
             else:
                 raise StoreClosed(f"the store exited with {feed.close_reason!r}")
             return
-        batch = feed.from_ring(self.cursor, self._page)
+        batch = feed.from_ring(self._mark, self._page)
         if batch is not None:
-            self.cursor = batch[-1].seq
+            self._mark = batch[-1].seq
             if self._filtered:
                 batch = [e for e in batch if self._query.matches(e)]
         elif feed.closed and feed.live:
@@ -87,8 +94,8 @@ class Subscription:
             return
         else:
             upto = feed.last_seq
-            query = replace(self._query, after_seq=self.cursor, limit=self._page)
+            query = replace(self._query, after_seq=self._mark, limit=self._page)
             batch = await feed.read(query, upto)
             # A short page means nothing else matches up to the high-water mark.
-            self.cursor = batch[-1].seq if len(batch) == self._page else upto
+            self._mark = batch[-1].seq if len(batch) == self._page else upto
         self._buffer.extend(batch)

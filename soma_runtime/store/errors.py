@@ -71,6 +71,16 @@ class StoreOpenError(StoreError):
         self.problem = problem
 
 
+class LeaseLost(StoreOpenError):
+    """A runtime's lease on a shared (PostgreSQL) log expired before it was renewed: another
+    runtime may have taken over its work, so it may write no more, and must not start again
+    as the same node."""
+
+    def __init__(self, path: str, node_id: str | None) -> None:
+        super().__init__(path, f"this runtime (node {node_id}) lost its lease: its work may have moved on")
+        self.node_id = node_id
+
+
 class StoreLocked(StoreOpenError):
     """Another writer holds the database: a file has at most one runtime writing it.
 
@@ -87,6 +97,24 @@ class StoreLocked(StoreOpenError):
             holder = f"another Soma process, pid {pid}"
         super().__init__(path, f"it is already open for writing by {holder}; open it read-only to read it")
         self.pid = pid
+
+
+class StoreCorrupt(StoreOpenError):
+    """The database file is damaged: SQLite's integrity check failed, or a read hit a
+    malformed page. It is refused rather than served as partial results.
+
+    Raised at open (checked after an unclean shutdown, and whenever the file is small
+    enough for the check to be cheap) and by a read that finds damage; ``soma check`` runs
+    the full check and reports every problem. ``problems`` lists what SQLite found.
+    """
+
+    def __init__(self, path: str, problem: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(
+            path,
+            f"the database is corrupt ({problem}); run `soma check --db {path}` for a full report, and "
+            "restore it from a backup",
+        )
+        self.problems = problems or (problem,)
 
 
 class SchemaVersionError(StoreError):

@@ -28,6 +28,7 @@ from typing import Any, Final, Literal, NamedTuple, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
+from ._limits import MAX_PAYLOAD_DEPTH, payload_too_deep
 from ._redaction import redact
 from .errors import EventTypeConflict, InvalidEvent, PayloadTooLarge, UnknownEventType
 from .payloads import CORE_PAYLOADS
@@ -410,6 +411,12 @@ def prepare_values(
     if ("NaN" in encoded or "Infinity" in encoded) and _has_non_finite(encoded):
         # JSON has no NaN/Infinity; SQLite would refuse the whole batch this event is in.
         raise InvalidEvent(type, "payload contains NaN or Infinity, which JSON cannot represent")
+    deep = payload_too_deep(encoded)
+    if deep is not None:
+        # Committed, it could not be read back (see ``_limits``): refused before the store.
+        raise InvalidEvent(
+            type, f"payload is nested {deep} levels deep, over the limit of {MAX_PAYLOAD_DEPTH}"
+        )
     # len(str) <= UTF-8 size <= 4 * len(str): encode only when the cheap bounds do not decide.
     size = len(encoded)
     if size > max_payload_bytes or (

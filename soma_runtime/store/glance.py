@@ -197,7 +197,8 @@ def _check_id_field(field: str) -> None:
 @contextmanager
 def glance(path: str | os.PathLike[str]) -> Iterator[Glance]:
     """Open the database at ``path`` read-only; :class:`StoreOpenError` says why it cannot
-    be read (no file, an empty one, not SQLite, not a Soma event store)."""
+    be read (no file, an empty one, not SQLite, not a Soma event store). For a
+    ``postgresql://`` URL, ``_pg_glance.pg_glance`` gives the same reader."""
     name = os.fspath(path)
     file = Path(name)
     if file.is_dir():

@@ -31,9 +31,11 @@ from ..kernel import (
     current_process,
 )
 from . import _jsonl
+from ._backend import LogBackend
 from ._feed import EventFeed
 from ._jsonl import ImportReport
 from ._jsonl import read_jsonl as read_jsonl  # public here; lives with the JSONL codec
+from ._open import open_backend
 from ._subscription import Subscription
 from .errors import (
     EventError,
@@ -44,7 +46,7 @@ from .errors import (
 )
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent, prepare_values
 from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig, SetMetadata
-from .sqlite import MEMORY, EventQuery, SqliteLog
+from .sqlite import MEMORY, EventQuery
 
 Server = Pid | str | Callable[[], Pid | None]
 EventTypes = str | Sequence[str]
@@ -89,6 +91,11 @@ class EventLog:
     @property
     def readonly(self) -> bool:
         return self._readonly
+
+    async def backend(self) -> LogBackend:
+        """The database behind the log (the runtime's own bookkeeping uses it: the leases of a
+        shared PostgreSQL log)."""
+        return (await self._attach()).log
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -223,6 +230,14 @@ class EventLog:
         feed = await self._attach()
         return await feed.log.unfinished(kind, upto_seq=feed.visible_seq())
 
+    async def unreadable(self) -> dict[int, str]:
+        """Stored events that reads of this log had to skip, by seq, with what is wrong with
+        each: rows no Soma wrote that way (an older version, another program, a damaged
+        page). Reads never fail on one; they serve every other event and report it here
+        (and to the ``soma.event_store`` logger)."""
+        feed = await self._attach()
+        return dict(feed.log.unreadable)
+
     async def metadata(self) -> dict[str, str]:
         """The database's labels: a few strings about the file itself, not events (which
         program created it, for one: ``soma demo`` replaces only a database it made)."""
@@ -298,6 +313,8 @@ class EventLog:
             target = Path(dest)
             temp = target.with_name(target.name + ".partial")
             try:
+                # Owner-only, like the database it comes from (docs/design.md §5c).
+                await anyio.to_thread.run_sync(_create_private, temp)
                 async with await anyio.open_file(temp, "w", encoding="utf-8") as fh:
                     count = await _export_pages(feed, q, upto, limit, fh.write)
                 await anyio.Path(temp).replace(target)
@@ -511,7 +528,7 @@ async def open_event_log(
     current kernel node, or a private one) and stopped on exit. ``config`` overrides ``path``.
     """
     if readonly:
-        log = await SqliteLog.open(path, readonly=True)
+        log = await open_backend(path, readonly=True)
         feed = EventFeed(
             log,
             await log.last_seq(),
@@ -554,6 +571,13 @@ async def _running_store(node: Node, cfg: EventStoreConfig) -> AsyncIterator[Eve
         yield EventLog(pid)
     finally:
         await node.stop(pid)
+
+
+def _create_private(path: Path) -> None:
+    """Create (or empty) ``path`` readable and writable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    os.close(fd)
 
 
 def _sender() -> Pid | None:

@@ -143,6 +143,18 @@ class ToolFailed(Payload):
     duration_ms: float | None = None
 
 
+class ToolStalled(Payload):
+    """The event loop was blocked while this tool call held it: a ``task`` tool that did
+    CPU-bound work (or blocking I/O) without awaiting, so nothing else ran — no other run,
+    no timeout, no cancel — for ``blocked_ms``. Such tools belong in ``isolation="thread"``
+    (or ``"process"``, to be killable). Recorded once the loop runs again."""
+
+    tool: str
+    blocked_ms: float
+    threshold_ms: float
+    isolation: str | None = None
+
+
 class ToolBlocked(Payload):
     """A destructive tool refused because vitals pressure is critical (mode BLOCK)."""
 
@@ -299,6 +311,7 @@ CORE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "tool.succeeded": ToolSucceeded,
     "tool.failed": ToolFailed,
     "tool.blocked": ToolBlocked,
+    "tool.stalled": ToolStalled,
     "llm.started": LlmStarted,
     "llm.succeeded": LlmSucceeded,
     "llm.failed": LlmFailed,

@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final
 
+import anyio
+
 from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
+from ._backend import NodeName, RowConflict, SharedLog, Synchronous
 from ._feed import EventFeed
-from .errors import BadRequest, DuplicateEvent, OrphanOutcome, StoreWriteError
+from ._open import open_backend
+from ._schema import ORPHAN_OUTCOME
+from .errors import BadRequest, DuplicateEvent, LeaseLost, OrphanOutcome, StoreWriteError
 from .events import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SOURCE, SOURCES, PreparedEvent
-from .sqlite import MEMORY, SqliteLog, Synchronous
+from .sqlite import MEMORY
 
 log = logging.getLogger("soma.event_store")
 
@@ -54,6 +58,8 @@ class EventStoreConfig:
     max_batch: int = 1000
     ring_size: int = 10_000
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    node: NodeName | None = None
+    """In a shared log (PostgreSQL): the node this store writes as (a new one if None)."""
     source: str = DEFAULT_SOURCE
     """The ``source`` of the events appended without one of their own (``Runtime.open(source=)``:
     ``"test"`` for a test's runtime, so reports can leave its events out)."""
@@ -140,7 +146,9 @@ class EventStore(GenServer):
     async def init(self, config: EventStoreConfig | str | os.PathLike[str] = MEMORY) -> None:
         cfg = EventStoreConfig.coerce(config)
         self._config = cfg
-        self._log = await SqliteLog.open(cfg.path, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout)
+        self._log = await open_backend(
+            cfg.path, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout, node=cfg.node
+        )
         try:
             last_seq = await self._log.last_seq()
             if cfg.name is not None:
@@ -156,6 +164,13 @@ class EventStore(GenServer):
             live=True,
             source=cfg.source,
         )
+        if self._log.shared:
+            # Other runtimes append too: their commits move the mark (their rows are read from
+            # the table; the ring holds only what this one wrote). And this store's lease must
+            # be renewed as long as it writes: by a process linked to it, so a lost lease
+            # ends the store.
+            self._log.on_commit(self._feed.advance)
+            current_node().spawn(_keep_lease, self._log, link=True, name=None)
         self._pending: _Pending = []
         self._pending_count = 0
         self._acked_pending = False  # does a caller wait for the pending batch?
@@ -277,10 +292,9 @@ class EventStore(GenServer):
         self._inflight = None
 
     async def _write(self, batch: _Pending) -> None:
-        first = self._feed.last_seq + 1
         try:
-            await self._log.insert(_rows_json(batch, first))
-        except sqlite3.IntegrityError:
+            first = await self._log.insert_events(_events(batch), self._feed.last_seq + 1)
+        except RowConflict:
             await self._write_each(batch)
             return
         except StoreWriteError as exc:
@@ -299,8 +313,9 @@ class EventStore(GenServer):
         first_id = batch[0][1].events[0].event_id
         # Asked on the writer's own connection, so the answer comes after the interrupted
         # statement has finished (the connection runs its statements in order).
-        if await self._log.stored_by_writer(first_id):
-            self._publish(batch, self._feed.last_seq + 1)
+        seq = await self._log.stored_by_writer(first_id)
+        if seq is not None:
+            self._publish(batch, seq)
         else:
             await self._write(batch)
 
@@ -313,11 +328,10 @@ class EventStore(GenServer):
         if stored > self._feed.last_seq:
             self._feed.resync(stored)
         for caller, request in batch:
-            first = self._feed.last_seq + 1
             try:
-                await self._log.insert(_rows_json([(caller, request)], first))
-            except sqlite3.IntegrityError as exc:
-                if "guidance.outcome" in str(exc):  # the schema's trigger (``_schema``, 2 -> 3)
+                first = await self._log.insert_events(request.events, self._feed.last_seq + 1)
+            except RowConflict as exc:
+                if ORPHAN_OUTCOME in str(exc):  # the schema's trigger (``_schema``, 2 -> 3)
                     caller.fail(OrphanOutcome(str(exc)))
                 else:
                     caller.fail(DuplicateEvent(await self._duplicate_of(request)))
@@ -367,15 +381,20 @@ class EventStore(GenServer):
             self._log.abandon()
 
 
-def _rows_json(batch: _Pending, first: int) -> str:
-    """The batch as one JSON array of rows, seqs assigned from ``first`` in arrival order."""
-    rows = []
-    seq = first
-    for _caller, request in batch:
-        for prepared in request.events:
-            rows.append(prepared.row_json(seq))
-            seq += 1
-    return "[" + ",".join(rows) + "]"
+async def _keep_lease(_process: Any, log: SharedLog) -> None:
+    """Renew a shared log's lease every third of it; exit with :class:`LeaseLost` (ending the
+    store it is linked to) the moment it was lost."""
+    while True:
+        await anyio.sleep(log.lease / 3)
+        if not await log.renew():
+            raise LeaseLost(log.path, log.node_id)
+
+
+def _events(batch: _Pending) -> list[PreparedEvent]:
+    """The batch's events in arrival order (the order their seqs are assigned in)."""
+    if len(batch) == 1:
+        return batch[0][1].events
+    return [prepared for _caller, request in batch for prepared in request.events]
 
 
 def _well_formed(request: Append) -> bool:

@@ -19,28 +19,32 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import aiosqlite
 import anyio
 from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json
 
+from . import _file
+from ._backend import RowConflict, Synchronous
 from ._lock import WriterLock
 from ._query import EventQuery as EventQuery  # re-exported: the store's modules import it from here
 from ._query import where as _where
+from ._salvage import decode_rows
 from ._schema import LIFECYCLES, MIGRATIONS
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION  # the backend's, for its users
 from .errors import (
     SchemaVersionError,
     StoreClosed,
+    StoreCorrupt,
     StoreOpenError,
     StoreReadError,
     StoreWriteError,
 )
-from .events import ID_FIELDS, Event, trusted_event
+from .events import ID_FIELDS, Event, PreparedEvent, trusted_event
 
 MEMORY: Final = ":memory:"
 
@@ -68,9 +72,6 @@ _EVENTS: Final = TypeAdapter(list[Event])
 _IDS: Final = TypeAdapter(list[str])
 _LABELS: Final = TypeAdapter(dict[str, str])
 
-Synchronous = Literal["NORMAL", "FULL"]
-
-
 class SqliteLog:
     """One open event database: a writer (unless read-only) and a reader connection."""
 
@@ -87,6 +88,9 @@ class SqliteLog:
         self._writer = writer
         self._reader = reader
         self._lock = lock  # a file's writer holds it until close (or its process dies)
+        self._marked = False  # user_version says "a writer has it open" (see insert)
+        self.unreadable: dict[int, str] = {}
+        """Stored rows reads had to skip, by seq: what is wrong with each (see ``_salvage``)."""
 
     @classmethod
     async def open(
@@ -120,14 +124,19 @@ class SqliteLog:
             # consistent snapshots while the runtime keeps appending.
             conn = await _connect(name, target, busy_timeout, uri=True)
             await _prepare(conn, name, readonly=True, synchronous=synchronous, migrations=migrations)
+            if _file.file_size(name) <= _file.QUICK_CHECK_BYTES:
+                await _check_whole(conn, name)
             return cls(name, True, None, conn)
 
+        # Before the lock, whose file would be left beside another app's database.
+        await anyio.to_thread.run_sync(_own_file, name)
         # In a thread: it may wait a moment for a hook's hold to end (``_lock``).
         lock = await anyio.to_thread.run_sync(WriterLock.acquire, name)
         try:
             writer = await _connect(name, name, busy_timeout, uri=False)
             try:
                 await _prepare(writer, name, readonly=False, synchronous=synchronous, migrations=migrations)
+                await _open_as_writer(writer, name)
                 reader = await _connect(name, name, busy_timeout, uri=False)
                 await reader.execute("PRAGMA query_only = ON")
             except BaseException:
@@ -142,6 +151,12 @@ class SqliteLog:
         """Close both connections (an open transaction is rolled back by SQLite), then let
         go of the writer lock."""
         try:
+            if self._writer is not None and self._marked:
+                # Closed in order: the next writer need not check the file (see ``_file``).
+                # Briefly: a close never waits long for a lock someone else holds.
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await self._writer.execute_fetchall("PRAGMA busy_timeout = 200")
+                    await self._writer.execute_fetchall("PRAGMA user_version = 0")
             if self._writer is not None and self._writer is not self._reader:
                 await self._writer.close()
             await self._reader.close()
@@ -160,28 +175,49 @@ class SqliteLog:
         if self._lock is not None:
             self._lock.release()
 
-    async def stored_by_writer(self, event_id: str) -> bool:
-        """Whether ``event_id`` is stored, asked after every statement the writer has queued."""
+    async def stored_by_writer(self, event_id: str) -> int | None:
+        """The seq of ``event_id`` if stored, asked after every statement the writer queued."""
         assert self._writer is not None
         try:
-            rows = await self._writer.execute_fetchall("SELECT 1 FROM events WHERE event_id = ?", (event_id,))
+            rows = list(
+                await self._writer.execute_fetchall("SELECT seq FROM events WHERE event_id = ?", (event_id,))
+            )
         except sqlite3.Error as exc:
             raise _read_error(self.path, exc) from exc
-        return bool(list(rows))
+        return int(rows[0][0]) if rows else None
+
+    @property
+    def shared(self) -> bool:
+        """One writer per file (``_lock``): nobody else appends to this log."""
+        return False
+
+    def on_commit(self, callback: Callable[[int], None]) -> None:
+        """Nobody else commits here: ``callback`` is never called."""
+
+    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> int:
+        """Insert ``events`` with seqs from ``first_seq`` on, as one transaction; returns
+        ``first_seq`` (this process, the only writer, numbers the log)."""
+        await self.insert("[" + ",".join([p.row_json(seq) for seq, p in enumerate(events, first_seq)]) + "]")
+        return first_seq
 
     async def insert(self, rows_json: str) -> None:
         """Insert a JSON array of rows (``PreparedEvent.row_json``) as one transaction.
 
-        All rows are committed, or none. Raises :class:`sqlite3.IntegrityError` (a duplicate
+        All rows are committed, or none. Raises :class:`RowConflict` (a duplicate
         ``seq`` or ``event_id``) or :class:`StoreWriteError` (locked, read-only, disk full…).
         """
         conn = self._writer
         if conn is None:
             raise StoreWriteError(self.path, "opened read-only")
         try:
+            if not self._marked and self.path != MEMORY:
+                # Written from now on: until close() clears it, an open finds it set and
+                # checks the file (``_file``). Once per writer, in its own transaction.
+                await conn.execute_fetchall(f"PRAGMA user_version = {_file.WRITER_OPEN}")
+                self._marked = True
             await conn.execute(_INSERT, (rows_json,))
-        except sqlite3.IntegrityError:
-            raise
+        except sqlite3.IntegrityError as exc:
+            raise RowConflict(str(exc)) from exc
         except sqlite3.Error as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
             busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -212,9 +248,7 @@ class SqliteLog:
         # One row, one JSON text, decoded straight into Events by pydantic-core (see _INSERT
         # for why not row by row). The aggregate follows the subquery's order in SQLite; the
         # check below keeps that an assumption we verify rather than trust.
-        sql = f"SELECT json_group_array({_AS_JSON}) FROM ({inner})"
-        text = await self._scalar(sql, params)
-        events = [trusted_event(row) for row in from_json(text)] if trusted else _EVENTS.validate_json(text)
+        events = await self._events(inner, params, trusted=trusted)
         seqs = [e.seq for e in events]
         if seqs != sorted(seqs, reverse=query.descending):
             events.sort(key=lambda e: e.seq, reverse=query.descending)
@@ -232,9 +266,7 @@ class SqliteLog:
             f" WHERE u.kind = ?{bound} ORDER BY u.seq"
         )
         params: list[Any] = [kind] if upto_seq is None else [kind, upto_seq]
-        return _EVENTS.validate_json(
-            await self._scalar(f"SELECT json_group_array({_AS_JSON}) FROM ({inner})", params)
-        )
+        return await self._events(inner, params, trusted=False)
 
     async def unfinished_runs(self, types: Sequence[str], *, upto_seq: int | None = None) -> list[Event]:
         """The events of ``types`` of every run without an end, in seq order, decoded without
@@ -250,8 +282,7 @@ class SqliteLog:
         params: list[Any] = [to_json(list(types)).decode()]
         if upto_seq is not None:
             params.append(upto_seq)
-        text = await self._scalar(f"SELECT json_group_array({_AS_JSON}) FROM ({inner})", params)
-        return [trusted_event(row) for row in from_json(text)]
+        return await self._events(inner, params, trusted=True)
 
     async def metadata(self) -> dict[str, str]:
         """The database's labels (``set_metadata``)."""
@@ -283,13 +314,37 @@ class SqliteLog:
         text = await self._scalar(sql, (to_json(list(event_ids)).decode(),))
         return set(_IDS.validate_json(text))
 
-    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    async def _events(self, inner: str, params: Sequence[Any], *, trusted: bool) -> list[Event]:
+        """The events the row query ``inner`` selects (``SELECT * …``), in its order.
+
+        One row, one JSON text, decoded straight into Events by pydantic-core (see _INSERT
+        for why not row by row). Should that fail — a row that cannot be decoded — the page
+        is read again row by row and every row that decodes is served; each one that does
+        not is reported with its seq (``unreadable``, and the log), never fatal to the read.
+        """
         try:
-            rows = list(await self._reader.execute_fetchall(sql, params))
+            text = await self._scalar(f"SELECT json_group_array({_AS_JSON}) FROM ({inner})", params)
+            if trusted:
+                return [trusted_event(row) for row in from_json(text)]
+            return _EVENTS.validate_json(text)
+        except (ValueError, StoreReadError):  # a ValidationError is a ValueError
+            pass  # (StoreCorrupt is neither: a damaged file is not read around)
+        rows = await self._rows(f"SELECT {', '.join(COLUMNS)} FROM ({inner})", params)
+        events, bad = decode_rows(COLUMNS, rows)
+        for item in bad:
+            self.unreadable[item.seq] = item.problem
+        return events
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return list(await self._reader.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise _read_error(self.path, exc) from exc
         except ValueError as exc:  # aiosqlite: the connection is closed
             raise StoreClosed(f"{self.path!r}: {exc}") from exc
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = await self._rows(sql, params)
         return rows[0][0] if rows else None
 
 
@@ -352,18 +407,19 @@ async def _prepare(
 ) -> None:
     """Check the file is a Soma log of a usable version; set WAL; migrate forward."""
     try:
-        if not readonly and name != MEMORY:
-            await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute(f"PRAGMA synchronous = {synchronous}")
         tables = {
             row[0]
             for row in await conn.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
+        if tables and "schema_version" not in tables:
+            # Before the journal mode changes: another app's database is left as it was.
+            raise StoreOpenError(name, f"not a Soma event store (it has tables {sorted(tables)})")
+        if not readonly and name != MEMORY:
+            await conn.execute_fetchall("PRAGMA journal_mode = WAL")  # fetched: no statement left open
         if "schema_version" in tables:
             rows = list(await conn.execute_fetchall("SELECT version FROM schema_version"))
             version = int(rows[0][0]) if rows else 0
-        elif tables:
-            raise StoreOpenError(name, f"not a Soma event store (it has tables {sorted(tables)})")
         elif readonly:
             # An empty file (0 bytes, or a database nothing was ever written to) is nothing a
             # reader can use; "needs a migration" would send the user to create a store there.
@@ -398,11 +454,50 @@ async def _prepare(
         if conn.in_transaction:
             await conn.rollback()
         await conn.close()
+        if _is_corrupt(exc) and "not a database" not in str(exc):
+            raise StoreCorrupt(name, str(exc)) from exc
         raise StoreOpenError(name, str(exc)) from exc
     except BaseException:
         await conn.close()
         raise
 
 
-def _read_error(path: str, exc: sqlite3.Error) -> StoreReadError:
+def _own_file(name: str) -> None:
+    """Before a writer opens ``name``: refuse another app's file untouched, else make sure
+    the database is (or will be created) owner-only (see ``_file``)."""
+    _file.refuse_foreign(name)
+    _file.create_private(name)
+    _file.make_private(name)
+
+
+async def _check_whole(conn: aiosqlite.Connection, name: str) -> None:
+    try:
+        found = _file.problems(await conn.execute_fetchall(_file.check_sql(full=False)))
+    except sqlite3.Error as exc:
+        found = [str(exc)]
+    if found:
+        await conn.close()
+        raise _file.corrupt(name, found)
+
+
+async def _open_as_writer(conn: aiosqlite.Connection, name: str) -> None:
+    """Check the file if its last writer did not close it in order (or if that is cheap).
+    (``insert`` marks it open, with its first write: opening takes no write lock.)"""
+    if name == MEMORY:
+        return
+    rows = list(await conn.execute_fetchall("PRAGMA user_version"))
+    unclean = bool(rows) and rows[0][0] == _file.WRITER_OPEN
+    if unclean or _file.file_size(name) <= _file.QUICK_CHECK_BYTES:
+        await _check_whole(conn, name)
+
+
+def _read_error(path: str, exc: sqlite3.Error) -> StoreReadError | StoreCorrupt:
+    if _is_corrupt(exc):
+        return StoreCorrupt(path, str(exc))
     return StoreReadError(path, str(exc))
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    """SQLite found the file damaged (or not a database at all) while using it."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)

@@ -5,6 +5,8 @@
 - ``replay``: :func:`replay_session`, a recorded JSONL session replayed through today's
   engine (bit-identical, or within bounds).
 - ``trajectory``: an agent's trajectory as read from the log, and the failure report.
+- ``postgres``: :class:`ThrowawayCluster`, a PostgreSQL server of one's own for tests and
+  benchmarks (imported from its module: it is not needed by the rest).
 - ``plugin``: the pytest plugin (the ``soma_runtime`` fixture, the marker), registered by the
   ``pytest11`` entry point. Helpers that start agents on the fixture's runtime are in
   ``soma_actor.testing`` (this layer does not know agents).

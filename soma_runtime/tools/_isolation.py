@@ -7,11 +7,13 @@ stop, always reaped).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +201,11 @@ async def run_in_process(
     reply = _decode_reply(outcome.stdout) if outcome.returncode == 0 else None
     if reply is None:
         raise ToolCrashed(tool, outcome.returncode, outcome.stderr)
+    return reply_value(tool, reply)
+
+
+def reply_value(tool: str, reply: Mapping[str, Any]) -> Any:
+    """The value of a worker's reply (:func:`call_and_reply`), or the typed error it reports."""
     if reply.get("ok") is True:
         return reply.get("value")
     message = str(reply.get("message", ""))
@@ -216,6 +223,29 @@ async def run_in_process(
     if reply.get("traceback"):
         error.add_note(f"traceback in the tool's worker process:\n{reply['traceback']}")
     raise error
+
+
+def call_and_reply(tool: str, fn: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The worker side of :func:`reply_value`: call the tool function once, in a worker
+    (``_worker`` for ``process``, ``_ray_worker`` for ``ray``), and say how it went as plain
+    data — so that the runtime never has to unpickle a tool's exception."""
+    try:
+        result = fn(**kwargs)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+    except BaseException as exc:  # SystemExit too: the tool failed, the worker reports it
+        return {
+            "ok": False,
+            "kind": "error",
+            "type": type(exc).__qualname__,
+            "message": exc.message if isinstance(exc, ToolFailed) else str(exc),
+            "tool_failed": isinstance(exc, ToolFailed),
+            "traceback": traceback.format_exc(limit=-20),
+        }
+    try:
+        return {"ok": True, "value": to_json_value(tool, result)}
+    except ToolOutputNotSerializable as exc:
+        return {"ok": False, "kind": "output", "message": exc.problem}
 
 
 def _decode_reply(data: bytes) -> dict[str, Any] | None:

@@ -14,14 +14,11 @@ tool started must not keep it alive, and it is disposable (``atexit`` handlers d
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
-import inspect
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,7 +47,6 @@ def main() -> None:
 def _serve(request: dict[str, Any]) -> dict[str, Any]:
     # Imported here, after the parent's sys.path is in place, like the tool's own module.
     sys.path[:] = request["sys_path"]
-    from soma_runtime.tools.errors import ToolFailed
     from soma_runtime.tools.spec import ToolContext, ToolSpec, build_args_model
 
     tool = request["tool"]
@@ -69,26 +65,9 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
         problem = f"cannot load {where}: {type(exc).__qualname__}: {exc}"
         return {"ok": False, "kind": "load", "message": problem}
     assert spec.fn is not None
-    try:
-        result = spec.fn(**kwargs)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-    except BaseException as exc:  # SystemExit too: the tool failed, the worker reports it
-        return {
-            "ok": False,
-            "kind": "error",
-            "type": type(exc).__qualname__,
-            "message": exc.message if isinstance(exc, ToolFailed) else str(exc),
-            "tool_failed": isinstance(exc, ToolFailed),
-            "traceback": traceback.format_exc(limit=-20),
-        }
-    from soma_runtime.tools._isolation import to_json_value
-    from soma_runtime.tools.errors import ToolOutputNotSerializable
+    from soma_runtime.tools._isolation import call_and_reply
 
-    try:
-        return {"ok": True, "value": to_json_value(tool, result)}
-    except ToolOutputNotSerializable as exc:
-        return {"ok": False, "kind": "output", "message": exc.problem}
+    return call_and_reply(tool, spec.fn, kwargs)
 
 
 def _resolve(module_name: str, qualname: str, file: str | None) -> Any:

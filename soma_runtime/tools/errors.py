@@ -191,3 +191,29 @@ class PathOutsideRoot(ToolError):
         super().__init__(f"tool {tool!r}: path {path!r} is outside the tool root {root!r}", tool)
         self.path = path
         self.root = root
+
+
+# --------------------------------------------------------------------------- ray
+
+
+class RayUnavailable(ToolError):
+    """A ``ray`` tool was called where there is no Ray to run it: the ``ray`` extra is not
+    installed, or this process is not connected to a Ray cluster (``Runtime.open(ray=...)``)."""
+
+    def __init__(self, tool: str | None, problem: str) -> None:
+        where = f"tool {tool!r}" if tool else "Ray"
+        super().__init__(f"{where}: {problem}", tool)
+        self.problem = problem
+
+
+class RayTaskLost(ToolFailed):
+    """The Ray task of a ``ray`` tool ended without returning a result: its worker process
+    died (a crash, ``os._exit``, the out-of-memory killer), its node died, or Ray could not
+    run it. ``ray_error`` is the name of the error Ray reported (``WorkerCrashedError``…)."""
+
+    def __init__(self, tool: str, ray_error: str, detail: str) -> None:
+        first = detail.strip().splitlines()[0] if detail.strip() else ""
+        message = f"its Ray task ended without returning a result ({ray_error})"
+        super().__init__(tool, f"{message}: {first}" if first else message, error_type=ray_error)
+        self.ray_error = ray_error
+        self.detail = detail

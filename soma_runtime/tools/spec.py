@@ -16,6 +16,11 @@ isolation — what "stop" means for it:
   never yields.
 * ``command``: an external program run from an argv list (:class:`CommandTool`), stopped like
   ``process``.
+* ``ray``: a Ray task on the cluster the runtime is connected to (``Runtime.open(ray=...)``;
+  the ``ray`` extra). On cancel: ``ray.cancel(force=True)`` kills its worker process, and the
+  call ends once Ray reports the task gone (see ``_ray``). The function and its arguments
+  travel pickled, so it may be any function the worker can unpickle; its output comes back
+  as JSON-ready data.
 
 :meth:`ToolSpec.invoke` does **not** enforce ``timeout``: the caller does, on the runtime's
 clock, by cancelling ``invoke`` — every isolation turns that cancellation into its own stop.
@@ -28,7 +33,7 @@ import inspect
 import logging
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast, overload
 
@@ -83,6 +88,7 @@ class Isolation(enum.StrEnum):
     THREAD = "thread"
     PROCESS = "process"
     COMMAND = "command"
+    RAY = "ray"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +248,12 @@ class ToolSpec:
                 on_spawn=on_spawn,
             )
         assert self.fn is not None
+        if self.isolation is Isolation.RAY:
+            from . import _ray  # here: Ray is imported only by those who use it
+
+            # The context travels pickled: with its default log, which pickles by logger name.
+            travelling = replace(ctx, log=cast(Any, None))
+            return await _ray.run_on_ray(self.name, self.fn, self._bind(args, travelling), ctx.log)
         kwargs = self._bind(args, ctx)
         if self.isolation is Isolation.THREAD:
             result = await _isolation.run_in_thread(self.name, self.fn, kwargs, ctx.log, on_abandon)
@@ -249,8 +261,12 @@ class ToolSpec:
             result = await _isolation.run_in_task(self.name, self.fn, kwargs)
         return _isolation.to_json_value(self.name, result)
 
+    def _values(self, args: BaseModel) -> dict[str, Any]:
+        """The arguments by function parameter (the context apart)."""
+        return {param: getattr(args, attr) for attr, param in self._params}
+
     def _bind(self, args: BaseModel, ctx: ToolContext) -> dict[str, Any]:
-        kwargs = {param: getattr(args, attr) for attr, param in self._params}
+        kwargs = self._values(args)
         if self._context_param is not None:
             kwargs[self._context_param] = ctx
         return kwargs
@@ -491,7 +507,7 @@ class CommandTool(ToolSpec):
     ) -> Any:
         """Run the program once; returns its stdout text. See :meth:`ToolSpec.invoke`."""
         self._check_validated(args)
-        values = {param: getattr(args, attr) for attr, param in self._params}
+        values = self._values(args)
         # format_map is a single pass: a value containing "{x}" is not expanded again.
         argv = [element.format_map(values) for element in self.argv]
         return await _isolation.run_command(

@@ -9,6 +9,7 @@ failure isolation by processes and links, not by a try/except around the tool.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,5 +47,17 @@ async def tool_call(proc: Process, run: Pid, spec: ToolSpec, args: BaseModel, ct
         # killed from here on leaves the process in the log, for the next open to kill.
         await run.call(ToolSpawned(ctx.tool_call_id, os_pid, identify(os_pid)), timeout=None)
 
-    output = await spec.invoke(args, ctx, on_spawn=spawned)
+    task = asyncio.current_task()
+    if task is not None:
+        RUNNING[task] = (spec, ctx)
+    try:
+        output = await spec.invoke(args, ctx, on_spawn=spawned)
+    finally:
+        if task is not None:
+            RUNNING.pop(task, None)
     await run.send(ToolReturned(ctx.tool_call_id, output))
+
+
+RUNNING: dict[asyncio.Task[Any], tuple[ToolSpec, ToolContext]] = {}
+"""The tool call each ToolCall task is making: whom to name when the event loop is found
+blocked inside one of them (``execution._stall``)."""

@@ -15,7 +15,6 @@ kill the runtime while that write is in flight.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ import _crash_tools as ct
 
 from soma_runtime import Runtime, Step
 from soma_runtime.store import sqlite as sqlite_store
+from soma_runtime.store.events import ID_FIELDS, PreparedEvent
 
 TERMINALS = ("run.completed", "run.failed", "run.cancelled", "run.timeout")
 
@@ -54,30 +54,37 @@ def steps(label: str, tool: str, seconds: float, side: str) -> list[Step]:
     ]
 
 
-def hold_writes(held: str) -> None:
+def hold_writes(held: str, db: str) -> None:
     """A stand-in for a slow disk: the rows of a batch before its first ``held`` event (a
     run's end, or the start of a step ``s2``) are written, then ``HELD`` is announced and the
     rest waits a moment. A batch committed in two parts is a state group commit can reach
     anyway (it batches what happens to be waiting); the pause is where the test kills."""
-    insert = sqlite_store.SqliteLog.insert
+    backend: Any = sqlite_store.SqliteLog
+    if db.startswith("postgresql://"):
+        from soma_runtime.store.postgres import PostgresLog
 
-    def is_held(row: list[Any]) -> bool:
-        type_, step_id = row[3], row[6]
-        return type_ in TERMINALS if held == "terminal" else (type_ == "step.started" and step_id == "s2")
+        backend = PostgresLog
+    insert = backend.insert_events
 
-    async def held_back(self: sqlite_store.SqliteLog, rows_json: str) -> None:
-        rows = json.loads(rows_json)
-        cut = next((i for i, row in enumerate(rows) if is_held(row)), None)
+    def is_held(event: PreparedEvent) -> bool:
+        step_id = event.ids[ID_FIELDS.index("step_id")]
+        return (
+            event.type in TERMINALS
+            if held == "terminal"
+            else (event.type == "step.started" and step_id == "s2")
+        )
+
+    async def held_back(self: Any, events: list[PreparedEvent], first_seq: int) -> int:
+        cut = next((i for i, event in enumerate(events) if is_held(event)), None)
         if cut is None:
-            await insert(self, rows_json)
-            return
-        if cut:
-            await insert(self, json.dumps(rows[:cut]))
+            return int(await insert(self, events, first_seq))
+        first = int(await insert(self, events[:cut], first_seq)) if cut else None
         print("HELD", flush=True)
         await anyio.sleep(0.5)
-        await insert(self, json.dumps(rows[cut:]))
+        rest = int(await insert(self, events[cut:], first_seq + cut))
+        return rest if first is None else first  # one runtime writes here: the parts are contiguous
 
-    sqlite_store.SqliteLog.insert = held_back  # type: ignore[method-assign]
+    backend.insert_events = held_back
 
 
 async def main(db: str, side: str, seed: int, seconds: float | None) -> None:
@@ -109,5 +116,5 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, help="how long every s2 takes (default: seeded)")
     options = parser.parse_args()
     if options.hold:
-        hold_writes(options.hold)
+        hold_writes(options.hold, options.db)
     anyio.run(main, options.db, options.side, options.seed, options.seconds, backend="asyncio")

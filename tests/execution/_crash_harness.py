@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -55,7 +57,7 @@ class Killed:
     tools: dict[str, str] = field(default_factory=dict)  # run_id -> s2's tool
 
 
-def kill_at(db: Path, side: Path, point: str, seed: int, seconds: float | None = None) -> Killed:
+def kill_at(db: Path | str, side: Path, point: str, seed: int, seconds: float | None = None) -> Killed:
     argv = [sys.executable, str(CHILD), str(db), str(side), str(seed)]
     if seconds is not None:
         argv += ["--seconds", str(seconds)]
@@ -106,9 +108,10 @@ def kill_at(db: Path, side: Path, point: str, seed: int, seconds: float | None =
             line = lines.get_nowait()
         except queue.Empty:
             break
-        if line is not None and line.startswith("EV "):
-            _, seq, event_id, *_rest = line.split()
-            acked[int(seq)] = event_id
+        parts = line.split() if line is not None else []
+        # (A last line the kill cut short, "EV " or "EV 12", names no event: skipped.)
+        if len(parts) >= 4 and parts[0] == "EV":
+            acked[int(parts[1])] = parts[2]
     return _describe(db, side, point, seed, acked)
 
 
@@ -137,16 +140,41 @@ def _executing(side: Path, kind: str, spawned: int) -> bool:
     return spawned >= sum(1 for line in lines if line[1] in ("process", "command"))
 
 
-def _describe(db: Path, side: Path, point: str, seed: int, acked: dict[int, str]) -> Killed:
-    """Read the file as the kill left it (plain SQLite, read-only: no recovery yet)."""
+def _run_rows(db: Path | str) -> list[Any]:
+    """The runs' rows as the kill left them, read past the store (no recovery yet): plain
+    SQLite read-only, or a PostgreSQL connection of its own."""
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        import asyncio
+
+        import asyncpg
+
+        async def fetch() -> list[Any]:
+            conn = await asyncpg.connect(re.sub(r"&soma_lease=[^&]*", "", db))  # Soma's, not libpq's
+            try:
+                return [
+                    tuple(r)
+                    for r in await conn.fetch(
+                        "SELECT run_id, step_id, tool_call_id, type, (payload -> 'steps')::text,"
+                        " payload ->> 'tool' FROM events WHERE run_id IS NOT NULL ORDER BY seq"
+                    )
+                ]
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())  # in kill_at's own thread: no loop runs there
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = conn.execute(
+        return conn.execute(
             "SELECT run_id, step_id, tool_call_id, type, json_extract(payload, '$.steps'),"
             " json_extract(payload, '$.tool') FROM events WHERE run_id IS NOT NULL ORDER BY seq"
         ).fetchall()
     finally:
         conn.close()
+
+
+def _describe(db: Path | str, side: Path, point: str, seed: int, acked: dict[int, str]) -> Killed:
+    """Read the database as the kill left it."""
+    rows = _run_rows(db)
     by_run: dict[str, list[tuple[str | None, str | None, str]]] = defaultdict(list)
     labels: dict[str, str] = {}
     tools: dict[str, str] = {}

@@ -46,9 +46,9 @@ def of(events: list[Event], run_id: str) -> list[str]:
 
 
 async def test_an_orderly_stop_ends_every_live_run_of_every_isolation_and_every_session(
-    tmp_path: Path,
+    tmp_path: Path, any_db: str
 ) -> None:
-    db, side = tmp_path / "soma.db", tmp_path / "side"
+    db, side = any_db, tmp_path / "side"
     async with Runtime.open(db=db, tools=ct.TOOLS, vitals=False) as rt:
         session = await rt.start_session("a")
         runs = {}
@@ -69,8 +69,8 @@ async def test_an_orderly_stop_ends_every_live_run_of_every_isolation_and_every_
     await all_gone(pids_in(lines))  # the process tool's worker, the command and its child
 
 
-async def test_suspended_runs_are_resumed_by_the_next_open(tmp_path: Path) -> None:
-    db, side = tmp_path / "soma.db", tmp_path / "side"
+async def test_suspended_runs_are_resumed_by_the_next_open(tmp_path: Path, any_db: str) -> None:
+    db, side = any_db, tmp_path / "side"
     async with Runtime.open(db=db, tools=ct.TOOLS, vitals=False, on_shutdown="suspend") as rt:
         session = await rt.start_session("a", intent="ship it")
         safe = await session.start_run(slow("safe", "process_safe", side), timeout=600)
@@ -111,8 +111,8 @@ async def test_suspended_runs_are_resumed_by_the_next_open(tmp_path: Path) -> No
     assert executed.count("safe/s2") == 2 and executed.count("once/s2") == 1
 
 
-async def test_resume_false_ends_every_interrupted_run_and_session(tmp_path: Path) -> None:
-    db, side = tmp_path / "soma.db", tmp_path / "side"
+async def test_resume_false_ends_every_interrupted_run_and_session(tmp_path: Path, any_db: str) -> None:
+    db, side = any_db, tmp_path / "side"
     async with Runtime.open(db=db, tools=ct.TOOLS, vitals=False, on_shutdown="suspend") as rt:
         run = await (await rt.start_session("a")).start_run(slow("r", "task_safe", side))
         await executions(side, 2)
@@ -124,12 +124,12 @@ async def test_resume_false_ends_every_interrupted_run_and_session(tmp_path: Pat
     assert failed.payload["kind"] == "interrupted"
 
 
-async def test_recovery_leaves_the_sessions_an_outside_agent_records(tmp_path: Path) -> None:
+async def test_recovery_leaves_the_sessions_an_outside_agent_records(any_db: str) -> None:
     """A Claude Code hook or a wrapped client records its session straight into the store (its
     start's envelope says ``source`` hook or wrap — or, in a log from before the envelope had
     it, its payload does); that agent is alive, and a runtime opening the store must not end
     its session as interrupted — only sessions the runtime itself (or a test's) ran."""
-    db = tmp_path / "soma.db"
+    db = any_db
     async with open_event_log(db) as log:
         for session_id, source in [
             ("outside", "hook"),
@@ -147,8 +147,10 @@ async def test_recovery_leaves_the_sessions_an_outside_agent_records(tmp_path: P
     assert sorted(stopped) == ["ours", "tested"]
 
 
-async def test_a_run_whose_tool_is_no_longer_registered_ends_resume_unavailable(tmp_path: Path) -> None:
-    db, side = tmp_path / "soma.db", tmp_path / "side"
+async def test_a_run_whose_tool_is_no_longer_registered_ends_resume_unavailable(
+    tmp_path: Path, any_db: str
+) -> None:
+    db, side = any_db, tmp_path / "side"
     async with Runtime.open(db=db, tools=ct.TOOLS, vitals=False, on_shutdown="suspend") as rt:
         run = await (await rt.start_session("a")).start_run(slow("r", "task_safe", side))
         await executions(side, 2)
@@ -159,8 +161,8 @@ async def test_a_run_whose_tool_is_no_longer_registered_ends_resume_unavailable(
     assert "'quick'" in (result.error or "")
 
 
-async def test_rt_run_gives_a_handle_to_live_finished_and_unknown_runs(tmp_path: Path) -> None:
-    async with Runtime.open(db=tmp_path / "soma.db", vitals=False) as rt:
+async def test_rt_run_gives_a_handle_to_live_finished_and_unknown_runs(any_db: str) -> None:
+    async with Runtime.open(db=any_db, vitals=False) as rt:
         session = await rt.start_session("a")
         done = await session.start_run([Step("s1", "echo", {"value": 1})])
         await done.result()
@@ -179,8 +181,10 @@ async def test_rt_run_gives_a_handle_to_live_finished_and_unknown_runs(tmp_path:
             await rt.run("run-nope")
 
 
-async def test_a_resumed_run_is_cancelled_through_the_control_api_and_soma_cancel(tmp_path: Path) -> None:
-    db, side, sock = tmp_path / "soma.db", tmp_path / "side", tmp_path / "soma.sock"
+async def test_a_resumed_run_is_cancelled_through_the_control_api_and_soma_cancel(
+    tmp_path: Path, any_db: str
+) -> None:
+    db, side, sock = any_db, tmp_path / "side", tmp_path / "soma.sock"
     async with Runtime.open(db=db, tools=ct.TOOLS, vitals=False, on_shutdown="suspend") as rt:
         session = await rt.start_session("a")
         by_api = await session.start_run([Step("s1", "sleep", {"seconds": 60})])
@@ -205,8 +209,8 @@ async def test_a_resumed_run_is_cancelled_through_the_control_api_and_soma_cance
         assert types[-1] == "run.cancelled" and types.count("run.started") == 1 and "run.resumed" in types
 
 
-async def test_a_run_killed_without_its_end_is_ended_once_by_its_session(tmp_path: Path) -> None:
-    async with Runtime.open(db=tmp_path / "soma.db", vitals=False) as rt:
+async def test_a_run_killed_without_its_end_is_ended_once_by_its_session(any_db: str) -> None:
+    async with Runtime.open(db=any_db, vitals=False) as rt:
         session = await rt.start_session("a")
         run = await session.start_run([Step("s1", "sleep", {"seconds": 60})])
         assert run.pid is not None

@@ -33,15 +33,15 @@ def same_but_seq(a: Event, b: Event) -> bool:
     return a.model_dump(exclude={"seq"}) == b.model_dump(exclude={"seq"})
 
 
-async def test_round_trip_through_a_file(tmp_path: Path) -> None:
+async def test_round_trip_through_a_file(tmp_path: Path, any_db: str) -> None:
     out = tmp_path / "trace.jsonl"
-    async with open_event_log(":memory:") as source:
+    async with open_event_log(any_db) as source:
         original = await fill(source)
         assert await source.export_jsonl(out) == 6
     assert not (tmp_path / "trace.jsonl.partial").exists()
     lines = out.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5, 6]
-    async with open_event_log(":memory:") as target:
+    async with open_event_log(":memory:") as target:  # SQLite: a trace moves between backends
         await target.append("session.started", {})  # the target already has history
         report = await target.import_jsonl(out)
         assert report.imported == 6 and report.skipped == []
@@ -157,8 +157,8 @@ async def test_import_from_lines_redacts_secrets() -> None:
     assert event.ts == 123 and event.seq == 1
 
 
-async def test_readonly_log_exports_but_does_not_import(tmp_path: Path) -> None:
-    db = tmp_path / "e.db"
+async def test_readonly_log_exports_but_does_not_import(any_db: str) -> None:
+    db = any_db
     async with open_event_log(db) as log:
         await fill(log)
     async with open_event_log(db, readonly=True) as ro:

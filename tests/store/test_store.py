@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anyio
 import pytest
+from _postgres import raw_rows
 
 from soma_runtime.kernel import ChildSpec, Node, Supervisor
 from soma_runtime.store.errors import InvalidEvent, StoreClosed
@@ -19,9 +18,11 @@ from soma_runtime.store.server import EventStore, EventStoreConfig
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def log() -> AsyncIterator[EventLog]:
-    async with open_event_log(":memory:") as events:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def log(request: pytest.FixtureRequest) -> AsyncIterator[EventLog]:
+    """An empty log of each backend: SQLite in memory, a fresh PostgreSQL database."""
+    db = request.getfixturevalue("pg_url") if request.param == "postgres" else ":memory:"
+    async with open_event_log(db) as events:
         yield events
 
 
@@ -42,7 +43,7 @@ async def test_append_returns_the_stored_event(log: EventLog) -> None:
     assert await log.last_seq() == 1
 
 
-async def test_payloads_round_trip_exactly(tmp_path: Path) -> None:
+async def test_payloads_round_trip_exactly(any_db: str) -> None:
     tricky = {
         "text": 'é✓ "quoted" \\ back\nslash \u0000 nul \U0001f600',
         "big": 2**70,
@@ -51,29 +52,19 @@ async def test_payloads_round_trip_exactly(tmp_path: Path) -> None:
         "float": 0.1,
         "nested": {"empty": {}, "list": [[], [1, [2, {"k": None}]], True, False]},
     }
-    async with open_event_log(tmp_path / "e.db") as log:
+    async with open_event_log(any_db) as log:
         event = await log.append("actor.note", tricky)
         (stored,) = await log.query()
     assert event.payload == tricky and stored == event
-    raw = sqlite3.connect(tmp_path / "e.db")
-    try:
-        (text,) = raw.execute("SELECT payload FROM events").fetchone()
-    finally:
-        raw.close()
-    assert json.loads(text) == tricky
+    [(text,)] = await raw_rows(any_db, "SELECT payload FROM events")
+    assert isinstance(text, str) and json.loads(text) == tricky
 
 
-async def test_ack_means_committed(tmp_path: Path) -> None:
-    db = tmp_path / "e.db"
-    async with open_event_log(db) as log:
+async def test_ack_means_committed(any_db: str) -> None:
+    async with open_event_log(any_db) as log:
         event = await log.append("run.cancelled", {"reason": "user"}, run_id="r")
         # Another connection (as another process would) sees it the moment append returned.
-        other = sqlite3.connect(db)
-        try:
-            rows = other.execute("SELECT seq, event_id FROM events").fetchall()
-        finally:
-            other.close()
-        assert rows == [(1, event.event_id)]
+        assert await raw_rows(any_db, "SELECT seq, event_id FROM events") == [(1, event.event_id)]
 
 
 async def test_concurrent_appends_are_group_committed_gap_free(log: EventLog) -> None:
@@ -158,6 +149,21 @@ async def test_subscribe_replays_history_then_follows_live(log: EventLog) -> Non
     assert sub.cursor == 5
 
 
+async def test_a_subscriptions_cursor_names_only_what_was_delivered(log: EventLog) -> None:
+    """Events read ahead into the subscription's buffer are not consumed: a consumer that
+    stops and resumes from ``cursor + 1`` misses nothing (a page read at once used to move
+    the cursor past events still waiting in the buffer)."""
+    await log.append_many([EventDraft("run.accepted", {}, run_id=f"r{i}") for i in range(6)])
+    sub = log.subscribe(from_seq=1)
+    assert [e.seq for e in await collect(sub, 2)] == [1, 2]
+    assert sub.cursor == 2
+    resumed = log.subscribe(from_seq=sub.cursor + 1)
+    assert [e.seq for e in await collect(resumed, 4)] == [3, 4, 5, 6]
+    filtered = log.subscribe(from_seq=1, run_id="r5")
+    assert [e.seq for e in await collect(filtered, 1)] == [6]
+    assert filtered.cursor == 6
+
+
 async def test_subscribe_with_filters(log: EventLog) -> None:
     for i in range(10):
         await log.append("step.started" if i % 2 else "run.accepted", {"tool": "t"}, run_id="r")
@@ -234,8 +240,8 @@ async def test_subscription_raises_when_the_store_dies_for_good() -> None:
             await collect(sub, 1)
 
 
-async def test_log_by_name_survives_a_restart(tmp_path: Path) -> None:
-    config = EventStoreConfig(path=tmp_path / "e.db", name="events")
+async def test_log_by_name_survives_a_restart(any_db: str) -> None:
+    config = EventStoreConfig(path=any_db, name="events")
     async with Node.open():
         first = await EventStore.start(config)
         assert first is not None
@@ -258,8 +264,8 @@ async def test_log_by_name_survives_a_restart(tmp_path: Path) -> None:
         assert seen == [1, 2, 3, 4, 5, 6]
 
 
-async def test_graceful_stop_commits_what_it_accepted(tmp_path: Path) -> None:
-    db = tmp_path / "e.db"
+async def test_graceful_stop_commits_what_it_accepted(any_db: str) -> None:
+    db = any_db
     acked: list[Event] = []
     refused = 0
     async with Node.open() as node:
@@ -329,8 +335,8 @@ async def test_producers_and_subscribers_agree_on_one_sequence() -> None:
         assert view == stored
 
 
-async def test_restart_under_a_supervisor_loses_nothing(tmp_path: Path) -> None:
-    config = EventStoreConfig(path=tmp_path / "e.db", name="soma.events")
+async def test_restart_under_a_supervisor_loses_nothing(any_db: str) -> None:
+    config = EventStoreConfig(path=any_db, name="soma.events")
     async with Node.open():
         sup = await Supervisor.start_link(
             [ChildSpec("event_store", EventStore.start_link, args=(config,))], intensity=5
@@ -348,8 +354,8 @@ async def test_restart_under_a_supervisor_loses_nothing(tmp_path: Path) -> None:
         assert [e.seq for e in await log.query(run_id="r")] == [1, 2, 3, 4, 5, 6]
 
 
-async def test_readonly_log_follows_a_writer_in_another_connection(tmp_path: Path) -> None:
-    db = tmp_path / "e.db"
+async def test_readonly_log_follows_a_writer_in_another_connection(any_db: str) -> None:
+    db = any_db
     async with open_event_log(db) as writer:
         await writer.append("session.started", {}, session_id="s")
         async with open_event_log(db, readonly=True, poll_interval=0.01) as reader:

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_runs_sessions_and_tasks_are_unfinished_from_their_first_event_to_their_end(
-    tmp_path: Path,
+    any_db: str,
 ) -> None:
-    async with open_event_log(tmp_path / "soma.db") as log:
+    async with open_event_log(any_db) as log:
         accepted = await log.append("run.accepted", {}, run_id="r1", session_id="s1")
         await log.append("run.started", {}, run_id="r1", session_id="s1")
         await log.append("run.accepted", {}, run_id="r2", session_id="s1")
@@ -76,8 +76,8 @@ async def test_a_log_written_before_the_index_gets_it_on_its_first_open(tmp_path
         assert [e.task_id for e in await log.unfinished("task")] == ["t"]
 
 
-async def test_a_query_for_several_runs_returns_their_events_in_seq_order(tmp_path: Path) -> None:
-    async with open_event_log(tmp_path / "soma.db") as log:
+async def test_a_query_for_several_runs_returns_their_events_in_seq_order(any_db: str) -> None:
+    async with open_event_log(any_db) as log:
         await log.append_many([EventDraft("run.accepted", {}, run_id=r) for r in ("a", "b", "c", "a", "b")])
         found = await log.query(run_id=["a", "b"])
         assert [(e.seq, e.run_id) for e in found] == [(1, "a"), (2, "b"), (4, "a"), (5, "b")]
@@ -86,8 +86,8 @@ async def test_a_query_for_several_runs_returns_their_events_in_seq_order(tmp_pa
             await log.query(run_id=[1])  # type: ignore[list-item]
 
 
-async def test_labels_are_set_by_the_writer_and_read_by_anyone(tmp_path: Path) -> None:
-    db = tmp_path / "soma.db"
+async def test_labels_are_set_by_the_writer_and_read_by_anyone(any_db: str) -> None:
+    db = any_db
     async with open_event_log(db) as log:
         assert await log.metadata() == {}
         await log.set_metadata("created_by", "soma demo")

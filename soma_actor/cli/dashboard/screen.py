@@ -171,7 +171,7 @@ class DashboardScreen(Screen[None]):
     def _status(self, source: DashboardSource, problem: str | None) -> str:
         # Base names only: the full paths are the user's own, and the header must read the
         # same wherever the files are (the snapshot test depends on it).
-        parts = [os.path.basename(source.db)]
+        parts = [_db_label(source.db)]
         if source.readonly:
             parts.append("read-only")
         elif not source.connected:
@@ -298,3 +298,12 @@ class DashboardScreen(Screen[None]):
             self.notify(f"cannot cancel {run_id}: {exc}", severity="error")
             return
         self.notify(f"{run_id}: {result['state']}", title="cancel")
+
+
+def _db_label(db: str) -> str:
+    """A database as the header names it: a file's base name; a PostgreSQL database's name."""
+    if db.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import urlsplit
+
+        return f"postgres {urlsplit(db).path.lstrip('/') or '(default)'}"
+    return os.path.basename(db)

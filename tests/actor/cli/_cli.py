@@ -71,14 +71,14 @@ def soma(*args: str, cwd: Path | None = None) -> Result:
 class Recorded:
     """What the test database holds, as the runtime that made it reported."""
 
-    db: Path
+    db: Path | str  # a SQLite file, or a postgresql:// URL
     research_session: str
     completed_run: str
     failed_run: str
     cancelled_run: str
 
 
-async def record(db: Path) -> Recorded:
+async def record(db: Path | str) -> Recorded:
     """A real runtime records two agents' work: runs that complete, fail and are cancelled,
     model calls with usage, a budgeted actor, and the vitals monitor's trajectory."""
     async with Runtime.open(db=db) as rt:
@@ -105,11 +105,11 @@ async def record(db: Path) -> Recorded:
     return Recorded(db, research.session_id, completed.run_id, failed.run_id, slow.run_id)
 
 
-def make_db(path: Path) -> Recorded:
+def make_db(path: Path | str) -> Recorded:
     return anyio.run(record, path, backend="asyncio")
 
 
-def events_of(db: Path, **query: str) -> list[Event]:
+def events_of(db: Path | str, **query: str) -> list[Event]:
     """Events of ``db`` matching ``query`` (read-only, as the verbs read it)."""
 
     async def read() -> list[Event]:

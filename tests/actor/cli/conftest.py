@@ -13,6 +13,15 @@ def rec(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     return make_db(tmp_path_factory.mktemp("cli") / "soma.db")
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def any_rec(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """The same recording on each backend in turn: the verbs read a PostgreSQL database given
+    as a ``postgresql://`` URL exactly as they read a SQLite file."""
+    if request.param == "postgres":
+        return make_db(request.getfixturevalue("pg_cluster").new_database())
+    return make_db(tmp_path_factory.mktemp("cli-any") / "soma.db")
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     # main() run in-process configures the root logger, as the command does: undo it.

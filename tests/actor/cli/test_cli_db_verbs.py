@@ -19,7 +19,8 @@ def latest_vitals(rec: Recorded, agent: str) -> dict[str, object]:
     return [e for e in events_of(rec.db, type="vitals.updated") if e.agent_id == agent][-1].payload
 
 
-def test_status_and_statusline(rec: Recorded) -> None:
+def test_status_and_statusline(any_rec: Recorded) -> None:
+    rec = any_rec
     status, line = soma_all(["status", "--db", str(rec.db)], ["statusline", "--db", str(rec.db)])
     assert status.code == 0, status.err
     header, *agents = status.out.splitlines()
@@ -49,7 +50,10 @@ def test_status_and_statusline(rec: Recorded) -> None:
     assert text.endswith("| 2 agents: " + header.split("(")[1].split(")")[0])
 
 
-def test_replay_matches_the_record_bit_for_bit_and_names_a_divergence(rec: Recorded, tmp_path: Path) -> None:
+def test_replay_matches_the_record_bit_for_bit_and_names_a_divergence(
+    any_rec: Recorded, tmp_path: Path
+) -> None:
+    rec = any_rec
     exported = tmp_path / "all.jsonl"
     tampered = tmp_path / "tampered.jsonl"
     # In-process: the export verb runs as a process in test_trace_and_export.
@@ -80,7 +84,8 @@ def test_replay_matches_the_record_bit_for_bit_and_names_a_divergence(rec: Recor
     assert line.startswith(f"DIVERGES at point {points - 1}: cause seq {cause}: pressure recorded ")
 
 
-def test_trace_and_export(rec: Recorded, tmp_path: Path) -> None:
+def test_trace_and_export(any_rec: Recorded, tmp_path: Path) -> None:
+    rec = any_rec
     out = tmp_path / "w.jsonl"
     trace, export, agent = soma_all(
         ["trace", rec.failed_run, "--db", str(rec.db)],

@@ -4,7 +4,6 @@ without leaving a database behind."""
 
 from __future__ import annotations
 
-import inspect
 import textwrap
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from _cli import soma_all
 from _served import write_project
 
 import soma_actor.cli.serve as serve_module
-from soma_actor.cli import main
 from soma_actor.cli.config import ConfigError, load
 from soma_actor.providers import ScriptedModel
 from soma_runtime import Runtime, Step
@@ -41,7 +39,7 @@ def test_a_good_config_gives_paths_tools_agents_and_vitals(tmp_path: Path) -> No
     assert isinstance(model, ScriptedModel) and model.remaining == 2
     assert config.vitals is None and config.builtin_tools is True
 
-    vitals = write(tmp_path, '[vitals]\nwindow = 5\nalpha = 0.2\n', "v.toml")
+    vitals = write(tmp_path, "[vitals]\nwindow = 5\nalpha = 0.2\n", "v.toml")
     assert load(vitals).vitals == VitalsConfig(window=5, alpha=0.2)
     off = write(tmp_path, "[vitals]\nenabled = false\n", "off.toml")
     assert load(off).vitals is False
@@ -134,7 +132,7 @@ def test_each_mistake_is_one_line_naming_file_line_and_key(
     assert problem in err.value.problem, err.value.problem
 
 
-def test_secrets_reach_the_runtime_or_it_refuses_to_start(
+def test_secrets_reach_the_runtime_and_stay_out_of_events(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     secret = "hunter2-very-secret"
@@ -146,16 +144,8 @@ def test_secrets_reach_the_runtime_or_it_refuses_to_start(
     path = write(tmp_path, 'db = "s.db"\nsecrets = ["SOMA_TEST_SECRET"]\ntools = ["leaky_tools"]\n')
     config = load(path)
     assert config.secrets == (secret,) and config.secret_names == ("SOMA_TEST_SECRET",)
-    if "secrets" not in inspect.signature(Runtime.open).parameters:
-        # This runtime cannot keep them out of events: refusing to start beats starting as if
-        # it did.
-        assert main(["serve", "--config", str(path)]) == 1
-        [line] = capsys.readouterr().err.splitlines()
-        assert line.startswith(f"soma: error: {path}:2: secrets: this version of Soma's runtime cannot keep")
-        assert not (tmp_path / "s.db").exists()
-        return
-    # A runtime that takes them: the served one gets them, and what a tool returned with the
-    # secret in it is in no event.
+    # The served runtime gets them, and what a tool returned with the secret in it is in no
+    # event.
     options = serve_module._runtime_options(config)
     assert options["secrets"] == [secret]
 

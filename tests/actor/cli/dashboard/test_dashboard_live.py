@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
@@ -204,9 +205,9 @@ async def test_trace_filter_and_guidance_keys(tmp_path: Path) -> None:
             assert app.screen is app.main and app.is_running
 
 
-async def test_read_only_on_a_database_alone(tmp_path: Path) -> None:
+async def test_read_only_on_a_database_alone(any_db: str) -> None:
     GATES["readonly"] = anyio.Event()
-    db = tmp_path / "soma.db"
+    db = any_db
     async with Runtime.open(db=db, tools=[hold]) as rt:  # no control socket at all
         session = await rt.start_session("solo")
         live = await session.start_run([Step("s1", "hold", {"gate": "readonly"})])
@@ -215,7 +216,8 @@ async def test_read_only_on_a_database_alone(tmp_path: Path) -> None:
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             # The state comes from the log alone: the run is waiting on its tool.
             await until(pilot, lambda: cell(app, RunsTable, live.run_id, "state") == "waiting_tool", "wait")
-            await shown(pilot, "soma.db · read-only · seq")
+            label = "soma.db" if db.endswith("soma.db") else f"postgres {urlsplit(db).path[1:]}"
+            await shown(pilot, f"{label} · read-only · seq")
             await pilot.press("c")
             await shown(pilot, "read-only: no control socket")
             await pilot.press("2")
