@@ -121,3 +121,24 @@ async def test_a_source_the_store_does_not_know_is_refused(tmp_path: Path) -> No
         with pytest.raises(InvalidEvent, match="source must be one of"):
             await log.append("run.accepted", {}, source="someone")
         assert await log.query() == []
+
+
+async def test_both_backends_keep_the_source_and_refuse_an_orphan_outcome(any_db: str) -> None:
+    from _postgres import raw_rows
+
+    outcome = {"firing_id": "gf-x", "pattern": "p", "horizon": 1, "censored": True, "pressure_at_firing": 0.3}
+    async with open_event_log(any_db) as log:
+        with pytest.raises(OrphanOutcome):
+            await log.append("guidance.outcome", outcome, agent_id="a", source="hook")
+        fired = {"firing_id": "gf-x", "message": "m", "pattern": "p"}
+        await log.append_many(
+            [
+                EventDraft("guidance.fired", fired, source="wrap"),
+                EventDraft("guidance.outcome", outcome, source="hook"),
+            ]
+        )
+        assert [(e.type, e.source) for e in await log.query()] == [
+            ("guidance.fired", "wrap"),
+            ("guidance.outcome", "hook"),
+        ]
+    assert await raw_rows(any_db, "SELECT source FROM events ORDER BY seq") == [("wrap",), ("hook",)]
