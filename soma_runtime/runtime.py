@@ -80,6 +80,7 @@ from .store._backend import NodeName, SharedLog, is_postgres, new_node_id
 from .store._limits import LimitExceeded, check_id
 from .store._redaction import environment_secrets, redact_library_logs, register_secrets
 from .store.errors import StoreError
+from .store.events import Source
 from .store.ids import new_id
 from .store.log import EventLog
 from .store.server import EventStore, EventStoreConfig
@@ -241,6 +242,7 @@ class Runtime:
         on_shutdown: OnShutdown = "cancel",
         ray: RayConfig | str | bool | None = None,
         secrets: Sequence[str] = (),
+        source: Source = "runtime",
     ) -> AsyncIterator[Runtime]:
         """Start the tree on ``db`` (a SQLite file, ``":memory:"``, or a ``postgresql://`` URL
         with the ``postgres`` extra) with ``tools``.
@@ -276,6 +278,9 @@ class Runtime:
         ``[REDACTED]`` wherever it appears (at least 4 characters each). Values of
         credential-named environment variables (``ANTHROPIC_API_KEY``, ``*_TOKEN``…) are
         registered too, and the provider models register their keys.
+
+        ``source`` is what the runtime's events say recorded them (``Event.source``): a test's
+        runtime says ``"test"`` (the pytest plugin's does), so reports leave it out.
         """
         if on_shutdown not in ("cancel", "suspend"):
             raise ValueError(f"on_shutdown must be 'cancel' or 'suspend', got {on_shutdown!r}")
@@ -284,7 +289,19 @@ class Runtime:
         as_config(ray)  # a bad `ray=` is refused before anything starts
         release = register_secrets([*_secret_list(secrets), *environment_secrets()])
         redact_library_logs()
-        args = (db, tools, root, builtin_tools, cancel_grace, vitals, control, telemetry, resume, on_shutdown)
+        args = (
+            db,
+            tools,
+            root,
+            builtin_tools,
+            cancel_grace,
+            vitals,
+            control,
+            telemetry,
+            resume,
+            on_shutdown,
+            source,
+        )
         try:
             try:
                 node: Node | None = current_node()
@@ -317,6 +334,7 @@ class Runtime:
         telemetry: TelemetryConfig | bool | None,
         resume: bool,
         on_shutdown: OnShutdown,
+        source: Source,
     ) -> AsyncIterator[Runtime]:
         events = EventLog(EVENT_STORE)
         exporter = _telemetry(telemetry)
@@ -327,7 +345,7 @@ class Runtime:
         session_template = ChildSpec("session", AgentSession.start_link, restart=TEMPORARY)
         run_template = ChildSpec("run", Run.start_link, restart=TEMPORARY, shutdown=cancel_grace + 1.0)
         children = [
-            ChildSpec("event_store", EventStore.start_link, (_store_config(db),)),
+            ChildSpec("event_store", EventStore.start_link, (_store_config(db, source),)),
             ChildSpec("tool_registry", partial(ToolRegistry.start_link, name=TOOL_REGISTRY), (specs,)),
             *(
                 []
@@ -500,11 +518,11 @@ class Runtime:
         self._control_ops.add(name, handler)
 
 
-def _store_config(db: str | os.PathLike[str]) -> EventStoreConfig:
+def _store_config(db: str | os.PathLike[str], source: Source) -> EventStoreConfig:
     # A shared log's node is named here, once: a store the supervisor restarts is the same
     # node (or, its lease lost, does not start: see NodeName).
     node = NodeName(new_node_id()) if is_postgres(db) else None
-    return EventStoreConfig(path=db, name=EVENT_STORE, node=node)
+    return EventStoreConfig(path=db, name=EVENT_STORE, node=node, source=source)
 
 
 async def _join_shared_log(events: EventLog) -> bool:

@@ -7,6 +7,10 @@ that hangs and times out, a task cancelled while its tool runs, a delegation bet
 agents (linking them in the vitals' trust graph), and a retry storm that walks one agent up
 to BLOCK, where its destructive tool is refused. Progress is printed as tasks end; the demo
 closes with a summary table read back from the event store and the commands to look closer.
+
+Then: does guidance help? Every pattern's firings are randomized (treatment delivered,
+control held back), and three populations of simulated agents whose recovery the guidance
+helps, harms or leaves alone show each verdict ``soma outcomes`` can give (``_demo_ab``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from rich.table import Table
 from soma_runtime import CommandTool, Runtime, tool
 from soma_runtime.store import StoreLocked, StoreOpenError, WriterLock
 from soma_runtime.store.sqlite import read_labels
-from soma_runtime.vitals import Mode
+from soma_runtime.vitals import Mode, VitalsConfig
+from soma_runtime.vitals.report import PatternReport
 from soma_runtime.vitals.updates import AgentVitals
 
 from ..budget import Budget
@@ -34,6 +39,7 @@ from ..policy import Policy
 from ..providers.scripted import ScriptedModel, Turn, delayed, message_actor, reply, responding, use_tools
 from ..supervisor import start_actor
 from ..task import TaskResult, TaskState
+from . import _demo_ab
 from ._common import DEFAULT_DB, CliError, run
 
 THINK = 0.02  # seconds of scripted "thinking" per model turn: enough to watch, quick to run
@@ -199,7 +205,7 @@ async def run_demo(db: str = "soma.db", console: Console | None = None) -> int:
     """Run the demo on ``db``; 0 when every outcome was the one it shows off."""
     out = console or Console(highlight=False)
     await _replace_previous(db)
-    async with Runtime.open(db=db, tools=TOOLS) as rt:
+    async with Runtime.open(db=db, tools=TOOLS, vitals=VitalsConfig(ab="*")) as rt:
         await rt.events.set_metadata(*CREATED_BY)
         demo = Demo(out, rt)
         out.print(f"[bold]soma demo[/bold] — a runtime on [cyan]{db}[/cyan], four scripted agents\n")
@@ -241,11 +247,14 @@ async def run_demo(db: str = "soma.db", console: Console | None = None) -> int:
         for refused in blocked:
             run_states[refused.run_id or ""] = "blocked"
         _summary(out, demo.outcomes, run_states, vitals, peaks, db, runs[-1].run_id if runs else None)
+        out.print("\n[bold]does guidance help?[/bold] simulated agents, A/B-tested guidance …")
+        reports = await _demo_ab.run_populations(rt)
+        _outcomes_summary(out, reports, db)
         # Every outcome is the one the demo shows off: tasks completed or (one) cancelled, a
-        # run timed out, and the storm's destructive tool was refused.
+        # run timed out, the storm's destructive tool was refused, and every verdict came out.
         expected = {TaskState.COMPLETED, TaskState.CANCELLED}
         ok = all(o.result.state in expected for o in demo.outcomes) and bool(blocked) and bool(timeouts)
-        return 0 if ok else 1
+        return 0 if ok and _demo_ab.as_expected(reports) else 1
 
 
 def _summary(
@@ -295,6 +304,36 @@ def _summary(
         out.print(f"  {command}")
 
 
+def _outcomes_summary(out: Console, reports: list[PatternReport], db: str) -> None:
+    table = Table(title="does guidance help? (recovered 5 actions after a firing)", title_justify="left")
+    for column in ("pattern", "verdict", "n T/C", "treated", "control", "Fisher p"):
+        table.add_column(column, no_wrap=True)
+    for r in reports:
+        t, c = r.arms.get("treatment") or r.arms.get("unrandomized"), r.arms.get("control")
+        table.add_row(
+            r.pattern,
+            r.verdict,
+            f"{t.n if t else 0}/{c.n if c else '-'}",
+            f"{t.rate:.2f}" if t is not None and t.rate is not None else "-",
+            f"{c.rate:.2f}" if c is not None and c.rate is not None else "-",
+            f"{r.fisher_p:.2g}" if r.fisher_p is not None else "-",
+        )
+    out.print(table)
+    out.print(
+        "bash_error_streak, error_cascade and blind_edit: simulated agents whose recovery the "
+        "guidance helps, harms and leaves alone; the other patterns fired along the way "
+        "(a verdict needs 30 firings per arm)."
+    )
+    out.print("\nwhere to look (rates with Wilson intervals, Fisher's and Welch's tests):")
+    for command in (
+        f"soma outcomes --db {db}",
+        f"soma lessons --db {db}",
+        f"soma dashboard --db {db}     (tab 4: outcomes)",
+        f"soma export --db {db} --type 'guidance.*,tool.blocked,lesson.*'",
+    ):
+        out.print(f"  {command}")
+
+
 def _styled(mode: Mode) -> str:
     style = {Mode.BLOCK: "red", Mode.WARN: "yellow", Mode.GUIDE: "cyan"}.get(mode)
     return f"[{style}]{mode.value}[/{style}]" if style else mode.value
@@ -316,7 +355,9 @@ def _short(text: str | None, width: int = 64) -> str:
 def demo(db: str) -> int:
     """Run four scripted agents (no network, no key) through a research chain, a failing
     tool, a timeout, a cancellation, a delegation and a retry storm that walks one agent
-    into BLOCK; print progress, then a summary read back from the event store.
+    into BLOCK; print progress, then a summary read back from the event store. Then: does
+    guidance help? Every pattern is A/B-tested, and simulated agents whose recovery the
+    guidance helps, harms or leaves alone show each verdict of `soma outcomes`.
 
     \b
     Examples:

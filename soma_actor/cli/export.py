@@ -29,7 +29,11 @@ if TYPE_CHECKING:
 @click.option("--session", "session_id", metavar="ID", help="Only this session's events.")
 @click.option("--agent", "agent_id", metavar="ID", help="Only this agent's events.")
 @click.option(
-    "--type", "types", multiple=True, metavar="TYPE", help="Only these types (repeatable; 'run.*')."
+    "--type",
+    "types",
+    multiple=True,
+    metavar="TYPE",
+    help="Only these types (repeatable, or comma-separated; 'run.*').",
 )
 @click.option(
     "--after", "after_seq", type=click.IntRange(min=0), default=0, help="Only events after this seq."
@@ -61,7 +65,9 @@ def export(
       soma export --run run-3f2a… -o run.jsonl
       soma export --agent research --type 'llm.*' --type 'tool.*'
       soma export --otlp http://localhost:4318 --session sess-3f2a…
+      soma export --type 'guidance.*,tool.blocked,lesson.*'   # the audit trail of guidance
     """
+    types = tuple(t.strip() for given in types for t in given.split(",") if t.strip())
     if otlp is not None:
         if output is not None or types:
             raise click.UsageError("--otlp sends spans: it takes neither -o nor --type")

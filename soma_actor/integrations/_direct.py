@@ -22,7 +22,11 @@ recomputes. Between steps, the engine's exported state is kept in the database
 instead of replaying the log, and a cache that does not match the log (another Soma version,
 another vitals config, a file rewritten under it) is dropped and rebuilt from the log.
 Steps that record no action (a tool's start, a prompt) do not run the engine at all; the next
-action catches it up.
+action catches it up. As a monitor does, each vitals event says the ``source`` of the event
+that caused it, an outcome is recorded only for a firing the log holds (the database refuses
+the others), and a firing in the control arm of an A/B test is never handed out.
+
+A database of an older schema is migrated first, by the store's own code (``create_store``).
 """
 
 from __future__ import annotations
@@ -49,17 +53,20 @@ if TYPE_CHECKING:
 _COLUMNS = ", ".join(
     [
         *("seq", "event_id", "ts", "type", "session_id", "run_id", "step_id", "tool_call_id"),
-        *("agent_id", "task_id", "correlation_id", "payload"),
+        *("agent_id", "task_id", "correlation_id", "source", "payload"),
     ]
 )
-_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?)"
+SCHEMA_VERSION = 3
+"""The store's schema version these rows are written for (``store._schema.SCHEMA_VERSION``,
+not imported: ``soma hook`` keeps its imports to the standard library)."""
 _CACHE_TABLE = (
     "CREATE TABLE IF NOT EXISTS soma_vitals_cache ("
     "id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL, last_seq INTEGER NOT NULL, "
     "event_id TEXT NOT NULL, state TEXT NOT NULL)"
 )
-_VITALS_TYPES = ("vitals.updated", "guidance.fired")
-_ENGINE_SKIPS = ("vitals.updated", "guidance.fired", "guidance.delivered", "hook.error")
+_VITALS_TYPES = ("vitals.updated", "guidance.fired", "guidance.outcome", "lesson.recorded", "lesson.recalled")
+_ENGINE_SKIPS = (*_VITALS_TYPES, "guidance.delivered", "hook.error")
 
 # Event ids as the store makes them (``store.events.new_event_id``): a per-process prefix of
 # start time and randomness, then a counter.
@@ -78,7 +85,7 @@ class NotAStore(Exception):
 class _Row:
     """An event as the engine reads it (``VitalsEngine.observe`` takes any such object)."""
 
-    __slots__ = ("agent_id", "event_id", "payload", "seq", "session_id", "tool_call_id", "type")
+    __slots__ = ("agent_id", "event_id", "payload", "seq", "session_id", "source", "tool_call_id", "type")
 
     def __init__(
         self,
@@ -89,8 +96,10 @@ class _Row:
         tool_call_id: str | None,
         agent_id: str | None,
         payload: dict[str, Any],
+        source: str,
     ) -> None:
         self.seq = seq
+        self.source = source
         self.event_id = event_id
         self.type = type
         self.session_id = session_id
@@ -150,6 +159,11 @@ class _Transaction:
         self._lock = WriteLock.acquire(db, wait=self._ledger.wait)
         try:
             self._conn = connect(db)
+            if _version(self._conn) < SCHEMA_VERSION:  # written by an older Soma: migrate it first
+                self._close()
+                create_store(db, migrate=True)
+                self._lock = WriteLock.acquire(db, wait=self._ledger.wait)
+                self._conn = connect(db)
             self._conn.execute("BEGIN IMMEDIATE")
             value = self._conn.execute("SELECT max(seq) FROM events").fetchone()[0]
             self._last_seq = int(value) if value is not None else 0
@@ -237,8 +251,9 @@ class _Transaction:
         ).fetchone()
         after = int(row[0]) if row is not None and row[0] is not None else 0
         rows = self.conn.execute(
+            # A firing in the control arm of an A/B test (``vitals.arms``) is never handed out.
             "SELECT seq, payload FROM events WHERE agent_id = ? AND type = 'guidance.fired' AND seq > ? "
-            "ORDER BY seq",
+            "AND (payload ->> '$.delivered') IS NOT 0 ORDER BY seq",
             (agent_id, after),
         ).fetchall()
         return [Firing.from_event(seq, json.loads(payload)) for seq, payload in rows]
@@ -268,6 +283,7 @@ class _Transaction:
                     draft.agent_id,
                     draft.task_id,
                     draft.correlation_id,
+                    draft.source or "runtime",
                     payload,
                 )
             )
@@ -280,41 +296,62 @@ class _Transaction:
     def settle_vitals(self) -> None:
         """Run the engine over every event it has not seen and record the vitals events a
         monitor would have recorded (see the module docstring)."""
-        from soma_runtime.vitals.updates import PressureUpdate
 
         engine, key = self._restore()
         acted = self._acted()
         drafts: list[Draft] = []
         last: _Row | None = None
+        fired: set[str] = set()
         for row in self._rows_after(engine.last_seq):
             last = row
             for update in engine.observe(row):
                 if row.seq <= acted:
                     continue  # a monitor already recorded these
-                kind = "vitals.updated" if isinstance(update, PressureUpdate) else "guidance.fired"
+                kind = update.event_type
+                if kind == "guidance.fired":
+                    fired.add(update.payload()["firing_id"])
+                elif kind == "guidance.outcome" and not self._holds(update.payload()["firing_id"], fired):
+                    continue
                 drafts.append(
-                    Draft(kind, update.payload(), agent_id=update.agent_id, session_id=update.session_id)
+                    Draft(
+                        kind,
+                        update.payload(),
+                        agent_id=update.agent_id,
+                        session_id=update.session_id,
+                        source=row.source,
+                    )
                 )
         if drafts:
             self.append(drafts)
         if last is not None:
             self._save(engine, key, last)
 
+    def _holds(self, firing_id: str, fired: set[str]) -> bool:
+        """Whether the firing is in the log (or about to be, in this step's drafts)."""
+        if firing_id in fired:
+            return True
+        row = self.conn.execute(
+            "SELECT 1 FROM events WHERE type = 'guidance.fired' AND payload ->> '$.firing_id' = ? LIMIT 1",
+            (firing_id,),
+        ).fetchone()
+        return row is not None
+
     def _acted(self) -> int:
         row = self.conn.execute(
-            "SELECT payload ->> '$.cause_seq' FROM events WHERE type IN (?, ?) ORDER BY seq DESC LIMIT 1",
+            "SELECT payload ->> '$.cause_seq' FROM events "
+            f"WHERE type IN ({', '.join('?' * len(_VITALS_TYPES))}) ORDER BY seq DESC LIMIT 1",
             _VITALS_TYPES,
         ).fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
 
     def _rows_after(self, seq: int) -> Iterator[_Row]:
         cursor = self.conn.execute(
-            "SELECT seq, event_id, type, session_id, tool_call_id, agent_id, payload FROM events "
+            "SELECT seq, event_id, type, session_id, tool_call_id, agent_id, payload, source FROM events "
             f"WHERE seq > ? AND type NOT IN ({', '.join('?' * len(_ENGINE_SKIPS))}) ORDER BY seq",
             (seq, *_ENGINE_SKIPS),
         )
-        for seq_, event_id, kind, session_id, tool_call_id, agent_id, payload in cursor:
-            yield _Row(seq_, event_id, kind, session_id, tool_call_id, agent_id, json.loads(payload))
+        for seq_, event_id, kind, session_id, tool_call_id, agent_id, payload, source in cursor:
+            yield _Row(seq_, event_id, kind, session_id, tool_call_id, agent_id, json.loads(payload), source)
 
     def _restore(self) -> tuple[VitalsEngine, str]:
         """The engine as the cache has it, if the cache matches this log and config; else a
@@ -366,16 +403,23 @@ def connect(db: str) -> sqlite3.Connection:
     return conn
 
 
-def create_store(db: str) -> None:
+def _version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+def create_store(db: str, *, migrate: bool = False) -> None:
     """Create the event store at ``db`` with the store's own code (once, under a lock on its
-    directory so that concurrent first hooks create it once)."""
+    directory so that concurrent first hooks create it once) — or, with ``migrate``, bring an
+    existing one to the current schema the same way."""
     import fcntl
 
     directory = os.path.dirname(db) or "."
     fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if not os.path.exists(db):
+        created = not os.path.exists(db)
+        if migrate or created:
             import anyio
 
             from soma_runtime.store.sqlite import SqliteLog
@@ -385,6 +429,7 @@ def create_store(db: str) -> None:
                 await log.close()
 
             anyio.run(make, backend="asyncio")
-            os.chmod(db, 0o600)
+            if created:
+                os.chmod(db, 0o600)
     finally:
         os.close(fd)

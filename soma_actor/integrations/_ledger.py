@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, Protocol
 
+SOURCES = ("runtime", "hook", "wrap", "replay", "test")
+"""Who may be named as recording an event (``store.events.SOURCES``, not imported: standard
+library only here)."""
+
 ACTIONS = frozenset({"tool.succeeded", "tool.failed", "llm.succeeded", "llm.failed"})
 """Event types the vitals engine counts as an agent's actions (the ones that move pressure)."""
 
@@ -36,7 +40,8 @@ MAX_GUIDANCE = 20
 class Draft:
     """An event to record: its type, payload and ids. ``once`` names a session: the event is
     recorded only if that session has no ``session.started`` yet (checked by the ledger in
-    the same step, so two hooks racing at a session's start record it once)."""
+    the same step, so two hooks racing at a session's start record it once). ``source`` is who
+    records it (``hook``, ``wrap``: the envelope's ``source``; None: the store's default)."""
 
     __slots__ = (
         "agent_id",
@@ -45,6 +50,7 @@ class Draft:
         "once",
         "payload",
         "session_id",
+        "source",
         "task_id",
         "tool_call_id",
         "type",
@@ -62,8 +68,10 @@ class Draft:
         correlation_id: str | None = None,
         once: str | None = None,
         event_id: str | None = None,
+        source: str | None = None,
     ) -> None:
         self.type = type
+        self.source = source
         self.payload = payload
         self.agent_id = agent_id
         self.session_id = session_id
@@ -75,7 +83,7 @@ class Draft:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type, "payload": self.payload}
-        for name in ("agent_id", "session_id", "tool_call_id", "task_id", "correlation_id", "once"):
+        for name in ("agent_id", "session_id", "tool_call_id", "task_id", "correlation_id", "once", "source"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
@@ -91,11 +99,13 @@ class Draft:
         if not isinstance(payload, dict):
             raise ValueError(f"the payload of a {kind} event must be a JSON object, got {payload!r:.80}")
         ids: dict[str, str | None] = {}
-        for name in ("agent_id", "session_id", "tool_call_id", "task_id", "correlation_id", "once"):
+        for name in ("agent_id", "session_id", "tool_call_id", "task_id", "correlation_id", "once", "source"):
             value = data.get(name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ValueError(f"{name!r} of a {kind} event must be a non-empty string, got {value!r:.80}")
             ids[name] = value
+        if ids["source"] is not None and ids["source"] not in SOURCES:
+            raise ValueError(f"'source' of a {kind} event must be one of {', '.join(SOURCES)}")
         unknown = set(data) - {"type", "payload", *ids}
         if unknown:
             raise ValueError(f"an event has no field {sorted(unknown)[0]!r}")
@@ -273,10 +283,10 @@ def delivery(firings: Sequence[Firing], agent_id: str, session_id: str | None, c
             "firing_ids": [f.firing_id for f in firings],
             "channel": channel,
             "upto_seq": max(f.seq for f in firings),
-            "source": channel.split(":", 1)[0],
         },
         agent_id=agent_id,
         session_id=session_id,
+        source=channel.split(":", 1)[0],
     )
 
 

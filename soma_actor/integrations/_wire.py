@@ -56,6 +56,20 @@ DECLARED: Final[dict[str, Fields]] = {
     "vitals.updated": (("pressure", REQUIRED), ("mode", REQUIRED), ("signals", {})),
     "guidance.fired": (("message", REQUIRED), ("pattern", None), ("mode", None), ("pressure", None)),
     "guidance.delivered": (("firing_ids", REQUIRED), ("channel", REQUIRED), ("upto_seq", REQUIRED)),
+    "guidance.outcome": (
+        ("firing_id", REQUIRED),
+        ("pattern", REQUIRED),
+        ("arm", None),
+        ("horizon", REQUIRED),
+        ("censored", REQUIRED),
+        ("pressure_at_firing", REQUIRED),
+        ("pressure", None),
+        ("pressure_change", None),
+        ("error", None),
+        ("recovered", None),
+    ),
+    "lesson.recorded": (("lesson_id", REQUIRED), ("tool", REQUIRED), ("error", REQUIRED), ("fix", REQUIRED)),
+    "lesson.recalled": (("lesson_id", REQUIRED), ("firing_id", REQUIRED), ("similarity", REQUIRED)),
     "vitals.trust": (("src", REQUIRED), ("dst", REQUIRED), ("trust", REQUIRED)),
     "actor.task.received": (
         ("message", REQUIRED),
@@ -72,7 +86,18 @@ DECLARED: Final[dict[str, Fields]] = {
 """Declared payload fields (name, default) of each event type written without the store.
 A default that is itself a tuple of fields is a nested model (``usage``)."""
 
-FLOAT_FIELDS: Final = frozenset({"cost_usd", "trust", "pressure", "duration_ms", "timeout"})
+FLOAT_FIELDS: Final = frozenset(
+    {
+        "cost_usd",
+        "trust",
+        "pressure",
+        "duration_ms",
+        "timeout",
+        "pressure_at_firing",
+        "pressure_change",
+        "similarity",
+    }
+)
 """Declared fields typed ``float``: an int given for one is written as a float, as the
 model's validation makes it."""
 FLOAT_MAPS: Final = frozenset({"signals"})

@@ -140,12 +140,16 @@ class _Recorder:
             for entry in entries:
                 if entry["id"] in recorded:
                     continue
-                await self.rt.events.append_many([EventDraft("hook.spooled", spool.note(entry))])
+                await self.rt.events.append_many(
+                    [EventDraft("hook.spooled", spool.note(entry), source="hook")]
+                )
                 if isinstance(entry.get("input"), dict):
                     with contextlib.suppress(BadHookInput):  # it was parsed once: it parses again
                         await self._record(HookInput(entry["input"]), policy, answer=False)
                 elif isinstance(entry.get("error"), dict):
-                    await self.rt.events.append_many([EventDraft("hook.error", dict(entry["error"]))])
+                    await self.rt.events.append_many(
+                        [EventDraft("hook.error", dict(entry["error"]), source="hook")]
+                    )
 
     async def _policy(self, path: str | None, hook: HookInput) -> HookPolicy:
         """The hooks' config (re-read when the file changed); its defaults, and the mistake
@@ -168,11 +172,10 @@ class _Recorder:
             "problem": problem[:2000],
             "event": event,
             "excerpt": raw[:500],
-            "source": "hook",
         }
         agent = agent_of(session) if session else None
         await self.rt.events.append_many(
-            [EventDraft("hook.error", payload, session_id=session, agent_id=agent)]
+            [EventDraft("hook.error", payload, session_id=session, agent_id=agent, source="hook")]
         )
 
     async def _exchange(self, drafts: Sequence[Draft], agent_id: str, channel: str | None) -> Outcome:
@@ -208,7 +211,8 @@ class _Recorder:
         )
         after = int(delivered[0].payload.get("upto_seq", 0)) if delivered else 0
         fired = await self.rt.events.query(agent_id=agent_id, type="guidance.fired", after_seq=after)
-        return [Firing.from_event(e.seq, e.payload) for e in fired]
+        # A firing in the control arm of an A/B test (``vitals.arms``) is never handed out.
+        return [Firing.from_event(e.seq, e.payload) for e in fired if e.payload.get("delivered") is not False]
 
 
 def _agent(params: dict[str, Any]) -> str:
@@ -227,6 +231,7 @@ def _event(draft: Draft) -> EventDraft:
         agent_id=draft.agent_id,
         task_id=draft.task_id,
         correlation_id=draft.correlation_id,
+        source=draft.source,
     )
 
 

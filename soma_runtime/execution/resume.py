@@ -158,7 +158,7 @@ async def _recover(
         # A session recorded for an agent that runs elsewhere (its start names a ``source``:
         # a Claude Code hook, a wrapped SDK client) was never this runtime's: that agent is
         # still alive, and records its own end.
-        if session_id not in owners and opener.payload.get("source") is None:
+        if session_id not in owners and not _outside(opener):
             stopped = {"reason": "interrupted"}
             drafts.append(
                 EventDraft("session.stopped", stopped, session_id=session_id, agent_id=opener.agent_id)
@@ -259,3 +259,10 @@ def _batches(drafts: list[EventDraft]) -> Iterator[list[EventDraft]]:
             batch = []
     if batch:
         yield batch
+
+
+def _outside(opener: Event) -> bool:
+    """Whether a session was recorded for an agent that runs elsewhere: its start says so on
+    its envelope (``source`` hook or wrap) or, in a log from before the envelope had it, in
+    its payload."""
+    return opener.source in ("hook", "wrap") or opener.payload.get("source") is not None

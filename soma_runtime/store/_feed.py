@@ -34,8 +34,11 @@ class EventFeed:
         max_payload_bytes: int,
         live: bool,
         poll_interval: float = 0.2,
+        source: str = "runtime",
     ) -> None:
         self.log = log
+        self.source = source
+        """The ``source`` of an event appended through this store without one of its own."""
         self.last_seq = last_seq
         """Highest acknowledged seq: every event up to it is committed, none above is visible."""
         self.max_payload_bytes = max_payload_bytes

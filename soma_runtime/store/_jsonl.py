@@ -18,7 +18,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import InvalidEvent, JsonlLineError
-from .events import DEFAULT_MAX_PAYLOAD_BYTES, ID_FIELDS, Event, PreparedEvent, prepare_event
+from .events import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_SOURCE,
+    ID_FIELDS,
+    SOURCES,
+    Event,
+    PreparedEvent,
+    prepare_event,
+)
 
 MAX_REPORTED_ERRORS = 100
 """Bad lines collected before parsing stops (a wholly wrong file should fail fast)."""
@@ -145,6 +153,9 @@ def _parse_line(text: str, max_payload_bytes: int, need_seq: bool) -> tuple[Prep
     if need_seq and "seq" not in data:
         raise _LineProblem("no 'seq' (an exported event carries the seq it was recorded with)")
     data.setdefault("seq", 1)
+    if "source" not in data:  # an export from before the envelope had it (see ``Event.source``)
+        named = data.get("payload", {}).get("source") if isinstance(data.get("payload"), dict) else None
+        data["source"] = named if named in SOURCES else DEFAULT_SOURCE
     try:
         envelope = Event.model_validate(data)
     except ValidationError as exc:
@@ -160,6 +171,7 @@ def _parse_line(text: str, max_payload_bytes: int, need_seq: bool) -> tuple[Prep
             event_id=envelope.event_id,
             ts=envelope.ts,
             max_payload_bytes=max_payload_bytes,
+            source=envelope.source,
         )
     except InvalidEvent as exc:
         raise _LineProblem(str(exc)) from None

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from .errors import StoreOpenError, StoreReadError
-from .glance import Glance
+from .glance import _SELECT, Glance
 from .postgres import redacted_url
 
 T = TypeVar("T")
@@ -48,6 +48,7 @@ class PgGlance(Glance):
         self.path = path
         self._loop = loop
         self._pg = conn
+        self._select = _SELECT  # a writer migrates a PostgreSQL log before anything reads it
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         counter = iter(range(1, 1 << 20))

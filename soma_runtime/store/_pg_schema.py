@@ -92,6 +92,36 @@ END
 $body$;
 """
 
+# 2 -> 3 (issue 18): soma_append takes each event's ``source`` (the envelope's, see ``_schema``).
+_APPEND_3: Final = f"""
+DROP FUNCTION soma_append(TEXT, TEXT[], BIGINT[], TEXT[], {", ".join("TEXT[]" for _ in ID_FIELDS)}, TEXT[]);
+CREATE FUNCTION soma_append(
+    node TEXT, event_ids TEXT[], tss BIGINT[], types TEXT[],
+    {", ".join(f"{c}s TEXT[]" for c in ID_FIELDS)}, sources TEXT[], payloads TEXT[]
+) RETURNS BIGINT LANGUAGE plpgsql AS $body$
+DECLARE
+    base BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock({SEQ_LOCK[0]}, {SEQ_LOCK[1]});
+    IF node IS NOT NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM nodes WHERE node_id = node AND expires_at > clock_timestamp()) THEN
+            RAISE EXCEPTION 'node % holds no lease: it expired, and its runs may have moved', node
+                USING ERRCODE = 'SOMA1';
+        END IF;
+        PERFORM set_config('soma.node_id', node, true);
+    END IF;
+    SELECT coalesce(max(seq), 0) INTO base FROM events;
+    INSERT INTO events (seq, event_id, ts, type, {", ".join(ID_FIELDS)}, source, payload)
+    SELECT base + n, e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, s, p::json
+    FROM unnest(event_ids, tss, types, {", ".join(f"{c}s" for c in ID_FIELDS)}, sources, payloads)
+        WITH ORDINALITY AS x(e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, s, p, n)
+    ORDER BY n;
+    PERFORM pg_notify('soma_events', (base + cardinality(event_ids))::text);
+    RETURN base + 1;
+END
+$body$;
+"""
+
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 0 -> 1: the log. Each per-id index carries seq, so a run's trace is one index range scan
     # already in seq order; they are partial, as most events carry only some ids.
@@ -140,5 +170,31 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     + """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2 -> 3: who recorded each event (``source``), backfilled from the payloads of the outside
+    # agents' events that named it there; and the log refuses a guidance.outcome whose
+    # guidance.fired it does not hold (SQLSTATE SOMA2), with the firing-id index that makes
+    # the check one probe. A row trigger before the insert sees the rows the same statement
+    # inserted before it, so a firing and its outcome may come in one batch.
+    """
+    ALTER TABLE events ADD COLUMN source TEXT COLLATE "C" NOT NULL DEFAULT 'runtime';
+    UPDATE events SET source = payload ->> 'source'
+        WHERE payload::text LIKE '%"source"%' AND payload ->> 'source' IN ('hook', 'wrap', 'replay', 'test');
+    CREATE INDEX events_firing ON events ((payload ->> 'firing_id')) WHERE type = 'guidance.fired';
+    CREATE FUNCTION soma_outcome_needs_firing() RETURNS trigger LANGUAGE plpgsql AS $body$
+    BEGIN
+        IF NOT EXISTS (
+            SELECT 1 FROM events WHERE type = 'guidance.fired'
+            AND payload ->> 'firing_id' = NEW.payload ->> 'firing_id'
+        ) THEN
+            RAISE EXCEPTION 'guidance.outcome without its guidance.fired (firing_id % not in the log)',
+                NEW.payload ->> 'firing_id' USING ERRCODE = 'SOMA2';
+        END IF;
+        RETURN NEW;
+    END
+    $body$;
+    CREATE TRIGGER events_outcome_needs_firing BEFORE INSERT ON events FOR EACH ROW
+        WHEN (NEW.type = 'guidance.outcome') EXECUTE FUNCTION soma_outcome_needs_firing();
+    """
+    + _APPEND_3,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -63,6 +63,9 @@ def _unfinished_schema() -> str:
 
 _UNFINISHED: Final = _unfinished_schema()
 
+ORPHAN_OUTCOME: Final = "guidance.outcome without its guidance.fired"
+"""How both backends' trigger words its refusal (the store tells it from a duplicate by it)."""
+
 # MIGRATIONS[i] moves a database from schema version i to i + 1. Only ever append to it: a
 # database records the version it is at, and each step runs once, in its own transaction.
 MIGRATIONS: Final[tuple[str, ...]] = (
@@ -106,6 +109,30 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _UNFINISHED
     + """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    """,
+    # 2 -> 3: who recorded each event (``source``: runtime, hook, wrap, replay, test), on the
+    # envelope. An outside agent's events named it in their payload before: the backfill
+    # takes it from there (the LIKE is a cheap pre-filter, so the JSON is parsed only where
+    # the word appears).
+    #
+    # And the log refuses a ``guidance.outcome`` whose ``guidance.fired`` it does not hold
+    # (docs/design.md §9): an outcome is evidence about a firing, and one without its firing
+    # would count in ``soma outcomes`` for an arm nobody can check. The check is the
+    # database's own, so no writer — the runtime, a hook writing with plain sqlite3, an
+    # import — can get round it; the firing-id index makes it one index probe.
+    """
+    ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'runtime';
+    UPDATE events SET source = payload ->> '$.source'
+        WHERE payload LIKE '%"source"%' AND payload ->> '$.source' IN ('hook', 'wrap', 'replay', 'test');
+    CREATE INDEX events_firing ON events (payload ->> '$.firing_id') WHERE type = 'guidance.fired';
+    CREATE TRIGGER outcome_needs_firing BEFORE INSERT ON events WHEN NEW.type = 'guidance.outcome'
+    BEGIN
+        SELECT RAISE(ABORT, 'guidance.outcome without its guidance.fired (firing_id not in the log)')
+        WHERE NOT EXISTS (
+            SELECT 1 FROM events WHERE type = 'guidance.fired'
+            AND payload ->> '$.firing_id' = NEW.payload ->> '$.firing_id'
+        );
+    END;
     """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -164,6 +164,15 @@ class DuplicateEvent(StoreError):
         self.event_id = event_id
 
 
+class OrphanOutcome(StoreError, ValueError):
+    """A ``guidance.outcome`` whose ``guidance.fired`` is not in the log: the database refuses
+    it (a trigger of the schema), so nothing was appended."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"refused: {problem}")
+        self.problem = problem
+
+
 class StoreReadOnly(StoreError):
     """An append was attempted on a log opened read-only."""
 

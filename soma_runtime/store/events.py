@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticSerializationError, from_json, to_json
@@ -43,6 +43,14 @@ ID_FIELDS: Final = (
     "correlation_id",
 )
 """The correlation ids of the envelope, in storage order."""
+
+Source = Literal["runtime", "hook", "wrap", "replay", "test"]
+"""Who recorded an event: a runtime (``runtime``), a Claude Code hook (``hook``), a wrapped SDK
+client (``wrap``), a replay of a recorded log (``replay``) or a test (``test``). Reports of what
+agents did in earnest (``soma outcomes``) leave ``replay`` and ``test`` out."""
+
+SOURCES: Final[tuple[str, ...]] = get_args(Source)
+DEFAULT_SOURCE: Final = "runtime"
 
 DEFAULT_MAX_PAYLOAD_BYTES: Final = 1024 * 1024
 """Default cap on one event's serialized (UTF-8 JSON) payload: 1 MiB.
@@ -73,6 +81,9 @@ class Event(BaseModel):
     agent_id: str | None = None
     task_id: str | None = None
     correlation_id: str | None = None
+    source: Source = DEFAULT_SOURCE
+    """Who recorded it (see :data:`Source`); a log from before the field reads ``runtime``
+    (or, for an outside agent's events, the ``source`` their payload named)."""
     payload: dict[str, Any] = Field(default_factory=dict)
 
     def data(self) -> BaseModel:
@@ -163,7 +174,18 @@ class PreparedEvent:
     writer, whose time is everyone's latency.
     """
 
-    __slots__ = ("_event", "_payload", "event_id", "ids", "payload_json", "row_head", "seq", "ts", "type")
+    __slots__ = (
+        "_event",
+        "_payload",
+        "event_id",
+        "ids",
+        "payload_json",
+        "row_head",
+        "seq",
+        "source",
+        "ts",
+        "type",
+    )
 
     def __init__(
         self,
@@ -173,8 +195,10 @@ class PreparedEvent:
         ids: tuple[str | None, ...],
         payload: dict[str, Any] | None,
         payload_json: str,
+        source: str = DEFAULT_SOURCE,
     ) -> None:
         self.event_id = event_id
+        self.source = source
         self.ts = ts
         self.type = type
         self.ids = ids
@@ -182,7 +206,7 @@ class PreparedEvent:
         self.payload_json = payload_json
         # The row as JSON minus seq and payload, encoded here in the producer's task so the
         # single writer only splices strings (see ``row_json``).
-        self.row_head = to_json((event_id, ts, type, *ids)).decode()[1:-1]
+        self.row_head = to_json((event_id, ts, type, *ids, source)).decode()[1:-1]
         self.seq = 0
         self._event: Event | None = None
 
@@ -221,6 +245,7 @@ class PreparedEvent:
                     "agent_id": agent_id,
                     "task_id": task_id,
                     "correlation_id": correlation_id,
+                    "source": self.source,
                     "payload": self.payload,
                 }
             )
@@ -265,9 +290,11 @@ class EventDraft(NamedTuple):
     agent_id: str | None = None
     task_id: str | None = None
     correlation_id: str | None = None
+    source: str | None = None
+    """Who records it (:data:`Source`); None: the store's default (``EventStoreConfig.source``)."""
 
     def id_values(self) -> tuple[Any, ...]:
-        return self[2:]
+        return self[2:9]
 
 
 def prepare_event(
@@ -278,6 +305,7 @@ def prepare_event(
     event_id: str | None = None,
     ts: int | None = None,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    source: str = DEFAULT_SOURCE,
 ) -> PreparedEvent:
     """Check, redact and serialize one event; :class:`InvalidEvent` names what was wrong.
 
@@ -291,7 +319,7 @@ def prepare_event(
     else:
         values = _NO_IDS
     return prepare_values(
-        type, payload, values, event_id=event_id, ts=ts, max_payload_bytes=max_payload_bytes
+        type, payload, values, event_id=event_id, ts=ts, max_payload_bytes=max_payload_bytes, source=source
     )
 
 
@@ -322,6 +350,7 @@ def prepare_values(
     event_id: str | None = None,
     ts: int | None = None,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    source: str = DEFAULT_SOURCE,
 ) -> PreparedEvent:
     """:func:`prepare_event` with the ids already in ``ID_FIELDS`` order (the hot path)."""
     if not isinstance(type, str):
@@ -345,6 +374,8 @@ def prepare_values(
         raise InvalidEvent(type, f"event_id must be a non-empty str without NUL, got {_kind(event_id)}")
     if ts is not None and not (isinstance(ts, int) and not isinstance(ts, bool)):
         raise InvalidEvent(type, f"ts must be an int (nanoseconds), got {_kind(ts)}")
+    if source not in SOURCES:
+        raise InvalidEvent(type, f"source must be one of {', '.join(SOURCES)}, got {_kind(source)}")
 
     if payload is None:
         raw: Any = {}
@@ -399,6 +430,7 @@ def prepare_values(
         id_values,
         data,
         encoded,
+        source,
     )
 
 

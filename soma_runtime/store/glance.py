@@ -41,10 +41,14 @@ _COLUMNS = (
     "agent_id",
     "task_id",
     "correlation_id",
+    "source",
     "payload",
 )
 """The envelope's fields in their order (``Event``'s), the payload last."""
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM events"
+_SELECT_BEFORE_SOURCE = _SELECT.replace("source", "'runtime' AS source")
+"""For a database from before the envelope had ``source`` (schema 2), which a read-only look
+cannot migrate: its events read as recorded by a runtime."""
 _ID_COLUMNS = ("session_id", "run_id", "step_id", "tool_call_id", "agent_id", "task_id", "correlation_id")
 _PAGE = 1000
 
@@ -66,6 +70,7 @@ class Row:
     agent_id: str | None
     task_id: str | None
     correlation_id: str | None
+    source: str
 
     def __init__(self, *values: Any) -> None:
         for name, value in zip(_COLUMNS[:-1], values, strict=False):
@@ -95,6 +100,8 @@ class Glance:
     def __init__(self, path: str, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        self._select = _SELECT if "source" in columns else _SELECT_BEFORE_SOURCE
 
     def last_seq(self) -> int:
         value = self._scalar("SELECT max(seq) FROM events")
@@ -117,7 +124,7 @@ class Glance:
         types = type if type is None or isinstance(type, str) else tuple(type)
         query = EventQuery(run_id, session_id, agent_id, correlation_id, types, after_seq, limit, descending)
         clause, params = where(query, None)
-        sql = f"{_SELECT} WHERE {clause} ORDER BY seq {'DESC' if descending else 'ASC'}"
+        sql = f"{self._select} WHERE {clause} ORDER BY seq {'DESC' if descending else 'ASC'}"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -141,7 +148,7 @@ class Glance:
         while True:
             query = EventQuery(run_id, session_id, agent_id, None, types, cursor, _PAGE)
             clause, params = where(query, upto)
-            rows = self._rows(f"{_SELECT} WHERE {clause} ORDER BY seq LIMIT ?", [*params, _PAGE])
+            rows = self._rows(f"{self._select} WHERE {clause} ORDER BY seq LIMIT ?", [*params, _PAGE])
             write("".join(Row(*row).to_json() + "\n" for row in rows))
             count += len(rows)
             if len(rows) < _PAGE:

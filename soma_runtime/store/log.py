@@ -111,14 +111,16 @@ class EventLog:
         agent_id: str | None = None,
         task_id: str | None = None,
         correlation_id: str | None = None,
+        source: str | None = None,
     ) -> Event:
         """Append one event; returns it (with its ``seq``) once it is durable.
 
+        ``source`` says who records it (``Event.source``; default: the store's).
         Raises :class:`InvalidEvent` (unknown type, payload mismatch, :class:`PayloadTooLarge`)
         without touching the store, :class:`StoreWriteError` if the commit failed.
         """
         ids = (session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id)
-        prepared = (await self._prepare([EventDraft(type, payload, *ids)]))[0]
+        prepared = (await self._prepare([EventDraft(type, payload, *ids, source)]))[0]
         await self._call(Append([prepared]))
         return prepared.event()
 
@@ -134,6 +136,7 @@ class EventLog:
         agent_id: str | None = None,
         task_id: str | None = None,
         correlation_id: str | None = None,
+        source: str | None = None,
     ) -> None:
         """Append one event without waiting for its commit (validated here all the same).
 
@@ -143,7 +146,7 @@ class EventLog:
         only after everything it recorded is durable.
         """
         ids = (session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id)
-        prepared = (await self._prepare([EventDraft(type, payload, *ids)]))[0]
+        prepared = (await self._prepare([EventDraft(type, payload, *ids, source)]))[0]
         pid = self._pid
         assert pid is not None
         await pid.cast(Append([prepared], want_events=False, sender=_sender()))
@@ -415,8 +418,14 @@ class EventLog:
 
     async def _prepare(self, drafts: Iterable[EventDraft]) -> list[PreparedEvent]:
         """Validate, redact and serialize in the caller's task (never in the writer's)."""
-        cap = (await self._writable()).max_payload_bytes
-        return [prepare_values(d.type, d.payload, d.id_values(), max_payload_bytes=cap) for d in drafts]
+        feed = await self._writable()
+        cap, default = feed.max_payload_bytes, feed.source
+        return [
+            prepare_values(
+                d.type, d.payload, d.id_values(), max_payload_bytes=cap, source=d.source or default
+            )
+            for d in drafts
+        ]
 
     async def _writable(self) -> EventFeed:
         feed = await self._attach()

@@ -234,6 +234,44 @@ class GuidanceDelivered(Payload):
     upto_seq: int = Field(ge=1)
 
 
+class GuidanceOutcome(Payload):
+    """What followed a guidance firing ``horizon`` actions of its agent later (docs/design.md
+    §9): its pressure then and the change since the firing, whether that action failed, and
+    whether the agent recovered. ``censored``: the agent stopped before the horizon (its
+    session ended), so those are unknown (None). The store refuses one whose firing it does
+    not hold."""
+
+    firing_id: str = Field(min_length=1)
+    pattern: str
+    arm: str | None = None
+    horizon: int = Field(ge=1)
+    censored: bool
+    pressure_at_firing: float
+    pressure: float | None = None
+    pressure_change: float | None = None
+    error: bool | None = None
+    recovered: bool | None = None
+
+
+class LessonRecorded(Payload):
+    """An error that got fixed: the error's text and what the call that worked did
+    differently (``fix``: its changed arguments, or its command)."""
+
+    lesson_id: str = Field(min_length=1)
+    tool: str
+    error: str
+    fix: dict[str, Any]
+
+
+class LessonRecalled(Payload):
+    """A lesson brought back because a new error looked like its own (``similarity``: the
+    character-trigram Jaccard of the two errors); ``firing_id`` is the guidance it became."""
+
+    lesson_id: str = Field(min_length=1)
+    firing_id: str = Field(min_length=1)
+    similarity: float = Field(ge=0.0, le=1.0)
+
+
 class TrustEdge(Payload):
     """A trust edge of the vitals graph (recorded, so replay and a restarted monitor see it)."""
 
@@ -287,6 +325,9 @@ CORE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "vitals.updated": VitalsUpdated,
     "guidance.fired": GuidanceFired,
     "guidance.delivered": GuidanceDelivered,
+    "guidance.outcome": GuidanceOutcome,
+    "lesson.recorded": LessonRecorded,
+    "lesson.recalled": LessonRecalled,
     "vitals.trust": TrustEdge,
     "supervisor.child_restarted": ChildRestarted,
     "supervisor.shutdown": SupervisorShutdown,

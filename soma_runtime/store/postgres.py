@@ -55,12 +55,13 @@ from .errors import (
 )
 from .events import ID_FIELDS, Event, PreparedEvent, trusted_event
 
-COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "payload")
+COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "source", "payload")
 _APPEND: Final = f"SELECT soma_append({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
 _AS_JSON: Final = "json_build_object(" + ", ".join(f"'{c}', {c}" for c in COLUMNS) + ")"
 _CLAIM_LOCK: Final = (0x736F6D61, 3)  # one claim at a time: two nodes never take the same work
 _CHANNEL: Final = "soma_events"
 _LEASE_LOST: Final = "SOMA1"  # soma_append's SQLSTATE for a node without a lease
+_ORPHAN_OUTCOME: Final = "SOMA2"  # the trigger's for a guidance.outcome without its firing
 
 DEFAULT_LEASE: Final = 10.0
 """Seconds a node's lease lasts unrenewed: how long its work waits after it died."""
@@ -289,6 +290,7 @@ class PostgresLog:
             [p.ts for p in events],
             [p.type for p in events],
             *(list(ids) for ids in zip(*(p.ids for p in events), strict=True)),
+            [p.source for p in events],
             [p.payload_json for p in events],
         ]
         async with self._writing:
@@ -297,6 +299,8 @@ class PostgresLog:
             except asyncpg.UniqueViolationError as exc:
                 raise RowConflict(str(exc)) from exc
             except asyncpg.PostgresError as exc:
+                if getattr(exc, "sqlstate", None) == _ORPHAN_OUTCOME:
+                    raise RowConflict(str(exc)) from exc  # the schema's trigger (``_pg_schema``, 2 -> 3)
                 if getattr(exc, "sqlstate", None) == _LEASE_LOST:
                     raise StoreWriteError(self.path, _reason(exc)) from exc
                 busy = isinstance(exc, asyncpg.LockNotAvailableError | asyncpg.DeadlockDetectedError)

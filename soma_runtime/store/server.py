@@ -27,8 +27,9 @@ from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, curre
 from ._backend import NodeName, RowConflict, SharedLog, Synchronous
 from ._feed import EventFeed
 from ._open import open_backend
-from .errors import BadRequest, DuplicateEvent, LeaseLost, StoreWriteError
-from .events import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent
+from ._schema import ORPHAN_OUTCOME
+from .errors import BadRequest, DuplicateEvent, LeaseLost, OrphanOutcome, StoreWriteError
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SOURCE, SOURCES, PreparedEvent
 from .sqlite import MEMORY
 
 log = logging.getLogger("soma.event_store")
@@ -59,8 +60,13 @@ class EventStoreConfig:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     node: NodeName | None = None
     """In a shared log (PostgreSQL): the node this store writes as (a new one if None)."""
+    source: str = DEFAULT_SOURCE
+    """The ``source`` of the events appended without one of their own (``Runtime.open(source=)``:
+    ``"test"`` for a test's runtime, so reports can leave its events out)."""
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"EventStoreConfig.source must be one of {SOURCES}, got {self.source!r}")
         for field in ("max_batch", "ring_size", "max_payload_bytes"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
@@ -156,6 +162,7 @@ class EventStore(GenServer):
             ring_size=cfg.ring_size,
             max_payload_bytes=cfg.max_payload_bytes,
             live=True,
+            source=cfg.source,
         )
         if self._log.shared:
             # Other runtimes append too: their commits move the mark (their rows are read from
@@ -323,8 +330,11 @@ class EventStore(GenServer):
         for caller, request in batch:
             try:
                 first = await self._log.insert_events(request.events, self._feed.last_seq + 1)
-            except RowConflict:
-                caller.fail(DuplicateEvent(await self._duplicate_of(request)))
+            except RowConflict as exc:
+                if ORPHAN_OUTCOME in str(exc):  # the schema's trigger (``_schema``, 2 -> 3)
+                    caller.fail(OrphanOutcome(str(exc)))
+                else:
+                    caller.fail(DuplicateEvent(await self._duplicate_of(request)))
                 continue
             except StoreWriteError as exc:
                 caller.fail(exc)

@@ -48,7 +48,7 @@ from .events import ID_FIELDS, Event, PreparedEvent, trusted_event
 
 MEMORY: Final = ":memory:"
 
-COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "payload")
+COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "source", "payload")
 
 # Writes and reads each cross the connection thread as ONE statement carrying ONE JSON text,
 # not as rows. The reason is the GIL: ``executemany`` and ``fetchall`` release and re-take it

@@ -66,6 +66,7 @@ async def soma_runtime(
     if marker is not None and marker.kwargs.get("virtual_time") and "clock" not in options:
         options["clock"] = VirtualClock()
     options.setdefault("db", ":memory:")
+    options.setdefault("source", "test")  # a test's events stay out of ``soma outcomes``
     async with Runtime.open(**options) as rt:
         yield rt
 

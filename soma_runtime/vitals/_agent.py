@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from .baseline import Baseline, BaselineParams
+from .followup import OpenFiring
 from .patterns import Budget, PatternState
 from .pressure import Mode
 from .signals import Intent, SignalWindow
@@ -12,8 +13,9 @@ from .signals import Intent, SignalWindow
 ZERO5: Final = (0.0, 0.0, 0.0, 0.0, 0.0)
 NONE5: Final = (False, False, False, False, False)
 
-# (tool, call key, command?, path, access, words of the tool name and argument values)
-CallInfo = tuple[str, str, bool, str | None, str | None, list[str]]
+# (tool, call key, command?, path, access, words of the tool name and argument values,
+#  the arguments as given: a lesson keeps them, shortened, only when the call fails)
+CallInfo = tuple[str, str, bool, str | None, str | None, list[str], dict[str, Any]]
 
 
 class Context:
@@ -32,8 +34,10 @@ class Agent:
         "agent_id",
         "baseline",
         "effective",
+        "fails",
         "measured",
         "mode",
+        "open_firings",
         "patterns",
         "pressure",
         "ps",
@@ -59,3 +63,6 @@ class Agent:
         self.zs: tuple[float, ...] = ZERO5
         self.ps: tuple[float, ...] = ZERO5
         self.measured: tuple[bool, ...] = NONE5
+        self.open_firings: list[OpenFiring] = []  # firings awaiting outcomes (``followup``)
+        # tool -> [failed calls since it last succeeded, last error, last failed args] (``lessons``)
+        self.fails: dict[str, list[Any]] = {}

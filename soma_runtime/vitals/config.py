@@ -49,13 +49,24 @@ reported cost is what was charged and always wins. Prices change: pass your own 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final
 
 SIGNALS: Final = ("uncertainty", "drift", "error_rate", "token_usage", "cost")
 """The five signals, in the order every tuple of per-signal values uses."""
+PATTERNS: Final = (
+    "bash_retry",
+    "bash_error_streak",
+    "budget",
+    "blind_edit",
+    "cost_spiral",
+    "error_cascade",
+    "pressure",
+    "lesson",
+)
+"""The guidance patterns (``patterns``, ``lessons``): the names ``VitalsConfig.ab`` takes."""
 SCALE_SIGNALS: Final = frozenset({"token_usage", "cost"})
 """Signals whose normal level depends on the agent and its model (see ``baseline``)."""
 DISTRESS_SIGNALS: Final = frozenset({"uncertainty", "error_rate"})
@@ -195,6 +206,21 @@ class VitalsConfig:
     baselines: Mapping[str, tuple[float, float]] = field(default_factory=lambda: DEFAULT_BASELINES)
     """Per signal (mean, std) of the cold-start prior."""
     prices: Mapping[str, ModelPrice] = field(default_factory=lambda: DEFAULT_PRICES)
+    ab: Collection[str] = ()
+    """The patterns whose firings are randomized (``"*"``: all of them): each firing is
+    assigned treatment (delivered) or control (recorded, not delivered), so ``soma outcomes``
+    can say whether that pattern's guidance helps. Off by default: every firing is delivered."""
+    ab_block: int = 4
+    """Block size of the randomization (even): of every ``ab_block`` consecutive firings of a
+    pattern, half are treatment and half control, in an order seeded by the block's first
+    firing id (see ``arms``)."""
+    lesson_similarity: float = 0.5
+    """A failed call's error brings a lesson back when the character-trigram Jaccard
+    similarity of the two errors is at least this (``lessons``)."""
+    max_lessons_per_agent: int = 20
+    """Lessons kept per agent (the oldest go first)."""
+    max_lessons: int = 500
+    """Lessons kept in all (the oldest go first)."""
 
     def __post_init__(self) -> None:
         def number(name: str, value: Any, low: float, high: float) -> None:
@@ -212,7 +238,24 @@ class VitalsConfig:
         number("learn_floor", self.learn_floor, 0.0, 1.0)
         number("clip", self.clip, 1e-9, math.inf)
         number("hedge_weight", self.hedge_weight, 0.0, math.inf)
-        for name in ("cold_start", "window"):
+        number("lesson_similarity", self.lesson_similarity, 0.0, 1.0)
+        ab = (self.ab,) if isinstance(self.ab, str) else self.ab
+        if not all(isinstance(name, str) for name in ab):
+            raise ValueError(f"VitalsConfig.ab must be pattern names, got {self.ab!r}")
+        unknown = sorted(set(ab) - {*PATTERNS, "*"})
+        if unknown:
+            raise ValueError(
+                f"VitalsConfig.ab: unknown pattern(s) {unknown}; known: {', '.join(PATTERNS)} or '*'"
+            )
+        object.__setattr__(self, "ab", PATTERNS if "*" in ab else tuple(p for p in PATTERNS if p in ab))
+        if (
+            isinstance(self.ab_block, bool)
+            or not isinstance(self.ab_block, int)
+            or self.ab_block < 2
+            or self.ab_block % 2
+        ):
+            raise ValueError(f"VitalsConfig.ab_block must be an even int >= 2, got {self.ab_block!r}")
+        for name in ("cold_start", "window", "max_lessons_per_agent", "max_lessons"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"VitalsConfig.{name} must be a positive int, got {value!r}")
@@ -254,6 +297,11 @@ class VitalsConfig:
             "clip": self.clip,
             "window": self.window,
             "hedge_weight": self.hedge_weight,
+            "ab": list(self.ab),
+            "ab_block": self.ab_block,
+            "lesson_similarity": self.lesson_similarity,
+            "max_lessons_per_agent": self.max_lessons_per_agent,
+            "max_lessons": self.max_lessons,
             "baselines": {name: list(v) for name, v in self.baselines.items()},
             "prices": {
                 model: [p.input, p.output, p.cache_read, p.cache_write] for model, p in self.prices.items()
@@ -270,7 +318,7 @@ class VitalsConfig:
         if unknown:
             raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")
         values = {name: data[name] for name in _REQUIRED}
-        values.update({name: data[name] for name in ADDED_IN_2 if name in data})
+        values.update({name: data[name] for name in (*ADDED_IN_2, *ADDED_IN_3) if name in data})
         return cls(
             **values,
             baselines={name: (v[0], v[1]) for name, v in data["baselines"].items()},
@@ -280,3 +328,5 @@ class VitalsConfig:
 
 _REQUIRED: Final = ("alpha", "cold_start", "sigma_floor", "learn_floor", "clip", "window", "hedge_weight")
 ADDED_IN_2: Final = ("control_limit", "anchor", "sigma_max", "scale_floor")
+ADDED_IN_3: Final = ("ab", "ab_block", "lesson_similarity", "max_lessons_per_agent", "max_lessons")
+"""Fields of state version 3 (issue 18: A/B and lessons); a config saved before takes their defaults."""

@@ -20,8 +20,13 @@ What it reads:
   call (a stuck call is in its window): a retry storm is distress by its very shape, and
   whatever the agent does in one — its growing context, its words — is not its normal.
 
-Everything else, ``vitals.updated`` and ``guidance.fired`` included, is ignored: the engine
-never feeds on its own output. An event whose ``seq`` is not above the last one seen is
+Guidance (``patterns``, ``lessons``): each firing gets its arm (``arms``: treatment,
+control, or none when the pattern is not randomized) and is followed until its outcomes at
+h = 1, 5, 10 of its agent's actions are settled or censored (``followup``); an agent's fixed
+errors become lessons, recalled by similar errors later (``lessons``).
+
+Everything else — ``vitals.updated``, ``guidance.*`` and ``lesson.*`` included — is ignored:
+the engine never feeds on its own output. An event whose ``seq`` is not above the last one seen is
 ignored too, so a host that resumes from exported state can re-deliver a few events safely.
 
 Determinism: no clock, no randomness, no ``hash()``; float operations happen in the same
@@ -40,15 +45,28 @@ from typing import Any, Final, Protocol
 
 from . import text
 from ._agent import Agent, CallInfo, Context
+from .arms import Arms
 from .baseline import BaselineParams
 from .config import SIGNALS, VitalsConfig
+from .followup import censor, open_firing, settle
 from .harness import harness_shape, identity_args
-from .patterns import Budget, classify, detect, escalation, shaped_access
+from .lessons import MAX_ERROR_CHARS, MAX_TOOLS_REMEMBERED, MIN_FAILURES, Lesson, Lessons, call_args, fix_of
+from .lessons import lesson_id as new_lesson_id
+from .patterns import Budget, Finding, classify, detect, escalation, shaped_access
 from .pressure import Mode
 from .signals import Action, Intent
 from .state import EngineState, export_state, import_state
 from .trust import TrustGraph
-from .updates import AgentVitals, GuidanceFiring, PressureUpdate, Update, firing_id, readings
+from .updates import (
+    AgentVitals,
+    GuidanceFiring,
+    LessonRecalled,
+    LessonRecorded,
+    PressureUpdate,
+    Update,
+    firing_id,
+    readings,
+)
 
 MAX_PENDING_CALLS: Final = 4096
 """Tool calls remembered between ``tool.started`` and their end; beyond, the oldest go."""
@@ -91,6 +109,11 @@ class VitalsEngine:
         self._known_paths: dict[str, None] = {}  # an ordered set: oldest first
         self._prices: dict[str, Any] = {}  # model -> ModelPrice | None (a memo of price_for)
         self._trust_nodes: tuple[int, list[str], frozenset[str]] = (-1, [], frozenset())
+        self._ab = frozenset(self._config.ab)
+        self._arms = Arms(self._config.ab_block)
+        cfg = self._config
+        self._lessons = Lessons(cfg.max_lessons_per_agent, cfg.max_lessons, cfg.lesson_similarity)
+        self._following: dict[str, None] = {}  # agents with open firings (``followup``)
         self._handlers = {
             "tool.succeeded": self._tool_ended,
             "tool.failed": self._tool_ended,
@@ -172,9 +195,24 @@ class VitalsEngine:
         return []
 
     def _session_stopped(self, event: EventLike) -> list[Update]:
-        if event.session_id is not None:
-            self._contexts.pop(event.session_id, None)
-        return []
+        session_id = event.session_id
+        if session_id is None:
+            return []
+        self._contexts.pop(session_id, None)
+        # Its agents' firings will see no more actions in it: their open horizons are censored.
+        out: list[Update] = []
+        for agent_id in list(self._following):
+            agent = self._agents[agent_id]
+            still = []
+            for f in agent.open_firings:
+                if f.session_id == session_id:
+                    censor(f, agent_id, event.seq, agent.actions, "session_stopped", out)
+                else:
+                    still.append(f)
+            agent.open_firings = still
+            if not still:
+                del self._following[agent_id]
+        return out
 
     def _task_text(self, event: EventLike) -> None:
         agent_id = event.agent_id
@@ -207,16 +245,19 @@ class VitalsEngine:
             return []
         if info is None:  # its start was not seen (a slice of the log): use what this event says
             info = _call_info(event.payload)
-        tool, key, command, path, access, tool_words = info
+        tool, key, command, path, access, tool_words, _ = info
         failed = event.type == "tool.failed"
+        error = None
         if failed:
             error = event.payload.get("error")
             if isinstance(error, str) and error:
                 tool_words = tool_words + text.words(text.normalize(error))
+            else:
+                error = None
         action = Action(
             False, failed, tool, key, text.features(tool_words), 0, 0, 0, 0, command, path, access
         )
-        return self._act(event, agent_id, action)
+        return self._act(event, agent_id, action, info, error)
 
     def _llm_ended(self, event: EventLike) -> list[Update]:
         agent_id = event.agent_id
@@ -273,7 +314,14 @@ class VitalsEngine:
 
     # -- an action --------------------------------------------------------------------------
 
-    def _act(self, event: EventLike, agent_id: str, action: Action) -> list[Update]:
+    def _act(
+        self,
+        event: EventLike,
+        agent_id: str,
+        action: Action,
+        call: CallInfo | None = None,
+        error: str | None = None,
+    ) -> list[Update]:
         agent = self._agents.get(agent_id)
         if agent is None:
             agent = self._agents[agent_id] = Agent(agent_id, self._config.window, self._params)
@@ -340,6 +388,12 @@ class VitalsEngine:
                     agent_id, session_id, seq, index, pressure, pressure, mode, values, zs, ps, measured
                 )
             ]
+        if agent.open_firings:
+            settle(
+                agent.open_firings, agent_id, session_id, seq, index, agent.effective, action.failed, updates
+            )
+            if not agent.open_firings:
+                self._following.pop(agent_id, None)
         patterns = agent.patterns
         known = self._known_paths
         findings = detect(patterns, action, budget, known)
@@ -348,14 +402,70 @@ class VitalsEngine:
                 del known[next(iter(known))]
             for pattern, severity, message, details in findings:
                 if patterns.allow(pattern, severity, index):
-                    updates.append(_firing(agent, seq, pattern, severity, message, details))
+                    self._fire(agent, seq, (pattern, severity, message, details), updates)
+        if call is not None:
+            self._lesson(agent, seq, action, call, error, updates)
         if moved is None:
             if agent.mode is not previous:
-                _escalation(agent, previous, seq, updates)
+                self._escalation(agent, previous, seq, updates)
         else:
             for moved_agent, before in moved:
-                _escalation(moved_agent, before, seq, updates)
+                self._escalation(moved_agent, before, seq, updates)
         return updates
+
+    def _fire(self, a: Agent, seq: int, finding: Finding, updates: list[Update]) -> GuidanceFiring:
+        """A firing, with its arm, followed from now on (``arms``, ``followup``)."""
+        pattern, severity, message, details = finding
+        fid = firing_id(a.agent_id, a.session_id, seq, pattern)
+        arm = self._arms.assign(pattern, fid) if pattern in self._ab else None
+        firing = GuidanceFiring(
+            fid, a.agent_id, a.session_id, seq, a.actions, pattern, severity, message, a.effective, a.mode,
+            details, arm,
+        )  # fmt: skip
+        updates.append(firing)
+        open_firing(a.open_firings, firing, seq, updates)
+        self._following[a.agent_id] = None
+        return firing
+
+    def _escalation(self, a: Agent, previous: Mode, seq: int, updates: list[Update]) -> None:
+        """The ``pressure`` firing, when the agent's mode rose (see ``patterns.escalation``)."""
+        found = escalation(previous, a.mode, a.pressure, a.effective, a.ps)
+        if found is not None and a.patterns.allow(found[0], found[1], a.actions):
+            self._fire(a, seq, found, updates)
+
+    def _lesson(
+        self, a: Agent, seq: int, action: Action, call: CallInfo, error: str | None, updates: list[Update]
+    ) -> None:
+        """Record a fixed error as a lesson, or recall one for a new error (``lessons``)."""
+        tool = call[0]
+        fails = a.fails
+        entry = fails.pop(tool, None) if fails else None
+        if action.failed:
+            count = entry[0] + 1 if entry is not None else 1
+            fails[tool] = [count, (error or "")[:MAX_ERROR_CHARS], call_args(call[6])]
+            if len(fails) > MAX_TOOLS_REMEMBERED:
+                del fails[next(iter(fails))]
+            if error is None or not self._lessons.by_id:
+                return
+            found = self._lessons.recall(tool, error)
+            if found is not None and a.patterns.allow("lesson", 1, a.actions):
+                lesson, score = found
+                details = {"lesson_id": lesson.lesson_id, "tool": tool, "similarity": score}
+                firing = self._fire(a, seq, ("lesson", 1, lesson.message(), details), updates)
+                updates.append(
+                    LessonRecalled(lesson.lesson_id, firing.firing_id, a.agent_id, a.session_id, seq, score)
+                )
+        elif entry is not None and entry[0] >= MIN_FAILURES and entry[1]:
+            fix = fix_of(call[2], entry[2], call_args(call[6]))
+            if fix is None:
+                return
+            lesson = Lesson(new_lesson_id(a.agent_id, seq), a.agent_id, tool, entry[1], fix)
+            self._lessons.add(lesson)
+            updates.append(
+                LessonRecorded(
+                    lesson.lesson_id, a.agent_id, a.session_id, seq, tool, lesson.error, fix, entry[0]
+                )
+            )
 
     def _settle(self, agent: Agent, previous: Mode) -> list[tuple[Agent, Mode]]:
         """Effective pressures and modes after ``agent``'s pressure changed: (agent, previous
@@ -424,6 +534,8 @@ class VitalsEngine:
                 self._agents,
                 self._pending,
                 self._known_paths,
+                self._arms,
+                self._lessons,
             )
         )
 
@@ -437,6 +549,9 @@ class VitalsEngine:
         engine._agents = parts.agents
         engine._pending = parts.pending
         engine._known_paths = parts.known_paths
+        engine._arms = parts.arms
+        engine._lessons = parts.lessons
+        engine._following = {a: None for a, agent in parts.agents.items() if agent.open_firings}
         return engine
 
 
@@ -479,6 +594,7 @@ def _call_info(payload: Mapping[str, Any]) -> CallInfo:
         path,
         access,
         text.words(text.normalize(tool + " " + _values(args)))[: text.VECTOR_WORDS],
+        args,
     )
 
 
@@ -488,28 +604,3 @@ def _values(args: Mapping[str, Any]) -> str:
     return " ".join(
         value if isinstance(value, str) else _CANONICAL.encode(value) for _, value in sorted(args.items())
     )
-
-
-def _firing(
-    a: Agent, seq: int, pattern: str, severity: int, message: str, details: dict[str, Any]
-) -> GuidanceFiring:
-    return GuidanceFiring(
-        firing_id(a.agent_id, a.session_id, seq, pattern),
-        a.agent_id,
-        a.session_id,
-        seq,
-        a.actions,
-        pattern,
-        severity,
-        message,
-        a.effective,
-        a.mode,
-        details,
-    )
-
-
-def _escalation(a: Agent, previous: Mode, seq: int, updates: list[Update]) -> None:
-    """The ``pressure`` firing, when the agent's mode rose (see ``patterns.escalation``)."""
-    found = escalation(previous, a.mode, a.pressure, a.effective, a.ps)
-    if found is not None and a.patterns.allow(found[0], found[1], a.actions):
-        updates.append(_firing(a, seq, *found))

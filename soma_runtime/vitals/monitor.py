@@ -13,6 +13,13 @@ cause ``seq`` of the newest vitals event, and feeds the whole log through a fres
 from the start. The engine is deterministic, so replaying rebuilds exactly the state it had;
 only events after that seq produce new ``vitals.*`` events and steering. Each cause event's
 updates are emitted as one atomic batch, so the log never holds half of them.
+
+What the monitor records for an event says the same ``source`` as that event (a hook's
+action gives hook-sourced vitals, a test's runtime test-sourced ones), so a report that
+leaves tests and replays out leaves their guidance and outcomes out too. A firing in the
+control arm (``arms``) is recorded and followed but never sent to the agent's sessions.
+An outcome is recorded only for a firing the log holds (the store refuses the others): one
+this monitor recorded, or — after a restart — one it finds there.
 """
 
 from __future__ import annotations
@@ -40,9 +47,11 @@ from .config import VitalsConfig
 from .engine import VitalsEngine
 from .pressure import Mode
 from .trust import TrustGraph
-from .updates import AgentVitals, GuidanceFiring, PressureUpdate
+from .updates import AgentVitals, GuidanceFiring, GuidanceOutcome, PressureUpdate
 
-_VITALS_TYPES = ("vitals.updated", "guidance.fired")
+_VITALS_TYPES = ("vitals.updated", "guidance.fired", "guidance.outcome", "lesson.recorded", "lesson.recalled")
+"""What the monitor records (each payload names its cause event: ``cause_seq``)."""
+_MAX_REMEMBERED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ class VitalsMonitor(GenServer):
         self.modes: dict[str, Mode] = {}
         self.steered: dict[str, dict[Pid, Ref]] = {}
         self.waiting: list[tuple[int, Call]] = []  # callers of ("observed", seq)
+        self.recorded: dict[str, bool] = {}  # firing id -> whether the log holds it (bounded)
         await self.events.sync()
         newest = await self.events.query(type=list(_VITALS_TYPES), descending=True, limit=1)
         self.acted_up_to = int(newest[0].payload.get("cause_seq", 0)) if newest else 0
@@ -126,18 +136,32 @@ class VitalsMonitor(GenServer):
         live = event.seq > self.acted_up_to
         drafts: list[EventDraft] = []
         steering: list[tuple[str, Any]] = []
+        source = event.source
         for update in updates:
+            if live and isinstance(update, GuidanceOutcome) and not await self._holds(update):
+                continue
+            drafts.append(
+                EventDraft(
+                    update.event_type,
+                    update.payload(),
+                    session_id=update.session_id,
+                    agent_id=update.agent_id,
+                    source=source,
+                )
+            )
             if isinstance(update, PressureUpdate):
                 before = self.modes.get(update.agent_id, Mode.OBSERVE)
                 self.modes[update.agent_id] = update.mode
-                drafts.append(_draft("vitals.updated", update.payload(), update.session_id, update.agent_id))
                 if (before is Mode.BLOCK) != (update.mode is Mode.BLOCK):
                     blocked = update.mode is Mode.BLOCK
                     why = "pressure reached BLOCK" if blocked else f"pressure fell to {update.mode.value}"
                     block = DestructiveBlock(update.agent_id, blocked, update.effective_pressure, why)
                     steering.append((update.agent_id, block))
             elif isinstance(update, GuidanceFiring):
-                drafts.append(_draft("guidance.fired", update.payload(), update.session_id, update.agent_id))
+                if live:
+                    self._remember(update.firing_id, True)
+                if not update.delivered:
+                    continue  # the control arm: recorded as it would have been, not delivered
                 guidance = Guidance(
                     update.agent_id,
                     update.firing_id,
@@ -155,9 +179,23 @@ class VitalsMonitor(GenServer):
             for session in list(self.steered.get(agent_id, {})):
                 session.send_nowait(message)
 
+    async def _holds(self, outcome: GuidanceOutcome) -> bool:
+        """Whether the log holds the outcome's firing (asked of the store once per firing
+        this monitor did not record itself: one from before a restart)."""
+        known = self.recorded.get(outcome.firing_id)
+        if known is None:
+            fired = await self.events.query(
+                type="guidance.fired", agent_id=outcome.agent_id, session_id=outcome.session_id,
+                descending=True, limit=4 * _MAX_REMEMBERED,
+            )  # fmt: skip
+            known = any(e.payload.get("firing_id") == outcome.firing_id for e in fired)
+            self._remember(outcome.firing_id, known)
+        return known
 
-def _draft(type: str, payload: dict[str, Any], session_id: str | None, agent_id: str) -> EventDraft:
-    return EventDraft(type, payload, session_id=session_id, agent_id=agent_id)
+    def _remember(self, firing_id: str, held: bool) -> None:
+        self.recorded[firing_id] = held
+        if len(self.recorded) > _MAX_REMEMBERED:
+            del self.recorded[next(iter(self.recorded))]
 
 
 class Vitals:

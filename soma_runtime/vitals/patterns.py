@@ -43,6 +43,10 @@ The rules (each fires at the action that completes it):
     Not a mistake but the monitor's own alarm: the agent's mode rose to GUIDE, WARN or BLOCK
     (severity = the mode's rank), so every escalation comes with a message that names the
     signals behind it. Judged by the engine whenever an agent's mode changes.
+
+``lesson``
+    A failed tool call whose error resembles one that was fixed before brings that fix back
+    (see ``lessons``).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ import re
 from collections import deque
 from typing import Any, Final
 
+from .config import PATTERNS as PATTERNS  # the names, kept with the config that switches their A/B
 from .config import SIGNALS
 from .pressure import Mode
 from .signals import Action
@@ -66,15 +71,6 @@ SPIRAL_ERRORS: Final = 5
 CASCADE_ERRORS: Final = 3
 CASCADE_TOOLS: Final = 2
 
-PATTERNS: Final = (
-    "bash_retry",
-    "bash_error_streak",
-    "budget",
-    "blind_edit",
-    "cost_spiral",
-    "error_cascade",
-    "pressure",
-)
 
 WRITE_VERBS: Final = frozenset(
     {

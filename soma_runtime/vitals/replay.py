@@ -12,6 +12,10 @@ config and trust graph. Every field takes part: ``agent_id``, ``session_id``, ``
 ``action``, ``pressure``, ``effective_pressure``, ``mode`` and the per-signal ``signals``
 (raw values), ``z`` and ``signal_pressures``. Floats are compared with ``==`` after the JSON
 round trip of the store, which preserves every bit of a finite double.
+
+The guidance is replayed the same way (``replay_guidance`` against ``recorded_guidance``):
+every ``guidance.fired`` with its A/B arm, every ``guidance.outcome``, every ``lesson.*``
+payload, in order — the arms are keyed on firing ids, never on a clock or a random source.
 """
 
 from __future__ import annotations
@@ -31,6 +35,24 @@ def replay(
     """The pressure trajectory a fresh engine computes from ``events``."""
     engine = VitalsEngine(config, trust=trust)
     return [u for u in engine.observe_many(events) if isinstance(u, PressureUpdate)]
+
+
+GUIDANCE_TYPES = ("guidance.fired", "guidance.outcome", "lesson.recorded", "lesson.recalled")
+
+
+def replay_guidance(
+    events: Iterable[EventLike], *, config: VitalsConfig | None = None, trust: TrustGraph | None = None
+) -> list[dict[str, Any]]:
+    """The payloads of the firings (with their arms), outcomes and lessons a fresh engine
+    computes from ``events``, in order."""
+    engine = VitalsEngine(config, trust=trust)
+    return [u.payload() for u in engine.observe_many(events) if not isinstance(u, PressureUpdate)]
+
+
+def recorded_guidance(events: Iterable[EventLike]) -> list[dict[str, Any]]:
+    """The payloads of the recorded ``guidance.fired``, ``guidance.outcome`` and ``lesson.*``
+    events among ``events``, in order."""
+    return [dict(e.payload) for e in events if e.type in GUIDANCE_TYPES]
 
 
 def recorded_trajectory(events: Iterable[EventLike]) -> list[dict[str, Any]]:

@@ -16,17 +16,21 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._agent import Agent, CallInfo, Context
+from .arms import Arms
 from .baseline import Baseline, BaselineParams
 from .config import VitalsConfig
+from .followup import OpenFiring
+from .lessons import Lessons
 from .patterns import Budget, PatternState
 from .pressure import Mode
 from .signals import Intent, SignalWindow
 from .trust import TrustGraph
 
-STATE_VERSION: Final = 2
+STATE_VERSION: Final = 3
 """2 (issue 21): per-signal reading counts in the baselines; which signals had a reading; in
 the window, each action's stuck flag, the last calls' outcomes, the agent's previous tool
-call, and whether its model calls reported tokens and cost."""
+call, and whether its model calls reported tokens and cost. 3 (issue 18): the A/B blocks,
+the lessons, each agent's open firings and failing tools, each open call's arguments."""
 
 
 @dataclass
@@ -40,6 +44,8 @@ class EngineState:
     agents: dict[str, Agent]
     pending: dict[str, CallInfo]
     known_paths: dict[str, None]
+    arms: Arms
+    lessons: Lessons
 
 
 def export_state(engine: EngineState) -> dict[str, Any]:
@@ -55,6 +61,8 @@ def export_state(engine: EngineState) -> dict[str, Any]:
         "agents": [_agent_json(a) for a in engine.agents.values()],
         "pending": [[call_id, *info] for call_id, info in engine.pending.items()],
         "known_paths": list(engine.known_paths),
+        "arms": engine.arms.to_json(),
+        "lessons": engine.lessons.to_json(),
     }
 
 
@@ -70,7 +78,10 @@ def import_state(state: Mapping[str, Any]) -> EngineState:
         {},
         {},
         dict.fromkeys(state["known_paths"]),
+        Arms.from_json(config.ab_block, state["arms"]),
+        Lessons(config.max_lessons_per_agent, config.max_lessons, config.lesson_similarity),
     )
+    engine.lessons.load(state["lessons"])
     params = BaselineParams(config)
     intents: dict[str, Intent] = {}  # one vector per distinct intent text
 
@@ -99,9 +110,11 @@ def import_state(state: Mapping[str, Any]) -> EngineState:
         agent.baseline = Baseline.from_json(data["baseline"], params)
         agent.patterns = PatternState.from_json(data["patterns"])
         agent.window = SignalWindow.from_json(config.window, data["window"], intent_of(data["intent"]))
+        agent.open_firings = [OpenFiring.from_json(f) for f in data["open_firings"]]
+        agent.fails = {tool: list(entry) for tool, entry in data["fails"].items()}
         engine.agents[agent.agent_id] = agent
-    for call_id, tool, key, command, path, access, tool_words in state["pending"]:
-        engine.pending[call_id] = (tool, key, command, path, access, list(tool_words))
+    for call_id, tool, key, command, path, access, tool_words, args in state["pending"]:
+        engine.pending[call_id] = (tool, key, command, path, access, list(tool_words), dict(args))
     return engine
 
 
@@ -123,4 +136,6 @@ def _agent_json(a: Agent) -> dict[str, Any]:
         "patterns": a.patterns.to_json(),
         "window": a.window.to_json(),
         "intent": intent.text if intent is not None else None,
+        "open_firings": [f.to_json() for f in a.open_firings],
+        "fails": {tool: list(entry) for tool, entry in a.fails.items()},
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from hashlib import blake2b
-from typing import Any
+from typing import Any, ClassVar
 
 from .config import SIGNALS
 from .pressure import Mode
@@ -63,6 +63,7 @@ class PressureUpdate:
     zs: tuple[float, ...]
     pressures: tuple[float, ...]
     measured: tuple[bool, ...] = ALL_MEASURED
+    event_type: ClassVar[str] = "vitals.updated"
 
     @property
     def signals(self) -> dict[str, SignalReading]:
@@ -94,7 +95,10 @@ class GuidanceFiring:
     monitor names the same firing the same way (the monitor can drop one it already emitted).
     ``pressure`` and ``mode`` are the agent's effective pressure and mode at firing time.
     ``severity`` orders firings of one pattern (budget: 1 warning, 2 critical; pressure: the
-    mode's rank; others 1).
+    mode's rank; others 1). ``arm``: with A/B on for the pattern (``VitalsConfig.ab``),
+    ``"treatment"`` (delivered) or ``"control"`` (recorded, never delivered), by block
+    randomization keyed on the firing (``arms``); None when the pattern is not randomized
+    (always delivered).
     """
 
     firing_id: str
@@ -108,6 +112,13 @@ class GuidanceFiring:
     pressure: float
     mode: Mode
     details: dict[str, Any]
+    arm: str | None = None
+    event_type: ClassVar[str] = "guidance.fired"
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the firing reaches its agent (not in the control arm)."""
+        return self.arm != "control"
 
     def payload(self) -> dict[str, Any]:
         """The ``guidance.fired`` payload."""
@@ -123,10 +134,116 @@ class GuidanceFiring:
             "pressure": self.pressure,
             "mode": self.mode.value,
             "details": dict(self.details),
+            "arm": self.arm,
+            "delivered": self.delivered,
         }
 
 
-Update = PressureUpdate | GuidanceFiring
+@dataclass(frozen=True, slots=True)
+class GuidanceOutcome:
+    """What followed a firing ``horizon`` of its agent's actions later (``followup``).
+
+    ``seq`` is the event that settled it: the agent's action at the horizon, or — when
+    ``censored`` — what ended the follow-up (its session stopped, the agent went on in another
+    session, too many firings were open), and then ``pressure``, ``error`` and ``recovered``
+    are unknown (None). ``recovered``: the agent's pressure at the horizon is back below
+    ``RECOVERED_BELOW``, the ceiling of OBSERVE — where an agent at its own baseline stands.
+    """
+
+    firing_id: str
+    agent_id: str
+    session_id: str | None
+    seq: int
+    action: int
+    pattern: str
+    arm: str | None
+    horizon: int
+    pressure_at_firing: float
+    pressure: float | None
+    error: bool | None
+    recovered: bool | None
+    reason: str | None = None
+    event_type: ClassVar[str] = "guidance.outcome"
+
+    @property
+    def censored(self) -> bool:
+        return self.pressure is None
+
+    def payload(self) -> dict[str, Any]:
+        """The ``guidance.outcome`` payload."""
+        return {
+            "firing_id": self.firing_id,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "cause_seq": self.seq,
+            "action": self.action,
+            "pattern": self.pattern,
+            "arm": self.arm,
+            "horizon": self.horizon,
+            "censored": self.censored,
+            "reason": self.reason,
+            "pressure_at_firing": self.pressure_at_firing,
+            "pressure": self.pressure,
+            "pressure_change": None if self.pressure is None else self.pressure - self.pressure_at_firing,
+            "error": self.error,
+            "recovered": self.recovered,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LessonRecorded:
+    """An error fixed after repeated failures of one tool (``lessons``)."""
+
+    lesson_id: str
+    agent_id: str
+    session_id: str | None
+    seq: int
+    tool: str
+    error: str
+    fix: dict[str, Any]
+    failures: int
+    event_type: ClassVar[str] = "lesson.recorded"
+
+    def payload(self) -> dict[str, Any]:
+        """The ``lesson.recorded`` payload."""
+        return {
+            "lesson_id": self.lesson_id,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "cause_seq": self.seq,
+            "tool": self.tool,
+            "error": self.error,
+            "fix": dict(self.fix),
+            "failures": self.failures,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LessonRecalled:
+    """A lesson brought back as guidance (the firing ``firing_id``, pattern ``lesson``)."""
+
+    lesson_id: str
+    firing_id: str
+    agent_id: str
+    session_id: str | None
+    seq: int
+    similarity: float
+    event_type: ClassVar[str] = "lesson.recalled"
+
+    def payload(self) -> dict[str, Any]:
+        """The ``lesson.recalled`` payload."""
+        return {
+            "lesson_id": self.lesson_id,
+            "firing_id": self.firing_id,
+            "agent_id": self.agent_id,
+            "session_id": self.session_id,
+            "cause_seq": self.seq,
+            "similarity": self.similarity,
+        }
+
+
+Update = PressureUpdate | GuidanceFiring | GuidanceOutcome | LessonRecorded | LessonRecalled
+"""What the engine hands its host; each has ``event_type`` and ``payload()`` (its event)."""
 
 
 def firing_id(agent_id: str, session_id: str | None, seq: int, pattern: str) -> str:

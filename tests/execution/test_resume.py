@@ -126,19 +126,25 @@ async def test_resume_false_ends_every_interrupted_run_and_session(tmp_path: Pat
 
 async def test_recovery_leaves_the_sessions_an_outside_agent_records(any_db: str) -> None:
     """A Claude Code hook or a wrapped client records its session straight into the store (its
-    start names a ``source``); that agent is alive, and a runtime opening the store must not
-    end its session as interrupted — only sessions the runtime itself ran."""
+    start's envelope says ``source`` hook or wrap — or, in a log from before the envelope had
+    it, its payload does); that agent is alive, and a runtime opening the store must not end
+    its session as interrupted — only sessions the runtime itself (or a test's) ran."""
     db = any_db
     async with open_event_log(db) as log:
-        for session_id, source in [("outside", "hook"), ("wrapped", "wrap"), ("ours", None)]:
+        for session_id, source in [
+            ("outside", "hook"),
+            ("wrapped", "wrap"),
+            ("ours", None),
+            ("tested", "test"),
+        ]:
             payload: dict[str, Any] = {"intent": None, "metadata": {}}
-            if source is not None:
-                payload["source"] = source
-            await log.append("session.started", payload, session_id=session_id, agent_id="a")
+            await log.append("session.started", payload, session_id=session_id, agent_id="a", source=source)
+        old = {"intent": None, "metadata": {}, "source": "hook"}  # as hooks recorded it before
+        await log.append("session.started", old, session_id="older-hook", agent_id="a")
     async with Runtime.open(db=db, tools=ct.TOOLS, vitals=False) as rt:
-        assert rt.recovery.sessions_stopped == ["ours"]
+        assert sorted(rt.recovery.sessions_stopped) == ["ours", "tested"]
     stopped = [e.session_id for e in await logged(db) if e.type == "session.stopped"]
-    assert stopped == ["ours"]
+    assert sorted(stopped) == ["ours", "tested"]
 
 
 async def test_a_run_whose_tool_is_no_longer_registered_ends_resume_unavailable(

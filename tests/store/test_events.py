@@ -110,6 +110,7 @@ def test_fast_envelope_equals_validated_envelope() -> None:
             **dict.fromkeys(ID_FIELDS),
             "run_id": "r",
             "agent_id": "a",
+            "source": "runtime",
             "payload": {"error": "boom"},
         }
     )

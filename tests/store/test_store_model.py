@@ -69,6 +69,7 @@ drafts = st.builds(
     task_id=free_ids,
     step_id=free_ids,
     tool_call_id=free_ids,
+    source=st.sampled_from([None, "hook", "test"]),
 )
 queries = st.builds(
     Q,
@@ -101,12 +102,13 @@ def key(e: Event) -> tuple[Any, ...]:
 def same_draft(e: Event, d: EventDraft) -> bool:
     # The stored payload also carries the type's defaults; the draft's fields must be there.
     assert isinstance(d.payload, dict)
-    return (e.type, e.run_id, e.session_id, e.agent_id, e.correlation_id) == (
+    return (e.type, e.run_id, e.session_id, e.agent_id, e.correlation_id, e.source) == (
         d.type,
         d.run_id,
         d.session_id,
         d.agent_id,
         d.correlation_id,
+        d.source or "runtime",
     ) and d.payload.items() <= e.payload.items()
 
 
@@ -148,7 +150,7 @@ async def scenario(ops: list[tuple[Any, ...]]) -> None:
 async def step(log: EventLog, model: list[Event], followers: list[Follower], op: tuple[Any, ...]) -> None:
     kind = op[0]
     if kind == "append":
-        event = await log.append(op[1].type, op[1].payload, **_ids(op[1]))
+        event = await log.append(op[1].type, op[1].payload, source=op[1].source, **_ids(op[1]))
         assert event.seq == len(model) + 1 and same_draft(event, op[1])
         model.append(event)
     elif kind == "append_many":
@@ -198,7 +200,7 @@ def _ids(d: EventDraft) -> dict[str, Any]:
 
 
 async def _append_into(log: EventLog, draft: EventDraft, out: list[Event]) -> None:
-    out.append(await log.append(draft.type, draft.payload, **_ids(draft)))
+    out.append(await log.append(draft.type, draft.payload, source=draft.source, **_ids(draft)))
 
 
 async def _query_into(log: EventLog, q: Q, out: list[list[Event]]) -> None:

@@ -4,6 +4,7 @@ for a log written before it existed. Also the database's labels."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -62,8 +63,13 @@ async def test_a_log_written_before_the_index_gets_it_on_its_first_open(tmp_path
     ]
     # (an actor task's payload as the actor layer types it, should it be imported)
     prepared = [prepare_event(t, {"message": "m"} if t.startswith("actor") else {}, ids) for t, ids in rows]
-    await old.insert("[" + ",".join(p.row_json(i) for i, p in enumerate(prepared, 1)) + "]")
     await old.close()
+    with sqlite3.connect(db) as conn:  # rows as that schema has them (before ``source``, too)
+        conn.executemany(
+            "INSERT INTO events (seq, event_id, ts, type, session_id, run_id, step_id, tool_call_id,"
+            " agent_id, task_id, correlation_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(i, p.event_id, p.ts, p.type, *p.ids, p.payload_json) for i, p in enumerate(prepared, 1)],
+        )
     async with open_event_log(db) as log:
         assert [e.run_id for e in await log.unfinished("run")] == ["live"]
         assert [e.session_id for e in await log.unfinished("session")] == ["s"]

@@ -130,7 +130,7 @@ def test_own_output_and_agentless_events_are_not_fed_on() -> None:
     engine.observe_many(log.events)
     before = engine.state()
     for update in run(log.events):
-        kind = "vitals.updated" if isinstance(update, PressureUpdate) else "guidance.fired"
+        kind = update.event_type
         assert engine.observe(log.add(kind, update.payload())) == []
     log.llm("No agent here.", agent_id=None)
     assert engine.observe(log.events[-1]) == []
@@ -182,8 +182,7 @@ def test_trust_leaks_pressure_to_the_dependant() -> None:
 
 def test_payloads_are_accepted_by_the_core_models_and_survive_the_store_round_trip() -> None:
     for update in run(rich_log().events, VitalsEngine(trust=trust())):
-        kind = "vitals.updated" if isinstance(update, PressureUpdate) else "guidance.fired"
-        prepared = prepare_event(kind, update.payload(), {"agent_id": update.agent_id})
+        prepared = prepare_event(update.event_type, update.payload(), {"agent_id": update.agent_id})
         assert json.loads(prepared.payload_json) == update.payload()
 
 

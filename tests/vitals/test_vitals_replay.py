@@ -14,7 +14,6 @@ from test_vitals_engine import rich_log, trust
 
 from soma_runtime.store.events import Event, prepare_event
 from soma_runtime.vitals import (
-    PressureUpdate,
     TrustGraph,
     VitalsEngine,
     first_divergence,
@@ -29,7 +28,7 @@ def record(source: list[Event], engine: VitalsEngine) -> list[Event]:
         event = event.model_copy(update={"seq": len(log) + 1})
         log.append(event)
         for update in engine.observe(event):
-            kind = "vitals.updated" if isinstance(update, PressureUpdate) else "guidance.fired"
+            kind = update.event_type
             ids = {"agent_id": update.agent_id, "session_id": update.session_id}
             prepared = prepare_event(kind, update.payload(), ids)
             seq = len(log) + 1

@@ -22,7 +22,10 @@ HELP: Final = """\
   /             filter by agent, run, session, task or event type
   esc           clear the filter; close a view
   v             show or hide vitals.updated events in the tail
-  1 2 3         tabs: event tail, supervision tree, guidance firings
+  1 2 3 4       tabs: event tail, supervision tree, guidance firings,
+                outcomes (does guidance help? per pattern, as in
+                `soma outcomes`: verdict, n treated/control, recovery
+                rates with Wilson 95% intervals, Fisher's exact p)
   ?             this help                              q   quit
 
 [b]agents[/b]

@@ -13,7 +13,7 @@ leave, so a wider terminal shows more of an error; the whole of it is in the det
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from rich.text import Text
 from textual import events
@@ -28,6 +28,9 @@ from soma_runtime.vitals import SIGNALS
 
 from . import _format
 from .state import AgentRow, GuidanceRow, RunRow
+
+if TYPE_CHECKING:
+    from soma_runtime.vitals.report import ArmStats, PatternReport
 
 TREND_WIDTH: Final = 9
 MIN_LAST_WIDTH: Final = 12
@@ -214,6 +217,40 @@ class GuidanceTable(SyncedTable):
 
 def _guidance_cells(g: GuidanceRow) -> Cells:
     return (str(g.seq), g.agent_id, g.pattern, _format.mode(g.mode), _line(g.message))
+
+
+class OutcomesTable(SyncedTable):
+    """Does guidance help? Per pattern: its verdict, n per arm, the recovery rate of each arm
+    with its Wilson interval, and Fisher's p (``soma outcomes`` has the rest)."""
+
+    COLUMNS = (
+        ("pattern", "pattern", 17),
+        ("verdict", "verdict", 11),
+        ("n", "n T/C", 8),
+        ("treatment", "treated (95%)", 17),
+        ("control", "control (95%)", 17),
+        ("p", "Fisher p", MIN_LAST_WIDTH),
+    )
+
+    def show(self, reports: Iterable[PatternReport]) -> None:
+        self.sync([(r.pattern, _outcome_cells(r)) for r in reports])
+
+
+def _arm_cell(arm: ArmStats | None) -> str:
+    if arm is None or arm.rate is None or arm.low is None or arm.high is None:
+        return "-"
+    return f"{arm.rate:.2f} [{arm.low:.2f},{arm.high:.2f}]"
+
+
+def _outcome_cells(r: PatternReport) -> Cells:
+    if r.randomized:
+        t, c = r.arms.get("treatment"), r.arms.get("control")
+        n = f"{t.n if t else 0}/{c.n if c else 0}"
+    else:  # not randomized: a descriptive rate, under "treated" (every firing was delivered)
+        t, c = r.arms.get("unrandomized"), None
+        n = f"{t.n if t else 0}/-"
+    p = "-" if r.fisher_p is None else f"{r.fisher_p:.3g}"
+    return (r.pattern, r.verdict, n, _arm_cell(t), _arm_cell(c), p)
 
 
 class EventTail(RichLog):

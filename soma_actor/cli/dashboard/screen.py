@@ -1,9 +1,10 @@
 """The main screen: the panels' layout, and the keys that act on what is selected.
 
-A vertical stack — agents, runs, then the event tail, the supervision tree and the guidance
-firings as tabs — whose panels share the terminal's rows by what they hold (:func:`share`):
-a table is never taller than its rows, the tabs get what the tables leave and at least two
-fifths, and at 60×15 every panel still shows. The app hands it each poll
+A vertical stack — agents, runs, then the event tail, the supervision tree, the guidance
+firings and their outcomes (does guidance help?) as tabs — whose panels share the
+terminal's rows by what they hold (:func:`share`): a table is never taller than its rows,
+the tabs get what the tables leave and at least two fifths, and at 60×15 every panel still
+shows. The app hands it each poll
 (:meth:`DashboardScreen.show`); the keys act through the app's data source, and ``enter``
 opens the detail of the selected row (``detail``).
 """
@@ -24,7 +25,7 @@ from soma_runtime.control import ControlError
 
 from .detail import AgentDetail, GuidanceDetail, RunDetail
 from .dialogs import ConfirmScreen, HelpScreen
-from .panels import AgentsTable, EventTail, GuidanceTable, ProcessTree, RunsTable
+from .panels import AgentsTable, EventTail, GuidanceTable, OutcomesTable, ProcessTree, RunsTable
 from .source import DashboardError, DashboardSource, Poll
 from .state import event_matches
 from .trace import TraceScreen
@@ -70,6 +71,7 @@ class DashboardScreen(Screen[None]):
         Binding("1", "pane('events')", "Events", show=False),
         Binding("2", "pane('tree')", "Tree", show=False),
         Binding("3", "pane('guidance')", "Guidance", show=False),
+        Binding("4", "pane('outcomes')", "Outcomes", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -114,6 +116,8 @@ class DashboardScreen(Screen[None]):
                 yield ProcessTree(id="processes")
             with TabPane("3 Guidance", id="guidance"):
                 yield GuidanceTable(id="firings")
+            with TabPane("4 Outcomes", id="outcomes"):
+                yield OutcomesTable(id="outcomes-table")
         yield Input(placeholder="filter by agent, run, type… (enter: keep, esc: clear)", id="filter")
         yield Footer()
 
@@ -133,6 +137,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(AgentsTable).show(state.agent_rows(needle))
         self.query_one(RunsTable).show(state.run_rows(needle))
         self.query_one(GuidanceTable).show(state.guidance_rows(needle))
+        self.query_one(OutcomesTable).show(state.outcome_reports(needle))
         self.query_one(EventTail).append(
             e for e in found.events if self._tail_shows(e.type) and event_matches(e, needle)
         )

@@ -1,4 +1,4 @@
-"""What the dashboard shows, folded from the event log: agents, runs, guidance, the tail.
+"""What the dashboard shows, folded from the event log: agents, runs, guidance, outcomes, the tail.
 
 ``DashboardState.apply(events)`` is pure and incremental — the source feeds it each batch of
 new events once, in seq order, so a poll costs only what is new. Everything it keeps is
@@ -14,18 +14,25 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from soma_runtime import Event
 from soma_runtime.control.protocol import RunView
 from soma_runtime.execution.run_records import TERMINAL_EVENTS
 from soma_runtime.vitals import SIGNALS
+from soma_runtime.vitals.report import EXCLUDED_SOURCES, HORIZON
+
+if TYPE_CHECKING:
+    from soma_runtime.vitals.report import PatternReport
 
 HISTORY: Final = 60
 """Pressure values kept per agent for its sparkline."""
 MAX_FINISHED_RUNS: Final = 500
 TAIL: Final = 500
 GUIDANCE: Final = 200
+OUTCOMES: Final = 50_000
+"""Outcomes (at the report's horizon) kept for the outcomes tab: its verdicts are those of
+``soma outcomes`` over the newest this many."""
 
 TERMINAL_STATES: Final = frozenset(state.value for state in TERMINAL_EVENTS.values())
 
@@ -128,6 +135,8 @@ class DashboardState:
         self.runs: dict[str, RunRow] = {}
         self.tail: deque[Event] = deque(maxlen=TAIL)
         self.guidance: deque[GuidanceRow] = deque(maxlen=GUIDANCE)
+        self.outcomes: deque[Mapping[str, Any]] = deque(maxlen=OUTCOMES)
+        self._reports: list[PatternReport] | None = []  # None: to be recomputed
         self.last_seq = 0
         self._agent_of_session: dict[str, str] = {}
 
@@ -152,6 +161,13 @@ class DashboardState:
             self._vitals(event, str(event.payload.get("agent_id") or agent_id or "?"))
         elif event.type == "guidance.fired":
             self._guidance(event, str(event.payload.get("agent_id") or agent_id or "?"))
+        elif (
+            event.type == "guidance.outcome"
+            and event.payload.get("horizon") == HORIZON
+            and event.source not in EXCLUDED_SOURCES
+        ):
+            self.outcomes.append(event.payload)
+            self._reports = None
         if event.run_id is not None:
             self._run(event, agent_id)
 
@@ -272,6 +288,14 @@ class DashboardState:
 
     def guidance_rows(self, needle: str = "") -> list[GuidanceRow]:
         return [g for g in self.guidance if g.matches(needle)] if needle else list(self.guidance)
+
+    def outcome_reports(self, needle: str = "") -> list[PatternReport]:
+        """Per pattern, what ``soma outcomes`` says (recomputed only after new outcomes)."""
+        if self._reports is None:
+            from soma_runtime.vitals.report import outcome_report
+
+            self._reports = outcome_report(self.outcomes)
+        return [r for r in self._reports if needle in r.pattern.lower() or needle in r.verdict]
 
     def tail_events(self, needle: str = "", *, vitals: bool = True) -> list[Event]:
         return [e for e in self.tail if (vitals or e.type != "vitals.updated") and event_matches(e, needle)]

@@ -83,11 +83,11 @@ def plan(hook: HookInput, facts: Facts, policy: HookPolicy) -> Plan:
     drafts = _starts(hook, facts, policy)
 
     def draft(type: str, payload: dict[str, Any], **ids: Any) -> Draft:
-        payload["source"] = SOURCE
         mine = hook.subagent is None
         return Draft(
             type,
             payload,
+            source=SOURCE,
             agent_id=agent,
             session_id=session,
             task_id=ids.pop("task_id", task if mine else None),
@@ -163,7 +163,8 @@ def _starts(hook: HookInput, facts: Facts, policy: HookPolicy) -> list[Draft]:
         drafts.append(
             Draft(
                 "session.started",
-                {"intent": None, "metadata": metadata, "source": SOURCE},
+                {"intent": None, "metadata": metadata},
+                source=SOURCE,
                 agent_id=main,
                 session_id=hook.session_id,
                 once=hook.session_id,
@@ -177,15 +178,16 @@ def _starts(hook: HookInput, facts: Facts, policy: HookPolicy) -> list[Draft]:
             drafts.append(
                 Draft(
                     "session.started",
-                    {"intent": None, "metadata": metadata, "source": SOURCE},
+                    {"intent": None, "metadata": metadata},
+                    source=SOURCE,
                     agent_id=sub,
                     session_id=sub_session,
                     correlation_id=facts.open_task,
                     once=sub_session,
                 )
             )
-            trust = {"src": sub, "dst": main, "trust": policy.subagent_trust, "source": SOURCE}
-            drafts.append(Draft("vitals.trust", trust, once=sub_session))
+            trust = {"src": sub, "dst": main, "trust": policy.subagent_trust}
+            drafts.append(Draft("vitals.trust", trust, once=sub_session, source=SOURCE))
     return drafts
 
 

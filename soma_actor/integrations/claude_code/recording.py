@@ -95,12 +95,12 @@ def drain_spool(options: Options, policy: HookPolicy, step: Any) -> int:
             marker = f"ev-spool-{entry['id']}"
             if step.has_event(marker):
                 continue
-            step.append([Draft("hook.spooled", spool.note(entry), event_id=marker)])
+            step.append([Draft("hook.spooled", spool.note(entry), event_id=marker, source="hook")])
             if isinstance(entry.get("input"), dict):
                 with contextlib.suppress(BadHookInput):  # it was parsed once: it parses again
                     run(HookInput(entry["input"]), policy, step, answer=False)
             elif isinstance(entry.get("error"), dict):
-                step.append([Draft("hook.error", dict(entry["error"]))])
+                step.append([Draft("hook.error", dict(entry["error"]), source="hook")])
             count += 1
     return count
 
@@ -121,14 +121,15 @@ def record_error(
         "problem": problem[:2000],
         "event": event,
         "excerpt": raw[:_EXCERPT].decode("utf-8", errors="replace"),
-        "source": "hook",
     }
     agent = agent_of(session_id) if session_id else None
     try:
         try:
             ledger = DirectLedger(options.db, wait=min(1.0, options.lock_wait))
             ledger.exchange(
-                [Draft("hook.error", payload, agent_id=agent, session_id=session_id)], agent or "", None
+                [Draft("hook.error", payload, agent_id=agent, session_id=session_id, source="hook")],
+                agent or "",
+                None,
             )
         except LockBusy as exc:
             spool.keep(options.db, {"error": payload}, str(exc))

@@ -82,4 +82,4 @@ def read(fd: int) -> list[dict[str, Any]]:
 
 def note(entry: dict[str, Any]) -> dict[str, Any]:
     """The ``hook.spooled`` payload that records ``entry`` as taken."""
-    return {"entry": entry["id"], "spooled_at": entry.get("at"), "why": entry.get("why"), "source": "hook"}
+    return {"entry": entry["id"], "spooled_at": entry.get("at"), "why": entry.get("why")}

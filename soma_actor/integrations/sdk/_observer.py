@@ -125,9 +125,13 @@ class Observer:
         self._calls: dict[str, tuple[str, dict[str, Any]]] = {}  # tool_use_id -> (name, arguments)
 
     def _draft(self, type: str, payload: dict[str, Any], tool_call_id: str | None = None) -> Draft:
-        payload["source"] = SOURCE
         return Draft(
-            type, payload, agent_id=self.agent_id, session_id=self.session_id, tool_call_id=tool_call_id
+            type,
+            payload,
+            agent_id=self.agent_id,
+            session_id=self.session_id,
+            tool_call_id=tool_call_id,
+            source=SOURCE,
         )
 
     def begin(self, model: str | None, results: Sequence[ToolResult]) -> tuple[Call, str | None]:

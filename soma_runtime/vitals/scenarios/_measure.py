@@ -233,7 +233,8 @@ def measure(scenario: Scenario, engine: Any = None) -> Result:
 
     Any engine with the same ``observe`` and update shapes will do — an older release of
     this one, say, to compare before and after — so updates are read by their attributes:
-    a guidance firing is the one with a ``pattern``."""
+    a guidance firing is the one with a ``message``, a pressure update the one with
+    ``pressures`` (outcomes and lessons are neither)."""
     engine = engine if engine is not None else VitalsEngine()
     result = Result(scenario)
     agent = scenario.agent
@@ -241,9 +242,11 @@ def measure(scenario: Scenario, engine: Any = None) -> Result:
         for update in engine.observe(event):
             if update.agent_id != agent:
                 continue
-            if hasattr(update, "pattern"):
+            if hasattr(update, "message"):
                 result.firings.append((update.action, update.pattern))
-            elif update.action == len(result.modes) + 1:  # the update of the agent's own action
+            elif (
+                hasattr(update, "pressures") and update.action == len(result.modes) + 1
+            ):  # the update of the agent's own action
                 result.modes.append(Mode(update.mode))
                 result.pressures.append(update.pressure)
                 result.signal_pressures.append(tuple(update.pressures))

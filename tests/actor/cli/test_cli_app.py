@@ -24,7 +24,7 @@ from soma_runtime import Runtime, Step, __version__, open_event_log
 from soma_runtime.vitals import DEFAULT_BASELINES, VitalsConfig
 
 VERBS = [
-    *("serve", "status", "statusline", "replay", "trace", "export", "check"),
+    *("serve", "status", "statusline", "replay", "outcomes", "lessons", "trace", "export", "check"),
     *("cancel", "run", "ask", "demo", "dashboard", "init", "hook"),
 ]
 

@@ -30,11 +30,18 @@ def test_soma_demo_drives_every_outcome_and_summarises_them(tmp_path: Path) -> N
     for outcome in ("completed", "1 failed", "1 timeout", "1 cancelled", "1 blocked", "block", "delegation"):
         assert outcome in done.stdout, outcome
     assert "soma dashboard --db" in done.stdout and "soma trace run-" in done.stdout
+    # Does guidance help? Every verdict, and where to look.
+    for verdict in ("helps", "harms", "no effect", "collecting"):
+        assert verdict in done.stdout, verdict
+    assert "soma outcomes --db" in done.stdout and "(tab 4: outcomes)" in done.stdout
     events = anyio.run(recorded, db)
     types = {e.type for e in events}
     for expected in ("tool.blocked", "run.timeout", "run.cancelled", "run.failed", "vitals.trust"):
         assert expected in types, expected
     assert len([e for e in events if e.type == "actor.started"]) == 4  # one demo's worth
+    outcomes = [e for e in events if e.type == "guidance.outcome"]
+    assert {o.payload["arm"] for o in outcomes} == {"treatment", "control"}
+    assert {o.source for o in outcomes} == {"runtime"}
     installer = [e for e in events if e.type == "vitals.updated" and e.agent_id == "installer"]
     assert "block" in {e.payload["mode"] for e in installer}
 

@@ -47,7 +47,7 @@ def run_session(db: Path, control: Path | None) -> dict[str, Answered]:
 def rows(db: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
         return conn.execute(
-            "SELECT seq, type, session_id, agent_id, tool_call_id, payload FROM events"
+            "SELECT seq, type, session_id, agent_id, tool_call_id, source, payload FROM events"
         ).fetchall()
 
 
@@ -101,10 +101,11 @@ def test_the_store_records_the_session(recorded: tuple[Path, dict[str, Answered]
     assert kinds[:2] == ["session.started", "actor.task.received"]
     assert kinds.count("tool.started") == STORM and kinds.count("tool.failed") == STORM
     assert kinds[-1] == "tool.blocked"
-    for _, kind, session, agent, call, payload in events:
-        data = json.loads(payload)
+    for _, kind, session, agent, call, source, payload in events:
+        # Who recorded it is on the envelope (the vitals events say their cause's source).
+        assert source == "hook" and "source" not in json.loads(payload)
         if kind.startswith(("tool.", "session.", "actor.")):
-            assert (session, agent, data["source"]) == (SESSION, AGENT, "hook")
+            assert (session, agent) == (SESSION, AGENT)
         if kind in ("tool.started", "tool.failed", "tool.blocked"):
             assert call is not None and call.startswith("toolu_")
     fired = {json.loads(p)["firing_id"] for _, k, *_, p in events if k == "guidance.fired"}

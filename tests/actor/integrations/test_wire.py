@@ -24,6 +24,7 @@ from soma_actor.integrations._wire import DECLARED, REQUIRED, canonical, encode,
 from soma_runtime.store._redaction import redact
 from soma_runtime.store.events import EventDraft, payload_model, prepare_event
 from soma_runtime.store.log import open_event_log
+from soma_runtime.vitals import SIGNALS
 
 
 def _default(field: Any) -> Any:
@@ -85,13 +86,27 @@ def payloads(kind: str) -> st.SearchStrategy[dict[str, Any]]:
         "trust": floats | st.integers(0, 1),
         "firing_ids": st.lists(st.text(max_size=10), min_size=1, max_size=3),
         "upto_seq": st.integers(1, 10**6),
-        "signals": st.dictionaries(st.text(max_size=8), floats | st.integers(0, 5), max_size=3),
+        # Signal names (a key that reads like a secret, "Password", would be redacted to text).
+        "signals": st.dictionaries(st.sampled_from(SIGNALS), floats | st.integers(0, 5), max_size=3),
         "usage": st.fixed_dictionaries(
             {"input_tokens": st.integers(0, 10**6), "output_tokens": st.integers(0, 10**6)}
         ),
         "cost_usd": st.floats(min_value=0, max_value=10) | st.integers(0, 3),
         "args": st.dictionaries(st.text(max_size=8), json_value, max_size=3),
+        "firing_id": st.text(min_size=1, max_size=10),
+        "lesson_id": st.text(min_size=1, max_size=10),
+        "pattern": text,
+        "arm": st.sampled_from([None, "treatment", "control"]),
+        "horizon": st.sampled_from([1, 5, 10]),
+        "censored": st.booleans(),
+        "pressure_at_firing": floats | st.integers(0, 1),
+        "pressure_change": st.floats(min_value=-1.0, max_value=1.0) | st.integers(-1, 1),
+        "recovered": st.none() | st.booleans(),
+        "similarity": floats | st.integers(0, 1),
+        "fix": st.dictionaries(st.text(max_size=8), json_value, max_size=3),
     }
+    if kind == "guidance.outcome":  # its ``error`` says whether the action failed
+        values["error"] = st.none() | st.booleans()
     required = {name for name, default in DECLARED[kind] if default is REQUIRED}
     optional = {name for name, default in DECLARED[kind] if default is not REQUIRED and name in values}
     names = {name for name, _ in DECLARED[kind]}

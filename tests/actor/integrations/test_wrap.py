@@ -84,7 +84,11 @@ def check_round(db: Path, agent: str, provider: str, model: str) -> None:
         "llm.succeeded",
     ]
     found = events(db, agent)
-    assert all(p["source"] == "wrap" for k, _, p in found if not k.startswith(("vitals.", "guidance.")))
+    # Who recorded them is on each envelope; the vitals events say the source of their cause.
+    with sqlite3.connect(db) as conn:
+        sources = conn.execute("SELECT DISTINCT source FROM events WHERE agent_id = ?", (agent,)).fetchall()
+    assert sources == [("wrap",)]
+    assert all("source" not in p for _, _, p in found)
     done = [p for k, _, p in found if k == "llm.succeeded"]
     assert [d["provider"] for d in done] == [provider, provider] and done[0]["model"] == model
     assert done[0]["usage"]["input_tokens"] == 10 and done[0]["usage"]["output_tokens"] == 5
