@@ -39,10 +39,12 @@ async def fill_disk(rt: Runtime, full: bool) -> None:
     assert writer is not None
     await writer.execute_fetchall(f"PRAGMA max_page_count = {1 if full else 4294967294}")
     if full:
-        # The limit is the file's size now: fill what free space its pages still have.
-        with pytest.raises(StoreWriteError, match="full"):
-            for _ in range(1000):
-                await rt.events.append("session.started", {"metadata": {"filler": "f" * 3000}})
+        # The limit is the file's size now: fill what free space its pages still have — with
+        # ever smaller rows, so no corner is left where a run's small events would still fit.
+        for size in (3000, 300, 30):
+            with pytest.raises(StoreWriteError, match="full"):
+                for _ in range(1000):
+                    await rt.events.append("session.started", {"metadata": {"filler": "f" * size}})
 
 
 async def until(condition: object, what: str, timeout: float = 20.0) -> None:
