@@ -27,6 +27,7 @@ from rich.table import Table
 
 from soma_runtime import CommandTool, Runtime, tool
 from soma_runtime.store import StoreLocked, StoreOpenError, WriterLock
+from soma_runtime.store._backend import is_postgres
 from soma_runtime.store.sqlite import read_labels
 from soma_runtime.vitals import Mode, VitalsConfig
 from soma_runtime.vitals.report import PatternReport
@@ -374,7 +375,11 @@ CREATED_BY: Final = ("created_by", "soma demo")
 async def _replace_previous(db: str) -> None:
     """A demo starts from an empty log (its agents' vitals would otherwise carry over). It
     replaces only a database an earlier demo created and no runtime has open — never another
-    Soma database, never another file — and says why otherwise, leaving it untouched."""
+    Soma database, never another file — and says why otherwise, leaving it untouched. A
+    server's database (a ``postgresql://`` URL) it never empties: it must hold no events."""
+    if is_postgres(db):
+        await _check_empty(db)
+        return
     path = anyio.Path(db)
     if not await path.exists():
         return
@@ -399,6 +404,20 @@ async def _replace_previous(db: str) -> None:
             await anyio.Path(f"{path}{suffix}").unlink(missing_ok=True)
     finally:
         lock.release()
+
+
+async def _check_empty(url: str) -> None:
+    from soma_runtime import open_event_log
+
+    try:
+        async with open_event_log(url, readonly=True) as log:
+            held = await log.last_seq()
+    except StoreOpenError as exc:
+        if "empty" in exc.problem:
+            return  # a new database: the runtime creates its tables
+        raise
+    if held:
+        raise CliError(f"{url} holds {held} events; the demo runs on an empty database (create a new one)")
 
 
 async def _labels(db: str) -> dict[str, str] | None:

@@ -14,7 +14,7 @@ from _cli import SOMA, clean_env
 from soma_runtime import Event, Runtime, Step, open_event_log
 
 
-def soma_demo(db: Path) -> subprocess.CompletedProcess[str]:
+def soma_demo(db: Path | str) -> subprocess.CompletedProcess[str]:
     env = {**clean_env(), "COLUMNS": "140"}
     return subprocess.run(
         [*SOMA, "demo", "--db", str(db)], capture_output=True, text=True, env=env, timeout=120
@@ -119,3 +119,12 @@ def test_soma_demo_never_replaces_a_database_a_runtime_has_open(tmp_path: Path) 
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert soma_demo(db).returncode == 0, "once the runtime is gone, the demo replaces its own database"
+
+
+def test_soma_demo_runs_on_an_empty_postgresql_database_and_never_on_a_full_one(pg_url: str) -> None:
+    first = soma_demo(pg_url)  # a URL is a --db too
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"soma status --db {pg_url}" in first.stdout
+    again = soma_demo(pg_url)
+    assert again.returncode == 1
+    assert "the demo runs on an empty database" in again.stderr and "events" in again.stderr
