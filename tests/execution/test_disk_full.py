@@ -29,7 +29,9 @@ gate = anyio.Event()
 @tool(effect="pure", idempotent=True)
 async def wait_for_gate(n: int) -> str:
     await gate.wait()
-    return "x" * 2000 + str(n)  # a page's worth of events per run, whatever the free space
+    # Several pages' worth per run: its end needs new (overflow) pages, which a full disk
+    # never has, whatever corners of free space the filled pages keep.
+    return "x" * 20_000 + str(n)
 
 
 async def fill_disk(rt: Runtime, full: bool) -> None:
