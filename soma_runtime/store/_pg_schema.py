@@ -65,10 +65,20 @@ def _unfinished_trigger() -> str:
 #   the transaction.
 # - NOTIFY soma_events with the new high-water mark: delivered at commit, it wakes the other
 #   runtimes' followers (who then read the table, so none misses an event).
-_APPEND: Final = f"""
+def _append_function(*, sources: bool) -> str:
+    """``soma_append``'s definition; with ``sources``, as schema 3 has it (each event's
+    ``source`` in a column of its own, see ``_schema``)."""
+    ids = ", ".join(ID_FIELDS)
+    id_args = ", ".join(f"{c}s TEXT[]" for c in ID_FIELDS)
+    id_arrays = ", ".join(f"{c}s" for c in ID_FIELDS)
+    id_values = ", ".join(f"x_{c}" for c in ID_FIELDS)
+    source_arg, source_column, source_array, source_value = (
+        (" sources TEXT[],", " source,", " sources,", " s,") if sources else ("", "", "", "")
+    )
+    return f"""
 CREATE FUNCTION soma_append(
     node TEXT, event_ids TEXT[], tss BIGINT[], types TEXT[],
-    {", ".join(f"{c}s TEXT[]" for c in ID_FIELDS)}, payloads TEXT[]
+    {id_args},{source_arg} payloads TEXT[]
 ) RETURNS BIGINT LANGUAGE plpgsql AS $body$
 DECLARE
     base BIGINT;
@@ -82,45 +92,25 @@ BEGIN
         PERFORM set_config('soma.node_id', node, true);
     END IF;
     SELECT coalesce(max(seq), 0) INTO base FROM events;
-    INSERT INTO events (seq, event_id, ts, type, {", ".join(ID_FIELDS)}, payload)
-    SELECT base + n, e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, p::json
-    FROM unnest(event_ids, tss, types, {", ".join(f"{c}s" for c in ID_FIELDS)}, payloads)
-        WITH ORDINALITY AS x(e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, p, n);
-    PERFORM pg_notify('soma_events', (base + cardinality(event_ids))::text);
-    RETURN base + 1;
-END
-$body$;
-"""
-
-# 2 -> 3 (issue 18): soma_append takes each event's ``source`` (the envelope's, see ``_schema``).
-_APPEND_3: Final = f"""
-DROP FUNCTION soma_append(TEXT, TEXT[], BIGINT[], TEXT[], {", ".join("TEXT[]" for _ in ID_FIELDS)}, TEXT[]);
-CREATE FUNCTION soma_append(
-    node TEXT, event_ids TEXT[], tss BIGINT[], types TEXT[],
-    {", ".join(f"{c}s TEXT[]" for c in ID_FIELDS)}, sources TEXT[], payloads TEXT[]
-) RETURNS BIGINT LANGUAGE plpgsql AS $body$
-DECLARE
-    base BIGINT;
-BEGIN
-    PERFORM pg_advisory_xact_lock({SEQ_LOCK[0]}, {SEQ_LOCK[1]});
-    IF node IS NOT NULL THEN
-        IF NOT EXISTS (SELECT 1 FROM nodes WHERE node_id = node AND expires_at > clock_timestamp()) THEN
-            RAISE EXCEPTION 'node % holds no lease: it expired, and its runs may have moved', node
-                USING ERRCODE = 'SOMA1';
-        END IF;
-        PERFORM set_config('soma.node_id', node, true);
-    END IF;
-    SELECT coalesce(max(seq), 0) INTO base FROM events;
-    INSERT INTO events (seq, event_id, ts, type, {", ".join(ID_FIELDS)}, source, payload)
-    SELECT base + n, e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, s, p::json
-    FROM unnest(event_ids, tss, types, {", ".join(f"{c}s" for c in ID_FIELDS)}, sources, payloads)
-        WITH ORDINALITY AS x(e, t, y, {", ".join(f"x_{c}" for c in ID_FIELDS)}, s, p, n)
+    INSERT INTO events (seq, event_id, ts, type, {ids},{source_column} payload)
+    SELECT base + n, e, t, y, {id_values},{source_value} p::json
+    FROM unnest(event_ids, tss, types, {id_arrays},{source_array} payloads)
+        WITH ORDINALITY AS x(e, t, y, {id_values},{source_value} p, n)
     ORDER BY n;
     PERFORM pg_notify('soma_events', (base + cardinality(event_ids))::text);
     RETURN base + 1;
 END
 $body$;
 """
+
+
+_APPEND: Final = _append_function(sources=False)
+
+# 2 -> 3 (issue 18): soma_append takes each event's ``source`` (the envelope's, see ``_schema``).
+_OLD_APPEND_ARGS: Final = ", ".join(
+    ["TEXT", "TEXT[]", "BIGINT[]", "TEXT[]", *(["TEXT[]"] * len(ID_FIELDS)), "TEXT[]"]
+)
+_APPEND_3: Final = f"DROP FUNCTION soma_append({_OLD_APPEND_ARGS});" + _append_function(sources=True)
 
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 0 -> 1: the log. Each per-id index carries seq, so a run's trace is one index range scan
