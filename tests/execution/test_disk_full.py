@@ -118,8 +118,11 @@ async def test_runs_whose_end_was_never_written_end_at_the_next_open(tmp_path: P
             await until(lambda run=run: holding_end(run), f"{run} never reached its end")
         # The runtime stops while the disk is still full: no end can be written.
     async with Runtime.open(db, tools=[wait_for_gate], vitals=False) as rt:
-        # Found unfinished at open: resumed (their step was pure) or ended, never lost.
-        assert sorted([*rt.recovery.resumed, *rt.recovery.ended]) == sorted(r.run_id for r in runs)
+        # Found unfinished at open: resumed (their step was pure), started (a run whose
+        # run.started was still waiting to share a commit when the disk filled) or ended —
+        # never lost.
+        found = [*rt.recovery.resumed, *rt.recovery.started, *rt.recovery.ended]
+        assert sorted(found) == sorted(r.run_id for r in runs)
         for run in runs:
             assert (await (await rt.run(run.run_id)).result()).state is RunState.COMPLETED
             assert await ends(rt, run.run_id) == ["run.completed"], "each run has exactly one end"
