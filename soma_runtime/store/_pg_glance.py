@@ -9,7 +9,6 @@ its own, and each read waits for its answer there.
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ import asyncpg
 
 from .errors import StoreOpenError, StoreReadError
 from .glance import _SELECT, Glance
-from .postgres import redacted_url
+from .postgres import numbered, redacted_url
 
 T = TypeVar("T")
 
@@ -51,10 +50,8 @@ class PgGlance(Glance):
         self._select = _SELECT  # a writer migrates a PostgreSQL log before anything reads it
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        counter = iter(range(1, 1 << 20))
-        numbered = re.sub(r"\?", lambda _m: f"${next(counter)}", sql)
         try:
-            return [tuple(r) for r in self._loop.run(self._pg.fetch(numbered, *params))]
+            return [tuple(r) for r in self._loop.run(self._pg.fetch(numbered(sql), *params))]
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise StoreReadError(self.path, str(exc).splitlines()[0]) from exc
 

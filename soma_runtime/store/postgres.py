@@ -399,7 +399,7 @@ class PostgresLog:
 
     async def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         try:
-            return [tuple(r) for r in await self._readers.fetch(_numbered(sql), *params)]
+            return [tuple(r) for r in await self._readers.fetch(numbered(sql), *params)]
         except Exception as exc:
             raise self._read_failure(exc) from exc
 
@@ -422,7 +422,7 @@ class PostgresLog:
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
-            return await self._readers.fetchval(_numbered(sql), *params)
+            return await self._readers.fetchval(numbered(sql), *params)
         except Exception as exc:
             raise self._read_failure(exc) from exc
 
@@ -468,7 +468,7 @@ def _lease_from(url: str, lease: float) -> tuple[str, float]:
     return url, lease
 
 
-def _numbered(sql: str) -> str:
+def numbered(sql: str) -> str:
     """``?`` placeholders (the store's shared SQL) as PostgreSQL's ``$1, $2, …``."""
     counter = iter(range(1, 1 << 20))
     return re.sub(r"\?", lambda _m: f"${next(counter)}", sql)
