@@ -62,9 +62,9 @@ from ..kernel.gen_statem import (
 )
 from ..kernel.node import shutdown_process
 from ..kernel.reasons import ExitReason, describe, is_orderly
-from ..store._limits import LimitExceeded, abbreviate, check_value
+from ..store._limits import MAX_PAYLOAD_DEPTH, LimitExceeded, abbreviate, check_value
 from ..store.errors import InvalidEvent, PayloadTooLarge, StoreWriteError
-from ..store.events import EventDraft
+from ..store.events import EventDraft, PreparedEvent
 from ..store.ids import new_id
 from ..store.log import EventLog
 from ..tools.spec import Effect, Isolation, ToolContext, ToolSpec
@@ -88,7 +88,7 @@ from .run_types import (
     tool_journal,
 )
 from .steering import DestructiveBlock
-from .steps import Step, StepArgumentError, substitute, to_json
+from .steps import Step, StepArgumentError, substitute
 
 # Re-exported: the run's vocabulary is imported from here too.
 __all__ = [
@@ -160,6 +160,7 @@ class Run(GenStatem):
         options: RunOptions,
         events: EventLog,
         resume: ResumePoint | None = None,
+        plan: list[dict[str, Any]] | None = None,
     ) -> Any:
         self.run_id = run_id
         self.session = session
@@ -167,9 +168,13 @@ class Run(GenStatem):
         self.tools = dict(tools)
         self.options = options
         self.events = events
+        # The steps as the journal holds them, made once (by the session, which journalled
+        # them first): run.started holds them all, each step.started its own args.
+        self.plan = plan if plan is not None else [s.to_json() for s in self.steps]
         self.outputs: dict[str, Any] = dict(resume.outputs) if resume is not None else {}
         self.cursor = resume.cursor if resume is not None else 0
         self.active: _Active | None = None
+        self._unsent: list[PreparedEvent] = []  # a step's outcome, sent with the next batch
         self.waiters: list[Call] = []
         self.finished = False  # the terminal event is recorded
         self._ending: tuple[str, dict[str, Any], RunResult] | None = None  # ... or being written
@@ -186,7 +191,7 @@ class Run(GenStatem):
             timeout = options.timeout
             await self._emit(
                 "run.started",
-                {"steps": [s.to_json() for s in self.steps], "options": options.journal()},
+                {"steps": self.plan, "options": options.journal()},
             )
             actions = [NextEvent(_NEXT)]
         if timeout is not None:
@@ -269,7 +274,8 @@ class Run(GenStatem):
             return await self._finish(RunState.COMPLETED, None)
         step = self.steps[self.cursor]
         spec = self.tools[step.tool]
-        started = self._draft("step.started", {"tool": spec.name, "args": to_json(step.args)}, step.id)
+        args_json = self.plan[self.cursor]["args"]
+        started = self._draft("step.started", {"tool": spec.name, "args": args_json}, step.id)
         if spec.destructive and self.block is not None:
             return await self._refuse(step, spec, started, self.block)
         try:
@@ -277,19 +283,25 @@ class Run(GenStatem):
         except (StepArgumentError, ValueError) as e:
             # Bad arguments never reach the tool: the step fails with the reason as data.
             failed = {"error": str(e), "outcome": "failed"}
-            await self.events.emit_many([started, self._draft("step.failed", failed, step.id)])
+            await self._record([started, self._draft("step.failed", failed, step.id)])
             return await self._finish(RunState.FAILED, f"step {step.id!r}: {e}")
         tool_call_id = new_id("tc")
         json_args = args.model_dump(mode="json")
         # One batch per transition: a step costs the store two messages, not four.
         journal = [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
         try:
-            if spec.effect is Effect.PURE or spec.idempotent:
-                await self.events.emit_many(journal)
-            else:
-                # Write-ahead: a call that must not run twice is in the log before it runs, or a
-                # runtime killed meanwhile would leave no trace of it and resume would repeat it.
-                await self.events.append_many(journal)
+            # Substituted outputs may have made the arguments deeper than the journal holds
+            # (each was checked alone), and trusted events are not checked for it again: the
+            # payloads that hold them wrap them once.
+            check_value(json_args, "args", max_depth=MAX_PAYLOAD_DEPTH - 1)
+            # Write-ahead: a call that must not run twice is in the log before it runs, or a
+            # runtime killed meanwhile would leave no trace of it and resume would repeat it.
+            durable = not (spec.effect is Effect.PURE or spec.idempotent)
+            await self._record(journal, durable=durable)
+        except LimitExceeded as e:
+            failed = {"error": f"arguments not recordable: {e}", "outcome": "failed"}
+            await self._record([started, self._draft("step.failed", failed, step.id)])
+            return await self._finish(RunState.FAILED, f"step {step.id!r}: arguments not recordable: {e}")
         except StoreWriteError as e:
             # The store refused the write-ahead (a full disk): the tool never starts.
             why = f"step {step.id!r}: not started, the event store could not record it: {e.problem}"
@@ -298,7 +310,7 @@ class Run(GenStatem):
             # Arguments the log cannot record (an earlier output substituted in made them too
             # deep or too large): the tool never runs, the step fails with the reason as data.
             failed = {"error": f"arguments not recordable: {e}", "outcome": "failed"}
-            await self.events.emit_many([started, self._draft("step.failed", failed, step.id)])
+            await self._record([started, self._draft("step.failed", failed, step.id)])
             return await self._finish(RunState.FAILED, f"step {step.id!r}: arguments not recordable: {e}")
         node = current_node()
         timeout = self._step_timeout(step, spec)
@@ -325,7 +337,7 @@ class Run(GenStatem):
             f"(pressure {block.pressure:.2f}): {block.reason}"
         )
         blocked = {"tool": spec.name, "reason": reason, "pressure": block.pressure}
-        await self.events.emit_many(
+        await self._record(
             [
                 started,
                 self._draft("tool.blocked", blocked, step.id),
@@ -357,7 +369,10 @@ class Run(GenStatem):
             self.active = active
             return await self._step_failed(f"output not recordable: {e}", RunState.FAILED)
         try:
-            await self.events.emit_many(
+            # Sent with the next step's start, one batch per step (the next thing the run does,
+            # before it reads another message); prepared now, so an output the log cannot hold
+            # fails this step.
+            self._unsent += await self.events.prepare_trusted(
                 [
                     self._draft(
                         "tool.succeeded",
@@ -386,7 +401,7 @@ class Run(GenStatem):
         if active.spec.isolation is Isolation.THREAD and outcome is not RunState.FAILED:
             # Python threads cannot be killed: the call was abandoned and may still be running.
             error += " (thread tool abandoned: its thread may still be running)"
-        await self.events.emit_many(
+        await self._record(
             [
                 self._draft(
                     "tool.failed",
@@ -558,7 +573,7 @@ class Run(GenStatem):
         step_id = active.step.id if active is not None else None
         drafts.append(self._draft("run.suspended", {"reason": "shutdown", "step_id": step_id}))
         try:
-            await self.events.append_many(drafts)
+            await self._record(drafts, durable=True)
         except StoreWriteError as e:
             # Unrecorded, it is a run without an end all the same: the next open resumes it.
             log.error("run %s: its suspension could not be written (%s)", self.run_id, e.problem)
@@ -575,17 +590,8 @@ class Run(GenStatem):
             "boot_id": identity.boot_id if identity is not None else None,
         }
         try:
-            await self.events.append(
-                "tool.spawned",
-                payload,
-                run_id=self.run_id,
-                session_id=self.options.session_id,
-                step_id=active.step.id,
-                tool_call_id=active.tool_call_id,
-                agent_id=self.options.agent_id,
-                task_id=self.options.task_id,
-                correlation_id=self.options.correlation_id,
-            )
+            draft = self._draft("tool.spawned", payload, active.step.id, active.tool_call_id)
+            await self._record([draft], durable=True)
         except StoreWriteError as e:
             return e
         return None
@@ -606,21 +612,21 @@ class Run(GenStatem):
             o.correlation_id,
         )
 
-    async def _emit(self, type: str, payload: dict[str, Any], durable: bool = False, **ids: Any) -> None:
+    async def _emit(self, type: str, payload: dict[str, Any], durable: bool = False) -> None:
         """Record an event. Only the terminal one waits for its commit: the store writes in
         order, so that acknowledgement covers every event the run emitted before it."""
-        o = self.options
-        write = self.events.append if durable else self.events.emit
-        await write(
-            type,
-            payload,
-            run_id=self.run_id,
-            session_id=o.session_id,
-            agent_id=o.agent_id,
-            task_id=o.task_id,
-            correlation_id=o.correlation_id,
-            **ids,
-        )
+        await self._record([self._draft(type, payload)], durable=durable)
+
+    async def _record(self, drafts: list[EventDraft], durable: bool = False) -> None:
+        """Send ``drafts`` to the store as one batch, after the step outcome waiting to go
+        with them (``_unsent``). ``durable``: wait for the commit (it covers all before it)."""
+        prepared = await self.events.prepare_trusted(drafts)
+        unsent, self._unsent = self._unsent, []
+        try:
+            await self.events.record_prepared(unsent + prepared if unsent else prepared, durable=durable)
+        except StoreWriteError:
+            self._unsent = unsent  # not committed (a batch is all or none): they go with the next
+            raise
 
 
 async def _finished(task: asyncio.Task[Any], timeout: float, clock: Clock) -> None:

@@ -37,7 +37,9 @@ from ..kernel import (
 )
 from ..kernel.errors import NameTaken
 from ..kernel.reasons import ExitReason, describe
+from ..store._limits import LimitExceeded, check_id
 from ..store.errors import InvalidEvent, StoreError, StoreWriteError
+from ..store.events import EventDraft
 from ..store.ids import new_id
 from ..store.log import EventLog
 from ..tools.registry import lookup
@@ -105,6 +107,8 @@ class RunPlan:
     tools: Mapping[str, ToolSpec]
     options: RunOptions
     point: ResumePoint | None
+    plan: list[dict[str, Any]] | None = None
+    """The steps as the journal holds them (``Step.to_json``), when already made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +254,12 @@ class AgentSession(GenServer):
         )
         tools = await lookup(services.tool_registry, names)
         validate_plan(steps, tools, request.timeout)
+        for what, value in (("task_id", request.task_id), ("correlation_id", request.correlation_id)):
+            if value is not None:
+                try:
+                    check_id(value, what)
+                except LimitExceeded as e:  # checked once here: the run's events trust them
+                    raise InvalidRun(e.problem, field=what, limit=e.limit) from None
         run_id = new_id("run")
         options = RunOptions(
             session_id=self.session_id,
@@ -262,16 +272,22 @@ class AgentSession(GenServer):
             destructive_block=self.block if self.block is not None and self.block.blocked else None,
             on_shutdown=services.on_shutdown,
         )
-        await services.events.append(
+        plan = [s.to_json() for s in steps]  # made once: the run journals it again
+        accepted = EventDraft(
             "run.accepted",
-            {"steps": [s.to_json() for s in steps], "timeout": request.timeout},
-            session_id=self.session_id,
-            run_id=run_id,
-            agent_id=self.agent_id,
-            task_id=request.task_id,
-            correlation_id=request.correlation_id,
+            {"steps": plan, "timeout": request.timeout},
+            self.session_id,
+            run_id,
+            None,
+            None,
+            self.agent_id,
+            request.task_id,
+            request.correlation_id,
         )
-        pid = await self._start(RunPlan(run_id, steps, tools, options, None))
+        # Trusted: validate_plan checked the steps, and the ids were checked above and at
+        # the session's start (``events.prepare_trusted``).
+        await services.events.record_trusted([accepted], durable=True)
+        pid = await self._start(RunPlan(run_id, steps, tools, options, None, plan))
         self._track(run_id, pid)
         return RunAccepted(run_id, pid)
 
@@ -286,6 +302,7 @@ class AgentSession(GenServer):
             plan.options,
             services.events,
             plan.point,
+            plan.plan,
         )
         assert pid is not None
         return pid

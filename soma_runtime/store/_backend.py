@@ -59,6 +59,7 @@ class LogBackend(Protocol):
     readonly: bool
     unreadable: dict[int, str]
     """Stored rows reads had to skip, by seq: what is wrong with each (``_salvage``)."""
+
     @property
     def shared(self) -> bool:
         """Whether other runtimes may append to the same log (PostgreSQL): then seq is
@@ -75,9 +76,13 @@ class LogBackend(Protocol):
     async def stored_by_writer(self, event_id: str) -> int | None:
         """The seq of ``event_id`` if stored, asked after everything the writer queued."""
 
-    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> int:
+    async def insert_events(
+        self, events: Sequence[PreparedEvent], first_seq: int, rows: str | None = None
+    ) -> int:
         """Commit ``events`` as one transaction, all or none, numbered from ``first_seq`` — or,
         in a shared log, from wherever the log is: the seq of the first is returned.
+        ``rows`` is the same events as one JSON array of their ``PreparedEvent.row`` texts,
+        when the caller has joined them (a backend that takes JSON uses it as it is).
         :class:`RowConflict`, or ``StoreWriteError``."""
 
     async def last_seq(self) -> int: ...

@@ -154,8 +154,23 @@ def payload_too_deep(encoded: str, limit: int = MAX_PAYLOAD_DEPTH) -> int | None
     """
     if encoded.count("{") + encoded.count("[") <= limit:
         return None
+    # Many brackets (a run's plan of thousands of steps): peel the innermost pairs off, a
+    # C-speed pass per level, until none is left — the payload is shallow — or ``limit``
+    # passes did not empty it. Only then is the exact depth worth a scan token by token.
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", encoded))
+    for _level in range(limit):
+        brackets, peeled = _INNERMOST.subn("", brackets)
+        if not brackets:
+            return None
+        if not peeled:
+            break  # not balanced: not an encoder's text, so scan it
     depth = json_depth(encoded)
     return depth if depth > limit else None
+
+
+_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
+_INNERMOST: Final = re.compile(r"\[\]|\{\}")
 
 
 # ---------------------------------------------------------------------------- echoes

@@ -25,6 +25,7 @@ need) are kept while ``token``/``access_token``/``x-auth-token`` are redacted.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -113,10 +114,22 @@ _learned: OrderedDict[str, None] = OrderedDict()
 _exact: re.Pattern[str] | None = None  # every registered and learned value, longest first
 
 
+_exact_in_json: re.Pattern[str] | None = None  # the same values as they appear in JSON text
+
+
 def _rebuild() -> None:
-    global _exact
+    global _exact, _exact_in_json
     values = sorted({*_registered, *_learned}, key=len, reverse=True)
     _exact = re.compile("|".join(map(re.escape, values))) if values else None
+    # JSON escapes a quote, a backslash and control characters: a value holding one of those
+    # is spelled differently in encoded text (non-ASCII is not escaped by the encoders Soma
+    # uses, so it is spelled the same).
+    spelled = sorted({*values, *(_json_body(v) for v in values)}, key=len, reverse=True)
+    _exact_in_json = re.compile("|".join(map(re.escape, spelled))) if spelled else None
+
+
+def _json_body(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
 def register_secrets(values: object) -> Callable[[], None]:
@@ -188,6 +201,55 @@ def _redact_str(text: str) -> str:
         if "pass" in lower or "pwd" in lower or "secret" in lower or "token" in lower or "key" in lower:
             text = _ASSIGNMENT.sub(_keep_name, text)
     return text
+
+
+# -------------------------------------------------------------------------- encoded payloads
+
+# What a payload must hold for redaction to change anything in it, as lowercase substrings
+# of its JSON text. Every word of ``_ANYWHERE`` and ``_TERMINAL`` but ``pat``, and every name
+# the assignment pattern knows, contains one of the first ones; every credential shape
+# (``_SHAPES``) begins with one of the rest, minus the ``\b`` (in JSON text an escape's
+# letter may precede it: ``\nsk-…``).
+_SUSPECT: Final = (
+    "pass", "pwd", "secret", "auth", "cookie", "credential", "token", "bearer", "apikey",
+    "sk-", "akia", "asia", "gh", "xox", "aiza", "eyj", "-----begin",
+)  # fmt: skip
+# ``pat`` as a key's last word (only separators between it and the key's closing quote), and
+# ``key`` after a qualifier (``api_key``, ``privateKey``, ``x-api-key``), spelled out so that
+# ``path``, ``keys`` or ``monkey`` stay clean. Letters are ASCII here as in ``_WORDS``:
+# anything else counts as a separator, JSON escapes included.
+_SEPARATORS: Final = r'(?:[^a-z0-9"\\]|\\u[0-9a-f]{4}|\\.)*'
+_KEY_RULES: Final = re.compile(
+    rf'pat{_SEPARATORS}"|(?:api|private|access|secret|signing|encryption){_SEPARATORS}key'
+)
+
+
+def clean_json(text: str) -> bool:
+    """Whether redaction could change nothing in the payloads this JSON text encodes.
+
+    The append path's gate for events the runtime builds itself: a batch is encoded first,
+    and only a text this finds suspicious goes through :func:`redact` (which then decides
+    precisely). So it must never say "clean" of a payload ``redact`` would change — it may
+    say "suspicious" of many it would not (``ghost`` holds ``gh``). Each rule errs that way:
+
+    * a sensitive key is made of words, each such key has one of ``_SUSPECT`` or matches
+      ``_KEY_RULES``, and JSON escapes never split a run of letters (they replace a
+      non-letter): a case-folded search of the text finds them all — in values too;
+    * every credential shape starts with one of ``_SUSPECT``;
+    * an exact value (registered or learned) is searched as itself and as JSON spells it.
+
+    Substring searches rather than one alternation: each is a C loop at memory speed, where
+    the regex engine tries every alternative at every character (measured here: ~25 ns a
+    character for the alternation, under 1 for the searches, a fixed ~2 us for the lot).
+    """
+    exact = _exact_in_json
+    if exact is not None and exact.search(text) is not None:
+        return False
+    lower = text.lower()
+    for part in _SUSPECT:
+        if part in lower:
+            return False
+    return not (("pat" in lower or "key" in lower) and _KEY_RULES.search(lower) is not None)
 
 
 @lru_cache(maxsize=8192)

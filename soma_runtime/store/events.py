@@ -180,7 +180,7 @@ class PreparedEvent:
         "event_id",
         "ids",
         "payload_json",
-        "row_head",
+        "row",
         "seq",
         "source",
         "ts",
@@ -204,9 +204,9 @@ class PreparedEvent:
         self.ids = ids
         self._payload = payload  # None: parsed from payload_json when first needed
         self.payload_json = payload_json
-        # The row as JSON minus seq and payload, encoded here in the producer's task so the
-        # single writer only splices strings (see ``row_json``).
-        self.row_head = to_json((event_id, ts, type, *ids, source)).decode()[1:-1]
+        # The database row as JSON, minus its seq (the writer's to assign): encoded here, in
+        # the producer's task, so the single writer only joins texts (see ``sqlite.insert_rows``).
+        self.row = f"{to_json((event_id, ts, type, *ids, source)).decode()[:-1]},{payload_json}]"
         self.seq = 0
         self._event: Event | None = None
 
@@ -225,7 +225,7 @@ class PreparedEvent:
 
     def row_json(self, seq: int) -> str:
         """The database row as a JSON array, in the column order of the ``events`` table."""
-        return f"[{seq},{self.row_head},{self.payload_json}]"
+        return f"[{seq},{self.row[1:]}"
 
     def event(self) -> Event:
         """The committed envelope (``seq`` must have been assigned)."""
@@ -358,18 +358,7 @@ def prepare_values(
     model = payload_model(type)
     if len(id_values) != len(ID_FIELDS):
         raise InvalidEvent(type, f"expected {len(ID_FIELDS)} id values, got {len(id_values)}")
-    for value in id_values:  # the common case in one pass; the slow path names the field
-        # (isascii is one C call; a non-ASCII id takes the slow path, which checks it properly)
-        if value is not None and (value.__class__ is not str or _NUL in value or not value.isascii()):
-            for name, v in zip(ID_FIELDS, id_values, strict=True):
-                if v is None:
-                    continue
-                if not isinstance(v, str):
-                    raise InvalidEvent(type, f"{name} must be a str or None, got {_kind(v)}")
-                if _NUL in v:
-                    raise InvalidEvent(type, f"{name} must not contain NUL characters, got {v!r:.60}")
-                if not _utf8(v):
-                    raise InvalidEvent(type, f"{name} must be UTF-8 text (no lone surrogates), got {v!r:.60}")
+    check_ids(type, id_values)
     if event_id is not None and not (isinstance(event_id, str) and event_id and _NUL not in event_id):
         raise InvalidEvent(type, f"event_id must be a non-empty str without NUL, got {_kind(event_id)}")
     if ts is not None and not (isinstance(ts, int) and not isinstance(ts, bool)):
@@ -390,11 +379,8 @@ def prepare_values(
         clean = redact(raw)
         validated = model.__pydantic_validator__.validate_python(clean)
         serializer = model.__pydantic_serializer__
-        direct = _DIRECT_JSON.get(model)
-        if direct is None:
-            direct = _DIRECT_JSON[model] = _direct_json_is_exact(model.__pydantic_core_schema__)
         data: dict[str, Any] | None
-        if direct:
+        if direct_json(model):
             # Serialized straight from the model: the same text as dumping it to JSON data and
             # encoding that, without building the data (``PreparedEvent.payload`` parses the
             # text back if anyone asks for it).
@@ -403,7 +389,7 @@ def prepare_values(
             data = serializer.to_python(validated, mode="json")
             encoded = to_json(data).decode()
     except ValidationError as exc:
-        raise InvalidEvent(type, f"payload does not match {model.__name__}: {_summary(exc)}") from None
+        raise InvalidEvent(type, f"payload does not match {model.__name__}: {summary(exc)}") from None
     except (PydanticSerializationError, ValueError, TypeError) as exc:
         raise InvalidEvent(type, f"payload is not JSON-serializable: {exc}") from None
     except RecursionError:
@@ -432,6 +418,30 @@ def prepare_values(
         encoded,
         source,
     )
+
+
+def check_ids(type: str, id_values: tuple[Any, ...]) -> None:
+    """:class:`InvalidEvent` for an id the log cannot store as itself (naming the field)."""
+    for value in id_values:  # the common case in one pass; the slow path names the field
+        # (isascii is one C call; a non-ASCII id takes the slow path, which checks it properly)
+        if value is not None and (value.__class__ is not str or _NUL in value or not value.isascii()):
+            for name, v in zip(ID_FIELDS, id_values, strict=True):
+                if v is None:
+                    continue
+                if not isinstance(v, str):
+                    raise InvalidEvent(type, f"{name} must be a str or None, got {_kind(v)}")
+                if _NUL in v:
+                    raise InvalidEvent(type, f"{name} must not contain NUL characters, got {v!r:.60}")
+                if not _utf8(v):
+                    raise InvalidEvent(type, f"{name} must be UTF-8 text (no lone surrogates), got {v!r:.60}")
+
+
+def direct_json(model: type[BaseModel]) -> bool:
+    """Whether ``model`` may be serialized straight to JSON (see ``_DIRECT_JSON``)."""
+    direct = _DIRECT_JSON.get(model)
+    if direct is None:
+        direct = _DIRECT_JSON[model] = _direct_json_is_exact(model.__pydantic_core_schema__)
+    return direct
 
 
 _DIRECT_JSON: dict[type[BaseModel], bool] = {}
@@ -478,7 +488,8 @@ def _kind(value: object) -> str:
     return f"{type(value).__name__} {value!r:.60}"
 
 
-def _summary(exc: ValidationError) -> str:
+def summary(exc: ValidationError) -> str:
+    """A validation error in a line: the first few problems, by field."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False)[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "payload"

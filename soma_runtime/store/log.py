@@ -32,6 +32,7 @@ from ..kernel import (
 )
 from . import _jsonl
 from ._backend import LogBackend
+from ._batch import prepare_batch, prepare_trusted
 from ._feed import EventFeed
 from ._jsonl import ImportReport
 from ._jsonl import read_jsonl as read_jsonl  # public here; lives with the JSONL codec
@@ -44,7 +45,7 @@ from .errors import (
     StoreClosed,
     StoreReadOnly,
 )
-from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent, prepare_values
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent
 from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig, SetMetadata
 from .sqlite import MEMORY, EventQuery
 
@@ -162,6 +163,36 @@ class EventLog:
         except (NoProc, ProcessDied) as exc:
             raise StoreClosed(f"{exc}; the sync did not complete") from exc
         return last
+
+    async def record_trusted(self, drafts: Sequence[EventDraft], *, durable: bool = False) -> None:
+        """Append events the runtime built itself — a run's journal, a session's runs —
+        atomically, without validating their payloads again (``events.prepare_trusted``:
+        their builders are typed against the payload models, and what they carry from
+        outside was checked where it entered). Redaction, the size cap and the store's
+        guarantees are the same as :meth:`append_many`'s. ``durable=False`` does not wait
+        for the commit (as :meth:`emit_many`): the run waits once, for its end.
+
+        Not for events built from outside input: those go through :meth:`append`.
+        """
+        await self.record_prepared(await self.prepare_trusted(drafts), durable=durable)
+
+    async def prepare_trusted(self, drafts: Sequence[EventDraft]) -> list[PreparedEvent]:
+        """The first half of :meth:`record_trusted`: the events prepared (and refused, if they
+        must be: :class:`PayloadTooLarge`), not yet sent — for a writer that sends them with
+        its next batch."""
+        feed = await self._writable()
+        return prepare_trusted(drafts, max_payload_bytes=feed.max_payload_bytes, source=feed.source)
+
+    async def record_prepared(self, prepared: list[PreparedEvent], *, durable: bool = False) -> None:
+        """The second half: send events :meth:`prepare_trusted` prepared, as one batch."""
+        if not prepared:
+            return
+        if durable:
+            await self._call(Append(prepared, want_events=False))
+            return
+        pid = self._pid
+        assert pid is not None
+        await pid.cast(Append(prepared, want_events=False, sender=_sender()))
 
     async def emit_many(self, drafts: Iterable[EventDraft]) -> None:
         """Emit several events as one atomic batch, without waiting (see :meth:`emit`)."""
@@ -417,15 +448,11 @@ class EventLog:
             await anyio.sleep(0.01)
 
     async def _prepare(self, drafts: Iterable[EventDraft]) -> list[PreparedEvent]:
-        """Validate, redact and serialize in the caller's task (never in the writer's)."""
+        """Validate, redact and serialize in the caller's task (never in the writer's), a
+        batch at a time (``_batch``)."""
         feed = await self._writable()
         cap, default = feed.max_payload_bytes, feed.source
-        return [
-            prepare_values(
-                d.type, d.payload, d.id_values(), max_payload_bytes=cap, source=d.source or default
-            )
-            for d in drafts
-        ]
+        return prepare_batch(list(drafts), max_payload_bytes=cap, source=default)
 
     async def _writable(self) -> EventFeed:
         feed = await self._attach()

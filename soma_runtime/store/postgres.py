@@ -281,9 +281,12 @@ class PostgresLog:
                 raise StoreReadError(self.path, _reason(exc)) from exc
         return None if seq is None else int(seq)
 
-    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> int:
+    async def insert_events(
+        self, events: Sequence[PreparedEvent], first_seq: int, rows: str | None = None
+    ) -> int:
         """Append ``events`` as one transaction; the seq of the first (the log's next, which
-        ``first_seq`` — this node's guess — need not be: other nodes write too)."""
+        ``first_seq`` — this node's guess — need not be: other nodes write too). ``rows`` is
+        not used: the columns travel as arrays, in asyncpg's binary protocol."""
         writer = self._need_writer()
         columns: list[list[Any]] = [
             [p.event_id for p in events],

@@ -86,7 +86,7 @@ class Append:
     just their count (bulk imports, whose caller needs no envelopes).
     """
 
-    __slots__ = ("events", "sender", "want_events")
+    __slots__ = ("events", "rows", "sender", "want_events")
 
     def __init__(
         self, events: list[PreparedEvent], want_events: bool = True, sender: Pid | None = None
@@ -94,6 +94,11 @@ class Append:
         self.events = events
         self.want_events = want_events
         self.sender = sender  # who emitted it (casts only): see _Unacknowledged
+        # Checked and joined here, in the producer's task: the writer looks at one flag and
+        # joins one text per request, never one per event. (Only the facade builds these;
+        # anything else is a caller's bug, which the store refuses: ``_accept``.)
+        well_formed = type(events) is list and all(type(p) is PreparedEvent for p in events)
+        self.rows: str | None = ",".join([p.row for p in events]) if well_formed else None
 
     def __repr__(self) -> str:
         return f"Append({len(self.events)} events)"
@@ -229,7 +234,7 @@ class EventStore(GenServer):
                 )
                 self._rearm()
                 return NOREPLY
-        if not _well_formed(request):
+        if request.rows is None:
             # Only the facade builds these; anything else is a caller's bug, not ours.
             caller.fail(BadRequest(request))
             self._rearm()
@@ -292,8 +297,10 @@ class EventStore(GenServer):
         self._inflight = None
 
     async def _write(self, batch: _Pending) -> None:
+        events = _events(batch)
+        rows = "[" + ",".join([request.rows for _caller, request in batch if request.rows]) + "]"
         try:
-            first = await self._log.insert_events(_events(batch), self._feed.last_seq + 1)
+            first = await self._log.insert_events(events, self._feed.last_seq + 1, rows)
         except RowConflict:
             await self._write_each(batch)
             return
@@ -306,7 +313,7 @@ class EventStore(GenServer):
             for caller, _request in batch:
                 caller.fail(StoreWriteError(exc.path, exc.problem, busy=exc.busy))
             return
-        self._publish(batch, first)
+        self._publish(batch, first, events)
 
     async def _settle(self, batch: _Pending) -> None:
         """Finish a batch whose write was interrupted: it committed whole, or not at all."""
@@ -315,7 +322,7 @@ class EventStore(GenServer):
         # statement has finished (the connection runs its statements in order).
         seq = await self._log.stored_by_writer(first_id)
         if seq is not None:
-            self._publish(batch, seq)
+            self._publish(batch, seq, _events(batch))
         else:
             await self._write(batch)
 
@@ -339,7 +346,7 @@ class EventStore(GenServer):
             except StoreWriteError as exc:
                 caller.fail(exc)
                 continue
-            self._publish([(caller, request)], first)
+            self._publish([(caller, request)], first, request.events)
 
     async def _duplicate_of(self, request: Append) -> str:
         ids = [p.event_id for p in request.events]
@@ -351,23 +358,17 @@ class EventStore(GenServer):
             seen.add(event_id)
         return ids[0]
 
-    def _publish(self, batch: _Pending, first: int) -> None:
+    def _publish(self, batch: _Pending, first: int, events: list[PreparedEvent]) -> None:
         """Committed: stamp the seqs, publish to the feed, then acknowledge.
 
         Only bookkeeping happens here; envelopes are built lazily by whoever reads them
         (``PreparedEvent.event``), so the writer is free for the next batch sooner.
         """
-        seq = first
-        for _caller, request in batch:
-            for prepared in request.events:
-                prepared.seq = seq
-                seq += 1
-        last = seq - 1
+        for seq, prepared in enumerate(events, first):
+            prepared.seq = seq
+        last = first + len(events) - 1
         keep = self._config.ring_size
-        if len(batch) == 1:
-            tail = batch[0][1].events[-keep:]
-        else:
-            tail = [p for _caller, request in batch for p in request.events][-keep:]
+        tail = events if len(events) <= keep else events[-keep:]
         # Publish before replying: a caller that queries right after its ack must see its
         # own events (queries are bounded by the feed's high-water mark).
         self._feed.publish(tail, last)
@@ -395,8 +396,3 @@ def _events(batch: _Pending) -> list[PreparedEvent]:
     if len(batch) == 1:
         return batch[0][1].events
     return [prepared for _caller, request in batch for prepared in request.events]
-
-
-def _well_formed(request: Append) -> bool:
-    events = request.events
-    return type(events) is list and all(type(p) is PreparedEvent for p in events)

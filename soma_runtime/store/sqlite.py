@@ -65,12 +65,21 @@ _INSERT: Final = (
     + ", ".join(f"value ->> {i}" for i in range(len(COLUMNS) - 1))
     + f", value -> '$[{len(COLUMNS) - 1}]' FROM json_each(?)"
 )
+# The same, for rows without their seq (``PreparedEvent.row``): SQLite numbers them from the
+# batch's first seq by their place in the array, so the writer joins the producers' texts
+# and does nothing per row.
+_INSERT_ROWS: Final = (
+    f"INSERT INTO events ({', '.join(COLUMNS)}) SELECT ?2 + key, "
+    + ", ".join(f"value ->> {i}" for i in range(len(COLUMNS) - 2))
+    + f", value -> '$[{len(COLUMNS) - 2}]' FROM json_each(?1)"
+)
 _AS_JSON: Final = (
     "json_object(" + ", ".join(f"'{c}', {c}" for c in COLUMNS[:-1]) + ", 'payload', json(payload))"
 )
 _EVENTS: Final = TypeAdapter(list[Event])
 _IDS: Final = TypeAdapter(list[str])
 _LABELS: Final = TypeAdapter(dict[str, str])
+
 
 class SqliteLog:
     """One open event database: a writer (unless read-only) and a reader connection."""
@@ -194,10 +203,16 @@ class SqliteLog:
     def on_commit(self, callback: Callable[[int], None]) -> None:
         """Nobody else commits here: ``callback`` is never called."""
 
-    async def insert_events(self, events: Sequence[PreparedEvent], first_seq: int) -> int:
+    async def insert_events(
+        self, events: Sequence[PreparedEvent], first_seq: int, rows: str | None = None
+    ) -> int:
         """Insert ``events`` with seqs from ``first_seq`` on, as one transaction; returns
-        ``first_seq`` (this process, the only writer, numbers the log)."""
-        await self.insert("[" + ",".join([p.row_json(seq) for seq, p in enumerate(events, first_seq)]) + "]")
+        ``first_seq`` (this process, the only writer, numbers the log). ``rows``: the
+        events' ``PreparedEvent.row`` texts joined into one JSON array, if the caller has it.
+        """
+        if rows is None:
+            rows = "[" + ",".join([p.row for p in events]) + "]"
+        await self._execute(_INSERT_ROWS, (rows, first_seq))
         return first_seq
 
     async def insert(self, rows_json: str) -> None:
@@ -206,6 +221,9 @@ class SqliteLog:
         All rows are committed, or none. Raises :class:`RowConflict` (a duplicate
         ``seq`` or ``event_id``) or :class:`StoreWriteError` (locked, read-only, disk full…).
         """
+        await self._execute(_INSERT, (rows_json,))
+
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
         conn = self._writer
         if conn is None:
             raise StoreWriteError(self.path, "opened read-only")
@@ -215,7 +233,7 @@ class SqliteLog:
                 # checks the file (``_file``). Once per writer, in its own transaction.
                 await conn.execute_fetchall(f"PRAGMA user_version = {_file.WRITER_OPEN}")
                 self._marked = True
-            await conn.execute(_INSERT, (rows_json,))
+            await conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
             raise RowConflict(str(exc)) from exc
         except sqlite3.Error as exc:

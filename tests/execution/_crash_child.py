@@ -74,7 +74,10 @@ def hold_writes(held: str, db: str) -> None:
             else (event.type == "step.started" and step_id == "s2")
         )
 
-    async def held_back(self: Any, events: list[PreparedEvent], first_seq: int) -> int:
+    async def held_back(
+        self: Any, events: list[PreparedEvent], first_seq: int, rows: str | None = None
+    ) -> int:
+        # (``rows`` is the same events as one text: the parts are inserted from ``events``.)
         cut = next((i for i, event in enumerate(events) if is_held(event)), None)
         if cut is None:
             return int(await insert(self, events, first_seq))

@@ -18,7 +18,7 @@ from _crash_harness import all_gone, executions, os_process_gone, pids_in
 from soma_runtime import RunResult, RunSnapshot, RunState, Runtime, Step, open_event_log
 from soma_runtime.control import ControlClient
 from soma_runtime.execution.run_records import TERMINAL_EVENTS, UnknownRun
-from soma_runtime.store.events import Event
+from soma_runtime.store.events import Event, PreparedEvent
 from soma_runtime.store.sqlite import SqliteLog
 
 pytestmark = pytest.mark.anyio
@@ -242,15 +242,17 @@ async def test_a_run_stopped_while_its_end_is_being_written_ends_exactly_once(
     """The stop lands while the run waits for its terminal event's commit: the run cannot
     know whether it got in, so it waits for the store, looks, and writes it only if not."""
     held, release = anyio.Event(), anyio.Event()
-    insert = SqliteLog.insert
+    insert = SqliteLog.insert_events
 
-    async def slow_disk(self: SqliteLog, rows_json: str) -> None:
-        if '"run.completed"' in rows_json and not release.is_set():
+    async def slow_disk(
+        self: SqliteLog, events: list[PreparedEvent], first_seq: int, rows: str | None = None
+    ) -> int:
+        if any(e.type == "run.completed" for e in events) and not release.is_set():
             held.set()
             await release.wait()
-        await insert(self, rows_json)
+        return await insert(self, events, first_seq, rows)
 
-    monkeypatch.setattr(SqliteLog, "insert", slow_disk)
+    monkeypatch.setattr(SqliteLog, "insert_events", slow_disk)
     db = tmp_path / "soma.db"
     async with anyio.create_task_group() as tg:
         opened = anyio.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from soma_runtime.store import _batch
 from soma_runtime.store import events as events_module
+from soma_runtime.store._batch import prepare_batch, prepare_trusted
 from soma_runtime.store.errors import (
     EventTypeConflict,
     InvalidEvent,
@@ -281,3 +284,120 @@ def test_an_id_that_json_cannot_encode_is_refused() -> None:
     with pytest.raises(InvalidEvent, match="step_id must be UTF-8 text"):
         prepare_event("run.started", {}, {"step_id": "\ud800"})
     assert prepare_event("run.started", {}, {"step_id": "étape-1"}).ids[2] == "étape-1"
+
+
+# -- events the runtime builds itself (``prepare_trusted``) -------------------------------------
+
+_STEP_IDS = ("sess-1", "run-1", "s1", "tc-1", "agent", None, None)
+
+
+def _step(output: Any) -> list[EventDraft]:
+    tool = {"tool": "echo", "args": {"value": 1}, "isolation": "task", "effect": "pure", "destructive": False}
+    return [
+        EventDraft("tool.succeeded", {**tool, "output": output, "duration_ms": 0.5}, *_STEP_IDS),
+        EventDraft("step.succeeded", {"output": output}, *_STEP_IDS),
+    ]
+
+
+@pytest.mark.parametrize(
+    "output", [None, 1, "plain text", {"nested": [1, 2.5, "x", None, True]}, "x" * 10_000, "é ✓ 中"]
+)
+def test_a_trusted_event_is_stored_as_the_validated_path_stores_it(output: Any) -> None:
+    trusted = prepare_trusted(_step(output))
+    checked = [prepare_values(d.type, d.payload, d.id_values()) for d in _step(output)]
+    for t, c in zip(trusted, checked, strict=True):
+        assert (t.type, t.ids, t.source) == (c.type, c.ids, c.source)
+        assert t.payload == c.payload
+        assert json.loads(t.row) == [t.event_id, t.ts, *json.loads(c.row)[2:]]
+
+
+def test_a_trusted_batch_with_a_secret_is_redacted_event_by_event() -> None:
+    secret = "sk-proj-" + "A1b2C3d4" * 5
+    drafts = [*_step("clean"), *_step({"token": "hunter2-hunter2", "echo": f"key is {secret}"})]
+    prepared = prepare_trusted(drafts)
+    assert [p.payload["output"] for p in prepared[:2]] == ["clean", "clean"]
+    for p in prepared[2:]:
+        assert secret not in p.row and "hunter2-hunter2" not in p.row
+        assert p.payload["output"]["token"] == "[REDACTED]"
+
+
+def test_a_trusted_event_over_the_cap_is_refused_with_its_size() -> None:
+    with pytest.raises(PayloadTooLarge) as info:
+        prepare_trusted(_step("x" * 2000), max_payload_bytes=1000)
+    assert info.value.event_type == "tool.succeeded" and info.value.size > 2000
+
+
+def test_a_trusted_payload_that_is_not_json_takes_the_full_path_and_is_refused() -> None:
+    with pytest.raises(InvalidEvent, match="not JSON-serializable"):
+        prepare_trusted(_step(object()))
+
+
+def test_checking_mode_catches_a_builder_that_drifted_from_its_model() -> None:
+    drifted = [EventDraft("tool.failed", {"tool": "echo"}, *_STEP_IDS)]  # no "error"
+    nested = [EventDraft("step.succeeded", {"output": json.loads("[" * 200 + "]" * 200)}, *_STEP_IDS)]
+    bad_id = [EventDraft("step.succeeded", {"output": 1}, "a\x00b")]
+    was = _batch._CHECKED[0]
+    try:
+        _batch.check_trusted(False)
+        for drafts in (drifted, nested, bad_id):
+            prepare_trusted(drafts)  # trusted: not checked again
+        _batch.check_trusted(True)
+        with pytest.raises(InvalidEvent, match="does not match ToolFailed"):
+            prepare_trusted(drifted)
+        with pytest.raises(InvalidEvent, match="nested 201 levels deep"):
+            prepare_trusted(nested)
+        with pytest.raises(InvalidEvent, match="NUL"):
+            prepare_trusted(bad_id)
+    finally:
+        _batch.check_trusted(was)
+
+
+# -- a caller's batch (``prepare_batch``) --------------------------------------------------------
+
+
+def _nested(depth: int) -> Any:
+    return json.loads("[" * depth + "]" * depth)
+
+
+def _as_stored(prepared: list[PreparedEvent]) -> list[tuple[Any, ...]]:
+    return [(p.type, p.ids, p.source, p.payload_json) for p in prepared]
+
+
+@pytest.mark.parametrize(
+    "drafts",
+    [
+        [EventDraft("tool.started", {"tool": "echo", "args": {"i": i}}, run_id=f"r{i}") for i in range(10)],
+        [  # several types, defaults to fill in, a model instance, a payload-less event
+            EventDraft("llm.succeeded", {"model": "m", "input_tokens": 3}),
+            EventDraft("tool.started", {"tool": "echo"}, agent_id="a"),
+            EventDraft("session.started", None, session_id="s"),
+            EventDraft("tool.started", ToolStarted(tool="echo", args={"x": 1})),
+            EventDraft("step.failed", {"error": "boom", "extra": [1, {"k": None}]}, source="test"),
+        ],
+        [EventDraft("tool.started", {"tool": "echo", "args": {"password": "hunter2-hunter2"}})] * 5,
+    ],
+)
+def test_a_batch_is_prepared_as_one_event_at_a_time_would_be(drafts: list[EventDraft]) -> None:
+    assert _as_stored(prepare_batch(drafts)) == _as_stored(
+        [prepare_values(d.type, d.payload, d.id_values(), source=d.source or "runtime") for d in drafts]
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"),
+    [
+        (EventDraft("tool.started", {"args": {}}), "tool: Field required"),
+        (EventDraft("no.such_type", {}), "no.such_type"),
+        (EventDraft("tool.started", {"tool": "x"}, run_id="a\x00b"), "NUL"),
+        (EventDraft("tool.failed", {"tool": "x", "error": "e", "duration_ms": float("inf")}), "finite"),
+        (EventDraft("tool.started", {"tool": "x", "args": {"v": _nested(130)}}), "nested"),
+        (EventDraft("tool.started", {"tool": "x" * 2000}), "over the cap"),
+    ],
+)
+def test_a_bad_event_in_a_batch_fails_it_as_it_would_alone(bad: EventDraft, needle: str) -> None:
+    good = [EventDraft("tool.started", {"tool": "echo"}) for _ in range(5)]
+    with pytest.raises(InvalidEvent) as alone:
+        prepare_values(bad.type, bad.payload, bad.id_values(), max_payload_bytes=1000)
+    with pytest.raises(InvalidEvent) as batched:
+        prepare_batch([*good, bad, *good], max_payload_bytes=1000)
+    assert str(batched.value) == str(alone.value) and needle in str(alone.value)

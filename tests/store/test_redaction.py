@@ -14,15 +14,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from soma_runtime import CommandTool, RunState, Runtime, Step, tool
 from soma_runtime.store._redaction import (
     _SECRET_VALUE,
     _SHAPES,
     REDACTED,
+    clean_json,
     is_sensitive_key,
     redact,
     redact_text,
+    register_secrets,
 )
 from soma_runtime.store.errors import InvalidEvent
 from soma_runtime.store.events import prepare_event
@@ -402,3 +405,56 @@ def test_secrets_inside_subclasses_sets_and_deques_are_redacted() -> None:
     assert redact(frozenset(["plain"])) == frozenset(["plain"])
     assert tuple(out["pair"]) == ("k", f"key {REDACTED}")
     assert key not in repr(out)
+
+
+# -- the gate of the runtime's own events (``clean_json``) ------------------------------------
+
+_KEY_WORDS = st.sampled_from(
+    [
+        "api", "Api", "KEY", "key", "Key", "pat", "Pat", "PAT", "path", "token", "tokens", "max",
+        "private", "secret", "auth", "author", "pass", "cookie", "access", "monkey", "bearer",
+        "_", "-", ".", " ", "\n", "\t", '"', "\\", "\x01", "é", "2", "x",
+    ]
+)  # fmt: skip
+_KEYS = st.lists(_KEY_WORDS, min_size=1, max_size=5).map("".join)
+_VALUES = st.lists(_FRAGMENTS | _KEY_WORDS | st.text(max_size=6), max_size=8).map("".join)
+_PAYLOADS = st.recursive(
+    st.none() | st.integers() | _VALUES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS | _VALUES, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(_KEYS, _PAYLOADS, max_size=4))
+def test_the_gate_never_lets_through_a_payload_redaction_would_change(payload: dict[str, Any]) -> None:
+    """``clean_json`` may call a clean payload suspicious, never the other way round: what it
+    lets through is stored without ``redact`` ever seeing it."""
+    if clean_json(to_json(payload).decode()):
+        assert redact(payload) == payload
+
+
+def test_the_gate_sees_registered_secrets_however_json_spells_them() -> None:
+    release = register_secrets(['pa"ss\\wo\nrd-1', "plain-hidden-value"])
+    try:
+        for payload in ({"output": 'x pa"ss\\wo\nrd-1 y'}, {"output": ["aplain-hidden-valueb"]}):
+            assert not clean_json(to_json(payload).decode())
+            assert redact(payload) != payload
+    finally:
+        release()
+    assert clean_json(to_json({"output": "plain-hidden-value"}).decode())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"tool": "read_file", "args": {"path": "/etc/hosts"}, "output": "127.0.0.1 localhost"},
+        {"keys": [1, 2], "monkey": "business", "author": None},
+        {"output": None, "duration_ms": 0.05},
+    ],
+)
+def test_ordinary_payloads_pass_the_gate(payload: dict[str, Any]) -> None:
+    """The common case costs a few substring searches: ``path``, ``keys``, ``monkey`` are
+    not credentials. (``author`` is let through by the key rules, not the gate: it holds
+    ``auth``, so it is checked precisely.)"""
+    clean = clean_json(to_json(payload).decode())
+    assert clean is ("author" not in payload)
