@@ -180,7 +180,6 @@ class PreparedEvent:
         "event_id",
         "ids",
         "payload_json",
-        "row",
         "seq",
         "source",
         "ts",
@@ -204,17 +203,6 @@ class PreparedEvent:
         self.ids = ids
         self._payload = payload  # None: parsed from payload_json when first needed
         self.payload_json = payload_json
-        # The database row as JSON, minus its seq (the writer's to assign): encoded here, in
-        # the producer's task, so the single writer only joins texts (``SqliteLog.insert_events``).
-        if event_id.startswith(_ID_PREFIX) and (type in _EXACT or type in _RESOLVED) and source in SOURCES:
-            # Our own event id, a registered type name, a known source: nothing in them needs
-            # escaping. The ids are encoded once per combination (a run's events share theirs).
-            ids_json = _IDS_JSON.get(ids)
-            if ids_json is None:
-                ids_json = _encoded_ids(ids)
-            self.row = f'["{event_id}",{ts},"{type}",{ids_json},"{source}",{payload_json}]'
-        else:
-            self.row = f"{to_json((event_id, ts, type, *ids, source)).decode()[:-1]},{payload_json}]"
         self.seq = 0
         self._event: Event | None = None
 
@@ -230,6 +218,22 @@ class PreparedEvent:
         if payload is None:
             payload = self._payload = from_json(self.payload_json)
         return payload
+
+    @property
+    def row(self) -> str:
+        """The database row as JSON, minus its seq (the writer's to assign). Made in the
+        producer's task, where a request joins its events' rows (``server.Append``), so the
+        single writer only joins one text per request; not kept, so the feed's ring does not
+        hold every payload twice."""
+        event_id, type, source = self.event_id, self.type, self.source
+        if event_id.startswith(_ID_PREFIX) and (type in _EXACT or type in _RESOLVED) and source in SOURCES:
+            # Our own event id, a registered type name, a known source: nothing in them needs
+            # escaping. The ids are encoded once per combination (a run's events share theirs).
+            ids_json = _IDS_JSON.get(self.ids)
+            if ids_json is None:
+                ids_json = _encoded_ids(self.ids)
+            return f'["{event_id}",{self.ts},"{type}",{ids_json},"{source}",{self.payload_json}]'
+        return f"{to_json((event_id, self.ts, type, *self.ids, source)).decode()[:-1]},{self.payload_json}]"
 
     def row_json(self, seq: int) -> str:
         """The database row as a JSON array, in the column order of the ``events`` table."""
