@@ -57,7 +57,7 @@ _COLUMNS = ", ".join(
     ]
 )
 _INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?)"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The store's schema version these rows are written for (``store._schema.SCHEMA_VERSION``,
 not imported: ``soma hook`` keeps its imports to the standard library)."""
 _CACHE_TABLE = (

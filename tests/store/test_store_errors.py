@@ -351,3 +351,21 @@ async def test_a_read_only_open_cannot_write_even_through_its_own_connection(tmp
         assert await ro.last_seq() == 1
     finally:
         await ro.close()
+
+
+async def test_the_hook_writes_for_this_schema_and_the_outcome_rule_costs_no_before_trigger(
+    tmp_path: Path,
+) -> None:
+    """``soma hook`` writes rows with the standard library alone, for the schema version it
+    names; it must be this store's. And the log's one BEFORE INSERT trigger of schema 3 (the
+    outcome rule) is an AFTER one from schema 4: a BEFORE trigger slowed every insert."""
+    from soma_actor.integrations._direct import SCHEMA_VERSION as HOOK_SCHEMA_VERSION
+
+    assert HOOK_SCHEMA_VERSION == SCHEMA_VERSION
+    db = tmp_path / "soma.db"
+    log = await SqliteLog.open(db)
+    await log.close()
+    with sqlite3.connect(db) as conn:
+        triggers = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+    assert "AFTER INSERT" in triggers["outcome_needs_firing"]
+    assert not [name for name, sql in triggers.items() if "BEFORE INSERT" in sql]
