@@ -49,6 +49,7 @@ mailbox is recognised by its stale token and ignored, so no cancellation can rac
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
 from collections import deque
 from collections.abc import Hashable, Sequence
@@ -239,6 +240,15 @@ _KEEP = KeepState()
 _NO_REPLY = Stop._no_reply
 
 
+class _Enter(enum.Enum):
+    """What ``_transition`` returns when the state-enter call is due."""
+
+    ENTER = "enter"
+
+
+_ENTER = _Enter.ENTER
+
+
 @dataclass(frozen=True, slots=True)
 class _Fired:
     """A timer's expiry, as queued in the mailbox (or the internal queue for 0 s timers)."""
@@ -353,34 +363,50 @@ class GenStatem(_behaviour.Behaviour):
         raise Exit(reason)
 
     async def _run(self, proc: Process, first: NextState) -> ExitReason:
-        """Handle events until a callback stops the machine; return the stop reason."""
+        """Handle events until a callback stops the machine; return the stop reason.
+
+        Every step that need not wait is a plain call: taking an event that is already
+        there, applying a transition (only the state-enter call and ``handle_event`` are
+        awaited). A coroutine per layer per event was a measurable share of a run step.
+        """
         try:
-            reason = await self._transition(None, first)
+            reason = self._transition(None, first)
+            if reason is _ENTER:
+                reason = await self._enter(self._state)
         except Stop as stop:
             reason = stop.reason
         while reason is None:
-            event = await self._next_event()
+            event = self._take_event()
+            if event is None:
+                event = await self._wait_event()
             proc.current = event
             if (
-                isinstance(event, InfoEvent)
+                type(event) is InfoEvent
                 and isinstance(event.message, ExitSignal)
                 and proc.trap_exit
                 and event.message.pid == proc.parent
             ):
                 return event.message.reason  # OTP: the parent's exit signal stops a trapping statem
             try:
-                reason = await self._transition(event, await self.handle_event(self._state, event))
+                old = self._state
+                reason = self._transition(event, await self.handle_event(old, event))
+                if reason is _ENTER:
+                    reason = await self._enter(old)
             except Stop as stop:
-                if isinstance(event, CallEvent) and stop.reply is not _NO_REPLY:
+                if type(event) is CallEvent and stop.reply is not _NO_REPLY:
                     event.caller.reply(stop.reply)
                 reason = stop.reason
             proc.current = None
         return reason
 
-    async def _transition(self, event: Event | None, result: object) -> ExitReason | None:
-        """Apply a callback's result in OTP's order; a returned reason means "stop".
+    def _transition(self, event: Event | None, result: object) -> ExitReason | _Enter | None:
+        """Apply a callback's result in OTP's order; a returned reason means "stop", and
+        ``_ENTER`` that the state-enter call is due (the caller awaits it: the one step
+        of a transition that may suspend).
 
-        ``event`` is None for the initial transition out of ``init``.
+        ``event`` is None for the initial transition out of ``init``. The events to handle
+        next are queued before the state-enter call runs; that call can neither insert nor
+        postpone events, and a 0 s timeout it arms still goes behind them.
         """
         match result:
             case None:
@@ -397,29 +423,32 @@ class GenStatem(_behaviour.Behaviour):
                     f"handle_event returned {result!r}; expected NextState, KeepState, "
                     "RepeatState, StopState or None"
                 )
-        old = self._state
         if changed:
             self._state = new
             self._cancel_timer("state")  # before the actions, which may arm the new state's
-        where = "handle_event" if event is not None else "init"
-        next_events: list[Event] = []
-        postpone = False
-        for action in result.actions:
-            postpone |= self._act(action, where, next_events)
-        if postpone and event is not None:  # _act refuses Postpone outside handle_event
-            self._postponed.append(event)
-        if self.state_enter and (changed or event is None or isinstance(result, RepeatState)):
-            reason = await self._enter(old)
-            if reason is not None:
-                return reason
-        queue = self._queue
-        if changed and self._postponed:
-            queue.extendleft(reversed(self._postponed))
+        actions = result.actions
+        if actions:
+            where = "handle_event" if event is not None else "init"
+            next_events: list[Event] = []
+            postpone = False
+            for action in actions:
+                postpone |= self._act(action, where, next_events)
+            if postpone and event is not None:  # _act refuses Postpone outside handle_event
+                self._postponed.append(event)
+            if changed and self._postponed:
+                self._queue.extendleft(reversed(self._postponed))
+                self._postponed.clear()
+            if next_events:
+                self._queue.extendleft(reversed(next_events))
+        elif changed and self._postponed:
+            self._queue.extendleft(reversed(self._postponed))
             self._postponed.clear()
-        queue.extendleft(reversed(next_events))
+        if self.state_enter and (changed or event is None or isinstance(result, RepeatState)):
+            return _ENTER
         return None
 
     async def _enter(self, old: Any) -> ExitReason | None:
+        """The state-enter call, after a transition out of ``old`` (``_ENTER``)."""
         state = self._state
         result = await self.enter(old, state)
         match result:
@@ -512,37 +541,51 @@ class GenStatem(_behaviour.Behaviour):
 
     # -- receiving -----------------------------------------------------------------------------
 
-    async def _next_event(self) -> Event:
-        """The next event: the internal queue first, then the mailbox; stale timers skipped."""
+    def _take_event(self) -> Event | None:
+        """The next event if one is waiting: the internal queue first, then the mailbox;
+        stale timers skipped. None when the machine has to wait (see ``_wait_event``)."""
         event: Event | None
         queue = self._queue
         while queue:
             item = queue.popleft()
             event = self._fired(item) if isinstance(item, _Fired) else item
             if event is not None:
-                self._cancel_timer("event")  # any event cancels the event timeout
+                if self._timers:
+                    self._cancel_timer("event")  # any event cancels the event timeout
                 return event
         mailbox = self._proc.mailbox
         while True:
-            if not len(mailbox):
+            if mailbox._head == len(mailbox._items):  # empty
                 timer = self._timers.get("event")
                 if timer is not None and timer.handle is None:
                     del self._timers["event"]  # a 0 s event timeout, and nothing is waiting
                     return TimeoutEvent("event", "event", timer.content)
-            message = await mailbox.get()
-            if type(message) is _Fired:
-                event = self._fired(message)
-            elif type(message) is Call:
+                return None
+            message = mailbox.get_nowait()
+            kind = type(message)
+            if kind is Cast:
+                event = CastEvent(message.message)
+                recycle_cast(message)  # the event carries the message on
+            elif kind is Call:
                 if not message.answered:
                     _defer(self._proc, message)
                 event = CallEvent(message.request, message)
-            elif type(message) is Cast:
-                event = CastEvent(message.message)
-                recycle_cast(message)  # the event carries the message on
+            elif kind is _Fired:
+                event = self._fired(message)
             else:
                 event = InfoEvent(message)
             if event is not None:
-                self._cancel_timer("event")
+                if self._timers:
+                    self._cancel_timer("event")
+                return event
+
+    async def _wait_event(self) -> Event:
+        """Suspend until an event arrives (nothing is queued: ``_take_event`` said so)."""
+        mailbox = self._proc.mailbox
+        while True:
+            await mailbox.wait()
+            event = self._take_event()
+            if event is not None:
                 return event
 
 
