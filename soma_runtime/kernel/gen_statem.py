@@ -425,7 +425,8 @@ class GenStatem(_behaviour.Behaviour):
                 )
         if changed:
             self._state = new
-            self._cancel_timer("state")  # before the actions, which may arm the new state's
+            if self._timers:
+                self._cancel_timer("state")  # before the actions, which may arm the new state's
         actions = result.actions
         if actions:
             where = "handle_event" if event is not None else "init"
@@ -479,7 +480,9 @@ class GenStatem(_behaviour.Behaviour):
 
     def _act(self, action: object, where: str, next_events: list[Event] | None) -> bool:
         """Carry out one action; True if it postpones the current event."""
-        match action:
+        match action:  # the commonest first: a case is an isinstance test
+            case NextEvent(content) if next_events is not None:
+                next_events.append(InternalEvent(content))
             case Reply(caller, value):
                 caller.reply(value)
             case EventTimeout(seconds, content):
@@ -496,8 +499,6 @@ class GenStatem(_behaviour.Behaviour):
                     timer.content = content
                 else:
                     self._set_timer(name, 0, content)  # not running: fires now, as in OTP
-            case NextEvent(content) if next_events is not None:
-                next_events.append(InternalEvent(content))
             case Postpone() if where == "handle_event":
                 return True
             case NextEvent() | Postpone():

@@ -51,9 +51,11 @@ class Mailbox:
     __slots__ = ("_getter", "_head", "_items", "_putters", "capacity", "closed", "dropped", "overflow")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, overflow: Overflow = Overflow.BLOCK):
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            raise ValueError(f"mailbox capacity must be a positive int, got {capacity!r}")
-        if not isinstance(overflow, Overflow):
+        # Every spawn builds a mailbox: the exact-type tests pass the usual values at once.
+        if type(capacity) is not int or capacity < 1:
+            if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+                raise ValueError(f"mailbox capacity must be a positive int, got {capacity!r}")
+        if type(overflow) is not Overflow:
             raise ValueError(f"mailbox overflow must be an Overflow, got {overflow!r}")
         self._items: list[Any] = []
         self._head = 0
@@ -178,7 +180,8 @@ class Mailbox:
     def close(self) -> list[Any]:
         """Close for good; wake blocked senders (they see Closed); return undelivered messages."""
         self.closed = True
-        left = self._items[self._head :]
+        items, head = self._items, self._head
+        left = items[head:] if head else items  # the list itself: nobody appends to it now
         self._items = []
         self._head = 0
         if self._putters:

@@ -303,6 +303,16 @@ class Pid:
         (``drop_newest``), or raise ``MailboxFull`` (``fail``).
         """
         mailbox = self._proc.mailbox
+        # Fast path inlined, as in cast(): a ToolCall's result travels this way every step.
+        items = mailbox._items
+        if not mailbox.closed and len(items) - mailbox._head < mailbox.capacity:
+            items.append(message)
+            getter = mailbox._getter
+            if getter is not None:
+                mailbox._getter = None
+                if not getter.done():
+                    getter.set_result(None)
+            return
         try:
             if mailbox.try_put(message):
                 return
@@ -594,7 +604,8 @@ class Process:
         # Callers left waiting get one ProcessDied, built only if there are any: most
         # processes (a ToolCall, a worker) exit owing no reply, and formatting the message
         # on every exit was a measurable part of spawn + stop.
-        waiting = [msg for msg in self.mailbox.close() if type(msg) is Call]
+        left = self.mailbox.close()
+        waiting = [msg for msg in left if type(msg) is Call] if left else []
         current = self.current
         if type(current) is Call and not current.answered:
             waiting.append(current)
