@@ -375,10 +375,12 @@ class GenStatem(_behaviour.Behaviour):
                 reason = await self._enter(self._state)
         except Stop as stop:
             reason = stop.reason
+        mailbox = proc.mailbox
         while reason is None:
             event = self._take_event()
-            if event is None:
-                event = await self._wait_event()
+            while event is None:  # nothing is waiting: sleep in this frame until a delivery
+                await mailbox.waiter()
+                event = self._take_event()
             proc.current = event
             if (
                 type(event) is InfoEvent
@@ -544,7 +546,7 @@ class GenStatem(_behaviour.Behaviour):
 
     def _take_event(self) -> Event | None:
         """The next event if one is waiting: the internal queue first, then the mailbox;
-        stale timers skipped. None when the machine has to wait (see ``_wait_event``)."""
+        stale timers skipped. None when the machine has to wait: both are empty then."""
         event: Event | None
         queue = self._queue
         while queue:
@@ -578,15 +580,6 @@ class GenStatem(_behaviour.Behaviour):
             if event is not None:
                 if self._timers:
                     self._cancel_timer("event")
-                return event
-
-    async def _wait_event(self) -> Event:
-        """Suspend until an event arrives (nothing is queued: ``_take_event`` said so)."""
-        mailbox = self._proc.mailbox
-        while True:
-            await mailbox.wait()
-            event = self._take_event()
-            if event is not None:
                 return event
 
 
