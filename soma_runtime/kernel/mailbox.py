@@ -51,11 +51,9 @@ class Mailbox:
     __slots__ = ("_getter", "_head", "_items", "_putters", "capacity", "closed", "dropped", "overflow")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, overflow: Overflow = Overflow.BLOCK):
-        # Every spawn builds a mailbox: the exact-type tests pass the usual values at once.
-        if type(capacity) is not int or capacity < 1:
-            if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-                raise ValueError(f"mailbox capacity must be a positive int, got {capacity!r}")
-        if type(overflow) is not Overflow:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"mailbox capacity must be a positive int, got {capacity!r}")
+        if not isinstance(overflow, Overflow):
             raise ValueError(f"mailbox overflow must be an Overflow, got {overflow!r}")
         self._items: list[Any] = []
         self._head = 0

@@ -251,10 +251,10 @@ class ToolSpec:
 
     def validate_args(self, args: Mapping[str, Any]) -> BaseModel:
         """Validate raw arguments; raises :class:`ToolArgumentsError` naming every bad field."""
-        if type(args) is not dict:  # a dict (the common case) skips the ABC check
-            if not isinstance(args, Mapping):
-                problem = ArgumentProblem("(arguments)", f"must be a mapping, got {type(args).__name__}")
-                raise ToolArgumentsError(self.name, [problem])
+        # A dict (the common case) skips the ABC check.
+        if type(args) is not dict and not isinstance(args, Mapping):
+            problem = ArgumentProblem("(arguments)", f"must be a mapping, got {type(args).__name__}")
+            raise ToolArgumentsError(self.name, [problem])
         try:
             # A copy: the caller's mapping stays untouched by whatever the model's validators do.
             if self._plain_validate:
