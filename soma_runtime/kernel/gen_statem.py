@@ -42,15 +42,15 @@ The rules are OTP's:
   state)`` runs on every exit except a kill.
 
 Timers read the node's clock only and deliver into the mailbox as kernel signals. Each armed
-timer carries a fresh token: a cancelled or restarted timer whose expiry is already in the
-mailbox is recognised by its stale token and ignored, so no cancellation can race.
+timer is its own expiry message and counts only while it is still the machine's timer of
+that name: a cancelled or restarted timer whose expiry is already in the mailbox is
+recognised and ignored, so no cancellation can race.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import itertools
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -62,6 +62,7 @@ from ._behaviour import IGNORE
 from .clock import TimerHandle
 from .errors import Exit, KernelError
 from .gen_server import Stop
+from .mailbox import Mailbox
 from .process import Call, Cast, ExitSignal, Pid, Process, recycle_cast
 from .reasons import NORMAL, ExitReason
 
@@ -249,21 +250,25 @@ class _Enter(enum.Enum):
 _ENTER = _Enter.ENTER
 
 
-@dataclass(frozen=True, slots=True)
-class _Fired:
-    """A timer's expiry, as queued in the mailbox (or the internal queue for 0 s timers)."""
-
-    name: Hashable
-    token: int
-
-
 class _Timer:
-    __slots__ = ("content", "handle", "token")
+    """An armed timeout, and also its expiry as queued in the mailbox (or in the internal
+    queue, for a 0 s timeout): one object per arming, where a token, an expiry message and
+    a callback wrapping it used to be three (a step's timeout is armed on every step)."""
 
-    def __init__(self, token: int, handle: TimerHandle | None, content: Any) -> None:
-        self.token = token
-        self.handle = handle  # None: a 0 s timer, already queued (or, for "event", pending)
+    __slots__ = ("content", "handle", "mailbox", "name")
+
+    def __init__(self, name: Hashable, content: Any, mailbox: Mailbox) -> None:
+        self.name = name
         self.content = content
+        self.mailbox = mailbox
+        # None: a 0 s timer, already queued (or, for "event", pending). Dropped once the
+        # timer is cancelled or has fired, so a timer and its clock handle never hold each
+        # other for the collector to find.
+        self.handle: TimerHandle | None = None
+
+    def __call__(self) -> None:
+        """The clock's callback: the expiry goes into the mailbox as a kernel signal."""
+        self.mailbox.put_signal(self)
 
 
 def _defer(proc: Process, call: Call) -> None:
@@ -324,10 +329,9 @@ class GenStatem(_behaviour.Behaviour):
         self.pid = proc.pid
         self._proc = proc
         proc.behaviour = self
-        self._queue: deque[Event | _Fired] = deque()  # inserted, re-delivered, 0 s timeouts
+        self._queue: deque[Event | _Timer] = deque()  # inserted, re-delivered, 0 s timeouts
         self._postponed: list[Event] = []
         self._timers: dict[Hashable, _Timer] = {}
-        self._tokens = itertools.count()
         # partial, not a lambda: see GenServer._serve
         outcome = await _behaviour.initialise(proc, started, partial(self._init, args), _start_failure)
         if outcome is IGNORE:
@@ -427,7 +431,7 @@ class GenStatem(_behaviour.Behaviour):
                 )
         if changed:
             self._state = new
-            if self._timers:
+            if "state" in self._timers:
                 self._cancel_timer("state")  # before the actions, which may arm the new state's
         actions = result.actions
         if actions:
@@ -515,32 +519,31 @@ class GenStatem(_behaviour.Behaviour):
         self._cancel_timer(name)  # arming a running timer restarts it
         if seconds is None:
             return
-        token = next(self._tokens)
-        handle: TimerHandle | None = None
+        timer = _Timer(name, content, self._proc.mailbox)
         if seconds > 0:
             clock = self._proc.node.clock
-            fire = partial(self._proc.mailbox.put_signal, _Fired(name, token))
-            handle = clock.call_at(clock.now() + seconds, fire)
+            timer.handle = clock.call_at(clock.now() + seconds, timer)
         elif name != "event":
             # OTP: a 0 s timeout goes after the events already queued, before the mailbox.
-            # (A 0 s event timeout instead waits in _next_event for both to be empty.)
-            self._queue.append(_Fired(name, token))
-        self._timers[name] = _Timer(token, handle, content)
+            # (A 0 s event timeout instead waits in _take_event for both to be empty.)
+            self._queue.append(timer)
+        self._timers[name] = timer
 
     def _cancel_timer(self, name: Hashable) -> None:
         timer = self._timers.pop(name, None)
         if timer is not None and timer.handle is not None:
             timer.handle.cancel()
+            timer.handle = None
 
-    def _fired(self, fired: _Fired) -> TimeoutEvent | None:
+    def _fired(self, fired: _Timer) -> TimeoutEvent | None:
         """The timeout event for an expiry, or None if that timer was cancelled or restarted."""
-        timer = self._timers.get(fired.name)
-        if timer is None or timer.token != fired.token:
-            return None  # stale: its expiry was already queued when it was cancelled
-        del self._timers[fired.name]
         name = fired.name
+        if self._timers.get(name) is not fired:
+            return None  # stale: its expiry was already queued when it was cancelled
+        del self._timers[name]
+        fired.handle = None
         kind: TimeoutKind = name if name == "event" or name == "state" else "generic"
-        return TimeoutEvent(kind, name, timer.content)
+        return TimeoutEvent(kind, name, fired.content)
 
     # -- receiving -----------------------------------------------------------------------------
 
@@ -551,9 +554,9 @@ class GenStatem(_behaviour.Behaviour):
         queue = self._queue
         while queue:
             item = queue.popleft()
-            event = self._fired(item) if isinstance(item, _Fired) else item
+            event = self._fired(item) if isinstance(item, _Timer) else item
             if event is not None:
-                if self._timers:
+                if "event" in self._timers:
                     self._cancel_timer("event")  # any event cancels the event timeout
                 return event
         mailbox = self._proc.mailbox
@@ -573,12 +576,12 @@ class GenStatem(_behaviour.Behaviour):
                 if not message.answered:
                     _defer(self._proc, message)
                 event = CallEvent(message.request, message)
-            elif kind is _Fired:
+            elif kind is _Timer:
                 event = self._fired(message)
             else:
                 event = InfoEvent(message)
             if event is not None:
-                if self._timers:
+                if "event" in self._timers:
                     self._cancel_timer("event")
                 return event
 
