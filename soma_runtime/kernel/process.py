@@ -303,16 +303,6 @@ class Pid:
         (``drop_newest``), or raise ``MailboxFull`` (``fail``).
         """
         mailbox = self._proc.mailbox
-        # Fast path inlined, as in cast(): a ToolCall's result travels this way every step.
-        items = mailbox._items
-        if not mailbox.closed and len(items) - mailbox._head < mailbox.capacity:
-            items.append(message)
-            getter = mailbox._getter
-            if getter is not None:
-                mailbox._getter = None
-                if not getter.done():
-                    getter.set_result(None)
-            return
         try:
             if mailbox.try_put(message):
                 return
