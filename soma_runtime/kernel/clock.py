@@ -33,15 +33,14 @@ class Clock(Protocol):
 class MonotonicClock:
     """Real time: the running event loop's monotonic clock and its timer heap."""
 
-    __slots__ = ("_loop", "now")
+    __slots__ = ("_loop", "call_at", "now")
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        # Bound straight to the loop's clock: ``now`` is read on every call with a timeout.
+        # Bound straight to the loop's clock and timer heap: ``now`` is read on every call
+        # with a timeout, and a run step with a timeout arms a timer.
         self.now: Callable[[], float] = self._loop.time
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
-        return self._loop.call_at(when, callback)
+        self.call_at: Callable[[float, Callable[[], None]], TimerHandle] = self._loop.call_at
 
     async def sleep(self, delay: float) -> None:
         await asyncio.sleep(delay)

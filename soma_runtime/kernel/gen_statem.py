@@ -42,14 +42,15 @@ The rules are OTP's:
   state)`` runs on every exit except a kill.
 
 Timers read the node's clock only and deliver into the mailbox as kernel signals. Each armed
-timer carries a fresh token: a cancelled or restarted timer whose expiry is already in the
-mailbox is recognised by its stale token and ignored, so no cancellation can race.
+timer is its own expiry message and counts only while it is still the machine's timer of
+that name: a cancelled or restarted timer whose expiry is already in the mailbox is
+recognised and ignored, so no cancellation can race.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import enum
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ from ._behaviour import IGNORE
 from .clock import TimerHandle
 from .errors import Exit, KernelError
 from .gen_server import Stop
+from .mailbox import Mailbox
 from .process import Call, Cast, ExitSignal, Pid, Process, recycle_cast
 from .reasons import NORMAL, ExitReason
 
@@ -239,21 +241,34 @@ _KEEP = KeepState()
 _NO_REPLY = Stop._no_reply
 
 
-@dataclass(frozen=True, slots=True)
-class _Fired:
-    """A timer's expiry, as queued in the mailbox (or the internal queue for 0 s timers)."""
+class _Enter(enum.Enum):
+    """What ``_transition`` returns when the state-enter call is due."""
 
-    name: Hashable
-    token: int
+    ENTER = "enter"
+
+
+_ENTER = _Enter.ENTER
 
 
 class _Timer:
-    __slots__ = ("content", "handle", "token")
+    """An armed timeout, and also its expiry as queued in the mailbox (or in the internal
+    queue, for a 0 s timeout): one object per arming, where a token, an expiry message and
+    a callback wrapping it used to be three (a step's timeout is armed on every step)."""
 
-    def __init__(self, token: int, handle: TimerHandle | None, content: Any) -> None:
-        self.token = token
-        self.handle = handle  # None: a 0 s timer, already queued (or, for "event", pending)
+    __slots__ = ("content", "handle", "mailbox", "name")
+
+    def __init__(self, name: Hashable, content: Any, mailbox: Mailbox) -> None:
+        self.name = name
         self.content = content
+        self.mailbox = mailbox
+        # None: a 0 s timer, already queued (or, for "event", pending). Dropped once the
+        # timer is cancelled or has fired, so a timer and its clock handle never hold each
+        # other for the collector to find.
+        self.handle: TimerHandle | None = None
+
+    def __call__(self) -> None:
+        """The clock's callback: the expiry goes into the mailbox as a kernel signal."""
+        self.mailbox.put_signal(self)
 
 
 def _defer(proc: Process, call: Call) -> None:
@@ -314,10 +329,9 @@ class GenStatem(_behaviour.Behaviour):
         self.pid = proc.pid
         self._proc = proc
         proc.behaviour = self
-        self._queue: deque[Event | _Fired] = deque()  # inserted, re-delivered, 0 s timeouts
+        self._queue: deque[Event | _Timer] = deque()  # inserted, re-delivered, 0 s timeouts
         self._postponed: list[Event] = []
         self._timers: dict[Hashable, _Timer] = {}
-        self._tokens = itertools.count()
         # partial, not a lambda: see GenServer._serve
         outcome = await _behaviour.initialise(proc, started, partial(self._init, args), _start_failure)
         if outcome is IGNORE:
@@ -353,34 +367,52 @@ class GenStatem(_behaviour.Behaviour):
         raise Exit(reason)
 
     async def _run(self, proc: Process, first: NextState) -> ExitReason:
-        """Handle events until a callback stops the machine; return the stop reason."""
+        """Handle events until a callback stops the machine; return the stop reason.
+
+        Every step that need not wait is a plain call: taking an event that is already
+        there, applying a transition (only the state-enter call and ``handle_event`` are
+        awaited). A coroutine per layer per event was a measurable share of a run step.
+        """
         try:
-            reason = await self._transition(None, first)
+            reason = self._transition(None, first)
+            if reason is _ENTER:
+                reason = await self._enter(self._state)
         except Stop as stop:
             reason = stop.reason
+        mailbox = proc.mailbox
         while reason is None:
-            event = await self._next_event()
+            event = self._take_event()
+            while event is None:  # nothing is waiting: sleep in this frame until a delivery
+                await mailbox.waiter()
+                event = self._take_event()
             proc.current = event
             if (
-                isinstance(event, InfoEvent)
+                type(event) is InfoEvent
                 and isinstance(event.message, ExitSignal)
                 and proc.trap_exit
                 and event.message.pid == proc.parent
             ):
                 return event.message.reason  # OTP: the parent's exit signal stops a trapping statem
             try:
-                reason = await self._transition(event, await self.handle_event(self._state, event))
+                old = self._state
+                reason = self._transition(event, await self.handle_event(old, event))
+                if reason is _ENTER:
+                    reason = await self._enter(old)
             except Stop as stop:
-                if isinstance(event, CallEvent) and stop.reply is not _NO_REPLY:
+                if type(event) is CallEvent and stop.reply is not _NO_REPLY:
                     event.caller.reply(stop.reply)
                 reason = stop.reason
             proc.current = None
         return reason
 
-    async def _transition(self, event: Event | None, result: object) -> ExitReason | None:
-        """Apply a callback's result in OTP's order; a returned reason means "stop".
+    def _transition(self, event: Event | None, result: object) -> ExitReason | _Enter | None:
+        """Apply a callback's result in OTP's order; a returned reason means "stop", and
+        ``_ENTER`` that the state-enter call is due (the caller awaits it: the one step
+        of a transition that may suspend).
 
-        ``event`` is None for the initial transition out of ``init``.
+        ``event`` is None for the initial transition out of ``init``. The events to handle
+        next are queued before the state-enter call runs; that call can neither insert nor
+        postpone events, and a 0 s timeout it arms still goes behind them.
         """
         match result:
             case None:
@@ -397,29 +429,33 @@ class GenStatem(_behaviour.Behaviour):
                     f"handle_event returned {result!r}; expected NextState, KeepState, "
                     "RepeatState, StopState or None"
                 )
-        old = self._state
         if changed:
             self._state = new
-            self._cancel_timer("state")  # before the actions, which may arm the new state's
-        where = "handle_event" if event is not None else "init"
-        next_events: list[Event] = []
-        postpone = False
-        for action in result.actions:
-            postpone |= self._act(action, where, next_events)
-        if postpone and event is not None:  # _act refuses Postpone outside handle_event
-            self._postponed.append(event)
-        if self.state_enter and (changed or event is None or isinstance(result, RepeatState)):
-            reason = await self._enter(old)
-            if reason is not None:
-                return reason
-        queue = self._queue
-        if changed and self._postponed:
-            queue.extendleft(reversed(self._postponed))
+            if "state" in self._timers:
+                self._cancel_timer("state")  # before the actions, which may arm the new state's
+        actions = result.actions
+        if actions:
+            where = "handle_event" if event is not None else "init"
+            next_events: list[Event] = []
+            postpone = False
+            for action in actions:
+                postpone |= self._act(action, where, next_events)
+            if postpone and event is not None:  # _act refuses Postpone outside handle_event
+                self._postponed.append(event)
+            if changed and self._postponed:
+                self._queue.extendleft(reversed(self._postponed))
+                self._postponed.clear()
+            if next_events:
+                self._queue.extendleft(reversed(next_events))
+        elif changed and self._postponed:
+            self._queue.extendleft(reversed(self._postponed))
             self._postponed.clear()
-        queue.extendleft(reversed(next_events))
+        if self.state_enter and (changed or event is None or isinstance(result, RepeatState)):
+            return _ENTER
         return None
 
     async def _enter(self, old: Any) -> ExitReason | None:
+        """The state-enter call, after a transition out of ``old`` (``_ENTER``)."""
         state = self._state
         result = await self.enter(old, state)
         match result:
@@ -450,7 +486,9 @@ class GenStatem(_behaviour.Behaviour):
 
     def _act(self, action: object, where: str, next_events: list[Event] | None) -> bool:
         """Carry out one action; True if it postpones the current event."""
-        match action:
+        match action:  # the commonest first: a case is an isinstance test
+            case NextEvent(content) if next_events is not None:
+                next_events.append(InternalEvent(content))
             case Reply(caller, value):
                 caller.reply(value)
             case EventTimeout(seconds, content):
@@ -467,8 +505,6 @@ class GenStatem(_behaviour.Behaviour):
                     timer.content = content
                 else:
                     self._set_timer(name, 0, content)  # not running: fires now, as in OTP
-            case NextEvent(content) if next_events is not None:
-                next_events.append(InternalEvent(content))
             case Postpone() if where == "handle_event":
                 return True
             case NextEvent() | Postpone():
@@ -483,66 +519,70 @@ class GenStatem(_behaviour.Behaviour):
         self._cancel_timer(name)  # arming a running timer restarts it
         if seconds is None:
             return
-        token = next(self._tokens)
-        handle: TimerHandle | None = None
+        timer = _Timer(name, content, self._proc.mailbox)
         if seconds > 0:
             clock = self._proc.node.clock
-            fire = partial(self._proc.mailbox.put_signal, _Fired(name, token))
-            handle = clock.call_at(clock.now() + seconds, fire)
+            timer.handle = clock.call_at(clock.now() + seconds, timer)
         elif name != "event":
             # OTP: a 0 s timeout goes after the events already queued, before the mailbox.
-            # (A 0 s event timeout instead waits in _next_event for both to be empty.)
-            self._queue.append(_Fired(name, token))
-        self._timers[name] = _Timer(token, handle, content)
+            # (A 0 s event timeout instead waits in _take_event for both to be empty.)
+            self._queue.append(timer)
+        self._timers[name] = timer
 
     def _cancel_timer(self, name: Hashable) -> None:
         timer = self._timers.pop(name, None)
         if timer is not None and timer.handle is not None:
             timer.handle.cancel()
+            timer.handle = None
 
-    def _fired(self, fired: _Fired) -> TimeoutEvent | None:
+    def _fired(self, fired: _Timer) -> TimeoutEvent | None:
         """The timeout event for an expiry, or None if that timer was cancelled or restarted."""
-        timer = self._timers.get(fired.name)
-        if timer is None or timer.token != fired.token:
-            return None  # stale: its expiry was already queued when it was cancelled
-        del self._timers[fired.name]
         name = fired.name
+        if self._timers.get(name) is not fired:
+            return None  # stale: its expiry was already queued when it was cancelled
+        del self._timers[name]
+        fired.handle = None
         kind: TimeoutKind = name if name == "event" or name == "state" else "generic"
-        return TimeoutEvent(kind, name, timer.content)
+        return TimeoutEvent(kind, name, fired.content)
 
     # -- receiving -----------------------------------------------------------------------------
 
-    async def _next_event(self) -> Event:
-        """The next event: the internal queue first, then the mailbox; stale timers skipped."""
+    def _take_event(self) -> Event | None:
+        """The next event if one is waiting: the internal queue first, then the mailbox;
+        stale timers skipped. None when the machine has to wait: both are empty then."""
         event: Event | None
         queue = self._queue
         while queue:
             item = queue.popleft()
-            event = self._fired(item) if isinstance(item, _Fired) else item
+            event = self._fired(item) if isinstance(item, _Timer) else item
             if event is not None:
-                self._cancel_timer("event")  # any event cancels the event timeout
+                if "event" in self._timers:
+                    self._cancel_timer("event")  # any event cancels the event timeout
                 return event
         mailbox = self._proc.mailbox
         while True:
-            if not len(mailbox):
+            if mailbox._head == len(mailbox._items):  # empty
                 timer = self._timers.get("event")
                 if timer is not None and timer.handle is None:
                     del self._timers["event"]  # a 0 s event timeout, and nothing is waiting
                     return TimeoutEvent("event", "event", timer.content)
-            message = await mailbox.get()
-            if type(message) is _Fired:
-                event = self._fired(message)
-            elif type(message) is Call:
+                return None
+            message = mailbox.get_nowait()
+            kind = type(message)
+            if kind is Cast:
+                event = CastEvent(message.message)
+                recycle_cast(message)  # the event carries the message on
+            elif kind is Call:
                 if not message.answered:
                     _defer(self._proc, message)
                 event = CallEvent(message.request, message)
-            elif type(message) is Cast:
-                event = CastEvent(message.message)
-                recycle_cast(message)  # the event carries the message on
+            elif kind is _Timer:
+                event = self._fired(message)
             else:
                 event = InfoEvent(message)
             if event is not None:
-                self._cancel_timer("event")
+                if "event" in self._timers:
+                    self._cancel_timer("event")
                 return event
 
 

@@ -178,7 +178,8 @@ class Mailbox:
     def close(self) -> list[Any]:
         """Close for good; wake blocked senders (they see Closed); return undelivered messages."""
         self.closed = True
-        left = self._items[self._head :]
+        items, head = self._items, self._head
+        left = items[head:] if head else items  # the list itself: nobody appends to it now
         self._items = []
         self._head = 0
         if self._putters:

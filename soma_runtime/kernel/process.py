@@ -25,7 +25,7 @@ import asyncio
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,8 +66,11 @@ class Host(Protocol):
     clock: Clock
     call_timeouts: TimeoutWheel
     report_handlers: list[Callable[[Any], None]]
+    callback_context: Context
 
     def forget(self, proc: Process) -> None: ...
+
+    def forget_task(self, task: asyncio.Task[None], /) -> None: ...
 
 
 class Ref:
@@ -529,14 +532,11 @@ class Process:
         if self.exit_reason is not None or self._stop_reason is not None:
             return
         self._stop_reason = reason
-        task = self.task
-        if task is not None:
-            if inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED:  # type: ignore[arg-type]
-                # Cancelling a task that never ran throws into the unstarted coroutine, so
-                # main() would never run and the process would linger as a zombie (alive,
-                # named, links never fired). Nothing ran, nothing to clean up: exit now.
-                self.exited(reason)
-            task.cancel()
+        if self._cancel_task():
+            # Cancelling a task that never ran throws into the unstarted coroutine, so
+            # main() would never run and the process would linger as a zombie (alive,
+            # named, links never fired). Nothing ran, nothing to clean up: exit now.
+            self.exited(reason)
 
     def kill(self) -> None:
         """Dead now (reason ``killed``); the task is cancelled and not waited for."""
@@ -544,8 +544,20 @@ class Process:
             return
         self._stop_reason = KILLED
         self.exited(KILLED)
-        if self.task is not None:
-            self.task.cancel()
+        self._cancel_task()
+
+    def _cancel_task(self) -> bool:
+        """Cancel the task; True if it had never run (so main() never will)."""
+        task = self.task
+        if task is None:
+            return False
+        unstarted = inspect.getcoroutinestate(task.get_coro()) == inspect.CORO_CREATED  # type: ignore[arg-type]
+        if unstarted:
+            # main() removes its task from the node's set as its last act; a task that never
+            # runs main() is removed when it is done instead.
+            task.add_done_callback(self.node.forget_task, context=self.node.callback_context)
+        task.cancel()
+        return unstarted
 
     # -- running and exiting -------------------------------------------------------------------
 
@@ -553,22 +565,27 @@ class Process:
         _current.set(self)
         reason: ExitReason = NORMAL
         try:
-            running = body(self, *args)
-            # The body's own frame keeps what it needs; holding the spawn arguments here too
-            # would keep them (a start handshake's future, for one) for the process's life.
-            del body, args
-            await running
-            if self._stop_reason is not None:
-                reason = self._stop_reason  # asked to stop; finished its cleanup and returned
-        except Exit as e:
-            reason = e.reason
-        except asyncio.CancelledError:
-            # Ours (stop/kill) or the loop's; either way the process ends here.
-            reason = self._stop_reason if self._stop_reason is not None else KILLED
-        except Exception as e:
-            reason = e
-        if self.exit_reason is None:
-            self.exited(reason)
+            try:
+                running = body(self, *args)
+                # The body's own frame keeps what it needs; holding the spawn arguments here
+                # too would keep them (a start handshake's future, for one) for its life.
+                del body, args
+                await running
+                if self._stop_reason is not None:
+                    reason = self._stop_reason  # asked to stop; finished its cleanup and returned
+            except Exit as e:
+                reason = e.reason
+            except asyncio.CancelledError:
+                # Ours (stop/kill) or the loop's; either way the process ends here.
+                reason = self._stop_reason if self._stop_reason is not None else KILLED
+            except Exception as e:
+                reason = e
+            if self.exit_reason is None:
+                self.exited(reason)
+        finally:
+            # The task ends with this frame: the node stops tracking it (see Node.__init__).
+            if self.task is not None:
+                self.node.forget_task(self.task)
 
     def exited(self, reason: ExitReason) -> None:
         """Record the exit and fire every consequence, synchronously and exactly once."""
@@ -577,7 +594,8 @@ class Process:
         # Callers left waiting get one ProcessDied, built only if there are any: most
         # processes (a ToolCall, a worker) exit owing no reply, and formatting the message
         # on every exit was a measurable part of spawn + stop.
-        waiting = [msg for msg in self.mailbox.close() if type(msg) is Call]
+        left = self.mailbox.close()
+        waiting = [msg for msg in left if type(msg) is Call] if left else []
         current = self.current
         if type(current) is Call and not current.answered:
             waiting.append(current)

@@ -47,14 +47,13 @@ async def tool_call(proc: Process, run: Pid, spec: ToolSpec, args: BaseModel, ct
         # killed from here on leaves the process in the log, for the next open to kill.
         await run.call(ToolSpawned(ctx.tool_call_id, os_pid, identify(os_pid)), timeout=None)
 
-    task = asyncio.current_task()
-    if task is not None:
-        RUNNING[task] = (spec, ctx)
+    task = proc.task  # this process's own task (asyncio.current_task() is a lookup per call)
+    assert task is not None
+    RUNNING[task] = (spec, ctx)
     try:
         output = await spec.invoke(args, ctx, on_spawn=spawned)
     finally:
-        if task is not None:
-            RUNNING.pop(task, None)
+        RUNNING.pop(task, None)
     await run.send(ToolReturned(ctx.tool_call_id, output))
 
 

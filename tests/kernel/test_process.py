@@ -168,6 +168,31 @@ async def test_stop_before_first_run_still_exits() -> None:
         assert inbox == [ExitSignal(pid, Shutdown("early"))]
 
 
+async def test_the_node_stops_tracking_a_task_once_it_is_done_whether_or_not_it_ran() -> None:
+    """node.tasks() holds exactly the unfinished tasks: one that ran to its end leaves it, and
+    so does one stopped or killed before it ever ran (its main() never runs)."""
+    async with Node.open(VirtualClock()) as node:
+        finished = node.spawn(obey)
+        never_ran = [node.spawn(idle), node.spawn(idle)]
+        never_ran[0].process.stop(Shutdown("early"))
+        never_ran[1].kill()
+        running = node.spawn(idle)
+        tasks = [p.process.task for p in (finished, *never_ran, running)]
+        assert set(tasks) <= node.tasks()
+        await finished.send("return")
+        await settle()
+        assert all(t is not None and t.done() for t in tasks[:3])
+        # A task that never ran leaves by its done-callback, which the loop runs one round
+        # after the task finished: poll for it, a bounded number of rounds.
+        for _ in range(10):
+            if node.tasks() == {tasks[3]}:
+                break
+            await anyio.lowlevel.checkpoint()
+        assert node.tasks() == {tasks[3]}
+        assert finished.exit_reason is NORMAL
+        assert [p.exit_reason for p in never_ran] == [Shutdown("early"), KILLED]
+
+
 # -- links ------------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 import pydantic
@@ -303,6 +304,42 @@ async def test_tools_get_the_read_only_context_with_a_logger_bound_to_the_ids() 
     assert ctx.log.logger.name == "soma.tools"
     custom = logging.LoggerAdapter(logging.getLogger("mine"), {"k": "v"})
     assert ToolContext("t", "tc-2", log=custom).log is custom
+
+
+def test_a_tool_context_defaults_to_the_current_directory_and_survives_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ctx = ToolContext("t", "tc-1", run_id="run-1")
+    assert (ctx.root, ctx.deadline, ctx.step_id) == (tmp_path, None, None)
+    moved = dataclasses.replace(ctx, step_id="s2", log=None)
+    assert (moved.run_id, moved.step_id, moved.root) == ("run-1", "s2", tmp_path)
+    assert moved.log.extra["step_id"] == "s2"  # a fresh adapter, bound to the new ids
+    assert moved != ctx and dataclasses.replace(moved, step_id=None) == ctx  # log is not compared
+    assert [f.name for f in dataclasses.fields(ToolContext)][-2:] == ["root", "log"]
+
+
+def test_validate_args_goes_through_a_models_own_model_validate() -> None:
+    calls: list[Any] = []
+
+    class Args(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        n: int
+
+        @classmethod
+        def model_validate(cls, obj: Any, **kwargs: Any) -> Any:
+            calls.append(obj)
+            return super().model_validate({**obj, "n": obj["n"] * 2}, **kwargs)
+
+    def double(n: int) -> int:
+        return n
+
+    spec = ToolSpec("double", double, Args)
+    raw = {"n": 2}
+    assert spec.validate_args(raw).n == 4  # type: ignore[attr-defined]
+    assert calls == [raw] and raw == {"n": 2}
+    with pytest.raises(ToolArgumentsError, match="must be a mapping"):
+        spec.validate_args([("n", 2)])  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- outputs and failures
