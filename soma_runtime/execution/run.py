@@ -203,6 +203,10 @@ class Run(GenStatem):
     async def handle_event(self, state: Any, event: Event) -> Transition | None:
         if self._end_retry is not None:
             return await self._holding_end(event)
+        if type(event) is InfoEvent and type(event.message) is ExitSignal and event.message.reason is NORMAL:
+            # Every step's ToolCall ends so, after its ToolReturned: nothing to do, and one per
+            # step, so it skips the walk through the cases below.
+            return None
         match state, event:
             case RunState.EXECUTING, InternalEvent(content="next_step") | InfoEvent(message="resume.go"):
                 return await self._start_step()

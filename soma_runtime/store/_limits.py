@@ -175,6 +175,8 @@ _INNERMOST: Final = re.compile(r"\[\]|\{\}")
 
 # ---------------------------------------------------------------------------- echoes
 
+_LEAVES: Final = frozenset({int, float, bool, type(None)})
+
 ECHO_CHARS: Final = 256
 """Strings longer than this are abbreviated where an event *repeats* a value another event
 holds whole (a tool outcome repeating its call's arguments): the payload cap then applies
@@ -185,11 +187,16 @@ def abbreviate(value: Any, max_chars: int = ECHO_CHARS) -> Any:
     """``value`` with every string longer than ``max_chars`` cut to its start, its length and
     a digest of the whole (two different long strings stay different: a retried command is
     still told from another). ``value`` itself when nothing is that long."""
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         if len(value) <= max_chars:
             return value
         digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
         return f"{value[: max_chars - 64]}… [{len(value)} chars, blake2b {digest}]"
+    if kind in _LEAVES:
+        return value  # before the ABC checks below, which cost more than all the rest
+    if kind is dict and not value:
+        return value
     if isinstance(value, Mapping):
         items = {k: abbreviate(v, max_chars) for k, v in value.items()}
         return value if all(items[k] is v for k, v in value.items()) else items
