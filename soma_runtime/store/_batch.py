@@ -90,13 +90,7 @@ def _prepare_one_trusted(draft: EventDraft, max_payload_bytes: int, source: str)
         text = ""
     if text and clean_json(text) and "NaN" not in text and "Infinity" not in text:
         return _trusted(draft, text, max_payload_bytes, source)
-    return prepare_values(
-        draft.type,
-        draft.payload,
-        draft[2:9],
-        max_payload_bytes=max_payload_bytes,
-        source=draft.source or source,
-    )
+    return _one(draft, max_payload_bytes, source)
 
 
 def _trusted(draft: EventDraft, text: str, max_payload_bytes: int, source: str) -> PreparedEvent:
@@ -193,6 +187,8 @@ def prepare_batch(
 
 
 def _one(draft: EventDraft, max_payload_bytes: int, source: str) -> PreparedEvent:
+    """One event the one-event way (``events.prepare_values``): it decides, and words the
+    error."""
     return prepare_values(
         draft.type,
         draft.payload,

@@ -66,6 +66,17 @@ _UNFINISHED: Final = _unfinished_schema()
 ORPHAN_OUTCOME: Final = "guidance.outcome without its guidance.fired"
 """How both backends' trigger words its refusal (the store tells it from a duplicate by it)."""
 
+# The outcome rule's condition and body (migrations 2 -> 3 and 3 -> 4 attach it to inserts).
+_OUTCOME_RULE: Final = f"""WHEN NEW.type = 'guidance.outcome'
+    BEGIN
+        SELECT RAISE(ABORT, '{ORPHAN_OUTCOME} (firing_id not in the log)')
+        WHERE NOT EXISTS (
+            SELECT 1 FROM events WHERE type = 'guidance.fired'
+            AND payload ->> '$.firing_id' = NEW.payload ->> '$.firing_id'
+        );
+    END;
+    """
+
 # MIGRATIONS[i] moves a database from schema version i to i + 1. Only ever append to it: a
 # database records the version it is at, and each step runs once, in its own transaction.
 MIGRATIONS: Final[tuple[str, ...]] = (
@@ -125,15 +136,8 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     UPDATE events SET source = payload ->> '$.source'
         WHERE payload LIKE '%"source"%' AND payload ->> '$.source' IN ('hook', 'wrap', 'replay', 'test');
     CREATE INDEX events_firing ON events (payload ->> '$.firing_id') WHERE type = 'guidance.fired';
-    CREATE TRIGGER outcome_needs_firing BEFORE INSERT ON events WHEN NEW.type = 'guidance.outcome'
-    BEGIN
-        SELECT RAISE(ABORT, 'guidance.outcome without its guidance.fired (firing_id not in the log)')
-        WHERE NOT EXISTS (
-            SELECT 1 FROM events WHERE type = 'guidance.fired'
-            AND payload ->> '$.firing_id' = NEW.payload ->> '$.firing_id'
-        );
-    END;
-    """,
+    CREATE TRIGGER outcome_needs_firing BEFORE INSERT ON events """
+    + _OUTCOME_RULE,
     # 3 -> 4: the same refusal as an AFTER trigger. A BEFORE INSERT trigger costs every insert
     # (whatever its WHEN says) ~1.9 us a row, 14% of an append of the run's events (measured:
     # 13.3 against 11.4 us a row, batches of 1,000); an AFTER one that raises aborts the
@@ -141,14 +145,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     # as each row is inserted, so a firing earlier in the same batch is found, a later one not.
     """
     DROP TRIGGER outcome_needs_firing;
-    CREATE TRIGGER outcome_needs_firing AFTER INSERT ON events WHEN NEW.type = 'guidance.outcome'
-    BEGIN
-        SELECT RAISE(ABORT, 'guidance.outcome without its guidance.fired (firing_id not in the log)')
-        WHERE NOT EXISTS (
-            SELECT 1 FROM events WHERE type = 'guidance.fired'
-            AND payload ->> '$.firing_id' = NEW.payload ->> '$.firing_id'
-        );
-    END;
-    """,
+    CREATE TRIGGER outcome_needs_firing AFTER INSERT ON events """
+    + _OUTCOME_RULE,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
