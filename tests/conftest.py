@@ -5,7 +5,7 @@ import os
 import pytest
 
 # Every event the runtime builds itself is also validated against its payload model, in this
-# process and in the runtimes the tests start as children (``events.prepare_trusted``).
+# process and in the runtimes the tests start as children (``store._batch.prepare_trusted``).
 os.environ["SOMA_CHECK_TRUSTED"] = "1"
 
 # A hung test fails on its own and says where it hung; the rest of the run goes on

@@ -291,7 +291,7 @@ class Run(GenStatem):
             return await self._finish(RunState.FAILED, f"step {step.id!r}: {e}")
         tool_call_id = new_id("tc")
         json_args = args.model_dump(mode="json")
-        # One batch per transition: a step costs the store two messages, not four.
+        # One batch per step: the last step's outcome goes with this start (``_record``).
         journal = [started, self._draft("tool.started", tool_journal(spec, json_args), step.id, tool_call_id)]
         try:
             # Substituted outputs may have made the arguments deeper than the journal holds

@@ -285,7 +285,7 @@ class AgentSession(GenServer):
             request.correlation_id,
         )
         # Trusted: validate_plan checked the steps, and the ids were checked above and at
-        # the session's start (``events.prepare_trusted``).
+        # the session's start (``store._batch.prepare_trusted``).
         await services.events.record_trusted([accepted], durable=True)
         pid = await self._start(RunPlan(run_id, steps, tools, options, None, plan))
         self._track(run_id, pid)

@@ -166,7 +166,7 @@ class EventLog:
 
     async def record_trusted(self, drafts: Sequence[EventDraft], *, durable: bool = False) -> None:
         """Append events the runtime built itself — a run's journal, a session's runs —
-        atomically, without validating their payloads again (``events.prepare_trusted``:
+        atomically, without validating their payloads again (``_batch.prepare_trusted``:
         their builders are typed against the payload models, and what they carry from
         outside was checked where it entered). Redaction, the size cap and the store's
         guarantees are the same as :meth:`append_many`'s. ``durable=False`` does not wait

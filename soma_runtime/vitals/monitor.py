@@ -174,7 +174,8 @@ class VitalsMonitor(GenServer):
         if not live:
             return  # replaying what a predecessor already recorded and acted on
         self.acted_up_to = event.seq
-        # The engine's own events, typed against their models: trusted (``events.prepare_trusted``).
+        # The engine's own events, typed against their models: trusted
+        # (``store._batch.prepare_trusted``).
         await self.events.record_trusted(drafts)
         for agent_id, message in steering:
             for session in list(self.steered.get(agent_id, {})):
