@@ -211,16 +211,19 @@ def _redact_str(text: str) -> str:
 # (``_SHAPES``) begins with one of the rest, minus the ``\b`` (in JSON text an escape's
 # letter may precede it: ``\nsk-…``).
 _SUSPECT: Final = (
-    "pass", "pwd", "secret", "auth", "cookie", "credential", "token", "bearer", "apikey",
+    "pass", "pwd", "secret", "auth", "cookie", "credential", "bearer", "apikey",
     "sk-", "akia", "asia", "gh", "xox", "aiza", "eyj", "-----begin",
 )  # fmt: skip
-# ``pat`` as a key's last word (only separators between it and the key's closing quote), and
-# ``key`` after a qualifier (``api_key``, ``privateKey``, ``x-api-key``), spelled out so that
-# ``path``, ``keys`` or ``monkey`` stay clean. Letters are ASCII here as in ``_WORDS``:
-# anything else counts as a separator, JSON escapes included.
+# Three words are spelled out, so that ``path``, ``keys``, ``monkey``, ``token_usage`` or
+# ``input_tokens`` stay clean: ``pat`` as a key's last word (only separators between it and
+# the key's closing quote); ``token`` the same, or before the ``=``/``:`` of an assignment
+# (``token: abc``); ``key`` after a qualifier (``api_key``, ``privateKey``, ``x-api-key``).
+# Letters are ASCII here as in ``_WORDS``: anything else counts as a separator, JSON escapes
+# included.
 _SEPARATORS: Final = r'(?:[^a-z0-9"\\]|\\u[0-9a-f]{4}|\\.)*'
 _KEY_RULES: Final = re.compile(
-    rf'pat{_SEPARATORS}"|(?:api|private|access|secret|signing|encryption){_SEPARATORS}key'
+    rf'pat{_SEPARATORS}"|token{_SEPARATORS}?["=:]'
+    rf"|(?:api|private|access|secret|signing|encryption){_SEPARATORS}key"
 )
 
 
@@ -249,7 +252,9 @@ def clean_json(text: str) -> bool:
     for part in _SUSPECT:
         if part in lower:
             return False
-    return not (("pat" in lower or "key" in lower) and _KEY_RULES.search(lower) is not None)
+    if "pat" in lower or "key" in lower or "token" in lower:
+        return _KEY_RULES.search(lower) is None
+    return True
 
 
 @lru_cache(maxsize=8192)
