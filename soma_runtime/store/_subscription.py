@@ -63,6 +63,18 @@ class Subscription:
         self.cursor = event.seq if self._buffer else self._mark
         return event
 
+    async def next_batch(self, limit: int) -> list[Event]:
+        """The next events, in order: at least one (waiting for it, as ``async for`` does), and
+        up to ``limit`` with those already read and waiting here — for a follower that hands
+        them on a message at a time, not an event at a time. ``StopAsyncIteration`` when the
+        iteration would end."""
+        batch = [await self.__anext__()]
+        buffer = self._buffer
+        while buffer and len(batch) < limit:
+            batch.append(buffer.popleft())
+        self.cursor = batch[-1].seq if buffer else self._mark
+        return batch
+
     async def _fill(self) -> None:
         feed = self._feed
         if feed is None:

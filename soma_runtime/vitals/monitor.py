@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from ..execution.steering import RESUBSCRIBE, DestructiveBlock, Guidance, SteerMe
 from ..kernel import (
@@ -56,15 +56,26 @@ _MAX_REMEMBERED = 4096
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """Feeder → monitor: the next committed event."""
+    """Feeder → monitor: the next committed events, in order."""
 
-    event: Event
+    events: list[Event]
+
+
+FEED_BATCH: Final = 16
+"""Events a message from the feeder carries at most: every event read and waiting, up to this
+(a run's step is 4 or 5 of them). A message per event cost the monitor more than the engine's
+own work on most of them; a bound keeps the mailbox's (its capacity in messages) meaningful."""
 
 
 async def _feed(proc: Process, monitor: Pid, events: EventLog) -> None:
     """Follow the whole log into the monitor's mailbox (its bound gives backpressure)."""
-    async for event in events.subscribe(from_seq=1):
-        await monitor.send(Observed(event))
+    subscription = events.subscribe(from_seq=1)
+    while True:
+        try:
+            batch = await subscription.next_batch(FEED_BATCH)
+        except StopAsyncIteration:
+            return
+        await monitor.send(Observed(batch))
 
 
 class VitalsMonitor(GenServer):
@@ -87,7 +98,8 @@ class VitalsMonitor(GenServer):
 
     async def handle_info(self, message: Any) -> None:
         if isinstance(message, Observed):
-            await self._observe(message.event)
+            for event in message.events:
+                await self._observe(event)
             if self.waiting:
                 self._answer_waiting()
         elif isinstance(message, SteerMe):

@@ -164,6 +164,29 @@ async def test_a_subscriptions_cursor_names_only_what_was_delivered(log: EventLo
     assert filtered.cursor == 6
 
 
+async def test_next_batch_hands_on_what_was_read_at_once_and_waits_for_the_first(log: EventLog) -> None:
+    """A follower that passes events on a message at a time takes every event already read,
+    up to its limit, in order; the cursor names the last one handed over; with nothing read
+    yet it waits for the next commit, as ``async for`` does."""
+    await log.append_many([EventDraft("run.accepted", {}, run_id=f"r{i}") for i in range(7)])
+    sub = log.subscribe(from_seq=1)
+    assert [e.seq for e in await sub.next_batch(4)] == [1, 2, 3, 4]
+    assert sub.cursor == 4
+    assert [e.seq for e in await sub.next_batch(4)] == [5, 6, 7]
+    assert sub.cursor == 7
+    async with anyio.create_task_group() as tg:
+        got: list[int] = []
+
+        async def follow() -> None:
+            got.extend(e.seq for e in await sub.next_batch(4))
+
+        tg.start_soon(follow)
+        await anyio.wait_all_tasks_blocked()
+        assert got == []  # nothing new yet: it waits
+        await log.append("run.accepted", {}, run_id="r7")
+    assert got == [8] and sub.cursor == 8
+
+
 async def test_subscribe_with_filters(log: EventLog) -> None:
     for i in range(10):
         await log.append("step.started" if i % 2 else "run.accepted", {"tool": "t"}, run_id="r")
