@@ -63,8 +63,8 @@ class Observed:
 
 FEED_BATCH: Final = 16
 """Events a message from the feeder carries at most: every event read and waiting, up to this
-(a run's step is 4 or 5 of them). A message per event cost the monitor more than the engine's
-own work on most of them; a bound keeps the mailbox's (its capacity in messages) meaningful."""
+(a run's step is 4 or 5 of them, most of which the engine ignores, so a message each cost
+more than their handling); a bound keeps the mailbox's (its capacity in messages) meaningful."""
 
 
 async def _feed(proc: Process, monitor: Pid, events: EventLog) -> None:
