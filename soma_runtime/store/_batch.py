@@ -77,18 +77,20 @@ def prepare_trusted(
     except _NOT_JSON:
         texts = []  # the full path names the problem
     joined = "\n".join(texts)
-    if len(texts) != len(drafts) or not clean_json(joined) or "NaN" in joined or "Infinity" in joined:
-        return [_prepare_one_trusted(d, max_payload_bytes, source) for d in drafts]
+    if len(texts) != len(drafts):
+        return [_one(d, max_payload_bytes, source) for d in drafts]
+    if not clean_json(joined) or "NaN" in joined or "Infinity" in joined:
+        return [
+            _prepare_one_trusted(d, text, max_payload_bytes, source)
+            for d, text in zip(drafts, texts, strict=True)
+        ]
     return [_trusted(d, text, max_payload_bytes, source) for d, text in zip(drafts, texts, strict=True)]
 
 
-def _prepare_one_trusted(draft: EventDraft, max_payload_bytes: int, source: str) -> PreparedEvent:
-    """One event of a batch the gate stopped: its own gate, then the full path if need be."""
-    try:
-        text = to_json(draft.payload).decode()
-    except _NOT_JSON:
-        text = ""
-    if text and clean_json(text) and "NaN" not in text and "Infinity" not in text:
+def _prepare_one_trusted(draft: EventDraft, text: str, max_payload_bytes: int, source: str) -> PreparedEvent:
+    """One event of a batch the gate stopped (``text``: its payload, already encoded): its
+    own gate, then the full path if need be."""
+    if clean_json(text) and "NaN" not in text and "Infinity" not in text:
         return _trusted(draft, text, max_payload_bytes, source)
     return _one(draft, max_payload_bytes, source)
 
