@@ -73,6 +73,12 @@ def refuse_foreign(name: str) -> None:
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_CORRUPT:
+            # A database, read without locks (``immutable``) while a connection of this same
+            # process may still be checkpointing into it: a predecessor killed a moment ago,
+            # whose threads are closing. Not proof of a foreign file: the open proper, which
+            # takes SQLite's locks, decides (a file really damaged is ``StoreCorrupt`` there).
+            return
         raise StoreOpenError(name, f"not a Soma event store: {exc}") from exc
     if tables and "schema_version" not in tables:
         # (A fresh Soma database whose schema is still only in its WAL shows no tables
