@@ -111,6 +111,7 @@ _MAX_LEARNED: Final = 256  # ... and this many of them, the oldest forgotten fir
 
 _registered: dict[str, int] = {}  # value -> how many registrations hold it
 _learned: OrderedDict[str, None] = OrderedDict()
+_LEARNT: Final = [0]  # how many values were ever learned (``redact`` walks again when it grew)
 _exact: re.Pattern[str] | None = None  # every registered and learned value, longest first
 
 
@@ -183,6 +184,7 @@ def _learn(value: str) -> None:
     if len(value) < _MIN_LEARNED or value in _learned or value in _registered or value == REDACTED:
         return
     _learned[value] = None
+    _LEARNT[0] += 1
     if len(_learned) > _MAX_LEARNED:
         _learned.popitem(last=False)
     _rebuild()
@@ -283,7 +285,17 @@ def redact(value: Any) -> Any:
 
     Copy-on-write keeps the common case (nothing to redact) free of allocations, and exact
     type checks come before the generic (ABC) ones: this runs on every value of every append.
+    A credential learned in ``value`` itself (``{"output": X, "token": X}``) is taken out of
+    every part of it, not only the parts after its key: the walk runs again when it learned.
     """
+    learnt = _LEARNT[0]
+    clean = _redact_value(value)
+    if _LEARNT[0] != learnt:
+        clean = _redact_value(value)
+    return clean
+
+
+def _redact_value(value: Any) -> Any:
     kind = type(value)
     if kind is str:
         return _redact_str(value)
@@ -315,7 +327,7 @@ def redact(value: Any) -> Any:
 def _redact_sequence(items: list[Any] | tuple[Any, ...]) -> Any:
     out: list[Any] | None = None
     for index, item in enumerate(items):
-        new = redact(item)
+        new = _redact_value(item)
         if new is not item and out is None:
             out = list(items)
         if out is not None:
@@ -333,7 +345,7 @@ def _redact_mapping(mapping: Mapping[Any, Any]) -> Any:
                 _learn(item)  # the same value elsewhere (an output, an error) goes too
             new: Any = REDACTED if item is not None else None
         else:
-            new = redact(item)
+            new = _redact_value(item)
         if new is not item and out is None:
             out = dict(mapping)
         if out is not None:

@@ -458,3 +458,11 @@ def test_ordinary_payloads_pass_the_gate(payload: dict[str, Any]) -> None:
     ``auth``, so it is checked precisely.)"""
     clean = clean_json(to_json(payload).decode())
     assert clean is ("author" not in payload)
+
+
+def test_a_credential_is_taken_out_of_the_parts_before_its_key_too() -> None:
+    """``{"output": X, "api_key": X}``: the walk meets X before it learns it is a credential;
+    it is redacted there all the same (the first time, not only from the next payload on)."""
+    value = "fresh-credential-" + "q7" * 8
+    payload = {"output": ["echo", value], "api_key": value}
+    assert redact(payload) == {"output": ["echo", REDACTED], "api_key": REDACTED}
