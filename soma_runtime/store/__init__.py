@@ -34,6 +34,7 @@ _EXPORTS = {
     "StoreReadError": ".errors",
     "StoreReadOnly": ".errors",
     "StoreWriteError": ".errors",
+    "WriterProcessLost": ".errors",
     "UnknownEventType": ".errors",
     "Event": ".events",
     "EventDraft": ".events",
@@ -85,6 +86,7 @@ __all__ = [
     "StoreWriteError",
     "UnknownEventType",
     "WriterLock",
+    "WriterProcessLost",
     "event_types",
     "glance",
     "new_id",
@@ -123,6 +125,7 @@ if TYPE_CHECKING:
         StoreReadOnly,
         StoreWriteError,
         UnknownEventType,
+        WriterProcessLost,
     )
     from .events import Event, EventDraft, event_types, payload_model, register_event_type
     from .glance import Glance, glance

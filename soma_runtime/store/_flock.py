@@ -89,10 +89,13 @@ def wait_lock(path: str, wait: float, give_way: Callable[[], bool] | None = None
         pause = min(pause * 2, _LONGEST_PAUSE)
 
 
-def release(path: str, fd: int) -> None:
-    """Let go of the lock held as ``fd``, removing its file while still holding it."""
+def release(path: str, fd: int, *, remove: bool = True) -> None:
+    """Let go of the lock held as ``fd``, removing its file while still holding it — unless
+    ``remove`` is false: a child that inherited ``fd`` (a runtime's writer process, killed,
+    not yet gone) still holds the lock on this file, and a new file would let a successor
+    lock that instead while the child lives."""
     try:
-        if _names(path, fd):
+        if remove and _names(path, fd):
             os.unlink(path)  # still holding it: see the module docstring
     finally:
         os.close(fd)

@@ -45,8 +45,15 @@ class WriterLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def release(self) -> None:
-        """Let go (idempotent). Synchronous, so a killed owner's last callback can do it."""
+    def fileno(self) -> int:
+        """The lock's descriptor (for a child process that must hold it too)."""
+        if self._fd is None:
+            raise ValueError(f"the writer lock on {self.db!r} was released")
+        return self._fd
+
+    def release(self, *, remove: bool = True) -> None:
+        """Let go (idempotent). Synchronous, so a killed owner's last callback can do it.
+        ``remove=False``: leave the file, a child still holding the lock (``_flock.release``)."""
         fd, self._fd = self._fd, None
         if fd is not None:
-            release(self.path, fd)
+            release(self.path, fd, remove=remove)

@@ -147,6 +147,18 @@ class StoreWriteError(StoreError):
         self.busy = busy
 
 
+class WriterProcessLost(StoreError):
+    """A file log's writer process (``_writer_process``) is gone — killed, or out of memory.
+    Not a refused write the store can serve on after: it crashes with this reason and its
+    supervisor starts it again, with a new writer. An append in flight then may or may not
+    have been committed (the log reads back which)."""
+
+    def __init__(self, path: str, status: str) -> None:
+        super().__init__(f"event store {path!r} lost its writer process ({status})")
+        self.path = path
+        self.status = status
+
+
 class StoreReadError(StoreError):
     """A query could not be answered (the database failed underneath it)."""
 

@@ -36,6 +36,7 @@ from ._query import where as _where
 from ._salvage import decode_rows
 from ._schema import LIFECYCLES, MIGRATIONS
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION  # the backend's, for its users
+from ._writer_process import WriterProcess
 from .errors import (
     SchemaVersionError,
     StoreClosed,
@@ -43,6 +44,7 @@ from .errors import (
     StoreOpenError,
     StoreReadError,
     StoreWriteError,
+    WriterProcessLost,
 )
 from .events import ID_FIELDS, Event, PreparedEvent, trusted_event
 
@@ -88,7 +90,7 @@ class SqliteLog:
         self,
         path: str,
         readonly: bool,
-        writer: aiosqlite.Connection | None,
+        writer: WriterProcess | aiosqlite.Connection | None,
         reader: aiosqlite.Connection,
         lock: WriterLock | None = None,
     ) -> None:
@@ -142,14 +144,16 @@ class SqliteLog:
         # In a thread: it may wait a moment for a hook's hold to end (``_lock``).
         lock = await anyio.to_thread.run_sync(WriterLock.acquire, name)
         try:
-            writer = await _connect(name, name, busy_timeout, uri=False)
+            # Opened, checked and migrated here; then the writing is the child's (see
+            # ``_writer_process`` for why a process), and this connection reads.
+            reader = await _connect(name, name, busy_timeout, uri=False)
             try:
-                await _prepare(writer, name, readonly=False, synchronous=synchronous, migrations=migrations)
-                await _open_as_writer(writer, name)
-                reader = await _connect(name, name, busy_timeout, uri=False)
+                await _prepare(reader, name, readonly=False, synchronous=synchronous, migrations=migrations)
+                await _open_as_writer(reader, name)
                 await reader.execute("PRAGMA query_only = ON")
+                writer = await _start_writer(name, busy_timeout, synchronous, lock)
             except BaseException:
-                await writer.close()
+                await reader.close()
                 raise
         except BaseException:
             lock.release()
@@ -163,7 +167,7 @@ class SqliteLog:
             if self._writer is not None and self._marked:
                 # Closed in order: the next writer need not check the file (see ``_file``).
                 # Briefly: a close never waits long for a lock someone else holds.
-                with contextlib.suppress(sqlite3.Error, ValueError):
+                with contextlib.suppress(sqlite3.Error, ValueError, WriterProcessLost):
                     await self._writer.execute_fetchall("PRAGMA busy_timeout = 200")
                     await self._writer.execute_fetchall("PRAGMA user_version = 0")
             if self._writer is not None and self._writer is not self._reader:
@@ -174,7 +178,8 @@ class SqliteLog:
                 self._lock.release()
 
     def abandon(self) -> None:
-        """Close without awaiting, for an owner that was killed: stop the connection threads.
+        """Close without awaiting, for an owner that was killed: stop the reader's connection
+        thread, kill the writer process.
 
         Anything not committed is rolled back when SQLite closes the connection. The writer
         lock goes at once, so the owner's successor (a restart by its supervisor) can open.
@@ -182,7 +187,9 @@ class SqliteLog:
         for conn in {id(c): c for c in (self._writer, self._reader) if c is not None}.values():
             conn.stop()
         if self._lock is not None:
-            self._lock.release()
+            # The writer process, killed, holds the lock until it is gone (a moment): the
+            # successor waits for that, so nothing of this writer's lands after it opened.
+            self._lock.release(remove=False)
 
     async def stored_by_writer(self, event_id: str) -> int | None:
         """The seq of ``event_id`` if stored, asked after every statement the writer queued."""
@@ -402,6 +409,15 @@ def _file_target(name: str, readonly: bool) -> str:
     if file.exists() and not os.access(file, os.W_OK):
         raise StoreOpenError(name, "the file is not writable (open it read-only to read it)")
     return name
+
+
+async def _start_writer(name: str, busy_timeout: float, synchronous: str, lock: WriterLock) -> WriterProcess:
+    try:
+        return await WriterProcess.start(
+            name, busy_timeout=busy_timeout, synchronous=synchronous, keep_fds=[lock.fileno()]
+        )
+    except sqlite3.Error as exc:
+        raise StoreOpenError(name, str(exc)) from exc
 
 
 async def _connect(name: str, target: str, busy_timeout: float, *, uri: bool) -> aiosqlite.Connection:

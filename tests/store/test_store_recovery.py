@@ -5,8 +5,9 @@ flight behind that lock.
 * A graceful stop that interrupts a batch settles it: if the batch committed, its callers are
   acknowledged with the seqs it was stored under; if it did not, it is written again — or its
   callers fail — but never acknowledged without being stored.
-* A store killed with a batch in flight leaves rows its successor never published: the
-  successor's seqs continue after them, gap-free, and its callers get those seqs.
+* A store killed with a batch in flight takes its writer process with it: the successor
+  opens once that process is gone, so nothing lands behind its back; its seqs continue
+  gap-free.
 
 Every check reads the database file itself, not the store's view of it.
 """
@@ -19,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -27,11 +28,12 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import pytest
+from _writer_helpers import process_alive, until, writer_of
 
-from soma_runtime.kernel import Node, Pid
+from soma_runtime.kernel import Node, Pid, current_node
 from soma_runtime.store.errors import StoreWriteError
 from soma_runtime.store.events import Event
-from soma_runtime.store.log import EventLog, open_event_log
+from soma_runtime.store.log import EventLog
 from soma_runtime.store.server import EventStore, EventStoreConfig
 
 pytestmark = pytest.mark.anyio
@@ -72,14 +74,6 @@ def stored(db: Path) -> list[tuple[int, str]]:
         return conn.execute("SELECT seq, event_id FROM events ORDER BY seq").fetchall()
     finally:
         conn.close()
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Poll a real condition (state held by a SQLite thread or the file: no event to await)."""
-    with anyio.fail_after(10):
-        while not condition():  # noqa: ASYNC110
-            await anyio.sleep(0.001)
-    assert condition(), what
 
 
 def in_flight(pid: Pid) -> bool:
@@ -155,7 +149,7 @@ async def test_a_batch_interrupted_and_not_committed_is_never_acknowledged(tmp_p
     assert stored(db) == [(1, stored(db)[0][1])], "rows were stored, or the child's uncommitted row"
 
 
-async def test_a_successor_continues_the_seqs_after_rows_its_killed_predecessor_left(
+async def test_a_killed_store_kills_its_writer_process_so_nothing_lands_after_its_successor_opened(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "events.db"
@@ -165,6 +159,7 @@ async def test_a_successor_continues_the_seqs_after_rows_its_killed_predecessor_
         first = await EventStore.start(config)
         assert first is not None
         await EventLog(first).append("session.started", {})
+        child_pid = writer_of(first).process.pid
         with lock_holder(db, 2) as child:
 
             async def produce(i: int) -> None:
@@ -177,21 +172,21 @@ async def test_a_successor_continues_the_seqs_after_rows_its_killed_predecessor_
                 for i in range(4):
                     tg.start_soon(produce, i)
                 await until(lambda: in_flight(first), "the batch never reached the writer")
-                first.kill()  # no terminate: its connection finishes the insert on its own
-                # The successor opens and reads the last seq while that insert still waits.
+                first.kill()  # no terminate: the kernel's exit watch abandons the log
+                # The successor opens once the killed writer process is gone (it held the
+                # writer lock), so its last seq is final: the insert in flight died with it.
                 second = await EventStore.start(config)
                 assert second is not None
+                assert not process_alive(child_pid), "the killed store's writer process outlived it"
                 kill_inside_its_batch(child)
-        # The predecessor's insert lands after the successor read seq 1 as the last.
-        await until(lambda: len(stored(db)) == 5, "the killed store's insert never landed")
         log = EventLog(second)
         event = await log.append("run.completed", {}, run_id="after")
         more = [await log.append("run.accepted", {}, run_id="after") for _ in range(2)]
-        assert [e.seq for e in await log.query(run_id="after")] == [6, 7, 8]
+        assert [e.seq for e in await log.query(run_id="after")] == [2, 3, 4]
     assert len(doomed) == 4
     rows = stored(db)
-    assert [seq for seq, _ in rows] == list(range(1, 9)), "seq has a gap or a duplicate"
-    assert (event.seq, event.event_id) == rows[5] and [(e.seq, e.event_id) for e in more] == rows[6:]
+    assert [seq for seq, _ in rows] == list(range(1, 5)), "seq has a gap or a duplicate"
+    assert (event.seq, event.event_id) == rows[1] and [(e.seq, e.event_id) for e in more] == rows[2:]
     assert not any(event_id.startswith("uncommitted-") for _, event_id in rows)
 
 
@@ -199,26 +194,34 @@ def _connection_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
 
 
-async def test_a_killed_store_leaves_no_connection_thread_behind(tmp_path: Path) -> None:
-    """Killed, the store runs none of its own code: its connections (the writer and the
-    reader, one thread each) are stopped by the kernel's exit watch, not leaked."""
+async def test_a_killed_store_leaves_no_connection_behind(tmp_path: Path) -> None:
+    """Killed, the store runs none of its own code: its reader connection's thread is stopped
+    and its writer process killed by the kernel's exit watch, not leaked."""
     already = _connection_threads()
     async with Node.open():
         pid = await EventStore.start(EventStoreConfig(path=tmp_path / "events.db"))
         assert pid is not None
         await EventLog(pid).append("session.started", {})
         threads = _connection_threads() - already
-        assert len(threads) == 2
+        assert len(threads) == 1  # the reader's; the writer is a process
+        child_pid = writer_of(pid).process.pid
+        assert process_alive(child_pid)
         pid.kill()
         await until(lambda: not any(t.is_alive() for t in threads), "a connection thread outlived its store")
+        await until(lambda: not process_alive(child_pid), "the writer process outlived its store")
 
 
-async def test_a_closed_store_leaves_no_connection_thread_behind(tmp_path: Path) -> None:
+async def test_a_closed_store_leaves_no_connection_behind(tmp_path: Path) -> None:
     already = _connection_threads()
-    async with open_event_log(tmp_path / "events.db") as log:
-        await log.append("session.started", {})
+    async with Node.open():
+        pid = await EventStore.start(EventStoreConfig(path=tmp_path / "events.db"))
+        assert pid is not None
+        await EventLog(pid).append("session.started", {})
         threads = _connection_threads() - already
-        assert len(threads) == 2
+        assert len(threads) == 1
+        child_pid = writer_of(pid).process.pid
+        await current_node().stop(pid)
     for thread in threads:
         thread.join(timeout=10)
     assert not any(t.is_alive() for t in threads), "a connection thread outlived the closed store"
+    assert not process_alive(child_pid), "the writer process outlived the closed store"

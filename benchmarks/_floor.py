@@ -1,0 +1,129 @@
+"""The floor of a durable step: what the design requires of one step, done bare.
+
+Issue 15 puts a step's target against its physical limit. That limit is measured here, in
+the same process as Soma's figure, rather than estimated: the operations every durable step
+needs, with nothing of Soma's around them.
+
+* one asyncio task per tool call (the disposable worker), whose result and exit notice reach
+  the run through a queue (its mailbox);
+* the step's four events (``step.started``, ``tool.started``, ``tool.succeeded``,
+  ``step.succeeded``) encoded by pydantic-core, as rows of the store's own shape;
+* one batch per step handed to a writer task that group-commits through aiosqlite, with the
+  store's own statement (``INSERT … SELECT FROM json_each``) into the store's own schema
+  (indexes and triggers included);
+* only the run's end waits for its commit.
+
+No validation, redaction, ids, supervision, links, monitors, timeouts or feed: those are
+Soma's, and in its figure. What remains is SQLite's work on the connection thread (about 11 µs
+a row with the schema's indexes here), the event loop's, and the GIL handed between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from pydantic_core import to_json
+
+from soma_runtime.store.sqlite import _INSERT_ROWS, SqliteLog
+
+_TOOL = {"tool": "noop", "effect": "pure", "destructive": False, "isolation": "task"}
+
+
+class _Writer:
+    """Group commit: whatever was sent while the last INSERT ran goes in the next one."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self.pending: list[str] = []
+        self.seq = 0
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+
+    def send(self, rows: list[str]) -> None:
+        self.pending += rows
+        self.idle.clear()
+        self.wake.set()
+
+    async def serve(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                batch, self.pending = self.pending, []
+                await self.conn.execute(_INSERT_ROWS, ("[" + ",".join(batch) + "]", self.seq + 1))
+                self.seq += len(batch)
+            self.idle.set()
+
+
+async def _no_op() -> None:
+    return None
+
+
+async def _tool_call(mailbox: asyncio.Queue[tuple[str, Any]]) -> None:
+    try:
+        mailbox.put_nowait(("result", await _no_op()))
+    finally:
+        mailbox.put_nowait(("exit", "normal"))
+
+
+async def _run(writer: _Writer, run_id: str, steps: int) -> None:
+    ids = itertools.count()
+    head = f'"ses-floor","{run_id}"'
+
+    def row(type: str, step: str, payload: dict[str, Any]) -> str:
+        return (
+            f'["ev-{run_id}-{next(ids)}",{time.time_ns()},"{type}",{head},"{step}",null,"bench",null,null,'
+            f'"runtime",{to_json(payload).decode()}]'
+        )
+
+    mailbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    unsent: list[str] = []
+    for i in range(steps):
+        step = f"s{i}"
+        args: dict[str, Any] = {}
+        writer.send(
+            [
+                *unsent,
+                row("step.started", step, {"tool": "noop", "args": args}),
+                row("tool.started", step, {**_TOOL, "args": args, "idempotent": False}),
+            ]
+        )
+        started = time.perf_counter()
+        loop.create_task(_tool_call(mailbox))
+        _, output = await mailbox.get()
+        await mailbox.get()  # the worker's exit
+        ms = (time.perf_counter() - started) * 1000
+        unsent = [
+            row("tool.succeeded", step, {**_TOOL, "args": args, "output": output, "duration_ms": ms}),
+            row("step.succeeded", step, {"output": output}),
+        ]
+    writer.send(unsent)
+    await writer.idle.wait()  # the run's end: durable
+
+
+async def floor_per_step(directory: Path, name: str, steps: int, rounds: int) -> list[float]:
+    """Seconds per step of ``rounds`` runs of ``steps`` bare durable steps (a fresh file)."""
+    path = directory / f"{name}.db"
+    await (await SqliteLog.open(path)).close()  # the store's schema, indexes and triggers
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        writer = _Writer(conn)
+        serving = asyncio.get_running_loop().create_task(writer.serve())
+        try:
+            times = []
+            for k in range(rounds):
+                start = time.perf_counter()
+                await _run(writer, f"run-{k}", steps)
+                times.append((time.perf_counter() - start) / steps)
+        finally:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+    return times

@@ -1,0 +1,159 @@
+"""A file log's writer connection, in its own OS process.
+
+Why a process and not the connection thread an in-process driver uses: the GIL. SQLite does
+its work with the GIL released, but a connection thread needs the GIL back between
+statements — to take its next request, to hand over the answer — and a busy event loop lets
+go of it only when it polls for I/O or after a whole switch interval (5 ms). Measured here
+(``BENCHMARKS.md``, issue 15): with the thread, a commit waited on the loop, and the loop on
+the commit, for a third of a durable step; 64 producers appending one event each were held
+to ~13k events/s by the switch interval alone. A process shares no GIL: SQLite runs on the
+other core while the loop prepares the next batch, and the two meet only in a pipe.
+
+The writer connection lives in the child (``_writer_child``); requests cross as frames, one
+at a time, answered in order. Errors come back as what they were — the same ``sqlite3``
+exception class, extended code and message — so the log's error handling is the same for
+either kind of connection. Reads stay in this process (their own connection): they never
+wait behind writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import sqlite3
+import struct
+import sys
+from collections.abc import Sequence
+from subprocess import PIPE
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from . import _writer_child
+from .errors import WriterProcessLost
+
+_HEAD: Final = struct.Struct(">I")
+_CHILD: Final = _writer_child.__file__
+
+
+class WriterProcess:
+    """One SQLite connection in a child process, with the writer's async methods."""
+
+    def __init__(self, process: anyio.abc.Process, path: str) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.path = path
+        self.process = process
+        self._requests = process.stdin
+        self._answers = BufferedByteReceiveStream(process.stdout)
+        self._turn = anyio.Lock(fast_acquire=True)  # one request in flight: answers in order
+        self._broken: str | None = None
+        self._owed = 0  # requests sent whose answer is not read yet
+        self._size: int | None = None  # of the answer being read, once its head is
+
+    @classmethod
+    async def start(
+        cls, path: str, *, busy_timeout: float, synchronous: str, keep_fds: Sequence[int] = ()
+    ) -> WriterProcess:
+        """Start the child on ``path`` and set its pragmas. ``keep_fds``: descriptors it
+        inherits (the writer lock: held until the child is gone too). Raises
+        ``sqlite3.Error`` if the child cannot open the file."""
+        process = await anyio.open_process(
+            [sys.executable, "-S", "-E", _CHILD, path, repr(busy_timeout)],
+            stdin=PIPE,
+            stdout=PIPE,
+            stderr=None,
+            pass_fds=keep_fds,
+        )
+        writer = cls(process, path)
+        try:
+            await writer.execute(f"PRAGMA synchronous = {synchronous}")
+        except BaseException:
+            writer.stop()
+            raise
+        return writer
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._ask(sql, params, fetch=False)
+
+    async def execute_fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        rows: list[Any] = await self._ask(sql, params, fetch=True)
+        return rows
+
+    async def _ask(self, sql: str, params: Sequence[Any], *, fetch: bool) -> Any:
+        async with self._turn:
+            if self._broken is not None:
+                raise WriterProcessLost(self.path, self._broken)
+            data = pickle.dumps((sql, tuple(params), fetch), protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                # Answers owed to requests whose caller was cancelled while waiting come
+                # first: the child runs its requests in order, whoever still waits for them.
+                # So a request asked after an interrupted INSERT is answered after that
+                # INSERT finished, as on an in-process connection (``EventStore._settle``).
+                while self._owed:
+                    await self._answer()
+                await self._requests.send(_HEAD.pack(len(data)) + data)
+                self._owed += 1
+                answer = await self._answer()
+            except (
+                anyio.EndOfStream,
+                anyio.IncompleteRead,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+            ) as exc:
+                self.stop()
+                with anyio.move_on_after(1.0):  # reaped at once if it died: its status tells how
+                    await self.process.wait()
+                self._broken = f"{_exit_status(self.process)}; {type(exc).__name__} on its pipe"
+                raise WriterProcessLost(self.path, self._broken) from None
+        if answer[0] == "ok":
+            return answer[1]
+        _, name, code, code_name, message = answer
+        raise _error(name, code, code_name, message)
+
+    async def _answer(self) -> Any:
+        """The next answer. Cancellation-safe: a read interrupted anywhere resumes where it
+        stopped (the buffered stream keeps partial reads; the size read so far is kept)."""
+        if self._size is None:
+            (self._size,) = _HEAD.unpack(await self._answers.receive_exactly(_HEAD.size))
+        body = await self._answers.receive_exactly(self._size)
+        self._size = None
+        self._owed -= 1
+        return pickle.loads(body)
+
+    async def close(self) -> None:
+        """Close the child's stdin and wait for it to close its connection and exit."""
+        if self.process.returncode is None:
+            with anyio.CancelScope(shield=True):
+                await self._requests.aclose()
+                await self.process.wait()
+        await self.process.aclose()
+
+    def stop(self) -> None:
+        """Kill the child at once (an owner that was killed): SQLite rolls back whatever it
+        had not committed."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+
+def _error(name: str, code: int, code_name: str, message: str) -> sqlite3.Error:
+    """The ``sqlite3`` exception the child's connection raised, raised here."""
+    kind = getattr(sqlite3, name, None)
+    if not (isinstance(kind, type) and issubclass(kind, sqlite3.Error)):
+        kind = sqlite3.Error
+    exc = kind(message)
+    exc.sqlite_errorcode = code
+    exc.sqlite_errorname = code_name
+    return exc
+
+
+def _exit_status(process: anyio.abc.Process) -> str:
+    code = process.returncode
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"killed by signal {-code}"
+    return f"exit status {code}"

@@ -1,0 +1,34 @@
+"""What the store's process tests share: the writer process of a store, whether an OS
+process is alive, waiting on state no event announces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+
+from soma_runtime.kernel import Pid
+from soma_runtime.store._writer_process import WriterProcess
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll a real condition (state held by a SQLite thread or the file: no event to await)."""
+    with anyio.fail_after(10):
+        while not condition():  # noqa: ASYNC110
+            await anyio.sleep(0.001)
+    assert condition(), what
+
+
+def writer_of(pid: Pid) -> WriterProcess:
+    writer = pid.process.behaviour._log._writer  # type: ignore[union-attr]
+    assert isinstance(writer, WriterProcess)
+    return writer
+
+
+def process_alive(os_pid: int) -> bool:
+    """Whether the OS process ``os_pid`` still exists (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{os_pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,104 @@
+"""A file log's writer connection lives in its own OS process (``_writer_process``).
+
+It must behave as the in-process connection did: the same errors, statements run in order
+whoever waits for them, gone when its owner is. And a writer process that dies is a crash
+of the store, which its supervisor restarts with a new one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import anyio
+import pytest
+from _writer_helpers import process_alive, until, writer_of
+
+from soma_runtime import Runtime
+from soma_runtime.kernel import whereis
+from soma_runtime.runtime import EVENT_STORE
+from soma_runtime.store import WriterProcessLost
+from soma_runtime.store._writer_process import WriterProcess
+
+pytestmark = pytest.mark.anyio
+
+
+async def start(path: Path) -> WriterProcess:
+    return await WriterProcess.start(str(path), busy_timeout=5.0, synchronous="NORMAL")
+
+
+async def test_a_statement_the_child_refuses_raises_what_sqlite3_raises_in_process(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    writer = await start(db)
+    try:
+        await writer.execute("CREATE TABLE t (x INTEGER UNIQUE)")
+        await writer.execute("INSERT INTO t VALUES (?)", (1,))
+        with pytest.raises(sqlite3.IntegrityError) as raised:
+            await writer.execute("INSERT INTO t VALUES (?)", (1,))
+        with pytest.raises(sqlite3.OperationalError) as bad_sql:
+            await writer.execute("INSERT INTO nowhere VALUES (1)")
+    finally:
+        await writer.close()
+    conn = sqlite3.connect(db)
+    try:
+        with pytest.raises(sqlite3.IntegrityError) as here:
+            conn.execute("INSERT INTO t VALUES (?)", (1,))
+        with pytest.raises(sqlite3.OperationalError) as bad_here:
+            conn.execute("INSERT INTO nowhere VALUES (1)")
+    finally:
+        conn.close()
+    for child, own in ((raised.value, here.value), (bad_sql.value, bad_here.value)):
+        assert str(child) == str(own)
+        assert child.sqlite_errorcode == own.sqlite_errorcode
+        assert child.sqlite_errorname == own.sqlite_errorname
+
+
+async def test_a_request_after_a_cancelled_one_is_answered_after_it_ran(tmp_path: Path) -> None:
+    writer = await start(tmp_path / "w.db")
+    try:
+        await writer.execute("CREATE TABLE t (x INTEGER)")
+        slow = (
+            "INSERT INTO t SELECT count(*) FROM (WITH RECURSIVE n(i) AS"
+            " (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT i FROM n)"
+        )
+        with anyio.move_on_after(0.01) as scope:
+            await writer.execute(slow)
+        assert scope.cancelled_caught, "the slow statement finished before the cancel"
+        # The child still runs it; this question's answer must not be mistaken for its.
+        assert await writer.execute_fetchall("SELECT x FROM t") == [(3_000_000,)]
+    finally:
+        await writer.close()
+
+
+async def test_a_closed_writer_process_exits_and_a_killed_one_is_reported_lost(tmp_path: Path) -> None:
+    closed = await start(tmp_path / "a.db")
+    await closed.close()
+    assert closed.process.returncode == 0
+    assert not process_alive(closed.process.pid)
+
+    killed = await start(tmp_path / "b.db")
+    os.kill(killed.process.pid, signal.SIGKILL)
+    with pytest.raises(WriterProcessLost, match="killed by signal 9"):
+        await killed.execute("SELECT 1")
+    with pytest.raises(WriterProcessLost):  # and stays so
+        await killed.execute("SELECT 1")
+    await killed.close()
+
+
+async def test_a_store_whose_writer_process_dies_is_restarted_with_a_new_one(tmp_path: Path) -> None:
+    async with Runtime.open(db=tmp_path / "events.db", vitals=False) as rt:
+        first = await rt.events.append("session.started", {}, session_id="before")
+        store = whereis(EVENT_STORE)
+        assert store is not None
+        child = writer_of(store).process
+        os.kill(child.pid, signal.SIGKILL)
+        await until(lambda: not process_alive(child.pid), "the killed writer process is still there")
+        with pytest.raises(Exception):  # noqa: B017 - the append in flight dies with the store
+            await rt.events.append("session.started", {}, session_id="lost")
+        await until(lambda: whereis(EVENT_STORE) not in (None, store), "the store was not restarted")
+        after = await rt.events.append("session.started", {}, session_id="after")
+        assert after.seq > first.seq
+        assert writer_of(whereis(EVENT_STORE)).process.pid != child.pid  # type: ignore[arg-type]
+        assert [e.session_id for e in await rt.events.query(type="session.started")][-1] == "after"
