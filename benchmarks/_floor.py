@@ -8,14 +8,15 @@ needs, with nothing of Soma's around them.
   the run through a queue (its mailbox);
 * the step's four events (``step.started``, ``tool.started``, ``tool.succeeded``,
   ``step.succeeded``) encoded by pydantic-core, as rows of the store's own shape;
-* one batch per step handed to a writer task that group-commits through aiosqlite, with the
-  store's own statement (``INSERT … SELECT FROM json_each``) into the store's own schema
-  (indexes and triggers included);
+* one batch per step handed to a writer task that group-commits through the store's own
+  writer connection (its own OS process, ``_writer_process``) with the store's own statement
+  (``INSERT … SELECT FROM json_each``) into the store's own schema (indexes and triggers
+  included);
 * only the run's end waits for its commit.
 
 No validation, redaction, ids, supervision, links, monitors, timeouts or feed: those are
-Soma's, and in its figure. What remains is SQLite's work on the connection thread (about 11 µs
-a row with the schema's indexes here), the event loop's, and the GIL handed between them.
+Soma's, and in its figure. What remains is SQLite's work in the writer process (about 11 µs a
+row with the schema's indexes here), the event loop's, and the pipe between them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import aiosqlite
 from pydantic_core import to_json
 
+from soma_runtime.store._writer_process import WriterProcess
 from soma_runtime.store.sqlite import _INSERT_ROWS, SqliteLog
 
 _TOOL = {"tool": "noop", "effect": "pure", "destructive": False, "isolation": "task"}
@@ -38,7 +40,7 @@ _TOOL = {"tool": "noop", "effect": "pure", "destructive": False, "isolation": "t
 class _Writer:
     """Group commit: whatever was sent while the last INSERT ran goes in the next one."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: WriterProcess | aiosqlite.Connection) -> None:
         self.conn = conn
         self.pending: list[str] = []
         self.seq = 0
@@ -84,6 +86,7 @@ async def _run(writer: _Writer, run_id: str, steps: int) -> None:
 
     mailbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
+    workers: set[asyncio.Task[None]] = set()  # held until done, as a supervisor holds its children
     unsent: list[str] = []
     for i in range(steps):
         step = f"s{i}"
@@ -96,7 +99,9 @@ async def _run(writer: _Writer, run_id: str, steps: int) -> None:
             ]
         )
         started = time.perf_counter()
-        loop.create_task(_tool_call(mailbox))
+        worker = loop.create_task(_tool_call(mailbox))
+        workers.add(worker)
+        worker.add_done_callback(workers.discard)
         _, output = await mailbox.get()
         await mailbox.get()  # the worker's exit
         ms = (time.perf_counter() - started) * 1000
@@ -108,19 +113,31 @@ async def _run(writer: _Writer, run_id: str, steps: int) -> None:
     await writer.idle.wait()  # the run's end: durable
 
 
-async def floor_per_step(directory: Path, name: str, steps: int, rounds: int) -> list[float]:
-    """Seconds per step of ``rounds`` runs of ``steps`` bare durable steps (a fresh file)."""
+async def floor_per_step(
+    directory: Path, name: str, steps: int, rounds: int, *, writer: str = "process"
+) -> list[float]:
+    """Seconds per step of ``rounds`` runs of ``steps`` bare durable steps (a fresh file).
+
+    ``writer``: ``"process"``, the store's own writer connection (``_writer_process``), or
+    ``"thread"``, an aiosqlite connection on this process's GIL (what the store used before).
+    """
     path = directory / f"{name}.db"
     await (await SqliteLog.open(path)).close()  # the store's schema, indexes and triggers
-    async with aiosqlite.connect(path, isolation_level=None) as conn:
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        writer = _Writer(conn)
-        serving = asyncio.get_running_loop().create_task(writer.serve())
+    async with contextlib.AsyncExitStack() as stack:
+        conn: WriterProcess | aiosqlite.Connection
+        if writer == "process":
+            conn = await WriterProcess.start(str(path), busy_timeout=5.0, synchronous="NORMAL")
+            stack.push_async_callback(conn.close)
+        else:
+            conn = await stack.enter_async_context(aiosqlite.connect(path, isolation_level=None))
+            await conn.execute("PRAGMA synchronous = NORMAL")
+        committer = _Writer(conn)
+        serving = asyncio.get_running_loop().create_task(committer.serve())
         try:
             times = []
             for k in range(rounds):
                 start = time.perf_counter()
-                await _run(writer, f"run-{k}", steps)
+                await _run(committer, f"run-{k}", steps)
                 times.append((time.perf_counter() - start) / steps)
         finally:
             serving.cancel()

@@ -113,7 +113,7 @@ async def run() -> list[Row]:
                 "us",
                 None,
                 "report",
-                note="a task per call, a queue, 4 rows encoded and group-committed through aiosqlite (_floor.py)",
+                note="a task per call, a queue, 4 rows group-committed by the store's writer (_floor.py)",
             )
         )
         async with Runtime.open(db=db, tools=[noop, blocked_process, blocked_command]) as rt:
@@ -127,7 +127,8 @@ async def run() -> list[Row]:
                     floor * 1e6,
                     "<= 50 us",  # issue 15's target, set against a floor it estimated at ~35 us
                     alone * 1e6 <= 50,
-                    f"the core alone (vitals off); baseline: the floor above (a direct call: {direct * 1e6:.2f} us)",
+                    "the core alone (vitals off); baseline: the floor above "
+                    f"(a direct call: {direct * 1e6:.2f} us)",
                 )
             )
             per = statistics.median([await per_step(rt, 2_000) for _ in range(3)])

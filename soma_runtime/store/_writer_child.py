@@ -10,13 +10,15 @@ foreign is ever unpickled). A request is ``(sql, params, fetch)``; the answer is
 what the parent needs to raise the very ``sqlite3`` error an in-process connection would.
 
 It lives as long as its stdin: EOF (the parent closed it, or died — SIGKILL included) closes
-the connection, which rolls back anything uncommitted, and the process exits. It holds the
+the connection, which rolls back anything uncommitted, and the process exits. Stop signals
+sent to its process group are its parent's to act on, not its own (``ignore_stop_signals``). It holds the
 parent's writer lock descriptor (inherited), so the lock outlives neither of them.
 """
 
 from __future__ import annotations
 
 import pickle
+import signal
 import sqlite3
 import struct
 import sys
@@ -55,5 +57,15 @@ def serve(path: str, busy_timeout: float, requests: BinaryIO, answers: BinaryIO)
         conn.close()
 
 
+def ignore_stop_signals() -> None:
+    """Its parent decides when it stops, by closing its stdin. A Ctrl-C in a terminal reaches
+    the whole process group, and a service manager's SIGTERM often the whole group too: the
+    parent then shuts down in order — and writes its runs' last events through this very
+    process, which must still be there to write them."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 if __name__ == "__main__":
+    ignore_stop_signals()
     serve(sys.argv[1], float(sys.argv[2]), sys.stdin.buffer, sys.stdout.buffer)

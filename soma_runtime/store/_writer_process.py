@@ -19,7 +19,9 @@ wait behind writes.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
+import signal
 import sqlite3
 import struct
 import sys
@@ -135,8 +137,10 @@ class WriterProcess:
         """Kill the child at once (an owner that was killed): SQLite rolls back whatever it
         had not committed."""
         if self.process.returncode is None:
+            # Not ``process.kill()``: its ``Popen`` polls first, reaping a child that just
+            # died behind the event loop's back, whose status is then lost (255).
             with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
+                os.kill(self.process.pid, signal.SIGKILL)
 
 
 def _error(name: str, code: int, code_name: str, message: str) -> sqlite3.Error:

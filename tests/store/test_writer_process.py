@@ -87,6 +87,20 @@ async def test_a_closed_writer_process_exits_and_a_killed_one_is_reported_lost(t
     await killed.close()
 
 
+async def test_a_ctrl_c_to_the_process_group_leaves_the_writer_to_its_parent(tmp_path: Path) -> None:
+    writer = await start(tmp_path / "w.db")
+    try:
+        await writer.execute("SELECT 1")  # its signal dispositions are set before it serves
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            os.kill(writer.process.pid, sig)
+        # Still there, and still serving: the parent stops it, by closing its stdin.
+        assert await writer.execute_fetchall("SELECT 2") == [(2,)]
+        assert process_alive(writer.process.pid)
+    finally:
+        await writer.close()
+    assert writer.process.returncode == 0
+
+
 async def test_a_store_whose_writer_process_dies_is_restarted_with_a_new_one(tmp_path: Path) -> None:
     async with Runtime.open(db=tmp_path / "events.db", vitals=False) as rt:
         first = await rt.events.append("session.started", {}, session_id="before")
