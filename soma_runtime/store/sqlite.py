@@ -1,8 +1,13 @@
 """SQLite storage of the event log: schema, migrations, batch insert and queries.
 
-This module knows SQL and nothing of processes (the schema and its migrations are in
+This module knows SQL and nothing of Soma's processes (the schema and its migrations are in
 ``_schema``): the :class:`EventStore` process owns the only
 writing ``SqliteLog``; read-only ones serve tools such as the dashboard.
+
+Connections. A file log reads through aiosqlite (a connection thread) and writes through a
+connection in its own OS process (``_writer_process``: no GIL shared with the event loop);
+an in-memory log has one aiosqlite connection for both, as a second would be another
+database.
 
 Durability. The log runs in WAL mode with ``synchronous=NORMAL``: a commit appends the batch
 to the ``-wal`` file with ``write()`` and returns; the fsync happens at checkpoints. A
@@ -52,13 +57,13 @@ MEMORY: Final = ":memory:"
 
 COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "source", "payload")
 
-# Writes and reads each cross the connection thread as ONE statement carrying ONE JSON text,
-# not as rows. The reason is the GIL: ``executemany`` and ``fetchall`` release and re-take it
-# around every row's step, and while the event loop is busy each re-take can wait a whole
-# switch interval (5 ms). Measured here with a busy main thread: executemany 665 events/s,
-# one INSERT … SELECT FROM json_each(?) ~36k/s (~115k/s idle), and in this store — where the
-# loop is always busy with producers — the difference between a crawl and group commit
-# working. SQLite parses and renders the JSON in C with the GIL released.
+# Writes and reads each cross to their connection as ONE statement carrying ONE JSON text,
+# not as rows. For reads the reason is the GIL: ``fetchall`` releases and re-takes it around
+# every row's step, and while the event loop is busy each re-take can wait a whole switch
+# interval (5 ms). Measured here with a busy main thread, when writes went through a thread
+# too: executemany 665 events/s, one INSERT … SELECT FROM json_each(?) ~36k/s (~115k/s idle).
+# The writer process has its own GIL, but one text is still one pipe write and one pickle,
+# and SQLite parses the JSON in C.
 #
 # An INSERT is one statement, so in autocommit mode it is also one transaction: a batch is
 # committed (or rolled back, e.g. on a duplicate event_id) as a whole, in one round trip.
