@@ -120,12 +120,25 @@ class EventFeed:
                 await anyio.sleep(self.poll_interval)
                 self.last_seq = max(self.last_seq, await self.log.last_seq())
 
-    def from_ring(self, after_seq: int, limit: int) -> list[Event] | None:
-        """Up to ``limit`` committed events after ``after_seq``, or None if the ring lacks them."""
+    def from_ring(
+        self, after_seq: int, limit: int, query: EventQuery | None = None
+    ) -> tuple[int, list[Event]] | None:
+        """The committed events after ``after_seq``, up to ``limit`` of them read, and the seq
+        of the last one read; or None if the ring lacks them. With ``query``, only those it
+        matches — filtered before they are made envelopes (most of a follower's events may
+        be of no interest to it: building them is most of what following would cost)."""
         if after_seq + 1 < self._ring_start or not self._ring:
             return None
         start = after_seq + 1 - self._ring_start
-        return [p.event() for p in self._ring[start : start + limit]]
+        read = self._ring[start : start + limit]
+        if not read:
+            return after_seq, []
+        if query is None:
+            return read[-1].seq, [p.event() for p in read]
+        matches = query.matches_fields
+        return read[-1].seq, [
+            p.event() for p in read if matches(p.type, p.ids[1], p.ids[0], p.ids[4], p.ids[6])
+        ]
 
     def visible_seq(self) -> int | None:
         """Upper bound for queries: the acknowledged mark when a writer shares this process.

@@ -33,20 +33,34 @@ class EventQuery:
 
     def matches(self, event: Event) -> bool:
         """The same predicate as the SQL, for events already in memory (seq bounds aside)."""
+        return self.matches_fields(
+            event.type, event.run_id, event.session_id, event.agent_id, event.correlation_id
+        )
+
+    def matches_fields(
+        self,
+        type: str,
+        run_id: str | None,
+        session_id: str | None,
+        agent_id: str | None,
+        correlation_id: str | None,
+    ) -> bool:
+        """:meth:`matches`, on an event's fields (a committed event not made an envelope yet:
+        the feed's ring filters before it builds one)."""
         if self.run_id is not None and (
-            event.run_id != self.run_id if isinstance(self.run_id, str) else event.run_id not in self.run_id
+            run_id != self.run_id if isinstance(self.run_id, str) else run_id not in self.run_id
         ):
             return False
-        if self.session_id is not None and event.session_id != self.session_id:
+        if self.session_id is not None and session_id != self.session_id:
             return False
-        if self.agent_id is not None and event.agent_id != self.agent_id:
+        if self.agent_id is not None and agent_id != self.agent_id:
             return False
-        if self.correlation_id is not None and event.correlation_id != self.correlation_id:
+        if self.correlation_id is not None and correlation_id != self.correlation_id:
             return False
         if self.type is None:
             return True
         patterns = (self.type,) if isinstance(self.type, str) else self.type
-        return any(event.type.startswith(p[:-1]) if p.endswith(".*") else event.type == p for p in patterns)
+        return any(type.startswith(p[:-1]) if p.endswith(".*") else type == p for p in patterns)
 
     def has_filters(self) -> bool:
         return any(

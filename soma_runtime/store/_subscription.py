@@ -63,11 +63,24 @@ class Subscription:
         self.cursor = event.seq if self._buffer else self._mark
         return event
 
-    async def next_batch(self, limit: int) -> list[Event]:
+    async def next_batch(self, limit: int, *, or_progress: bool = False) -> list[Event]:
         """The next events, in order: at least one (waiting for it, as ``async for`` does), and
         up to ``limit`` with those already read and waiting here — for a follower that hands
         them on a message at a time, not an event at a time. ``StopAsyncIteration`` when the
-        iteration would end."""
+        iteration would end.
+
+        ``or_progress``: return ``[]`` as soon as the cursor moved past events the filters
+        left out, rather than wait for one that matches — for a follower that reports how far
+        it has seen the log (``cursor``), which must not stall behind events it ignores."""
+        if or_progress:
+            while not self._buffer:
+                if self._done:
+                    raise StopAsyncIteration
+                before = self._mark
+                await self._fill()
+                if not self._buffer and self._mark > before:
+                    self.cursor = self._mark  # all filtered out
+                    return []
         batch = [await self.__anext__()]
         buffer = self._buffer
         while buffer and len(batch) < limit:
@@ -91,11 +104,9 @@ class Subscription:
             else:
                 raise StoreClosed(f"the store exited with {feed.close_reason!r}")
             return
-        batch = feed.from_ring(self._mark, self._page)
-        if batch is not None:
-            self._mark = batch[-1].seq
-            if self._filtered:
-                batch = [e for e in batch if self._query.matches(e)]
+        ring = feed.from_ring(self._mark, self._page, self._query if self._filtered else None)
+        if ring is not None:
+            self._mark, batch = ring
         elif feed.closed and feed.live:
             # Behind the ring and the store's connections are gone: catch up from its
             # successor, or give up.

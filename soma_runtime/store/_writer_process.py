@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import marshal
 import os
-import pickle
 import signal
 import sqlite3
-import struct
 import sys
 from collections.abc import Sequence
 from subprocess import PIPE
@@ -35,7 +34,7 @@ import anyio
 from . import _writer_child
 from .errors import WriterProcessLost
 
-_HEAD: Final = struct.Struct(">I")
+_HEAD: Final = _writer_child.HEAD
 _CHILD: Final = _writer_child.__file__
 _PIPE_GONE: Final = (asyncio.IncompleteReadError, ConnectionError, OSError)
 _DRAIN_ABOVE: Final = 1 << 20
@@ -65,9 +64,21 @@ class WriterProcess:
     async def start(
         cls, path: str, *, busy_timeout: float, synchronous: str, keep_fds: Sequence[int] = ()
     ) -> WriterProcess:
-        """Start the child on ``path`` and set its pragmas. ``keep_fds``: descriptors it
-        inherits (the writer lock: held until the child is gone too). Raises
-        ``sqlite3.Error`` if the child cannot open the file."""
+        """Start the child on ``path`` and set its pragmas (:meth:`spawn`, then
+        :meth:`ready`)."""
+        writer = await cls.spawn(path, busy_timeout=busy_timeout, keep_fds=keep_fds)
+        try:
+            await writer.ready(synchronous)
+        except BaseException:
+            await writer.close()
+            raise
+        return writer
+
+    @classmethod
+    async def spawn(cls, path: str, *, busy_timeout: float, keep_fds: Sequence[int] = ()) -> WriterProcess:
+        """Start the child on ``path``, not waiting for it to be up: its interpreter's start
+        (~20 ms, most of a store's open) can overlap the opener's own work. ``keep_fds``:
+        descriptors it inherits (the writer lock: held until the child is gone too)."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-S",
@@ -79,13 +90,13 @@ class WriterProcess:
             stdout=PIPE,
             pass_fds=keep_fds,
         )
-        writer = cls(process, path)
-        try:
-            await writer.execute(f"PRAGMA synchronous = {synchronous}")
-        except BaseException:
-            writer.stop()
-            raise
-        return writer
+        return cls(process, path)
+
+    async def ready(self, synchronous: str) -> None:
+        """Set the connection's pragmas: the first request, answered once the child is up.
+        Raises ``sqlite3.Error`` if it cannot open the file, :class:`WriterProcessLost` if
+        it did not start."""
+        await self.execute(f"PRAGMA synchronous = {synchronous}")
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self._ask(sql, params, fetch=False)
@@ -98,7 +109,7 @@ class WriterProcess:
         async with self._turn:
             if self._broken is not None:
                 raise WriterProcessLost(self.path, self._broken)
-            data = pickle.dumps((sql, tuple(params), fetch), protocol=pickle.HIGHEST_PROTOCOL)
+            data = marshal.dumps((sql, tuple(params), fetch))
             try:
                 # Answers owed to requests whose caller was cancelled while waiting come
                 # first: the child runs its requests in order, whoever still waits for them.
@@ -106,7 +117,7 @@ class WriterProcess:
                 # INSERT finished, as on an in-process connection (``EventStore._settle``).
                 while self._owed:
                     await self._answer()
-                self._requests.write(_HEAD.pack(len(data)) + data)
+                self._requests.write(len(data).to_bytes(_HEAD, "big") + data)
                 self._owed += 1
                 if self._requests.transport.get_write_buffer_size() > _DRAIN_ABOVE:
                     await self._requests.drain()
@@ -127,11 +138,11 @@ class WriterProcess:
         stopped (the stream consumes nothing until a whole read is there; the size read so
         far is kept)."""
         if self._size is None:
-            (self._size,) = _HEAD.unpack(await self._answers.readexactly(_HEAD.size))
+            self._size = int.from_bytes(await self._answers.readexactly(_HEAD), "big")
         body = await self._answers.readexactly(self._size)
         self._size = None
         self._owed -= 1
-        return pickle.loads(body)
+        return marshal.loads(body)
 
     async def close(self) -> None:
         """Close the child's stdin and wait for it to close its connection and exit."""

@@ -149,16 +149,24 @@ class SqliteLog:
         # In a thread: it may wait a moment for a hook's hold to end (``_lock``).
         lock = await anyio.to_thread.run_sync(WriterLock.acquire, name)
         try:
-            # Opened, checked and migrated here; then the writing is the child's (see
-            # ``_writer_process`` for why a process), and this connection reads.
-            reader = await _connect(name, name, busy_timeout, uri=False)
+            # The writing is a child process's (see ``_writer_process`` for why): started
+            # first, so that its interpreter starts while this connection opens, checks and
+            # migrates the file; it asks the file nothing before ``ready``.
+            writer = await WriterProcess.spawn(name, busy_timeout=busy_timeout, keep_fds=[lock.fileno()])
             try:
-                await _prepare(reader, name, readonly=False, synchronous=synchronous, migrations=migrations)
-                await _open_as_writer(reader, name)
-                await reader.execute("PRAGMA query_only = ON")
-                writer = await _start_writer(name, busy_timeout, synchronous, lock)
+                reader = await _connect(name, name, busy_timeout, uri=False)
+                try:
+                    await _prepare(
+                        reader, name, readonly=False, synchronous=synchronous, migrations=migrations
+                    )
+                    await _open_as_writer(reader, name)
+                    await reader.execute("PRAGMA query_only = ON")
+                    await _ready(writer, name, synchronous)
+                except BaseException:
+                    await reader.close()
+                    raise
             except BaseException:
-                await reader.close()
+                await writer.close()
                 raise
         except BaseException:
             lock.release()
@@ -416,13 +424,11 @@ def _file_target(name: str, readonly: bool) -> str:
     return name
 
 
-async def _start_writer(name: str, busy_timeout: float, synchronous: str, lock: WriterLock) -> WriterProcess:
+async def _ready(writer: WriterProcess, name: str, synchronous: str) -> None:
     try:
-        return await WriterProcess.start(
-            name, busy_timeout=busy_timeout, synchronous=synchronous, keep_fds=[lock.fileno()]
-        )
-    except sqlite3.Error as exc:
-        raise StoreOpenError(name, str(exc)) from exc
+        await writer.ready(synchronous)
+    except (sqlite3.Error, WriterProcessLost) as exc:
+        raise StoreOpenError(name, f"its writer process could not start: {exc}") from exc
 
 
 async def _connect(name: str, target: str, busy_timeout: float, *, uri: bool) -> aiosqlite.Connection:

@@ -94,6 +94,10 @@ class EventLike(Protocol):
     def payload(self) -> Mapping[str, Any]: ...
 
 
+_TASK_FAMILY: Final = "actor.task."
+"""An agent's task events: their text is the session's intent when none was given."""
+
+
 class VitalsEngine:
     """The per-agent vitals of an event stream. Feed events in ``seq`` order to :meth:`observe`."""
 
@@ -152,9 +156,16 @@ class VitalsEngine:
         handler = self._handlers.get(kind)
         if handler is not None:
             return handler(event)
-        if kind.startswith("actor.task"):
+        if kind.startswith(_TASK_FAMILY):
             self._task_text(event)
         return []
+
+    @property
+    def observed_types(self) -> tuple[str, ...]:
+        """The event types (and families, ``"actor.task.*"``) :meth:`observe` acts on: every
+        other event only moves :attr:`last_seq`. A follower may leave the rest unread —
+        the vitals monitor's subscription does — and get the same updates."""
+        return (*self._handlers, f"{_TASK_FAMILY}*")
 
     def observe_many(self, events: Iterable[EventLike]) -> list[Update]:
         updates: list[Update] = []

@@ -56,9 +56,11 @@ _MAX_REMEMBERED = 4096
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """Feeder → monitor: the next committed events, in order."""
+    """Feeder → monitor: the next committed events the engine acts on, in order, and the
+    seq the feed has read up to (the events between that it left out are nothing to it)."""
 
     events: list[Event]
+    upto: int
 
 
 FEED_BATCH: Final = 16
@@ -67,15 +69,19 @@ FEED_BATCH: Final = 16
 more than their handling); a bound keeps the mailbox's (its capacity in messages) meaningful."""
 
 
-async def _feed(proc: Process, monitor: Pid, events: EventLog) -> None:
-    """Follow the whole log into the monitor's mailbox (its bound gives backpressure)."""
-    subscription = events.subscribe(from_seq=1)
+async def _feed(proc: Process, monitor: Pid, events: EventLog, types: tuple[str, ...]) -> None:
+    """Follow the log's events of ``types`` (what the engine acts on) into the monitor's
+    mailbox (its bound gives backpressure). The rest — a run's ``step.*``, the monitor's own
+    ``vitals.updated`` — are left in the feed's ring, never made envelopes: more than half
+    a step's events, and most of what following cost. How far it has read goes along, so
+    the monitor's "observed up to" moves past them all the same."""
+    subscription = events.subscribe(from_seq=1, type=list(types))
     while True:
         try:
-            batch = await subscription.next_batch(FEED_BATCH)
+            batch = await subscription.next_batch(FEED_BATCH, or_progress=True)
         except StopAsyncIteration:
             return
-        await monitor.send(Observed(batch))
+        await monitor.send(Observed(batch, subscription.cursor))
 
 
 class VitalsMonitor(GenServer):
@@ -89,7 +95,10 @@ class VitalsMonitor(GenServer):
         await self.events.sync()
         newest = await self.events.query(type=list(_VITALS_TYPES), descending=True, limit=1)
         self.acted_up_to = int(newest[0].payload.get("cause_seq", 0)) if newest else 0
-        self.feeder = current_node().spawn(_feed, self.pid, self.events, link=True)
+        self.seen = 0  # the log is read up to here: every event the engine acts on, observed
+        self.feeder = current_node().spawn(
+            _feed, self.pid, self.events, self.engine.observed_types, link=True
+        )
         if session_supervisor is not None and current_node().whereis(session_supervisor) is not None:
             # After a restart, sessions must ask again: their SteerMe went to the dead monitor.
             for child in await DynamicSupervisor.which_children(session_supervisor):
@@ -100,6 +109,7 @@ class VitalsMonitor(GenServer):
         if isinstance(message, Observed):
             for event in message.events:
                 await self._observe(event)
+            self.seen = max(self.seen, message.upto, self.engine.last_seq)
             if self.waiting:
                 self._answer_waiting()
         elif isinstance(message, SteerMe):
@@ -116,14 +126,14 @@ class VitalsMonitor(GenServer):
             case "acted_up_to":
                 return self.acted_up_to
             case ("observed", int() as seq):
-                if self.engine.last_seq >= seq:
-                    return self.engine.last_seq
+                if self.seen >= seq:
+                    return self.seen
                 self.waiting.append((seq, caller))
                 return NOREPLY
         raise ValueError(f"unknown vitals request {request!r}")
 
     def _answer_waiting(self) -> None:
-        last = self.engine.last_seq
+        last = self.seen
         still = []
         for seq, caller in self.waiting:
             if last >= seq:

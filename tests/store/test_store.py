@@ -187,6 +187,39 @@ async def test_next_batch_hands_on_what_was_read_at_once_and_waits_for_the_first
     assert got == [8] and sub.cursor == 8
 
 
+async def test_a_filtered_follower_reports_progress_past_what_it_leaves_out(log: EventLog) -> None:
+    """``next_batch(or_progress=True)``: events the filters leave out are read past — the
+    cursor moves, an empty batch says so — rather than waited behind; and the ring never
+    makes envelopes of them."""
+    # Emitted, not appended: an append makes its caller the envelopes it returns.
+    await log.emit_many(
+        [EventDraft("run.accepted", {}, run_id="r"), EventDraft("step.started", {"tool": "t"}, run_id="r")]
+        + [EventDraft("step.succeeded", {}, run_id="r") for _ in range(3)]
+    )
+    await log.sync()
+    sub = log.subscribe(from_seq=1, type=["run.*"])
+    assert [e.type for e in await sub.next_batch(16, or_progress=True)] == ["run.accepted"]
+    assert sub.cursor == 5  # the step events were read past
+    await log.emit("step.started", {"tool": "t"}, run_id="r")
+    assert await sub.next_batch(16, or_progress=True) == []
+    assert sub.cursor == 6
+    ring = log._feed._ring  # type: ignore[union-attr]
+    assert [p.type for p in ring if p._event is not None] == ["run.accepted"]
+    # Without it, the follower waits for the next event it wants, as ``async for`` does.
+    plain = log.subscribe(from_seq=2, type=["run.*"])
+    got: list[str] = []
+    async with anyio.create_task_group() as tg:
+
+        async def follow() -> None:
+            got.extend(e.type for e in await plain.next_batch(16))
+
+        tg.start_soon(follow)
+        await anyio.wait_all_tasks_blocked()
+        assert got == []  # past five step events, and still waiting
+        await log.append("run.completed", {"outputs": {}}, run_id="r")
+    assert got == ["run.completed"] and plain.cursor == 7
+
+
 async def test_subscribe_with_filters(log: EventLog) -> None:
     for i in range(10):
         await log.append("step.started" if i % 2 else "run.accepted", {"tool": "t"}, run_id="r")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from _vitals_events import INTENT, Log, firings, healthy_cycles, pressures, run
 
+from soma_runtime.store._query import EventQuery
 from soma_runtime.store.events import Event, prepare_event
 from soma_runtime.vitals import (
     DEFAULT_BASELINES,
@@ -301,3 +302,26 @@ def test_config_json_round_trip_older_configs_and_unknown_fields() -> None:
         VitalsConfig(control_limit=-1.0)
     with pytest.raises(ValueError, match="token_usage"):
         VitalsConfig(baselines={**DEFAULT_BASELINES, "token_usage": (0.0, 1.0)})
+
+
+def test_an_engine_fed_only_its_observed_types_gives_the_same_updates() -> None:
+    """``observed_types`` is exact: a follower that reads only those (the monitor does)
+    gets the very updates an engine fed every event gets — the rest only move ``last_seq``."""
+    log = Log()
+    log.add("actor.task.started", {"prompt": INTENT})
+    log.add("run.accepted", {"plan": []}, run_id="r1")
+    for i in range(40):
+        log.add("step.started", {"tool": "pytest", "args": {}}, run_id="r1", step_id=f"s{i}")
+        if i % 3 == 0:
+            log.llm("I am not sure; maybe the parser, or perhaps the tests are wrong.")
+        log.command("pytest", {"cmd": "pytest -x"}, failed=i > 12, run_id="r1")
+        log.add("step.failed" if i > 12 else "step.succeeded", {}, run_id="r1", step_id=f"s{i}")
+        log.add("vitals.updated", {"pressure": 0.1}, run_id="r1")
+    log.add("run.failed", {"error": "gave up"}, run_id="r1")
+    every = VitalsEngine()
+    wanted = EventQuery(type=VitalsEngine().observed_types)
+    chosen = VitalsEngine()
+    kept = [e for e in log.events if wanted.matches(e)]
+    assert len(kept) < len(log.events) // 2 + 1  # most of a run's events are nothing to it
+    assert chosen.observe_many(kept) == every.observe_many(log.events)
+    assert chosen.snapshot() == every.snapshot()
