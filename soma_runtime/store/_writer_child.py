@@ -2,7 +2,7 @@
 serving the requests its parent writes to its stdin, answering each on its stdout, in order.
 
 Run as a script with ``python -S -E`` — standard library only, nothing else of Soma's — so
-it starts in ~13 ms (``sqlite3`` is most of it) and imports nothing the parent's environment
+it starts in ~15 ms (a bare ``python -S``: ~10) and imports nothing the parent's environment
 could change.
 
 A frame is a 4-byte big-endian length and a ``marshal`` dump (both ends are this package
@@ -21,11 +21,13 @@ parent's writer lock descriptor (inherited), so the lock outlives neither of the
 
 from __future__ import annotations
 
-# Not ``signal``, which imports ``enum``: a third of this program's start. (No stubs.)
+# Not ``signal``, which imports ``enum`` (a third of this program's start; no stubs); not
+# the ``sqlite3`` package, which imports ``datetime`` and more for adapters this connection
+# never uses (3 ms): the C modules under them. Its errors are ``sqlite3``'s very classes.
 import _signal  # type: ignore[import-not-found]
+import _sqlite3 as sqlite3
 import marshal
 import os
-import sqlite3
 import sys
 
 TYPE_CHECKING = False
