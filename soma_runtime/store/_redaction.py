@@ -223,10 +223,15 @@ _SUSPECT: Final = (
 # Letters are ASCII here as in ``_WORDS``: anything else counts as a separator, JSON escapes
 # included.
 _SEPARATORS: Final = r'(?:[^a-z0-9"\\]|\\u[0-9a-f]{4}|\\.)*'
-_KEY_RULES: Final = re.compile(
-    rf'pat{_SEPARATORS}"|token{_SEPARATORS}?["=:]'
-    rf"|(?:api|private|access|secret|signing|encryption){_SEPARATORS}key"
+_PAT_KEY: Final = re.compile(rf'pat{_SEPARATORS}"')
+_TOKEN_KEY: Final = re.compile(rf'token{_SEPARATORS}?["=:]')
+_QUALIFIED_KEYS: Final = tuple(
+    (qualifier, re.compile(rf"{qualifier}{_SEPARATORS}key"))
+    for qualifier in ("api", "private", "access", "signing", "encryption")  # "secret": _SUSPECT
 )
+# Each rule is tried only where the word it starts with is (``str.find``), never at every
+# character as one alternation over the text was (~25 ns a character: 9 µs of a vitals
+# update's 350).
 
 
 def clean_json(text: str) -> bool:
@@ -237,8 +242,8 @@ def clean_json(text: str) -> bool:
     precisely). So it must never say "clean" of a payload ``redact`` would change — it may
     say "suspicious" of many it would not (``ghost`` holds ``gh``). Each rule errs that way:
 
-    * a sensitive key is made of words, each such key has one of ``_SUSPECT`` or matches
-      ``_KEY_RULES``, and JSON escapes never split a run of letters (they replace a
+    * a sensitive key is made of words, each such key has one of ``_SUSPECT`` or matches a
+      key rule (``_PAT_KEY``, ``_TOKEN_KEY``, ``_QUALIFIED_KEYS``), and JSON escapes never split a run of letters (they replace a
       non-letter): a case-folded search of the text finds them all — in values too;
     * every credential shape starts with one of ``_SUSPECT``;
     * an exact value (registered or learned) is searched as itself and as JSON spells it.
@@ -251,12 +256,25 @@ def clean_json(text: str) -> bool:
     if exact is not None and exact.search(text) is not None:
         return False
     lower = text.lower()
-    for part in _SUSPECT:
-        if part in lower:
-            return False
-    if "pat" in lower or "key" in lower or "token" in lower:
-        return _KEY_RULES.search(lower) is None
+    if any(map(lower.__contains__, _SUSPECT)):
+        return False
+    if "pat" in lower and _found_at(lower, "pat", _PAT_KEY):
+        return False
+    if "token" in lower and _found_at(lower, "token", _TOKEN_KEY):
+        return False
+    if "key" in lower:
+        return not any(_found_at(lower, qualifier, rule) for qualifier, rule in _QUALIFIED_KEYS)
     return True
+
+
+def _found_at(text: str, literal: str, rule: re.Pattern[str]) -> bool:
+    """Whether ``rule`` (which starts with ``literal``) matches where ``literal`` occurs."""
+    at = text.find(literal)
+    while at != -1:
+        if rule.match(text, at) is not None:
+            return True
+        at = text.find(literal, at + 1)
+    return False
 
 
 @lru_cache(maxsize=8192)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from soma_runtime import CommandTool, RunState, Runtime, Step, tool
+from soma_runtime.store import _redaction
 from soma_runtime.store._redaction import (
     _SECRET_VALUE,
     _SHAPES,
@@ -431,6 +432,28 @@ def test_the_gate_never_lets_through_a_payload_redaction_would_change(payload: d
     lets through is stored without ``redact`` ever seeing it."""
     if clean_json(to_json(payload).decode()):
         assert redact(payload) == payload
+
+
+_ONE_PATTERN = re.compile(
+    "|".join([_redaction._PAT_KEY.pattern, _redaction._TOKEN_KEY.pattern])
+    + "".join(f"|{rule.pattern}" for _, rule in _redaction._QUALIFIED_KEYS)
+)
+
+
+@given(st.dictionaries(_KEYS | _VALUES, _PAYLOADS, max_size=4))
+def test_the_key_rules_tried_where_their_words_are_find_what_one_pattern_over_the_text_finds(
+    payload: dict[str, Any],
+) -> None:
+    """The gate tries each key rule only at the places its first word occurs (a C search),
+    not at every character: the same verdict as one alternation searched over the text."""
+    text = to_json(payload).decode().lower()
+    anywhere = _ONE_PATTERN.search(text) is not None
+    where_words_are = (
+        _redaction._found_at(text, "pat", _redaction._PAT_KEY)
+        or _redaction._found_at(text, "token", _redaction._TOKEN_KEY)
+        or any(_redaction._found_at(text, q, rule) for q, rule in _redaction._QUALIFIED_KEYS)
+    )
+    assert where_words_are == anywhere
 
 
 def test_the_gate_sees_registered_secrets_however_json_spells_them() -> None:
