@@ -621,3 +621,9 @@ class Process:
             watchers, self._watchers = self._watchers, None
             for callback in watchers.values():
                 callback(self.pid, reason)
+        # A dead process has no state, as in OTP: its pid stays valid (``is_alive()``,
+        # ``exit_reason``), but what it held — a Run's plan, steps and outputs, a server's
+        # state — goes now, not when the last holder of the pid does (a session keeps its
+        # finished runs' records, pids included, and each pinned its whole Run).
+        self.behaviour = None
+        self.current = None

@@ -566,9 +566,10 @@ async def test_raising_stop_with_a_reply_answers_the_caller_then_terminates() ->
     async with virtual_node():
         pid = await Keeper.start()
         assert pid is not None
+        machine = pid.process.behaviour  # (a dead process keeps no state: read it while alive)
         assert await pid.call("stop_me") == "bye"
         assert await pid.wait() is SHUTDOWN
-        assert pid.process.behaviour.at_terminate[:2] == (SHUTDOWN, "idle")
+        assert machine.at_terminate[:2] == (SHUTDOWN, "idle")
 
 
 # -- Crashes: the exception is the exit reason; waiting callers get ProcessDied.
@@ -609,6 +610,7 @@ async def test_exception_in_handle_event_crashes_after_terminate_and_waiting_cal
     async with virtual_node():
         pid = await Fragile.start()
         assert pid is not None
+        machine = pid.process.behaviour
         parked = asyncio.create_task(pid.call("park"))
         held = asyncio.create_task(pid.call("hold"))
         await settle()
@@ -620,7 +622,7 @@ async def test_exception_in_handle_event_crashes_after_terminate_and_waiting_cal
         for waiting in (parked, held):
             with pytest.raises(ProcessDied):
                 await waiting
-        assert pid.process.behaviour.terminated == (reason, "up")  # OTP: terminate on crash too
+        assert machine.terminated == (reason, "up")  # OTP: terminate on crash too
 
 
 async def test_exception_in_enter_crashes_with_the_exception() -> None:
@@ -769,22 +771,22 @@ async def test_terminate_runs_on_graceful_stop_with_the_current_state() -> None:
 async def test_terminate_runs_when_stopped_mid_callback() -> None:
     async with virtual_node() as (node, _):
         pid = await Script.start("a")
-        assert pid is not None
+        machine = script(pid)  # (a dead process keeps no state: taken while it lives)
         await pid.cast("block")
         await settle()
         assert await node.stop(pid) is SHUTDOWN
-        assert script(pid).terminated == [(SHUTDOWN, "a")]
+        assert machine.terminated == [(SHUTDOWN, "a")]
 
 
 async def test_terminate_does_not_run_on_kill() -> None:
     async with virtual_node() as (_, clock):
         pid = await Script.start("a")
-        assert pid is not None
+        machine = script(pid)
         await do(pid, KeepState([GenericTimeout("g", 5.0)]))
         pid.kill()
         assert await pid.wait() is KILLED
         await settle()
-        assert script(pid).terminated == []
+        assert machine.terminated == []
         assert clock.pending() == 0
 
 
@@ -795,8 +797,11 @@ async def test_a_trapping_machine_terminates_on_its_parents_exit_signal() -> Non
     async with virtual_node() as (node, _):
         child: list[Pid | None] = []
 
+        machines: list[Script] = []
+
         async def parent(proc: Process) -> None:
             child.append(await Trapper.start_link("a"))
+            machines.append(script(child[0]))
             await asyncio.Event().wait()
 
         parent_pid = node.spawn(parent)
@@ -808,7 +813,7 @@ async def test_a_trapping_machine_terminates_on_its_parents_exit_signal() -> Non
         (pid,) = child
         assert pid is not None
         assert pid.exit_reason is SHUTDOWN
-        assert script(pid).terminated == [(SHUTDOWN, "a")]
+        assert machines[0].terminated == [(SHUTDOWN, "a")]
 
 
 async def test_state_and_current_event_are_visible_for_introspection() -> None:

@@ -9,6 +9,8 @@ moves only through ``VirtualClock`` and ``settle``.
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import anyio
@@ -150,6 +152,24 @@ async def test_pid_stays_valid_after_exit_and_wait_returns_at_once() -> None:
         # Messages to a dead process are dropped, never raised.
         await pid.send("anything")
         pid.send_nowait("anything")
+
+
+class _Hoarder(GenServer):
+    async def init(self, size: int) -> None:
+        self.hoard = [object() for _ in range(size)]
+
+
+async def test_a_dead_process_keeps_no_state_though_its_pid_is_held() -> None:
+    """OTP: a dead pid names a process that holds nothing. Whoever keeps the pid (a session
+    keeps its finished runs' records) keeps the exit reason, not the server and its state."""
+    async with Node.open(VirtualClock()) as node:
+        pid = await _Hoarder.start(1000)
+        assert pid is not None
+        server = weakref.ref(pid.process.behaviour)
+        await node.stop(pid)
+        gc.collect()
+        assert server() is None, "the dead process's server (and its state) is still held"
+        assert not pid.is_alive() and pid.exit_reason is SHUTDOWN and pid.process.behaviour is None
 
 
 async def test_stop_before_first_run_still_exits() -> None:
