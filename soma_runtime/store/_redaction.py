@@ -243,8 +243,9 @@ def clean_json(text: str) -> bool:
     say "suspicious" of many it would not (``ghost`` holds ``gh``). Each rule errs that way:
 
     * a sensitive key is made of words, each such key has one of ``_SUSPECT`` or matches a
-      key rule (``_PAT_KEY``, ``_TOKEN_KEY``, ``_QUALIFIED_KEYS``), and JSON escapes never split a run of letters (they replace a
-      non-letter): a case-folded search of the text finds them all — in values too;
+      key rule (``_PAT_KEY``, ``_TOKEN_KEY``, ``_QUALIFIED_KEYS``), and JSON escapes never
+      split a run of letters (they replace a non-letter): a case-folded search of the text
+      finds them all — in values too;
     * every credential shape starts with one of ``_SUSPECT``;
     * an exact value (registered or learned) is searched as itself and as JSON spells it.
 
