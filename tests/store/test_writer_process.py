@@ -107,7 +107,7 @@ async def test_a_group_commit_fits_the_request_pipe_in_one_write(tmp_path: Path)
     """At the default 64 KiB, a 1,000-event commit (~200 KB) crossed in pieces, one per turn
     of a busy event loop, and the child waited for the rest; the pipe is widened to 1 MiB
     (where the system allows it: ``pipe-max-size``)."""
-    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    limit = int(await anyio.Path("/proc/sys/fs/pipe-max-size").read_text())
     writer = await start(tmp_path / "w.db")
     try:
         assert writer.process.stdin is not None
