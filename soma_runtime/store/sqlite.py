@@ -151,7 +151,7 @@ class SqliteLog:
         try:
             # The writing is a child process's (see ``_writer_process`` for why): started
             # first, so that its interpreter starts while this connection opens, checks and
-            # migrates the file; it asks the file nothing before ``ready``.
+            # migrates the file; it asks the file nothing before its first request.
             writer = await WriterProcess.spawn(name, busy_timeout=busy_timeout, keep_fds=[lock.fileno()])
             try:
                 reader = await _connect(name, name, busy_timeout, uri=False)
@@ -161,7 +161,9 @@ class SqliteLog:
                     )
                     await _open_as_writer(reader, name)
                     await reader.execute("PRAGMA query_only = ON")
-                    await _ready(writer, name, synchronous)
+                    # Not waited for: the child finishes starting while the runtime does
+                    # (a first write reads this answer first, and raises its error, if any).
+                    writer.configure(synchronous)
                 except BaseException:
                     await reader.close()
                     raise
@@ -422,13 +424,6 @@ def _file_target(name: str, readonly: bool) -> str:
     if file.exists() and not os.access(file, os.W_OK):
         raise StoreOpenError(name, "the file is not writable (open it read-only to read it)")
     return name
-
-
-async def _ready(writer: WriterProcess, name: str, synchronous: str) -> None:
-    try:
-        await writer.ready(synchronous)
-    except (sqlite3.Error, WriterProcessLost) as exc:
-        raise StoreOpenError(name, f"its writer process could not start: {exc}") from exc
 
 
 async def _connect(name: str, target: str, busy_timeout: float, *, uri: bool) -> aiosqlite.Connection:
