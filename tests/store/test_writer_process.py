@@ -88,6 +88,26 @@ async def test_a_closed_writer_process_exits_and_a_killed_one_is_reported_lost(t
     await killed.close()
 
 
+async def test_a_setup_sent_without_waiting_is_answered_before_the_first_request(tmp_path: Path) -> None:
+    """A store's open does not wait for its writer to be up (``configure``): the first
+    request reads the setup's answer first — and raises its error if the setup failed."""
+    writer = await WriterProcess.spawn(str(tmp_path / "w.db"), busy_timeout=5.0)
+    writer.configure("FULL")
+    try:
+        assert await writer.execute_fetchall("PRAGMA synchronous") == [(2,)]  # FULL
+    finally:
+        await writer.close()
+    broken = await WriterProcess.spawn(str(tmp_path / "b.db"), busy_timeout=5.0)
+    broken._send("PRAGMA no_such_thing = (", (), fetch=False)  # a setup the child refuses
+    broken._owed.append(True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="syntax error"):
+            await broken.execute("SELECT 1")
+        assert await broken.execute_fetchall("SELECT 2") == [(2,)]  # raised once, then on
+    finally:
+        await broken.close()
+
+
 async def test_a_ctrl_c_to_the_process_group_leaves_the_writer_to_its_parent(tmp_path: Path) -> None:
     writer = await start(tmp_path / "w.db")
     try:
