@@ -122,7 +122,6 @@ async def test_a_ctrl_c_to_the_process_group_leaves_the_writer_to_its_parent(tmp
     assert writer.process.returncode == 0
 
 
-@pytest.mark.skipif(not hasattr(fcntl, "F_GETPIPE_SZ"), reason="pipe sizes are Linux's")
 async def test_a_group_commit_fits_the_request_pipe_in_one_write(tmp_path: Path) -> None:
     """At the default 64 KiB, a 1,000-event commit (~200 KB) crossed in pieces, one per turn
     of a busy event loop, and the child waited for the rest; the pipe is widened to 1 MiB
