@@ -92,6 +92,7 @@ class WriterProcess:
             _CHILD,
             path,
             repr(busy_timeout),
+            str(os.getpid()),
             stdin=PIPE,
             stdout=PIPE,
             pass_fds=keep_fds,

@@ -162,7 +162,8 @@ class Glance:
         # Every id that starts with the prefix sorts between it and the prefix followed by the
         # highest code point.
         sql = (
-            f"SELECT DISTINCT {field} FROM events WHERE {field} >= ? AND {field} < ? ORDER BY {field} LIMIT ?"
+            f"SELECT DISTINCT {field} FROM events WHERE {field} >= ? AND {field} < ? "
+            f"ORDER BY {field} LIMIT ?"
         )
         return [row[0] for row in self._rows(sql, (prefix, prefix + "\U0010ffff", limit))]
 
@@ -171,7 +172,10 @@ class Glance:
         share their start and differ at their end), in order, at most ``limit``."""
         _check_id_field(field)
         pattern = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        sql = f"SELECT DISTINCT {field} FROM events WHERE {field} LIKE ? ESCAPE '\\' ORDER BY {field} LIMIT ?"
+        sql = (
+            f"SELECT DISTINCT {field} FROM events WHERE {field} LIKE ? ESCAPE '\\' "
+            f"ORDER BY {field} LIMIT ?"
+        )
         return [row[0] for row in self._rows(sql, (f"%{pattern}%", limit))]
 
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -1,9 +1,13 @@
 """What the store's process tests share: the writer process of a store, whether an OS
-process is alive, waiting on state no event announces."""
+process is alive, waiting on state no event announces, a process holding SQLite's lock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import anyio
 
@@ -32,3 +36,26 @@ def process_alive(os_pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+HOLDER = Path(__file__).with_name("_lock_holder.py")
+
+
+@contextmanager
+def lock_holder(db: Path, seq: int) -> Iterator[subprocess.Popen[str]]:
+    """A child process holding the write lock inside an uncommitted batch, until killed."""
+    child = subprocess.Popen(
+        [sys.executable, str(HOLDER), str(db), str(seq)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "locked\n", child.stderr.read() if child.stderr else ""
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()

@@ -18,17 +18,14 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 import pytest
-from _writer_helpers import process_alive, until, writer_of
+from _writer_helpers import lock_holder, process_alive, until, writer_of
 
 from soma_runtime.kernel import Node, Pid, current_node
 from soma_runtime.store.errors import StoreWriteError
@@ -39,26 +36,6 @@ from soma_runtime.store.server import EventStore, EventStoreConfig
 pytestmark = pytest.mark.anyio
 
 HOLDER = Path(__file__).with_name("_lock_holder.py")
-
-
-@contextmanager
-def lock_holder(db: Path, seq: int) -> Iterator[subprocess.Popen[str]]:
-    """A child process holding the write lock inside an uncommitted batch, until killed."""
-    child = subprocess.Popen(
-        [sys.executable, str(HOLDER), str(db), str(seq)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "locked\n", child.stderr.read() if child.stderr else ""
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
 
 
 def kill_inside_its_batch(child: subprocess.Popen[str]) -> None:

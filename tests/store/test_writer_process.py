@@ -11,19 +11,23 @@ import fcntl
 import os
 import signal
 import sqlite3
+import sys
 from pathlib import Path
 
 import anyio
 import pytest
-from _writer_helpers import process_alive, until, writer_of
+from _writer_helpers import lock_holder, process_alive, until, writer_of
 
 from soma_runtime import Runtime
 from soma_runtime.kernel import whereis
 from soma_runtime.runtime import EVENT_STORE
 from soma_runtime.store import WriterProcessLost
 from soma_runtime.store._writer_process import WriterProcess
+from soma_runtime.store.log import open_event_log
 
 pytestmark = pytest.mark.anyio
+
+APPENDER = Path(__file__).with_name("_blocked_appender.py")
 
 
 async def start(path: Path) -> WriterProcess:
@@ -136,6 +140,42 @@ async def test_a_group_commit_fits_the_request_pipe_in_one_write(tmp_path: Path)
         assert await writer.execute_fetchall("SELECT length(?)", (rows,)) == [(300_000,)]
     finally:
         await writer.close()
+
+
+async def test_a_runtime_killed_outright_takes_its_writer_process_along(tmp_path: Path) -> None:
+    """Killed while its writer waits on SQLite's lock (busy for a minute), a runtime leaves
+    no writer behind: the kernel kills the child with it (``die_with_parent``). Reading EOF
+    would come only after the wait — the writer lock held, and the next runtime refused."""
+    db = tmp_path / "events.db"
+    async with open_event_log(db):
+        pass  # the schema, for the lock holder's row
+    with lock_holder(db, 1):
+        appender = await anyio.open_process([sys.executable, str(APPENDER), str(db)])
+        try:
+            assert appender.stdout is not None
+            line = b""
+            while not line.endswith(b"\n"):
+                line += await appender.stdout.receive()
+            word, pid = line.decode().split()
+            child = int(pid)
+            assert word == "WRITER"
+            await until(lambda: waits_on_sqlite(child), "the writer never waited on SQLite's lock")
+        finally:
+            appender.kill()
+            await appender.wait()
+            await appender.aclose()
+        await until(lambda: not process_alive(child), "the writer process outlived its runtime")
+        async with open_event_log(db):  # the writer lock is free: no StoreLocked
+            pass
+
+
+def waits_on_sqlite(os_pid: int) -> bool:
+    """Whether the process sleeps in SQLite's busy handler (a timed sleep, not a pipe read)."""
+    try:
+        with open(f"/proc/{os_pid}/wchan") as wchan:
+            return "nanosleep" in wchan.read()
+    except FileNotFoundError:
+        return False
 
 
 async def test_a_store_whose_writer_process_dies_is_restarted_with_a_new_one(tmp_path: Path) -> None:
