@@ -83,7 +83,7 @@ class WriterProcess:
     @classmethod
     async def spawn(cls, path: str, *, busy_timeout: float, keep_fds: Sequence[int] = ()) -> WriterProcess:
         """Start the child on ``path``, not waiting for it to be up: its interpreter's start
-        (~20 ms, most of a store's open) can overlap the opener's own work. ``keep_fds``:
+        (~15 to 18 ms, most of a store's open) can overlap the opener's own work. ``keep_fds``:
         descriptors it inherits (the writer lock: held until the child is gone too)."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -135,8 +135,7 @@ class WriterProcess:
                     checked = self._owed[0]
                     owed = await self._answer()
                     if checked and owed[0] != "ok":
-                        _, name, code, code_name, message = owed
-                        raise _error(name, code, code_name, message)
+                        raise _error(owed)
                 self._send(sql, params, fetch=fetch)
                 self._owed.append(False)
                 if self._requests.transport.get_write_buffer_size() > _DRAIN_ABOVE:
@@ -150,8 +149,7 @@ class WriterProcess:
                 raise WriterProcessLost(self.path, self._broken) from None
         if answer[0] == "ok":
             return answer[1]
-        _, name, code, code_name, message = answer
-        raise _error(name, code, code_name, message)
+        raise _error(answer)
 
     def _send(self, sql: str, params: Sequence[Any], *, fetch: bool) -> None:
         data = marshal.dumps((sql, tuple(params), fetch))
@@ -197,8 +195,10 @@ def _widen(requests: asyncio.StreamWriter | None) -> None:
             fcntl.fcntl(pipe.fileno(), set_size, _PIPE_BYTES)
 
 
-def _error(name: str, code: int, code_name: str, message: str) -> sqlite3.Error:
-    """The ``sqlite3`` exception the child's connection raised, raised here."""
+def _error(answer: tuple[Any, ...]) -> sqlite3.Error:
+    """The ``sqlite3`` exception the child's connection raised (its ``"error"`` answer),
+    raised here: the same class, extended code, code name and message."""
+    _, name, code, code_name, message = answer
     kind = getattr(sqlite3, name, None)
     if not (isinstance(kind, type) and issubclass(kind, sqlite3.Error)):
         kind = sqlite3.Error
