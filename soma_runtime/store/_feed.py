@@ -135,10 +135,7 @@ class EventFeed:
             return after_seq, []
         if query is None:
             return read[-1].seq, [p.event() for p in read]
-        matches = query.matches_fields
-        return read[-1].seq, [
-            p.event() for p in read if matches(p.type, p.ids[1], p.ids[0], p.ids[4], p.ids[6])
-        ]
+        return read[-1].seq, [p.event() for p in read if _matches(query, p)]
 
     def visible_seq(self) -> int | None:
         """Upper bound for queries: the acknowledged mark when a writer shares this process.
@@ -151,3 +148,8 @@ class EventFeed:
 
     async def read(self, query: EventQuery, upto_seq: int | None) -> list[Event]:
         return await self.log.query(query, upto_seq=upto_seq)
+
+
+def _matches(query: EventQuery, prepared: PreparedEvent) -> bool:
+    session_id, run_id, _step, _call, agent_id, _task, correlation_id = prepared.ids  # ID_FIELDS
+    return query.matches_fields(prepared.type, run_id, session_id, agent_id, correlation_id)

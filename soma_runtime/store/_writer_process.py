@@ -70,11 +70,13 @@ class WriterProcess:
     async def start(
         cls, path: str, *, busy_timeout: float, synchronous: str, keep_fds: Sequence[int] = ()
     ) -> WriterProcess:
-        """Start the child on ``path`` and set its pragmas (:meth:`spawn`, then
-        :meth:`ready`)."""
+        """Start the child on ``path``, set its pragmas and wait until it answers. Raises
+        ``sqlite3.Error`` if it cannot open the file, :class:`WriterProcessLost` if it did
+        not start. (A store's open does not wait: :meth:`spawn`, then :meth:`configure`.)"""
         writer = await cls.spawn(path, busy_timeout=busy_timeout, keep_fds=keep_fds)
         try:
-            await writer.ready(synchronous)
+            writer.configure(synchronous)
+            await writer.execute("SELECT 1")
         except BaseException:
             await writer.close()
             raise
@@ -99,13 +101,6 @@ class WriterProcess:
         )
         _widen(process.stdin)
         return cls(process, path)
-
-    async def ready(self, synchronous: str) -> None:
-        """Set the connection's pragmas and wait for the answer (the child is up). Raises
-        ``sqlite3.Error`` if it cannot open the file, :class:`WriterProcessLost` if it did
-        not start."""
-        self.configure(synchronous)
-        await self._ask("SELECT 1", (), fetch=False)
 
     def configure(self, synchronous: str) -> None:
         """Send the connection's pragmas without waiting for the child to be up: its start

@@ -62,8 +62,8 @@ COLUMNS: Final = ("seq", "event_id", "ts", "type", *ID_FIELDS, "source", "payloa
 # every row's step, and while the event loop is busy each re-take can wait a whole switch
 # interval (5 ms). Measured here with a busy main thread, when writes went through a thread
 # too: executemany 665 events/s, one INSERT … SELECT FROM json_each(?) ~36k/s (~115k/s idle).
-# The writer process has its own GIL, but one text is still one pipe write and one pickle,
-# and SQLite parses the JSON in C.
+# The writer process has its own GIL, but one text is still one pipe write and one marshal
+# frame, and SQLite parses the JSON in C.
 #
 # An INSERT is one statement, so in autocommit mode it is also one transaction: a batch is
 # committed (or rolled back, e.g. on a duplicate event_id) as a whole, in one round trip.
@@ -197,7 +197,8 @@ class SqliteLog:
         thread, kill the writer process.
 
         Anything not committed is rolled back when SQLite closes the connection. The writer
-        lock goes at once, so the owner's successor (a restart by its supervisor) can open.
+        lock goes as soon as the killed writer process is gone (a moment), and the owner's
+        successor (a restart by its supervisor) opens then.
         """
         for conn in {id(c): c for c in (self._writer, self._reader) if c is not None}.values():
             conn.stop()

@@ -109,7 +109,7 @@ class VitalsMonitor(GenServer):
         if isinstance(message, Observed):
             for event in message.events:
                 await self._observe(event)
-            self.seen = max(self.seen, message.upto, self.engine.last_seq)
+            self.seen = max(self.seen, message.upto)
             if self.waiting:
                 self._answer_waiting()
         elif isinstance(message, SteerMe):
