@@ -45,7 +45,7 @@ from .errors import (
     StoreClosed,
     StoreReadOnly,
 )
-from .events import DEFAULT_MAX_PAYLOAD_BYTES, Event, EventDraft, PreparedEvent
+from .events import DEFAULT_MAX_PAYLOAD_BYTES, CommittedEvents, Event, EventDraft, PreparedEvent
 from .server import ATTACH, SYNC, Append, EventStore, EventStoreConfig, SetMetadata
 from .sqlite import MEMORY, EventQuery
 
@@ -202,13 +202,14 @@ class EventLog:
             assert pid is not None
             await pid.cast(Append(prepared, want_events=False, sender=_sender()))
 
-    async def append_many(self, drafts: Iterable[EventDraft]) -> list[Event]:
-        """Append several events atomically (one transaction, consecutive seqs)."""
+    async def append_many(self, drafts: Iterable[EventDraft]) -> Sequence[Event]:
+        """Append several events atomically (one transaction, consecutive seqs); answers
+        their envelopes (built as they are read: :class:`~.events.CommittedEvents`)."""
         prepared = await self._prepare(drafts)
         if not prepared:
             return []
         await self._call(Append(prepared))
-        return [p.event() for p in prepared]
+        return CommittedEvents(prepared)
 
     async def write_many(self, drafts: Iterable[EventDraft]) -> int:
         """:meth:`append_many` for a bulk writer that does not read the events back: the

@@ -97,6 +97,20 @@ async def test_append_many_is_atomic_and_consecutive(log: EventLog) -> None:
     assert await log.append_many([]) == []
 
 
+async def test_append_many_answers_envelopes_built_as_they_are_read(log: EventLog) -> None:
+    """Reading none costs nothing (``CommittedEvents``); read, they are the stored events."""
+    drafts = [EventDraft("tool.started", {"tool": "echo", "args": {"n": i}}, run_id="r") for i in range(5)]
+    events = await log.append_many(drafts)
+    assert not any(p._event for p in events._prepared)  # type: ignore[attr-defined]
+    stored = await log.query(run_id="r")
+    assert len(events) == 5 and events[1] == stored[1] and events[-1].payload["args"] == {"n": 4}
+    assert events[1:3] == stored[1:3] and list(events) == stored and events == stored
+    assert events[1] is events[1]  # built once
+    assert events != stored[:4] and events != "not events"
+    with pytest.raises(TypeError):
+        hash(events)
+
+
 async def test_query_filters(log: EventLog) -> None:
     await log.append_many(
         [
