@@ -51,6 +51,14 @@ def is_postgres(db: str | os.PathLike[str]) -> bool:
     return isinstance(db, str) and db.startswith(POSTGRES_SCHEMES)
 
 
+class SentBatch(Protocol):
+    """A batch on its way to the database (``LogBackend.send_events``)."""
+
+    async def committed(self) -> int:
+        """Wait until it is committed: its first seq. Raises what ``insert_events`` raises, and
+        may be awaited again if the wait was cancelled."""
+
+
 class LogBackend(Protocol):
     """One open event database: a writer (unless read-only) and readers."""
 
@@ -84,6 +92,12 @@ class LogBackend(Protocol):
         ``rows`` is the same events as one JSON array of their ``PreparedEvent.row`` texts,
         when the caller has joined them (a backend that takes JSON uses it as it is).
         :class:`RowConflict`, or ``StoreWriteError``."""
+
+    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> SentBatch | None:
+        """Start committing ``events`` as :meth:`insert_events` would, without waiting: where
+        the writer runs apart from the caller's event loop (a SQLite file's writer process),
+        the store sends its next batch this way and answers the last one's callers while it
+        is written. None where the backend cannot: the caller awaits :meth:`insert_events`."""
 
     async def last_seq(self) -> int: ...
 

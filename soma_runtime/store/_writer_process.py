@@ -59,11 +59,13 @@ class WriterProcess:
         self.process = process
         self._requests = process.stdin
         self._answers = process.stdout
-        self._turn = asyncio.Lock()  # one request in flight: answers come in order
+        self._turn = asyncio.Lock()  # one reader of the answers at a time
         self._broken: str | None = None
-        # Requests sent whose answer is not read yet, in order: True where an error in the
-        # answer must still be raised (the setup's), False where nobody waits for it.
-        self._owed: deque[bool] = deque()
+        # Requests sent whose answer is not read yet, in the order they were sent (the order
+        # the child answers them in): each answer is kept in its request's future, whoever
+        # waits for it — or nobody, if its caller was cancelled while waiting.
+        self._owed: deque[asyncio.Future[tuple[Any, ...]]] = deque()
+        self._setup: asyncio.Future[tuple[Any, ...]] | None = None  # ``configure``'s, until checked
         self._size: int | None = None  # of the answer being read, once its head is
 
     @classmethod
@@ -105,9 +107,8 @@ class WriterProcess:
     def configure(self, synchronous: str) -> None:
         """Send the connection's pragmas without waiting for the child to be up: its start
         (~15 ms) overlaps whatever its opener does next. The answer is read before the next
-        request's, and if it is an error, that request raises it instead of being sent."""
-        self._send(f"PRAGMA synchronous = {synchronous}", (), fetch=False)
-        self._owed.append(True)
+        request is sent, and if it is an error, that request raises it instead."""
+        self._setup = self.send(f"PRAGMA synchronous = {synchronous}")
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self._ask(sql, params, fetch=False)
@@ -116,50 +117,70 @@ class WriterProcess:
         rows: list[Any] = await self._ask(sql, params, fetch=True)
         return rows
 
-    async def _ask(self, sql: str, params: Sequence[Any], *, fetch: bool) -> Any:
-        async with self._turn:
-            if self._broken is not None:
-                raise WriterProcessLost(self.path, self._broken)
-            try:
-                # Answers still owed come first, in order: the child runs its requests in
-                # order, whoever still waits for them. One whose caller was cancelled while
-                # waiting is read and dropped — so a request asked after an interrupted
-                # INSERT is answered after that INSERT finished, as on an in-process
-                # connection (``EventStore._settle``); the setup's is checked (``configure``).
-                while self._owed:
-                    checked = self._owed[0]
-                    owed = await self._answer()
-                    if checked and owed[0] != "ok":
-                        raise _error(owed)
-                self._send(sql, params, fetch=fetch)
-                self._owed.append(False)
-                if self._requests.transport.get_write_buffer_size() > _DRAIN_ABOVE:
-                    await self._requests.drain()
-                answer = await self._answer()
-            except _PIPE_GONE as exc:
-                self.stop()
-                with anyio.move_on_after(1.0):  # reaped at once if it died: its status tells how
-                    await self.process.wait()
-                self._broken = f"{_exit_status(self.process)}; {type(exc).__name__} on its pipe"
-                raise WriterProcessLost(self.path, self._broken) from None
+    def send(self, sql: str, params: Sequence[Any] = (), *, fetch: bool = False) -> asyncio.Future[Any]:
+        """Send a request without waiting: the child runs requests in the order they were sent.
+        Its answer is :meth:`answer` of the future returned. (The store sends its next batch
+        this way while it answers the callers of the last one.)"""
+        if self._broken is not None:
+            raise WriterProcessLost(self.path, self._broken)
+        data = marshal.dumps((sql, tuple(params), fetch))
+        self._requests.write(len(data).to_bytes(_HEAD, "big") + data)
+        request: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._owed.append(request)
+        return request
+
+    async def answer(self, request: asyncio.Future[Any]) -> Any:
+        """The answer to a request :meth:`send` sent: its rows if it fetched (else None), or
+        the ``sqlite3`` error it raised, raised here. Cancellation-safe, and may be awaited
+        again: the answers before it are read (kept in their own futures) until its own is."""
+        if not request.done():
+            async with self._turn:
+                try:
+                    while not request.done():
+                        if self._broken is not None:
+                            raise WriterProcessLost(self.path, self._broken)
+                        await self._read_answer()
+                except _PIPE_GONE as exc:
+                    raise await self._lost(exc) from None
+        answer = request.result()
         if answer[0] == "ok":
             return answer[1]
         raise _error(answer)
 
-    def _send(self, sql: str, params: Sequence[Any], *, fetch: bool) -> None:
-        data = marshal.dumps((sql, tuple(params), fetch))
-        self._requests.write(len(data).to_bytes(_HEAD, "big") + data)
+    async def _ask(self, sql: str, params: Sequence[Any], *, fetch: bool) -> Any:
+        setup = self._setup
+        if setup is not None:
+            # The setup's answer first: a failed one is this request's error (raised once).
+            try:
+                await self.answer(setup)
+            finally:
+                if setup.done():
+                    self._setup = None
+        request = self.send(sql, params, fetch=fetch)
+        if self._requests.transport.get_write_buffer_size() > _DRAIN_ABOVE:
+            try:
+                await self._requests.drain()
+            except _PIPE_GONE as exc:
+                raise await self._lost(exc) from None
+        return await self.answer(request)
 
-    async def _answer(self) -> Any:
-        """The next answer. Cancellation-safe: a read interrupted anywhere resumes where it
-        stopped (the stream consumes nothing until a whole read is there; the size read so
-        far is kept)."""
+    async def _lost(self, exc: BaseException) -> WriterProcessLost:
+        """The pipe to the child is gone: make sure the child is too, and say how it ended."""
+        self.stop()
+        with anyio.move_on_after(1.0):  # reaped at once if it died: its status tells how
+            await self.process.wait()
+        self._broken = f"{_exit_status(self.process)}; {type(exc).__name__} on its pipe"
+        return WriterProcessLost(self.path, self._broken)
+
+    async def _read_answer(self) -> None:
+        """Read the next answer into the future of the request it answers. Cancellation-safe:
+        a read interrupted anywhere resumes where it stopped (the stream consumes nothing
+        until a whole read is there; the size read so far is kept)."""
         if self._size is None:
             self._size = int.from_bytes(await self._answers.readexactly(_HEAD), "big")
         body = await self._answers.readexactly(self._size)
         self._size = None
-        self._owed.popleft()
-        return marshal.loads(body)
+        self._owed.popleft().set_result(marshal.loads(body))
 
     async def close(self) -> None:
         """Close the child's stdin and wait for it to close its connection and exit."""

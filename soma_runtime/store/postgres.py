@@ -281,6 +281,11 @@ class PostgresLog:
                 raise StoreReadError(self.path, _reason(exc)) from exc
         return None if seq is None else int(seq)
 
+    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> None:
+        """Not here: the log numbers a batch when it commits (other nodes append too), so the
+        store awaits each commit (:meth:`insert_events`)."""
+        return None
+
     async def insert_events(
         self, events: Sequence[PreparedEvent], first_seq: int, rows: str | None = None
     ) -> int:

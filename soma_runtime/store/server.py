@@ -24,7 +24,7 @@ from typing import Any, Final
 import anyio
 
 from ..kernel import NOREPLY, TIMEOUT, Caller, ExitReason, GenServer, Pid, current_node
-from ._backend import NodeName, RowConflict, SharedLog, Synchronous
+from ._backend import NodeName, RowConflict, SentBatch, SharedLog, Synchronous
 from ._feed import EventFeed
 from ._open import open_backend
 from ._schema import ORPHAN_OUTCOME
@@ -183,6 +183,8 @@ class EventStore(GenServer):
         self._first_pending_at = 0.0
         self._clock = current_node().clock
         self._inflight: _Pending | None = None  # the batch being written, while awaited
+        # The batch sent to a writer process, not yet committed (``_flush``), and its events.
+        self._sending: tuple[_Pending, list[PreparedEvent], SentBatch] | None = None
         self._closed = False
         # Runs however this process ends — even killed, when no callback of ours runs: wake
         # subscribers (they re-attach to a successor or finish) and free the connections.
@@ -198,7 +200,7 @@ class EventStore(GenServer):
             return self._feed
         if request == SYNC:
             # Mailbox order: every append sent before this request is pending by now.
-            await self._flush()
+            await self._drain()
             return self._feed.last_seq
         if type(request) is SetMetadata:
             try:
@@ -250,8 +252,7 @@ class EventStore(GenServer):
             self._acked_pending = True
         if self._pending_count >= self._config.max_batch:
             await self._flush()
-        else:
-            self._rearm()
+        self._rearm()  # what the flush sent ahead is answered at the next
         return NOREPLY
 
     async def handle_info(self, message: Any) -> None:
@@ -263,10 +264,14 @@ class EventStore(GenServer):
         # A graceful stop commits what was accepted: the batch whose write was interrupted
         # (settled first) and everything still buffered.
         inflight, self._inflight = self._inflight, None
+        sending, self._sending = self._sending, None
         try:
             if inflight:
                 await self._settle(inflight)
-            await self._flush()
+            if sending:
+                # Sent and interrupted while waiting: the writer answers it still, in order.
+                await self._commit_sent(sending)
+            await self._drain()
         finally:
             self._closed = True
             self._feed.close(reason)
@@ -276,11 +281,11 @@ class EventStore(GenServer):
 
     def _rearm(self) -> None:
         # The inactivity timeout is consumed by every message; keep it armed while appends
-        # are buffered, whatever kind of message interleaves with them.
-        if not self._pending:
-            return
-        if self._acked_pending:
+        # are buffered or being written, whatever kind of message interleaves with them.
+        if self._sending is not None or self._acked_pending:
             self.set_timeout(0)  # someone waits: flush once the mailbox is drained (group commit)
+            return
+        if not self._pending:
             return
         # Only emitted events: nobody waits, so let them linger and share a commit with what
         # follows — a run streaming steps would otherwise pay a commit per event.
@@ -288,32 +293,80 @@ class EventStore(GenServer):
         self.set_timeout(max(0.0, EMIT_LINGER - waited))
 
     async def _flush(self) -> None:
-        if not self._pending:
+        """Write what is pending.
+
+        Where the writer is a process of its own (``LogBackend.send_events``), a flush first
+        waits for the batch sent by the last one, then sends what is pending *before*
+        answering that batch's callers: the writer commits the next batch while this process
+        publishes, replies and gathers the one after, and the callers prepare their next
+        appends. Only one batch is ever in the writer's hands, and the next is sent only once
+        it committed, so seqs are assigned knowing every earlier batch's fate (a refused one
+        leaves no gap) and a sender's events commit in the order it sent them.
+        """
+        sending = self._sending
+        if sending is not None and await self._commit_sent(sending):
             return
+        if not self._send(self._feed.last_seq + 1) and self._pending:
+            batch = self._take()
+            self._inflight = batch
+            await self._write(batch, _events(batch))
+            self._inflight = None
+
+    async def _commit_sent(self, sending: tuple[_Pending, list[PreparedEvent], SentBatch]) -> bool:
+        """Wait for the batch sent to commit; then send what is pending and answer the sent
+        batch's callers. False if it was refused (its callers are answered, ``_refused``)."""
+        batch, events, sent = sending
+        try:
+            first = await sent.committed()
+        except (RowConflict, StoreWriteError) as exc:
+            self._sending = None
+            await self._refused(batch, exc)
+            return False
+        self._sending = None
+        self._send(first + len(events))
+        self._publish(batch, first, events)
+        return True
+
+    async def _drain(self) -> None:
+        """Flush until everything accepted is committed (or refused)."""
+        while self._pending or self._sending is not None:
+            await self._flush()
+
+    def _take(self) -> _Pending:
         batch, self._pending, self._pending_count = self._pending, [], 0
         self._acked_pending = False
-        self._inflight = batch
-        await self._write(batch)
-        self._inflight = None
+        return batch
 
-    async def _write(self, batch: _Pending) -> None:
-        events = _events(batch)
-        rows = "[" + ",".join([request.rows for _caller, request in batch if request.rows]) + "]"
+    def _send(self, first_seq: int) -> bool:
+        """Send what is pending to a writer process, numbered from ``first_seq``, without
+        waiting; False if the backend cannot (nothing is taken then)."""
+        if not self._pending:
+            return False
+        events = _events(self._pending)
+        sent = self._log.send_events(events, first_seq, _rows(self._pending))
+        if sent is None:
+            return False
+        self._sending = (self._take(), events, sent)
+        return True
+
+    async def _write(self, batch: _Pending, events: list[PreparedEvent]) -> None:
         try:
-            first = await self._log.insert_events(events, self._feed.last_seq + 1, rows)
-        except RowConflict:
-            await self._write_each(batch)
-            return
-        except StoreWriteError as exc:
-            if len(batch) > 1 and not exc.busy:
-                # The database refused the statement itself (not a lock held elsewhere):
-                # one request may be the cause, so commit call by call to fail only it.
-                await self._write_each(batch)
-                return
-            for caller, _request in batch:
-                caller.fail(StoreWriteError(exc.path, exc.problem, busy=exc.busy))
+            first = await self._log.insert_events(events, self._feed.last_seq + 1, _rows(batch))
+        except (RowConflict, StoreWriteError) as exc:
+            await self._refused(batch, exc)
             return
         self._publish(batch, first, events)
+
+    async def _refused(self, batch: _Pending, exc: RowConflict | StoreWriteError) -> None:
+        """A batch was not committed: find the culprit, or fail every caller of it."""
+        if isinstance(exc, RowConflict) or (len(batch) > 1 and not exc.busy):
+            # A row collides with a stored one — or the database refused the statement itself
+            # (not a lock held elsewhere): one request may be the cause, so commit call by
+            # call to fail only it.
+            await self._write_each(batch)
+            return
+        for caller, _request in batch:
+            caller.fail(StoreWriteError(exc.path, exc.problem, busy=exc.busy))
 
     async def _settle(self, batch: _Pending) -> None:
         """Finish a batch whose write was interrupted: it committed whole, or not at all."""
@@ -324,7 +377,7 @@ class EventStore(GenServer):
         if seq is not None:
             self._publish(batch, seq, _events(batch))
         else:
-            await self._write(batch)
+            await self._write(batch, _events(batch))
 
     async def _write_each(self, batch: _Pending) -> None:
         """A batch was refused (e.g. a duplicate event_id): commit call by call, failing only
@@ -389,6 +442,11 @@ async def _keep_lease(_process: Any, log: SharedLog) -> None:
         await anyio.sleep(log.lease / 3)
         if not await log.renew():
             raise LeaseLost(log.path, log.node_id)
+
+
+def _rows(batch: _Pending) -> str:
+    """The batch's rows as one JSON array (``Append.rows``: each request's, joined)."""
+    return "[" + ",".join([request.rows for _caller, request in batch if request.rows]) + "]"
 
 
 def _events(batch: _Pending) -> list[PreparedEvent]:

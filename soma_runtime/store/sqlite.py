@@ -21,6 +21,7 @@ commit is what keeps that affordable).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -238,6 +239,15 @@ class SqliteLog:
         await self._execute(_INSERT_ROWS, (rows, first_seq))
         return first_seq
 
+    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> _Sent | None:
+        """:meth:`insert_events` without waiting for the commit, where the writer is a
+        process of its own; None otherwise (and before the first write, which marks the file
+        first: ``_execute``), for the caller to await :meth:`insert_events` instead."""
+        writer = self._writer
+        if type(writer) is not WriterProcess or not self._marked:
+            return None
+        return _Sent(self.path, writer, writer.send(_INSERT_ROWS, (rows, first_seq)), first_seq)
+
     async def insert(self, rows_json: str) -> None:
         """Insert a JSON array of rows (``PreparedEvent.row_json``) as one transaction.
 
@@ -257,12 +267,8 @@ class SqliteLog:
                 await conn.execute_fetchall(f"PRAGMA user_version = {_file.WRITER_OPEN}")
                 self._marked = True
             await conn.execute(sql, params)
-        except sqlite3.IntegrityError as exc:
-            raise RowConflict(str(exc)) from exc
         except sqlite3.Error as exc:
-            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
-            busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-            raise StoreWriteError(self.path, str(exc), busy=busy) from exc
+            raise _write_error(self.path, exc) from exc
         except ValueError as exc:  # aiosqlite: the connection was closed under us
             raise StoreWriteError(self.path, str(exc)) from exc
 
@@ -542,3 +548,35 @@ def _is_corrupt(exc: sqlite3.Error) -> bool:
     """SQLite found the file damaged (or not a database at all) while using it."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+class _Sent:
+    """A batch sent to the writer process, its commit not yet awaited (``send_events``)."""
+
+    __slots__ = ("_first_seq", "_path", "_request", "_writer")
+
+    def __init__(
+        self, path: str, writer: WriterProcess, request: asyncio.Future[Any], first_seq: int
+    ) -> None:
+        self._path = path
+        self._writer = writer
+        self._request = request
+        self._first_seq = first_seq
+
+    async def committed(self) -> int:
+        """Wait for the commit; the batch's first seq. Raises what :meth:`SqliteLog.insert_events`
+        raises; may be awaited again after a cancellation."""
+        try:
+            await self._writer.answer(self._request)
+        except sqlite3.Error as exc:
+            raise _write_error(self._path, exc) from exc
+        return self._first_seq
+
+
+def _write_error(path: str, exc: sqlite3.Error) -> RowConflict | StoreWriteError:
+    """What a write's ``sqlite3`` error means to the store."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return RowConflict(str(exc))
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return StoreWriteError(path, str(exc), busy=busy)

@@ -88,6 +88,9 @@ def hold_writes(held: str, db: str) -> None:
         return rest if first is None else first  # one runtime writes here: the parts are contiguous
 
     backend.insert_events = held_back
+    # Every batch through ``insert_events``, where the hold is: none sent ahead to a writer
+    # process (``send_events``), which would bypass it. (The other kill points cover those.)
+    backend.send_events = lambda *_args: None
 
 
 async def main(db: str, side: str, seed: int, seconds: float | None) -> None:

@@ -102,8 +102,7 @@ async def test_a_setup_sent_without_waiting_is_answered_before_the_first_request
     finally:
         await writer.close()
     broken = await WriterProcess.spawn(str(tmp_path / "b.db"), busy_timeout=5.0)
-    broken._send("PRAGMA no_such_thing = (", (), fetch=False)  # a setup the child refuses
-    broken._owed.append(True)
+    broken._setup = broken.send("PRAGMA no_such_thing = (")  # a setup the child refuses
     try:
         with pytest.raises(sqlite3.OperationalError, match="syntax error"):
             await broken.execute("SELECT 1")
