@@ -25,8 +25,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-from anyio.abc import SocketStream
 
+from ._unix import UnixStream, connect_unix
 from .errors import ControlError, NoRuntimeListening
 from .protocol import (
     INTERNAL,
@@ -57,7 +57,7 @@ _UNREACHABLE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndO
 class ControlClient:
     """One connection to a runtime's control socket. Open it with :meth:`connect`."""
 
-    def __init__(self, path: str, stream: SocketStream, timeout: float | None) -> None:
+    def __init__(self, path: str, stream: UnixStream, timeout: float | None) -> None:
         self.path = path
         self.timeout = timeout
         self._stream = stream
@@ -208,10 +208,10 @@ class ControlClient:
                 raise NoRuntimeListening(self.path, f"no reply to 'follow' within {self.timeout}s") from None
 
 
-async def _open(path: str, timeout: float | None) -> SocketStream:
+async def _open(path: str, timeout: float | None) -> UnixStream:
     try:
         with anyio.fail_after(timeout):
-            return await anyio.connect_unix(path)
+            return await connect_unix(path)
     except FileNotFoundError:
         raise NoRuntimeListening(path, "no such socket (is `soma serve` running?)") from None
     except ConnectionRefusedError:

@@ -19,7 +19,6 @@ runtime is replaced; one on which a runtime still answers is refused (``ControlS
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import secrets
@@ -29,10 +28,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
-from anyio.abc import SocketListener, SocketStream
 
-from ..kernel import SHUTDOWN, ExitSignal, GenServer, Pid, Process, Stop, current_node
+from ..kernel import SHUTDOWN, ExitSignal, GenServer, MailboxFull, Pid, Process, Stop, current_node
 from ..kernel.reasons import ExitReason, describe, is_orderly
+from ._unix import UnixListener, UnixStream, connect_unix
 from .errors import ControlSocketError
 from .ops import FOLLOW, BuiltinOps, ControlOps, RuntimeView
 from .protocol import (
@@ -58,9 +57,6 @@ MAX_SOCKET_PATH: Final = 107  # sun_path is 108 bytes on Linux, with its termina
 STOP_TIMEOUT: Final = 1.0  # how long a connection may take to close when the server stops
 _FOLLOW_IDS: Final = ("run_id", "session_id", "agent_id", "correlation_id")  # what follow filters on
 
-_TRANSIENT_ACCEPT_ERRORS = frozenset(
-    {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED}
-)
 _CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, ConnectionError)
 
 
@@ -68,7 +64,7 @@ _CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndO
 class Accepted:
     """Acceptor → server: a new client connection to serve."""
 
-    stream: SocketStream
+    stream: UnixStream
 
 
 class ControlServer(GenServer):
@@ -108,7 +104,7 @@ class ControlServer(GenServer):
 # --------------------------------------------------------------------------- the socket
 
 
-async def bind_socket(path: Path) -> tuple[SocketListener, tuple[int, int]]:
+async def bind_socket(path: Path) -> tuple[UnixListener, tuple[int, int]]:
     """Listen on ``path`` (owner-only), replacing a dead runtime's socket file; returns the
     listener and the file's identity (device, inode), to remove only our own file later."""
     temp = path.with_name(f".soma-{secrets.token_hex(4)}")
@@ -116,7 +112,7 @@ async def bind_socket(path: Path) -> tuple[SocketListener, tuple[int, int]]:
         if await _answers(path):
             raise ControlSocketError(path, "another runtime is listening on it")
         log.info("replacing the stale control socket %s (its runtime is gone)", path)
-    listener = await anyio.create_unix_listener(temp, mode=0o600)
+    listener = UnixListener.bind(temp, mode=0o600)
     try:
         return listener, _move_into_place(temp, path)
     except BaseException:
@@ -152,7 +148,7 @@ async def _answers(path: Path) -> bool:
     """Whether something accepts connections on the socket at ``path``."""
     try:
         with anyio.fail_after(1.0):
-            stream = await anyio.connect_unix(path)
+            stream = await connect_unix(path)
     except (ConnectionRefusedError, FileNotFoundError):
         return False
     except PermissionError:
@@ -175,25 +171,23 @@ def _remove_if_ours(path: Path, identity: tuple[int, int]) -> None:
 # --------------------------------------------------------------------------- processes
 
 
-async def _accept(proc: Process, server: Pid, listener: SocketListener) -> None:
+async def _accept(proc: Process, server: Pid, listener: UnixListener) -> None:
     # Closing the listener when the acceptor ends (a killed server stops it through the
     # link) frees the socket even when the server's terminate never runs.
     async with listener:
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in _TRANSIENT_ACCEPT_ERRORS:
-                    raise
-                # Out of descriptors or memory: crashing would only restart into the same
-                # wall. Pause, let connections finish, and accept again.
-                log.warning("control API cannot accept a connection (%s); retrying", exc)
-                await anyio.sleep(0.1)
-                continue
-            await server.send(Accepted(stream))
+        await listener.serve(lambda stream: _hand_over(server, stream))
 
 
-async def _connection(proc: Process, stream: SocketStream, ops: BuiltinOps) -> None:
+def _hand_over(server: Pid, stream: UnixStream) -> None:
+    try:
+        server.send_nowait(Accepted(stream))
+    except MailboxFull:
+        # More connections waiting than the server holds: this one is refused, not queued.
+        log.warning("control API: too many connections waiting; one was refused")
+        stream.abort()
+
+
+async def _connection(proc: Process, stream: UnixStream, ops: BuiltinOps) -> None:
     """Serve one client: requests in order, each answered before the next is read."""
     async with stream:
         reader = LineReader(stream, MAX_REQUEST_BYTES)
@@ -249,7 +243,7 @@ def _message(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _follow(stream: SocketStream, reader: LineReader, ops: BuiltinOps, request: Request) -> None:
+async def _follow(stream: UnixStream, reader: LineReader, ops: BuiltinOps, request: Request) -> None:
     """Stream events from ``from_seq`` on until the client closes (or the store stops)."""
     params = dict(request.params)
     from_seq = params.pop("from_seq", 0)

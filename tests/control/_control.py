@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from anyio.abc import SocketStream
 
+from soma_runtime.control._unix import UnixStream, connect_unix
 from soma_runtime.control.protocol import LineReader
 
 
 class RawClient:
-    def __init__(self, stream: SocketStream) -> None:
+    def __init__(self, stream: UnixStream) -> None:
         self.stream = stream
         self.reader = LineReader(stream, 1 << 24)
 
@@ -37,5 +37,5 @@ class RawClient:
 
 @asynccontextmanager
 async def raw_client(path: Path) -> AsyncIterator[RawClient]:
-    async with await anyio.connect_unix(path) as stream:
+    async with await connect_unix(path) as stream:
         yield RawClient(stream)
