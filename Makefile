@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/soma demo
 
+# The suite on every core (up to 4), a test module per worker at a time: its module-level
+# set-up happens once, and the Ray tests (one module) start one local Ray cluster, not one a worker.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check soma_runtime soma_actor tests examples benchmarks
