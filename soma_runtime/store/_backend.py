@@ -93,11 +93,17 @@ class LogBackend(Protocol):
         when the caller has joined them (a backend that takes JSON uses it as it is).
         :class:`RowConflict`, or ``StoreWriteError``."""
 
-    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> SentBatch | None:
-        """Start committing ``events`` as :meth:`insert_events` would, without waiting: where
+    @property
+    def sends_ahead(self) -> bool:
+        """Whether :meth:`send_events` can be used now (as ``io``'s ``seekable()`` says
+        whether ``seek()`` can)."""
+
+    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> SentBatch:
+        """Start committing ``events`` as :meth:`insert_events` would, without waiting. Where
         the writer runs apart from the caller's event loop (a SQLite file's writer process),
         the store sends its next batch this way and answers the last one's callers while it
-        is written. None where the backend cannot: the caller awaits :meth:`insert_events`."""
+        is written. Only when :attr:`sends_ahead`; elsewhere the store awaits
+        :meth:`insert_events`."""
 
     async def last_seq(self) -> int: ...
 

@@ -27,6 +27,7 @@ the runtime *and* of the server.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
@@ -39,7 +40,7 @@ import asyncpg
 from pydantic import TypeAdapter
 from pydantic_core import from_json
 
-from ._backend import NodeName, RowConflict, Synchronous, new_node_id
+from ._backend import NodeName, RowConflict, SentBatch, Synchronous, new_node_id
 from ._pg_schema import MIGRATIONS
 from ._query import EventQuery
 from ._query import where as _where
@@ -281,10 +282,12 @@ class PostgresLog:
                 raise StoreReadError(self.path, _reason(exc)) from exc
         return None if seq is None else int(seq)
 
-    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> None:
-        """Not here: the log numbers a batch when it commits (other nodes append too), so the
-        store awaits each commit (:meth:`insert_events`)."""
-        return None
+    sends_ahead: Final = False
+    """The log numbers a batch when it commits (other nodes append too): the store awaits
+    each commit (:meth:`insert_events`)."""
+
+    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> SentBatch:
+        raise io.UnsupportedOperation("a shared log cannot send a batch ahead: insert_events")
 
     async def insert_events(
         self, events: Sequence[PreparedEvent], first_seq: int, rows: str | None = None

@@ -340,13 +340,11 @@ class EventStore(GenServer):
     def _send(self, first_seq: int) -> bool:
         """Send what is pending to a writer process, numbered from ``first_seq``, without
         waiting; False if the backend cannot (nothing is taken then)."""
-        if not self._pending:
+        if not self._pending or not self._log.sends_ahead:
             return False
-        events = _events(self._pending)
-        sent = self._log.send_events(events, first_seq, _rows(self._pending))
-        if sent is None:
-            return False
-        self._sending = (self._take(), events, sent)
+        batch = self._take()
+        events = _events(batch)
+        self._sending = (batch, events, self._log.send_events(events, first_seq, _rows(batch)))
         return True
 
     async def _write(self, batch: _Pending, events: list[PreparedEvent]) -> None:

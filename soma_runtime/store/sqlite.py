@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -239,13 +240,17 @@ class SqliteLog:
         await self._execute(_INSERT_ROWS, (rows, first_seq))
         return first_seq
 
-    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> _Sent | None:
-        """:meth:`insert_events` without waiting for the commit, where the writer is a
-        process of its own; None otherwise (and before the first write, which marks the file
-        first: ``_execute``), for the caller to await :meth:`insert_events` instead."""
+    @property
+    def sends_ahead(self) -> bool:
+        """Whether :meth:`send_events` can be used: the writer is a process of its own, and
+        the first write (which marks the file first: ``_execute``) is done."""
+        return type(self._writer) is WriterProcess and self._marked
+
+    def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> _Sent:
+        """:meth:`insert_events` without waiting for the commit (only if :attr:`sends_ahead`)."""
         writer = self._writer
         if type(writer) is not WriterProcess or not self._marked:
-            return None
+            raise io.UnsupportedOperation("no writer process, or not written yet: insert_events")
         return _Sent(self.path, writer, writer.send(_INSERT_ROWS, (rows, first_seq)), first_seq)
 
     async def insert(self, rows_json: str) -> None:

@@ -90,7 +90,7 @@ def hold_writes(held: str, db: str) -> None:
     backend.insert_events = held_back
     # Every batch through ``insert_events``, where the hold is: none sent ahead to a writer
     # process (``send_events``), which would bypass it. (The other kill points cover those.)
-    backend.send_events = lambda *_args: None
+    backend.sends_ahead = False
 
 
 async def main(db: str, side: str, seed: int, seconds: float | None) -> None:
