@@ -5,6 +5,7 @@
   there, every time: the reason this module exists).
 * The listener's file is owner-only, and each connection reaches the callback as a stream.
 * A peer that went away is the end of the stream to a reader, a broken one to a writer.
+* A connection the server has no room for is refused, not queued.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import anyio
 import pytest
 
 from soma_runtime.control._unix import UnixListener, UnixStream, connect_unix
+from soma_runtime.control.server import _hand_over
+from soma_runtime.kernel import Node, Process
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +97,24 @@ async def test_a_peer_gone_ends_the_stream_for_a_reader_and_breaks_it_for_a_writ
             for _ in range(100):  # the first writes may land in the socket's buffer
                 await stream.send(b"x" * 65536)
     await stream.aclose()
+
+
+async def test_a_connection_the_server_has_no_room_for_is_refused_not_queued() -> None:
+    """The listener hands connections over from asyncio's accept callback, which cannot wait:
+    a server whose mailbox is full refuses the connection (its client reads the end)."""
+    async with Node.open() as node:
+        full = node.spawn(_never_receives, capacity=1)
+        full.send_nowait("the one message it has room for")
+        ours, theirs = socket.socketpair(socket.AF_UNIX)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        _hand_over(full, UnixStream(reader, writer))
+        theirs.setblocking(False)
+        with anyio.fail_after(5):
+            await anyio.wait_readable(theirs)
+        assert theirs.recv(1) == b"", "the refused connection was left open"
+        theirs.close()
+        full.kill()
+
+
+async def _never_receives(_process: Process) -> None:
+    await anyio.sleep_forever()
