@@ -9,8 +9,9 @@ the commit, for a third of a durable step; 64 producers appending one event each
 to ~13k events/s by the switch interval alone. A process shares no GIL: SQLite runs on the
 other core while the loop prepares the next batch, and the two meet only in a pipe.
 
-The writer connection lives in the child (``_writer_child``); requests cross as frames, one
-at a time, answered in order. Errors come back as what they were — the same ``sqlite3``
+The writer connection lives in the child (``_writer_child``); requests cross as frames and
+are answered in the order they were sent (the store may send its next batch before it reads
+the last one's answer). Errors come back as what they were — the same ``sqlite3``
 exception class, extended code and message — so the log's error handling is the same for
 either kind of connection. Reads stay in this process (their own connection): they never
 wait behind writes.

@@ -248,9 +248,10 @@ class SqliteLog:
 
     def send_events(self, events: Sequence[PreparedEvent], first_seq: int, rows: str) -> _Sent:
         """:meth:`insert_events` without waiting for the commit (only if :attr:`sends_ahead`)."""
-        writer = self._writer
-        if type(writer) is not WriterProcess or not self._marked:
+        if not self.sends_ahead:
             raise io.UnsupportedOperation("no writer process, or not written yet: insert_events")
+        writer = self._writer
+        assert isinstance(writer, WriterProcess)
         return _Sent(self.path, writer, writer.send(_INSERT_ROWS, (rows, first_seq)), first_seq)
 
     async def insert(self, rows_json: str) -> None:
