@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class _Writer:
     def __init__(self, conn: WriterProcess | aiosqlite.Connection) -> None:
         self.conn = conn
         self.pending: list[str] = []
+        self.acks: list[asyncio.Future[None]] = []  # of the pending rows' awaited appends
         self.seq = 0
         self.wake = asyncio.Event()
         self.idle = asyncio.Event()
@@ -52,14 +54,29 @@ class _Writer:
         self.idle.clear()
         self.wake.set()
 
+    def append(self, row: str) -> asyncio.Future[None]:
+        """One row whose sender waits for its commit: the future is done once it is durable."""
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.acks.append(ack)
+        self.send([row])
+        return ack
+
     async def serve(self) -> None:
         while True:
             await self.wake.wait()
             self.wake.clear()
             while self.pending:
                 batch, self.pending = self.pending, []
-                await self.conn.execute(_INSERT_ROWS, ("[" + ",".join(batch) + "]", self.seq + 1))
+                acks, self.acks = self.acks, []
+                try:
+                    await self.conn.execute(_INSERT_ROWS, ("[" + ",".join(batch) + "]", self.seq + 1))
+                except Exception as exc:  # the senders waiting for it fail, rather than hang
+                    for ack in acks:
+                        ack.set_exception(exc)
+                    raise
                 self.seq += len(batch)
+                for ack in acks:
+                    ack.set_result(None)
             self.idle.set()
 
 
@@ -144,3 +161,40 @@ async def floor_per_step(
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
     return times
+
+
+async def floor_appends(
+    path: Path, events: int, producers: int, payload: Callable[[int], dict[str, Any]]
+) -> float:
+    """Events/s of ``producers`` bare tasks each appending one row at a time and waiting for
+    its commit (``path``: a fresh file): what ``append()`` from concurrent callers needs, done bare.
+
+    Each row is the benchmark's payload encoded by pydantic-core in a row of the store's shape,
+    handed to the same group commit as a step's (one batch with the writer at a time). At most
+    ``producers`` rows can be waiting, so no commit holds more: the raw baselines commit 1,000
+    rows a transaction, and the writer's fixed work per commit is paid ~16 times as often.
+    """
+    await (await SqliteLog.open(path)).close()
+    conn = await WriterProcess.start(str(path), busy_timeout=5.0, synchronous="NORMAL")
+    committer = _Writer(conn)
+    serving = asyncio.get_running_loop().create_task(committer.serve())
+    ids = itertools.count()
+    per = events // producers
+    payloads = [payload(i) for i in range(per)]  # as Soma's producers have them
+
+    async def produce(k: int) -> None:
+        for i in range(per):
+            await committer.append(
+                f'["ev-floor-{next(ids)}",{time.time_ns()},"tool.started",null,"run-{k}-{i // 20}",'
+                f'null,null,null,null,null,"runtime",{to_json(payloads[i]).decode()}]'
+            )
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(produce(k) for k in range(producers)))
+        return per * producers / (time.perf_counter() - start)
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        await conn.close()

@@ -16,6 +16,7 @@ call that carried it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ log = logging.getLogger("soma.event_store")
 EMIT_LINGER = 0.005
 """Seconds an emitted (unacknowledged) event may wait to share a commit. An acknowledged
 append flushes everything pending, emitted events included, as soon as the mailbox drains."""
+
+SPLIT_REPLIES_AT: Final = 8
+"""A committed batch with this many requests, and nothing sent after it, is answered in two
+halves a turn of the event loop apart (``EventStore._publish``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,8 +428,20 @@ class EventStore(GenServer):
         # Publish before replying: a caller that queries right after its ack must see its
         # own events (queries are bounded by the feed's high-water mark).
         self._feed.publish(tail, last)
-        for caller, request in batch:
-            caller.reply(request.events if request.want_events else len(request.events))
+        if self._sending is None and len(batch) >= SPLIT_REPLIES_AT and self._log.sends_ahead:
+            # Nothing was sent ahead: every appender is waiting on this batch, and answered at
+            # once they would all run before this process next reads its mailbox — a convoy:
+            # the writer idles while the loop serves them all, then the loop idles while the
+            # writer commits what they sent. Answering the second half one turn of the loop
+            # later lets this process send the first half's next appends first, so the writer
+            # commits them while the loop serves the rest; the two halves then take turns
+            # (measured: BENCHMARKS.md, issue 15). That turn is a callback, not a message:
+            # it runs before this process does again, so nothing can come between.
+            half = len(batch) // 2
+            _reply(batch[:half])  # first: their wake-ups are queued ahead of the callback's
+            asyncio.get_running_loop().call_soon(_reply, batch[half:])
+            return
+        _reply(batch)
 
     def _on_exit(self, _pid: Pid, reason: ExitReason) -> None:
         if not self._closed:
@@ -440,6 +457,12 @@ async def _keep_lease(_process: Any, log: SharedLog) -> None:
         await anyio.sleep(log.lease / 3)
         if not await log.renew():
             raise LeaseLost(log.path, log.node_id)
+
+
+def _reply(batch: _Pending) -> None:
+    """Acknowledge a committed batch's requests."""
+    for caller, request in batch:
+        caller.reply(request.events if request.want_events else len(request.events))
 
 
 def _rows(batch: _Pending) -> str:

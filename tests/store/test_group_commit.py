@@ -10,6 +10,7 @@ ahead and answers the last one's callers while the writer commits it (``EventSto
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -63,3 +64,43 @@ async def test_a_refused_batch_among_many_leaves_no_gap_and_each_senders_order(t
         for k in range(20):
             mine = [e for e in stored if e.run_id == f"sender-{k}"]
             assert [e.payload.get("i") for e in mine] == [*range(10), None], f"sender {k} out of order"
+
+
+async def test_appenders_waiting_on_one_batch_are_answered_in_two_halves(tmp_path: Path) -> None:
+    """16 appenders all waiting on one commit, answered at once, would all run before the store
+    reads its mailbox again: one batch of 16, then the writer idle while they prepare the next.
+    Answered in halves, the first half's next appends are sent while the second half runs."""
+    async with Node.open():
+        pid = await EventStore.start(EventStoreConfig(path=tmp_path / "e.db"))
+        assert pid is not None
+        log = EventLog(pid)
+        await log.append("session.started", {})  # the first write: awaited, it marks the file
+        backend = pid.process.behaviour._log
+        sent: list[int] = []
+        send_events = backend.send_events
+
+        def spy(events: list[Any], first_seq: int, rows: str) -> Any:
+            sent.append(len(events))
+            return send_events(events, first_seq, rows)
+
+        backend.send_events = spy
+        go = anyio.Event()
+
+        async def appender(k: int) -> None:
+            await go.wait()  # all 16 first appends arrive together: one batch
+            for i in range(4):
+                await log.append("run.accepted", {"i": i}, run_id=f"appender-{k}")
+
+        async with anyio.create_task_group() as tg:
+            for k in range(16):
+                tg.start_soon(appender, k)
+            await anyio.wait_all_tasks_blocked()
+            go.set()
+        assert sum(sent) == 64
+        assert sent[0] == 16, sent
+        assert max(sent[1:]) <= 8, f"a whole convoy went in one batch: {sent}"
+        stored = await log.query()
+        assert [e.seq for e in stored] == list(range(1, 66))
+        for k in range(16):
+            mine = [e.payload["i"] for e in stored if e.run_id == f"appender-{k}"]
+            assert mine == [0, 1, 2, 3]
