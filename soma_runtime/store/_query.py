@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -59,14 +60,24 @@ class EventQuery:
             return False
         if self.type is None:
             return True
-        patterns = (self.type,) if isinstance(self.type, str) else self.type
-        return any(type.startswith(p[:-1]) if p.endswith(".*") else type == p for p in patterns)
+        exact, families = _type_patterns(self.type)
+        return type in exact or type.startswith(families)
 
     def has_filters(self) -> bool:
         return any(
             v is not None
             for v in (self.run_id, self.session_id, self.agent_id, self.correlation_id, self.type)
         )
+
+
+@lru_cache(maxsize=256)
+def _type_patterns(type_filter: str | tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A type filter as the exact types it names and the prefixes of its families
+    (``"run.*"``: ``"run."``), worked out once per filter: a follower tests every event
+    committed against it (the vitals monitor, four per step)."""
+    patterns = (type_filter,) if isinstance(type_filter, str) else type_filter
+    exact = frozenset(p for p in patterns if not p.endswith(".*"))
+    return exact, tuple(p[:-1] for p in patterns if p.endswith(".*"))
 
 
 def where(query: EventQuery, upto_seq: int | None, *, postgres: bool = False) -> tuple[str, list[Any]]:
