@@ -140,6 +140,12 @@ class Mailbox:
             del items[:head]
             self._head = 0
         else:
+            # The consumed slot lets go of its message now, not at the next compaction: a
+            # busy server's mailbox never drains, and its last 64 messages, long handled,
+            # stayed alive with all they carried (the store's: ~50 requests of events). The
+            # collector promoted them to its oldest generation, whose full collections
+            # they then brought on (measured: BENCHMARKS.md, issue 15).
+            items[head - 1] = None
             self._head = head
         if self._putters:
             self._wake_putter()

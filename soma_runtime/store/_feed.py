@@ -21,7 +21,7 @@ import anyio
 from ..kernel import ExitReason, is_orderly
 from ._backend import LogBackend
 from ._query import EventQuery
-from .events import Event, PreparedEvent
+from .events import Committed, Event, PreparedEvent, committed_event
 
 
 class EventFeed:
@@ -50,7 +50,7 @@ class EventFeed:
         self.commits = 0
         """Group commits published (with ``last_seq``: how well appends are batched)."""
         self._ring_size = ring_size
-        self._ring: list[PreparedEvent] = []  # committed (seq assigned), contiguous
+        self._ring: list[Committed] = []  # contiguous; atoms only (see ``Committed``)
         self._ring_start = last_seq + 1  # seq of _ring[0]; the ring covers [start, last_seq]
         self._wakeup = anyio.Event()
 
@@ -68,11 +68,12 @@ class EventFeed:
             self.commits += 1
             self._wake()
             return
-        if tail and tail[0].seq == self.last_seq + 1 and self._ring:
-            self._ring.extend(tail)
+        rows = [prepared.committed() for prepared in tail]
+        if rows and rows[0][0] == self.last_seq + 1 and self._ring:
+            self._ring.extend(rows)
         else:
-            self._ring = list(tail)
-            self._ring_start = tail[0].seq if tail else last_seq + 1
+            self._ring = rows
+            self._ring_start = rows[0][0] if rows else last_seq + 1
         self.last_seq = last_seq
         self.commits += 1
         # Trim in amortized O(1): only when the ring has doubled past its size.
@@ -134,8 +135,8 @@ class EventFeed:
         if not read:
             return after_seq, []
         if query is None:
-            return read[-1].seq, [p.event() for p in read]
-        return read[-1].seq, [p.event() for p in read if _matches(query, p)]
+            return read[-1][0], [committed_event(row) for row in read]
+        return read[-1][0], [committed_event(row) for row in read if _matches(query, row)]
 
     def visible_seq(self) -> int | None:
         """Upper bound for queries: the acknowledged mark when a writer shares this process.
@@ -150,6 +151,7 @@ class EventFeed:
         return await self.log.query(query, upto_seq=upto_seq)
 
 
-def _matches(query: EventQuery, prepared: PreparedEvent) -> bool:
-    session_id, run_id, _step, _call, agent_id, _task, correlation_id = prepared.ids  # ID_FIELDS
-    return query.matches_fields(prepared.type, run_id, session_id, agent_id, correlation_id)
+def _matches(query: EventQuery, row: Committed) -> bool:
+    # (seq, event_id, ts, type, source, payload_json, session_id, run_id, step_id,
+    #  tool_call_id, agent_id, task_id, correlation_id): ``Committed``
+    return query.matches_fields(row[3], row[7], row[6], row[10], row[12])

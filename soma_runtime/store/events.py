@@ -243,25 +243,54 @@ class PreparedEvent:
         """The committed envelope (``seq`` must have been assigned)."""
         event = self._event
         if event is None:
-            session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id = self.ids
-            event = self._event = trusted_event(
-                {
-                    "seq": self.seq,
-                    "event_id": self.event_id,
-                    "ts": self.ts,
-                    "type": self.type,
-                    "session_id": session_id,
-                    "run_id": run_id,
-                    "step_id": step_id,
-                    "tool_call_id": tool_call_id,
-                    "agent_id": agent_id,
-                    "task_id": task_id,
-                    "correlation_id": correlation_id,
-                    "source": self.source,
-                    "payload": self.payload,
-                }
+            event = self._event = envelope(
+                self.seq, self.event_id, self.ts, self.type, self.ids, self.source, self.payload
             )
         return event
+
+    def committed(self) -> Committed:
+        """The committed event (``seq`` assigned) as the feed's ring keeps it."""
+        return (self.seq, self.event_id, self.ts, self.type, self.source, self.payload_json, *self.ids)
+
+
+Committed = tuple[Any, ...]
+"""A committed event as the feed's ring keeps it: ``(seq, event_id, ts, type, source,
+payload_json, *ids)``, the ids in ``ID_FIELDS`` order.
+
+A flat tuple of atoms (strings, ints, None), because the cyclic collector stops tracking
+such a tuple the first time it meets it: the ring's 10,000 events cost no full collection
+anything, and are never promoted towards one. (Flat: a nested ids tuple, older and already
+promoted, would keep its row tracked until a full collection untracked it first.)
+"""
+
+
+def committed_event(row: Committed) -> Event:
+    """The envelope of a committed event the ring keeps (its payload parsed here)."""
+    return envelope(row[0], row[1], row[2], row[3], row[6:], row[4], from_json(row[5]))
+
+
+def envelope(
+    seq: int, event_id: str, ts: int, type: str, ids: tuple[str | None, ...], source: str, payload: Any
+) -> Event:
+    """A committed event's envelope from its parts, validated where they were prepared."""
+    session_id, run_id, step_id, tool_call_id, agent_id, task_id, correlation_id = ids
+    return trusted_event(
+        {
+            "seq": seq,
+            "event_id": event_id,
+            "ts": ts,
+            "type": type,
+            "session_id": session_id,
+            "run_id": run_id,
+            "step_id": step_id,
+            "tool_call_id": tool_call_id,
+            "agent_id": agent_id,
+            "task_id": task_id,
+            "correlation_id": correlation_id,
+            "source": source,
+            "payload": payload,
+        }
+    )
 
 
 class CommittedEvents(Sequence["Event"]):

@@ -8,6 +8,7 @@ not done.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, ClassVar
 
 import anyio
@@ -108,6 +109,25 @@ def test_mailbox_capacity_is_bounded_and_validated() -> None:
             Mailbox(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="overflow"):
         Mailbox(3, "block")  # type: ignore[arg-type]
+
+
+def test_a_message_taken_is_let_go_by_the_mailbox_at_once() -> None:
+    """A mailbox that never drains (a busy server's) keeps nothing it has handed out: each
+    message lives as long as its receiver holds it, not until the next compaction."""
+
+    class Message:
+        pass
+
+    box = Mailbox()
+    sent = [Message() for _ in range(10)]
+    refs = [weakref.ref(m) for m in sent]
+    for message in sent:
+        box.try_put(message)
+    del sent, message
+    for _ in range(5):
+        box.get_nowait()  # taken and dropped at once, as a handler that is done with it
+    assert [ref() is None for ref in refs] == [True] * 5 + [False] * 5
+    assert len(box) == 5
 
 
 async def test_process_and_server_capacity_come_from_spawn_class_or_start() -> None:
