@@ -29,7 +29,7 @@ from contextvars import Context, ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ._timeouts import TIMED_OUT, TimeoutWheel
+from ._timeouts import TIMED_OUT, TimeoutWheel, grain_mask
 from .clock import Clock
 from .errors import CallTimeout, CallToSelf, Exit, MailboxFull, NoProc, ProcessDied
 from .mailbox import Closed, Mailbox, Overflow
@@ -228,7 +228,7 @@ class Pid:
             result = await future
         else:
             wheel = proc.node.call_timeouts  # TimeoutWheel.add, inlined
-            tick = int((wheel._now() + timeout) * 1000.0) + 1
+            tick = (int((wheel._now() + timeout) * 1000.0) | grain_mask(timeout)) + 1
             bucket = wheel._buckets.get(tick)
             if bucket is None:
                 bucket = wheel.new_bucket(tick)
