@@ -182,10 +182,7 @@ def prepare_batch(
             return [_one(d, max_payload_bytes, source) for d in drafts]
         for i, text in zip(indexes, validated, strict=True):
             texts[i] = text
-    return [
-        _checked(draft, text, max_payload_bytes, draft.source or source)
-        for draft, text in zip(drafts, texts, strict=True)
-    ]
+    return _checked(drafts, texts, max_payload_bytes, source)
 
 
 def _one(draft: EventDraft, max_payload_bytes: int, source: str) -> PreparedEvent:
@@ -227,21 +224,37 @@ def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
-def _checked(draft: EventDraft, text: str, max_payload_bytes: int, source: str) -> PreparedEvent:
-    """What the one-event path checks besides the payload itself: ids, source, nesting, size."""
-    ids = draft[2:9]
-    if len(ids) != 7:
-        raise InvalidEvent(draft.type, f"expected 7 id values, got {len(ids)}")
-    check_ids(draft.type, ids)
-    if source not in SOURCES:
-        raise InvalidEvent(draft.type, f"source must be one of {', '.join(SOURCES)}, got {source!r:.60}")
-    deep = payload_too_deep(text)
-    if deep is not None:
-        raise InvalidEvent(
-            draft.type, f"payload is nested {deep} levels deep, over the limit of {MAX_PAYLOAD_DEPTH}"
-        )
-    _check_size(draft.type, text, max_payload_bytes)
-    return PreparedEvent(new_event_id(), time.time_ns(), draft.type, ids, None, text, source)
+def _checked(
+    drafts: Sequence[EventDraft], texts: list[str], max_payload_bytes: int, default_source: str
+) -> list[PreparedEvent]:
+    """What the one-event path checks besides the payload itself — ids, source, nesting,
+    size — for a whole batch in one loop. A batch's events mostly share their ids (one run's,
+    one session's), so ids equal to the last event's, which passed, are not checked again."""
+    prepared: list[PreparedEvent] = []
+    passed: tuple[Any, ...] | None = None
+    for draft, text in zip(drafts, texts, strict=True):
+        type = draft.type
+        ids = draft[2:9]
+        try:
+            known = ids == passed
+        except Exception:  # an id whose == will not say (an array): not known, so checked
+            known = False
+        if not known:
+            if len(ids) != 7:
+                raise InvalidEvent(type, f"expected 7 id values, got {len(ids)}")
+            check_ids(type, ids)
+            passed = ids
+        source = draft.source or default_source
+        if source not in SOURCES:
+            raise InvalidEvent(type, f"source must be one of {', '.join(SOURCES)}, got {source!r:.60}")
+        deep = payload_too_deep(text)
+        if deep is not None:
+            raise InvalidEvent(
+                type, f"payload is nested {deep} levels deep, over the limit of {MAX_PAYLOAD_DEPTH}"
+            )
+        _check_size(type, text, max_payload_bytes)
+        prepared.append(PreparedEvent(new_event_id(), time.time_ns(), type, ids, None, text, source))
+    return prepared
 
 
 def _check_size(type: str, text: str, max_payload_bytes: int) -> None:

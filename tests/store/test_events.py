@@ -355,6 +355,15 @@ def test_checking_mode_catches_a_builder_that_drifted_from_its_model() -> None:
 # -- a caller's batch (``prepare_batch``) --------------------------------------------------------
 
 
+class _NoEquality:
+    """An id that will not say whether it equals another (as an array would not)."""
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("ambiguous")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def _nested(depth: int) -> Any:
     return json.loads("[" * depth + "]" * depth)
 
@@ -389,6 +398,7 @@ def test_a_batch_is_prepared_as_one_event_at_a_time_would_be(drafts: list[EventD
         (EventDraft("tool.started", {"args": {}}), "tool: Field required"),
         (EventDraft("no.such_type", {}), "no.such_type"),
         (EventDraft("tool.started", {"tool": "x"}, run_id="a\x00b"), "NUL"),
+        (EventDraft("tool.started", {"tool": "x"}, run_id=_NoEquality()), "must be a str"),  # type: ignore[arg-type]
         (EventDraft("tool.failed", {"tool": "x", "error": "e", "duration_ms": float("inf")}), "finite"),
         (EventDraft("tool.started", {"tool": "x", "args": {"v": _nested(130)}}), "nested"),
         (EventDraft("tool.started", {"tool": "x" * 2000}), "over the cap"),
