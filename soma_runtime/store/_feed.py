@@ -51,6 +51,10 @@ class EventFeed:
         """Group commits published (with ``last_seq``: how well appends are batched)."""
         self._ring_size = ring_size
         self._ring: list[Committed] = []  # contiguous; atoms only (see ``Committed``)
+        # The envelope of each ring event that a reader asked for, kept for the next reader
+        # (ten subscribers share one), None for the rest: an event nobody reads costs the
+        # cyclic collector nothing, one that is read costs what its envelope does.
+        self._envelopes: list[Event | None] = []
         self._ring_start = last_seq + 1  # seq of _ring[0]; the ring covers [start, last_seq]
         self._wakeup = anyio.Event()
 
@@ -71,8 +75,10 @@ class EventFeed:
         rows = [prepared.committed() for prepared in tail]
         if rows and rows[0][0] == self.last_seq + 1 and self._ring:
             self._ring.extend(rows)
+            self._envelopes.extend([None] * len(rows))
         else:
             self._ring = rows
+            self._envelopes = [None] * len(rows)
             self._ring_start = rows[0][0] if rows else last_seq + 1
         self.last_seq = last_seq
         self.commits += 1
@@ -80,6 +86,7 @@ class EventFeed:
         excess = len(self._ring) - self._ring_size
         if excess > self._ring_size:
             del self._ring[:excess]
+            del self._envelopes[:excess]
             self._ring_start += excess
         self._wake()
 
@@ -91,6 +98,7 @@ class EventFeed:
     def resync(self, last_seq: int) -> None:
         """The database holds more than we published (a killed predecessor's last commit)."""
         self._ring = []
+        self._envelopes = []
         self._ring_start = last_seq + 1
         self.last_seq = last_seq
         self._wake()
@@ -131,12 +139,20 @@ class EventFeed:
         if after_seq + 1 < self._ring_start or not self._ring:
             return None
         start = after_seq + 1 - self._ring_start
-        read = self._ring[start : start + limit]
-        if not read:
+        ring, envelopes = self._ring, self._envelopes
+        end = min(start + limit, len(ring))
+        if start >= end:
             return after_seq, []
-        if query is None:
-            return read[-1][0], [committed_event(row) for row in read]
-        return read[-1][0], [committed_event(row) for row in read if _matches(query, row)]
+        events: list[Event] = []
+        for index in range(start, end):
+            row = ring[index]
+            if query is not None and not _matches(query, row):
+                continue
+            event = envelopes[index]
+            if event is None:
+                event = envelopes[index] = committed_event(row)
+            events.append(event)
+        return ring[end - 1][0], events
 
     def visible_seq(self) -> int | None:
         """Upper bound for queries: the acknowledged mark when a writer shares this process.
